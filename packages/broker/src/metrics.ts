@@ -1,0 +1,24 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The metrics an operator watches on a broker, in a registry of its own (tests run several nodes in one process). */
+export class BrokerMetrics {
+  readonly registry = new Registry();
+  readonly bytesIn = new Counter({ name: 'runnel_bytes_in_total', help: 'Record batch bytes appended as leader', registers: [this.registry] });
+  readonly bytesOut = new Counter({ name: 'runnel_bytes_out_total', help: 'Record batch bytes returned to fetches', registers: [this.registry] });
+  readonly recordsIn = new Counter({ name: 'runnel_records_in_total', help: 'Records appended as leader', registers: [this.registry] });
+  readonly requests = new Counter({ name: 'runnel_requests_total', help: 'Requests by API', labelNames: ['api'], registers: [this.registry] });
+  readonly errors = new Counter({ name: 'runnel_partition_errors_total', help: 'Per-partition errors by API and Kafka error code', labelNames: ['api', 'error'], registers: [this.registry] });
+  readonly requestSeconds = new Histogram({
+    name: 'runnel_request_duration_seconds',
+    help: 'Time from request arrival to response, by API',
+    labelNames: ['api'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly partitions = new Gauge({ name: 'runnel_partitions', help: 'Partitions hosted by this node', registers: [this.registry] });
+  readonly logSizeBytes = new Gauge({ name: 'runnel_log_size_bytes', help: 'Bytes of all partition logs on this node', registers: [this.registry] });
+
+  constructor(defaultMetrics = true) {
+    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'runnel_process_' });
+  }
+}

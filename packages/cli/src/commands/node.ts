@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { BrokerConfig, createLogger, parseAssignments, parseProperties } from '@runnel/common';
+
+export interface NodeCommandOptions {
+  config?: string;
+  set: string[];
+}
+
+/** Loads server.properties (if given) with RUNNEL_* environment and --set overrides. */
+export function loadBrokerConfig(options: NodeCommandOptions): BrokerConfig {
+  let file: Record<string, string> = {};
+  if (options.config !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(options.config, 'utf8');
+    } catch (error) {
+      throw new Error(`cannot read config file ${options.config}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    file = parseProperties(text, options.config);
+  }
+  return BrokerConfig.from({ file, fileName: options.config, env: process.env, overrides: parseAssignments(options.set) });
+}
+
+/** `runnel node`: runs one node in this process until SIGTERM or SIGINT, then stops cleanly and exits 0. */
+export async function runNode(options: NodeCommandOptions): Promise<void> {
+  const config = loadBrokerConfig(options);
+  const { Node } = await import('@runnel/broker');
+  const logger = createLogger({ name: 'runnel', bindings: { nodeId: config.nodeId } });
+  const node = new Node(config, logger);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    node.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  try {
+    await node.start();
+  } catch (error) {
+    await node.stop().catch(() => undefined);
+    throw error;
+  }
+}

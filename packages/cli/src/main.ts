@@ -1,0 +1,165 @@
+// The `runnel` command. Every failure is one line on stderr and a non-zero exit.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseFormat } from './output.js';
+
+const DEFAULT_BOOTSTRAP = process.env.RUNNEL_BOOTSTRAP ?? '127.0.0.1:9192';
+
+function integer(name: string, min = 0) {
+  return (text: string): number => {
+    if (!/^-?\d+$/.test(text) || Number(text) < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    return Number(text);
+  };
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function acksOf(text: string): 0 | 1 | -1 {
+  if (text === 'all' || text === '-1') return -1;
+  if (text === '0' || text === '1') return Number(text) as 0 | 1;
+  throw new InvalidArgumentError("acks must be 0, 1 or all");
+}
+
+const formatOption = () => new Option('--format <format>', 'output format: table or json').default('table').argParser(parseFormat);
+
+export function buildProgram(): Command {
+  const program = new Command('runnel')
+    .description('Runnel: a Kafka-style replicated commit log')
+    .option('--bootstrap <host:port>', 'a node\'s gRPC address (env RUNNEL_BOOTSTRAP)', DEFAULT_BOOTSTRAP)
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (text, write) => write(text.split('\n')[0] + '\n') });
+  const bootstrapOf = (command: Command): string => command.optsWithGlobals().bootstrap as string;
+
+  program
+    .command('node')
+    .description('run one node in this process until SIGTERM or Ctrl-C')
+    .option('--config <file>', 'a server.properties file')
+    .option('--set <key=value>', 'override a config key (repeatable)', collect, [] as string[])
+    .action(async (options: { config?: string; set: string[] }) => {
+      const { runNode } = await import('./commands/node.js');
+      await runNode(options);
+    });
+
+  const cluster = program.command('cluster').description('run and inspect a local cluster');
+  cluster
+    .command('up')
+    .description('start a local cluster on the loopback port plan (node N: gRPC 9191+N) and stop it on Ctrl-C')
+    .option('--nodes <n>', 'number of nodes', integer('--nodes', 1), 1)
+    .option('--data-dir <dir>', 'where each node keeps DATA/node-N', './data')
+    .action(async (options: { nodes: number; dataDir: string }) => {
+      const { clusterUp } = await import('./commands/cluster.js');
+      await clusterUp(options);
+    });
+
+  program
+    .command('dev', { hidden: true })
+    .description('what `npm start` runs: `cluster up` with data under ./data')
+    .action(async () => {
+      const { clusterUp } = await import('./commands/cluster.js');
+      await clusterUp({ nodes: 1, dataDir: './data' });
+    });
+
+  const topic = program.command('topic').description('create, list, describe and delete topics');
+  topic
+    .command('create <name>')
+    .description('create a topic')
+    .option('--partitions <n>', 'number of partitions (default: the broker\'s num.partitions)', integer('--partitions', 1))
+    .option('--replication-factor <n>', 'replicas per partition (default: the broker\'s default.replication.factor)', integer('--replication-factor', 1))
+    .option('--config <key=value>', 'a topic config override, e.g. retention.ms=60000 (repeatable)', collect, [] as string[])
+    .action(async (name: string, options: { partitions?: number; replicationFactor?: number; config: string[] }, command: Command) => {
+      const { topicCreate } = await import('./commands/topic.js');
+      await topicCreate(bootstrapOf(command), name, options);
+    });
+  topic
+    .command('list')
+    .description('list topics')
+    .addOption(formatOption())
+    .action(async (options: { format: 'table' | 'json' }, command: Command) => {
+      const { topicList } = await import('./commands/topic.js');
+      await topicList(bootstrapOf(command), options.format);
+    });
+  topic
+    .command('describe [names...]')
+    .description('partitions, leaders, replicas, offsets and configs of topics (all if none named)')
+    .addOption(formatOption())
+    .action(async (names: string[], options: { format: 'table' | 'json' }, command: Command) => {
+      const { topicDescribe } = await import('./commands/topic.js');
+      await topicDescribe(bootstrapOf(command), names, options.format);
+    });
+  topic
+    .command('delete <names...>')
+    .description('delete topics and their data')
+    .action(async (names: string[], _options: object, command: Command) => {
+      const { topicDelete } = await import('./commands/topic.js');
+      await topicDelete(bootstrapOf(command), names);
+    });
+
+  program
+    .command('produce <topic>')
+    .description('send one record per line of standard input')
+    .option('--key-separator <sep>', 'split each line into key and value at the first <sep>')
+    .option('--partition <p>', 'send every record to this partition', integer('--partition'))
+    .option('--acks <acks>', '0, 1 or all', acksOf, -1 as const)
+    .option('--linger-ms <ms>', 'batching delay', integer('--linger-ms'))
+    .option('--batch-size <bytes>', 'bytes per partition batch', integer('--batch-size', 1))
+    .action(async (topicName: string, options: { keySeparator?: string; partition?: number; acks: 0 | 1 | -1; lingerMs?: number; batchSize?: number }, command: Command) => {
+      const { produceLines } = await import('./commands/produce.js');
+      await produceLines(bootstrapOf(command), topicName, options);
+    });
+
+  program
+    .command('consume <topic>')
+    .description('print records, one value per line')
+    .option('--from-beginning', 'start at the earliest offset instead of the end', false)
+    .option('--max-messages <n>', 'exit after this many records', integer('--max-messages', 1))
+    .option('--partition <p>', 'read only this partition', integer('--partition'))
+    .option('--offset <offset>', 'with --partition: start here (a number, earliest or latest)')
+    .option('--timeout-ms <ms>', 'exit when no record arrives for this long', integer('--timeout-ms', 1))
+    .option('--print-key', 'print key<separator>value', false)
+    .option('--key-separator <sep>', 'separator for --print-key', '\t')
+    .addOption(new Option('--format <format>', 'value (one value per line) or json (one object per line)').choices(['value', 'json']).default('value'))
+    .action(async (topicName: string, options: Parameters<typeof import('./commands/consume.js').consumeRecords>[2], command: Command) => {
+      const { consumeRecords } = await import('./commands/consume.js');
+      await consumeRecords(bootstrapOf(command), topicName, options);
+    });
+
+  const bench = program.command('bench').description('measure throughput and latency through a node');
+  bench
+    .command('produce')
+    .description('produce records as fast as possible (or at --rate) and report records/s, MB/s and ack latency')
+    .option('--topic <name>', 'topic (created if missing)', 'bench')
+    .option('--records <n>', 'records to send', integer('--records', 1), 1_000_000)
+    .option('--record-size <bytes>', 'bytes per record value', integer('--record-size', 1), 100)
+    .option('--batch-size <bytes>', 'producer batch.size', integer('--batch-size', 1), 16384)
+    .option('--linger-ms <ms>', 'producer linger.ms', integer('--linger-ms'), 5)
+    .option('--acks <acks>', '0, 1 or all', acksOf, -1 as const)
+    .option('--partitions <n>', 'partitions when the topic is created', integer('--partitions', 1), 1)
+    .option('--rate <records/s>', 'send at a steady rate instead of flat out', integer('--rate', 1))
+    .option('--json', 'print one JSON line', false)
+    .action(async (options: import('./commands/bench.js').BenchProduceOptions, command: Command) => {
+      const { benchProduce } = await import('./commands/bench.js');
+      const result = await benchProduce(bootstrapOf(command), options);
+      if (result.errors > 0) process.exitCode = 1;
+    });
+  bench
+    .command('consume')
+    .description('read records from the beginning and report records/s, MB/s and end-to-end latency')
+    .option('--topic <name>', 'topic', 'bench')
+    .option('--records <n>', 'records to read', integer('--records', 1), 1_000_000)
+    .option('--json', 'print one JSON line', false)
+    .action(async (options: import('./commands/bench.js').BenchConsumeOptions, command: Command) => {
+      const { benchConsume } = await import('./commands/bench.js');
+      await benchConsume(bootstrapOf(command), options);
+    });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  // `runnel consume ... | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+  await buildProgram().parseAsync(argv);
+}

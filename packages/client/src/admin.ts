@@ -1,0 +1,222 @@
+// Admin: topic management and cluster description over the unary calls of the ClientApi.
+import { RunnelError, type ClientApi } from '@runnel/common';
+import { backoffMs, sleep } from './backoff.js';
+import { Cluster } from './cluster.js';
+import { needsMetadataRefresh } from './errors.js';
+import { resolveClientOptions, type ClientOptions } from './options.js';
+
+export interface NewTopic {
+  name: string;
+  /** Default: the broker's num.partitions. */
+  partitions?: number;
+  /** Default: the broker's default.replication.factor. */
+  replicationFactor?: number;
+  configs?: Record<string, string>;
+}
+
+export interface PartitionDescription {
+  partition: number;
+  leader: number;
+  leaderEpoch: number;
+  replicas: number[];
+  isr: number[];
+  logStartOffset: number;
+  highWatermark: number;
+}
+
+export interface TopicDescription {
+  name: string;
+  partitions: PartitionDescription[];
+  configs: Record<string, string>;
+}
+
+export interface ClusterDescription {
+  clusterId: string;
+  controllerId: number;
+  brokers: Array<{ nodeId: number; host: string; port: number; rack: string | null }>;
+}
+
+export type OffsetSpec = number | 'earliest' | 'latest';
+
+export interface ListedOffset {
+  topic: string;
+  partition: number;
+  offset: number;
+  timestamp: number;
+}
+
+/** Attempts of one admin call after network errors (each attempt tries every known broker). */
+const ADMIN_ATTEMPTS_MAX = 3;
+const ADMIN_BACKOFF_MS = 100;
+const ADMIN_BACKOFF_MAX_MS = 1000;
+
+export class Admin {
+  private readonly cluster: Cluster;
+
+  constructor(options: ClientOptions) {
+    this.cluster = new Cluster({ ...resolveClientOptions(options), allowAutoTopicCreation: false, produceWindowMax: 1 });
+  }
+
+  /** Creates topics; throws the first failing topic's error as a RunnelError naming the topic. */
+  async createTopics(topics: NewTopic[], options: { validateOnly?: boolean } = {}): Promise<void> {
+    const request: ClientApi.CreateTopicsRequest = {
+      validateOnly: options.validateOnly ?? false,
+      topics: topics.map((topic) => ({
+        name: topic.name,
+        numPartitions: topic.partitions ?? -1,
+        replicationFactor: topic.replicationFactor ?? -1,
+        configs: Object.entries(topic.configs ?? {}).map(([name, value]) => ({ name, value })),
+      })),
+    };
+    const response = await this.withRetries(() => this.cluster.anyBroker((connection) => connection.unary('CreateTopics', request)));
+    throwFirstTopicError(response.topics, 'create');
+  }
+
+  async deleteTopics(names: string[]): Promise<void> {
+    const response = await this.withRetries(() => this.cluster.anyBroker((connection) => connection.unary('DeleteTopics', { names })));
+    throwFirstTopicError(response.topics, 'delete');
+  }
+
+  /** Every topic name, sorted. */
+  async listTopics(): Promise<string[]> {
+    const response = await this.metadata([], false);
+    return response.topics.map((topic) => topic.name).sort();
+  }
+
+  /** Topics with partitions and their config overrides; all topics (sorted) when `names` is absent. */
+  async describeTopics(names?: string[]): Promise<TopicDescription[]> {
+    const response = await this.metadata(names ?? [], true);
+    const byName = new Map(response.topics.map((topic) => [topic.name, topic]));
+    const wanted = names ?? [...byName.keys()].sort();
+    return wanted.map((name) => {
+      const topic = byName.get(name);
+      if (topic === undefined) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${name}' does not exist`);
+      if (topic.errorCode !== 0) throw RunnelError.fromCode(topic.errorCode, `topic '${name}': ${topic.errorMessage || 'metadata error'}`);
+      return describeTopic(topic);
+    });
+  }
+
+  async describeCluster(): Promise<ClusterDescription> {
+    const response = await this.metadata([], false);
+    return {
+      clusterId: response.clusterId,
+      controllerId: response.controllerId,
+      brokers: response.brokers
+        .map((broker) => ({ nodeId: broker.nodeId, host: broker.host, port: broker.port, rack: broker.rack === '' ? null : broker.rack }))
+        .sort((a, b) => a.nodeId - b.nodeId),
+    };
+  }
+
+  /**
+   * Offsets by timestamp, 'earliest' (log start) or 'latest' (high watermark), asked of each
+   * partition's leader. Results come in the order of `queries`.
+   */
+  async listOffsets(queries: Array<{ topic: string; partition: number; timestamp: OffsetSpec }>): Promise<ListedOffset[]> {
+    return this.withRetries(() => listOffsetsFromLeaders(this.cluster, queries));
+  }
+
+  async close(): Promise<void> {
+    await this.cluster.close();
+  }
+
+  private metadata(topics: string[], includeConfigs: boolean): Promise<ClientApi.MetadataResponse__Output> {
+    return this.withRetries(() => this.cluster.metadata({ topics, includeConfigs, allowAutoTopicCreation: false }));
+  }
+
+  private async withRetries<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (error) {
+        const retriable = error instanceof RunnelError && error.retriable && error.errorName !== 'UNKNOWN_TOPIC_OR_PARTITION';
+        if (!retriable || attempt >= ADMIN_ATTEMPTS_MAX) throw error;
+        this.cluster.requestRefresh();
+        await sleep(backoffMs(attempt, ADMIN_BACKOFF_MS, ADMIN_BACKOFF_MAX_MS));
+      }
+    }
+  }
+}
+
+function throwFirstTopicError(results: ClientApi.TopicResult__Output[], verb: string): void {
+  for (const result of results) {
+    if (result.errorCode !== 0) {
+      throw RunnelError.fromCode(result.errorCode, `cannot ${verb} topic '${result.name}'${result.errorMessage ? `: ${result.errorMessage}` : ''}`);
+    }
+  }
+}
+
+function describeTopic(topic: ClientApi.TopicInfo__Output): TopicDescription {
+  return {
+    name: topic.name,
+    partitions: topic.partitions
+      .map((partition) => ({
+        partition: partition.partition,
+        leader: partition.leader,
+        leaderEpoch: partition.leaderEpoch,
+        replicas: [...partition.replicas],
+        isr: [...partition.isr],
+        logStartOffset: partition.logStartOffset,
+        highWatermark: partition.highWatermark,
+      }))
+      .sort((a, b) => a.partition - b.partition),
+    configs: Object.fromEntries(topic.configs.map((entry) => [entry.name, entry.value])),
+  };
+}
+
+function offsetSpecValue(spec: OffsetSpec): number {
+  if (spec === 'earliest') return -2;
+  if (spec === 'latest') return -1;
+  if (!Number.isSafeInteger(spec) || spec < 0) throw new RangeError(`an offset timestamp must be a non-negative integer (ms), got ${spec}`);
+  return spec;
+}
+
+/**
+ * ListOffsets grouped by leader: one call per leader broker (more when one partition is asked
+ * several times, since answers are matched by partition). Partition errors become RunnelErrors
+ * naming the partition; leader errors ask the cluster to refresh its metadata.
+ */
+export async function listOffsetsFromLeaders(
+  cluster: Cluster,
+  queries: Array<{ topic: string; partition: number; timestamp: OffsetSpec }>,
+): Promise<ListedOffset[]> {
+  // Per leader address, rounds of queries in which each partition appears once: key -> query index.
+  const rounds = new Map<string, Array<Map<string, number>>>();
+  for (const [index, query] of queries.entries()) {
+    const topic = await cluster.topic(query.topic);
+    if (topic.errorCode !== 0) throw RunnelError.fromCode(topic.errorCode, `topic '${query.topic}': ${topic.errorMessage || 'metadata error'}`);
+    const address = cluster.leaderConnection(query.topic, query.partition).address;
+    const list = rounds.get(address) ?? [];
+    rounds.set(address, list);
+    const id = `${query.topic}\u0000${query.partition}`;
+    let round = list.find((candidate) => !candidate.has(id));
+    if (round === undefined) {
+      round = new Map();
+      list.push(round);
+    }
+    round.set(id, index);
+  }
+  const answers: Array<ClientApi.PartitionOffset__Output | undefined> = new Array(queries.length);
+  const calls = [...rounds].flatMap(([address, list]) =>
+    list.map(async (round) => {
+      const partitions = [...round.values()].map((index) => {
+        const { topic, partition, timestamp } = queries[index]!;
+        return { topic, partition, timestamp: offsetSpecValue(timestamp) };
+      });
+      const response = await cluster.connection(address).unary('ListOffsets', { partitions });
+      for (const result of response.partitions) {
+        const index = round.get(`${result.topic}\u0000${result.partition}`);
+        if (index !== undefined) answers[index] = result;
+      }
+    }),
+  );
+  await Promise.all(calls);
+  return queries.map((query, index) => {
+    const answer = answers[index];
+    if (answer === undefined) throw new RunnelError('UNKNOWN_SERVER_ERROR', `no ListOffsets answer for ${query.topic}-${query.partition}`);
+    if (answer.errorCode !== 0) {
+      if (needsMetadataRefresh(answer.errorCode)) cluster.requestRefresh();
+      throw RunnelError.fromCode(answer.errorCode, `list offsets of ${query.topic}-${query.partition}`);
+    }
+    return { topic: query.topic, partition: query.partition, offset: answer.offset, timestamp: answer.timestamp };
+  });
+}

@@ -1,0 +1,5 @@
+export { Admin, type NewTopic, type PartitionDescription, type TopicDescription, type ClusterDescription, type OffsetSpec, type ListedOffset } from './admin.js';
+export { Producer, type ProducerOptions, type ProducerRecord, type RecordMetadata } from './producer.js';
+export { Consumer, type ConsumerOptions, type ConsumerRecord, type TopicPartition } from './consumer.js';
+export { murmur2, toPositive, defaultPartition } from './murmur2.js';
+export { type ClientOptions, DEFAULT_PORT } from './options.js';

@@ -1,0 +1,212 @@
+// The keys of server.properties and of per-topic overrides, with Kafka's names and defaults.
+import { ConfigDef, ConfigError, MAX_LONG, environmentOverrides, type ConfigValue } from './config.js';
+
+const HOUR_MS = 3_600_000;
+
+export const LISTENER_NAMES = ['GRPC', 'HTTP'] as const;
+export type ListenerName = (typeof LISTENER_NAMES)[number];
+
+export const BROKER_CONFIG = new ConfigDef(
+  {
+    'node.id': { type: 'int', default: 1, min: 0, doc: 'This node\'s id, unique in the cluster.' },
+    'process.roles': { type: 'list', default: ['broker'], choices: ['broker'], doc: 'Roles of this process. Only "broker" exists until the Raft controller lands.' },
+    'listeners': { type: 'string', default: 'GRPC://127.0.0.1:9192,HTTP://127.0.0.1:9392', doc: 'NAME://host:port for each listener: GRPC (client API) and HTTP (/metrics, /health).' },
+    'advertised.listeners': { type: 'string', default: null, doc: 'Addresses given to clients, if they differ from listeners.' },
+    'log.dirs': { type: 'string', default: null, doc: 'The directory that holds partition logs (one directory).' },
+    'log.dir': { type: 'string', default: './data', doc: 'Used when log.dirs is not set.' },
+    'broker.rack': { type: 'string', default: null, doc: 'The rack of this broker, for rack-aware placement.' },
+    'num.partitions': { type: 'int', default: 1, min: 1, doc: 'Partitions of a topic created without a count.' },
+    'default.replication.factor': { type: 'int', default: 1, min: 1, max: 32767, doc: 'Replication factor of a topic created without one.' },
+    'min.insync.replicas': { type: 'int', default: 1, min: 1, doc: 'Replicas that must acknowledge an acks=all write.' },
+    'auto.create.topics.enable': { type: 'boolean', default: true, doc: 'Create a topic when a producer asks for its metadata.' },
+    'delete.topic.enable': { type: 'boolean', default: true, doc: 'Allow DeleteTopics.' },
+    'message.max.bytes': { type: 'int', default: 1048588, min: 0, doc: 'Largest record batch the broker accepts.' },
+    'socket.request.max.bytes': { type: 'int', default: 104857600, min: 1, doc: 'Largest request the broker accepts.' },
+    'fetch.max.bytes': { type: 'int', default: 57671680, min: 1024, doc: 'Largest fetch response the broker builds.' },
+    'log.segment.bytes': { type: 'int', default: 1073741824, min: 128, doc: 'Roll a segment at this size.' },
+    'log.roll.ms': { type: 'long', default: null, min: 1, doc: 'Roll a segment this long after its first append (overrides log.roll.hours).' },
+    'log.roll.hours': { type: 'int', default: 168, min: 1, doc: 'Roll a segment this many hours after its first append.' },
+    'log.retention.ms': { type: 'long', default: null, min: -1, doc: 'Delete segments older than this; -1 keeps them forever (overrides minutes and hours).' },
+    'log.retention.minutes': { type: 'int', default: null, min: -1, doc: 'Retention in minutes (overrides hours).' },
+    'log.retention.hours': { type: 'int', default: 168, min: -1, doc: 'Retention in hours.' },
+    'log.retention.bytes': { type: 'long', default: -1, min: -1, doc: 'Delete the oldest segments while a partition is larger than this; -1 is unlimited.' },
+    'log.retention.check.interval.ms': { type: 'long', default: 300000, min: 1, doc: 'How often retention runs.' },
+    'log.flush.interval.messages': { type: 'long', default: MAX_LONG, min: 1, doc: 'fsync a partition after this many records.' },
+    'log.flush.interval.ms': { type: 'long', default: null, min: 0, doc: 'fsync a partition whose oldest unflushed record is older than this.' },
+    'log.index.interval.bytes': { type: 'int', default: 4096, min: 0, doc: 'Bytes between offset index entries.' },
+  },
+  {
+    'zookeeper.': 'Runnel keeps its metadata in its own Raft controller quorum and never uses ZooKeeper; remove the zookeeper.* keys',
+  },
+);
+
+/** Per-topic overrides, with the broker key each one defaults to. */
+export const TOPIC_CONFIG = new ConfigDef({
+  'retention.ms': { type: 'long', default: null, min: -1, doc: 'log.retention.ms for this topic.' },
+  'retention.bytes': { type: 'long', default: null, min: -1, doc: 'log.retention.bytes for this topic.' },
+  'segment.bytes': { type: 'int', default: null, min: 128, doc: 'log.segment.bytes for this topic.' },
+  'segment.ms': { type: 'long', default: null, min: 1, doc: 'log.roll.ms for this topic.' },
+  'flush.messages': { type: 'long', default: null, min: 1, doc: 'log.flush.interval.messages for this topic.' },
+  'flush.ms': { type: 'long', default: null, min: 0, doc: 'log.flush.interval.ms for this topic.' },
+  'index.interval.bytes': { type: 'int', default: null, min: 0, doc: 'log.index.interval.bytes for this topic.' },
+  'max.message.bytes': { type: 'int', default: null, min: 0, doc: 'message.max.bytes for this topic.' },
+  'min.insync.replicas': { type: 'int', default: null, min: 1, doc: 'min.insync.replicas for this topic.' },
+  'cleanup.policy': { type: 'string', default: null, choices: ['delete'], doc: 'Only "delete": log compaction is not implemented.' },
+});
+
+/** The settings a PartitionLog runs with, after topic overrides are applied to the broker defaults. */
+export interface LogSettings {
+  segmentBytes: number;
+  /** Roll the active segment this long after its first append. */
+  segmentMs: number;
+  /** -1: keep forever. */
+  retentionMs: number;
+  /** -1: unlimited. */
+  retentionBytes: number;
+  flushMessages: number;
+  /** null: no time-based flush. */
+  flushMs: number | null;
+  indexIntervalBytes: number;
+  maxMessageBytes: number;
+  minInsyncReplicas: number;
+}
+
+export interface Listener {
+  name: ListenerName;
+  host: string;
+  port: number;
+}
+
+/** A validated broker configuration. */
+export class BrokerConfig {
+  private constructor(private readonly values: Map<string, ConfigValue>) {}
+
+  /**
+   * Builds the configuration from a server.properties map, environment variables (RUNNEL_*) and
+   * `--set` overrides, in that order of precedence (last wins).
+   */
+  static from(options: { file?: Record<string, string>; fileName?: string; env?: NodeJS.ProcessEnv; overrides?: Record<string, string> } = {}): BrokerConfig {
+    const layers = [
+      { source: options.fileName ?? 'server.properties', values: options.file ?? {} },
+      { source: 'environment', values: options.env === undefined ? {} : environmentOverrides(BROKER_CONFIG, options.env) },
+      { source: '--set', values: options.overrides ?? {} },
+    ];
+    const config = new BrokerConfig(BROKER_CONFIG.resolve(layers));
+    config.listeners(); // validates the listener strings up front
+    config.logDir();
+    return config;
+  }
+
+  int(key: string): number {
+    return this.typed(key, 'number') as number;
+  }
+
+  string(key: string): string | null {
+    return this.typed(key, 'string') as string | null;
+  }
+
+  boolean(key: string): boolean {
+    return this.typed(key, 'boolean') as boolean;
+  }
+
+  get nodeId(): number {
+    return this.int('node.id');
+  }
+
+  logDir(): string {
+    const dirs = this.string('log.dirs') ?? this.string('log.dir') ?? './data';
+    const list = dirs.split(',').map((dir) => dir.trim()).filter((dir) => dir !== '');
+    if (list.length !== 1) throw new ConfigError(`log.dirs: exactly one directory is supported, got '${dirs}'`);
+    return list[0]!;
+  }
+
+  listeners(): Listener[] {
+    return parseListeners(this.string('listeners') ?? '', 'listeners');
+  }
+
+  advertisedListeners(): Listener[] {
+    const advertised = this.string('advertised.listeners');
+    return advertised === null ? this.listeners() : parseListeners(advertised, 'advertised.listeners');
+  }
+
+  listener(name: ListenerName): Listener | undefined {
+    return this.listeners().find((listener) => listener.name === name);
+  }
+
+  /** The broker-wide log settings; a topic's overrides are applied by `withTopicOverrides`. */
+  logSettings(): LogSettings {
+    const retentionMs =
+      this.values.get('log.retention.ms') ??
+      (this.values.get('log.retention.minutes') !== null ? (this.int('log.retention.minutes') === -1 ? -1 : this.int('log.retention.minutes') * 60_000) : null) ??
+      (this.int('log.retention.hours') === -1 ? -1 : this.int('log.retention.hours') * HOUR_MS);
+    return {
+      segmentBytes: this.int('log.segment.bytes'),
+      segmentMs: (this.values.get('log.roll.ms') as number | null) ?? this.int('log.roll.hours') * HOUR_MS,
+      retentionMs: retentionMs as number,
+      retentionBytes: this.int('log.retention.bytes'),
+      flushMessages: this.int('log.flush.interval.messages'),
+      flushMs: this.values.get('log.flush.interval.ms') as number | null,
+      indexIntervalBytes: this.int('log.index.interval.bytes'),
+      maxMessageBytes: this.int('message.max.bytes'),
+      minInsyncReplicas: this.int('min.insync.replicas'),
+    };
+  }
+
+  /** Every key with its effective value, as server.properties lines (for `runnel cluster up` and logs). */
+  toProperties(): string {
+    const lines: string[] = [];
+    for (const [key, value] of this.values) {
+      if (value === null) continue;
+      lines.push(`${key}=${Array.isArray(value) ? value.join(',') : String(value)}`);
+    }
+    return lines.join('\n') + '\n';
+  }
+
+  private typed(key: string, kind: 'number' | 'string' | 'boolean'): ConfigValue {
+    if (!this.values.has(key)) throw new Error(`BrokerConfig: no such key '${key}'`);
+    const value = this.values.get(key)!;
+    if (value !== null && typeof value !== kind) throw new Error(`BrokerConfig: '${key}' is not a ${kind}`);
+    return value;
+  }
+}
+
+/** Validates topic overrides (`{ "retention.ms": "1000" }`) and returns them parsed. */
+export function parseTopicConfigs(configs: Readonly<Record<string, string>>): Map<string, ConfigValue> {
+  const parsed = new Map<string, ConfigValue>();
+  for (const [key, raw] of Object.entries(configs)) parsed.set(key, TOPIC_CONFIG.parseValue(key, raw, 'topic config'));
+  return parsed;
+}
+
+export function withTopicOverrides(defaults: LogSettings, configs: Readonly<Record<string, string>>): LogSettings {
+  const parsed = parseTopicConfigs(configs);
+  const pick = (key: string, fallback: number): number => (parsed.get(key) as number | undefined) ?? fallback;
+  return {
+    segmentBytes: pick('segment.bytes', defaults.segmentBytes),
+    segmentMs: pick('segment.ms', defaults.segmentMs),
+    retentionMs: pick('retention.ms', defaults.retentionMs),
+    retentionBytes: pick('retention.bytes', defaults.retentionBytes),
+    flushMessages: pick('flush.messages', defaults.flushMessages),
+    flushMs: parsed.has('flush.ms') ? (parsed.get('flush.ms') as number) : defaults.flushMs,
+    indexIntervalBytes: pick('index.interval.bytes', defaults.indexIntervalBytes),
+    maxMessageBytes: pick('max.message.bytes', defaults.maxMessageBytes),
+    minInsyncReplicas: pick('min.insync.replicas', defaults.minInsyncReplicas),
+  };
+}
+
+export function parseListeners(text: string, key: string): Listener[] {
+  const listeners: Listener[] = [];
+  for (const entry of text.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+    const match = /^([A-Z_]+):\/\/(\[[^\]]+\]|[^:]*):(\d+)$/.exec(entry);
+    if (match === null) throw new ConfigError(`${key}: cannot parse '${entry}': expected NAME://host:port`);
+    const [, name, host, port] = match as unknown as [string, string, string, string];
+    if (!(LISTENER_NAMES as readonly string[]).includes(name)) {
+      throw new ConfigError(`${key}: unknown listener name '${name}' in '${entry}': expected one of ${LISTENER_NAMES.join(', ')}`);
+    }
+    const portNumber = Number(port);
+    if (portNumber > 65535) throw new ConfigError(`${key}: port ${port} in '${entry}' is out of range`);
+    if (listeners.some((listener) => listener.name === name)) throw new ConfigError(`${key}: listener '${name}' is given twice`);
+    listeners.push({ name: name as ListenerName, host: host === '' ? '0.0.0.0' : host, port: portNumber });
+  }
+  if (!listeners.some((listener) => listener.name === 'GRPC')) throw new ConfigError(`${key}: a GRPC listener is required`);
+  return listeners;
+}

@@ -1,0 +1,13 @@
+// @runnel/storage: segments, indexes, recovery and retention of a partition's log on one disk.
+export {
+  PartitionLog,
+  READ_BYTES_MAX,
+  APPEND_BATCHES_MAX,
+  type AppendResult,
+  type ReadResult,
+  type AppendOptions,
+  type ReadOptions,
+  type PartitionLogOptions,
+} from './partitionLog.js';
+export { CLEAN_SHUTDOWN_FILE, segmentFileName, parseSegmentFileName, AssertionError } from './files.js';
+export { OFFSET_INDEX_ENTRY_BYTES, TIME_INDEX_ENTRY_BYTES } from './indexes.js';

@@ -1,0 +1,641 @@
+// The log of one partition: an ordered list of segments in one directory, the last one active.
+// Owns offset assignment, rolling, reads, timestamp lookups, truncation, retention, the flush
+// policy (with group commit) and crash recovery. Knows nothing of topics, replication or the
+// network: the broker decides what to append, up to where to read, and when to truncate.
+import fs from 'node:fs';
+import { join } from 'node:path';
+import {
+  CorruptBatchError,
+  RunnelError,
+  batchSize,
+  createLogger,
+  decodeRecords,
+  lastOffsetOf,
+  setBaseOffset,
+  setPartitionLeaderEpoch,
+  validateBatch,
+  type BatchHeader,
+  type LogSettings,
+  type Logger,
+} from '@runnel/common';
+import {
+  AssertionError,
+  CLEAN_SHUTDOWN_FILE,
+  LOG_SUFFIX,
+  assert,
+  assertOffset,
+  fdatasyncAsync,
+  fsyncDirectory,
+  isStrayFile,
+  parseSegmentFileName,
+  unlinkIfExists,
+} from './files.js';
+import { INT32_MAX, Segment, type RollReason } from './segment.js';
+
+export interface AppendResult {
+  /** Offset of the first record appended. */
+  firstOffset: number;
+  /** Offset of the last record appended. */
+  lastOffset: number;
+  maxTimestamp: number;
+  /** Wall clock ms when appended. */
+  logAppendTime: number;
+  batchCount: number;
+  bytes: number;
+}
+
+export interface ReadResult {
+  /** Whole batches, concatenated; an empty Buffer if nothing to return. */
+  records: Buffer;
+  /** Offset after the last returned record (= fetchOffset if nothing returned). */
+  nextOffset: number;
+}
+
+export interface PartitionLogOptions {
+  now?: () => number;
+  logger?: Logger;
+}
+
+export interface AppendOptions {
+  /** Written into every batch's partitionLeaderEpoch; -1 when absent (and offsets are assigned). */
+  leaderEpoch?: number;
+  /** false (replication followers): keep the batches' offsets, which must continue the log. */
+  assignOffsets?: boolean;
+}
+
+export interface ReadOptions {
+  /** Exclusive: only batches whose last offset is below it (e.g. the high watermark). */
+  maxOffset?: number;
+}
+
+/** A single read never allocates more than this, whatever maxBytes asks (KIP-74's one batch aside). */
+export const READ_BYTES_MAX = 256 * 1024 * 1024;
+/** One append call carries at most this many batches. */
+export const APPEND_BATCHES_MAX = 1_000_000;
+const EMPTY = Buffer.alloc(0);
+
+let defaultLogger: Logger | null = null;
+function storageLogger(): Logger {
+  defaultLogger ??= createLogger({ name: 'storage' });
+  return defaultLogger;
+}
+
+function checkSettings(settings: LogSettings): void {
+  const positive = (value: number, name: string): void => assert(Number.isSafeInteger(value) && value > 0, () => `LogSettings.${name} must be a positive integer, got ${value}`);
+  positive(settings.segmentBytes, 'segmentBytes');
+  assert(settings.segmentBytes <= INT32_MAX, 'LogSettings.segmentBytes must fit an i32 (positions in the index are i32)');
+  positive(settings.segmentMs, 'segmentMs');
+  positive(settings.flushMessages, 'flushMessages');
+  assert(Number.isSafeInteger(settings.retentionMs) && settings.retentionMs >= -1, 'LogSettings.retentionMs must be >= -1');
+  assert(Number.isSafeInteger(settings.retentionBytes) && settings.retentionBytes >= -1, 'LogSettings.retentionBytes must be >= -1');
+  assert(settings.flushMs === null || (Number.isSafeInteger(settings.flushMs) && settings.flushMs >= 0), 'LogSettings.flushMs must be null or >= 0');
+  assert(Number.isSafeInteger(settings.indexIntervalBytes) && settings.indexIntervalBytes >= 0, 'LogSettings.indexIntervalBytes must be >= 0');
+  assert(Number.isSafeInteger(settings.maxMessageBytes) && settings.maxMessageBytes >= 0, 'LogSettings.maxMessageBytes must be >= 0');
+}
+
+interface ValidatedBatch {
+  position: number;
+  header: BatchHeader;
+}
+
+export class PartitionLog {
+  private settings: LogSettings;
+  private segments: Segment[] = [];
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private closing: Promise<void> | null = null;
+  /** Set by a failed write or fsync: the log refuses further writes (Kafka takes the log dir offline). */
+  private failure: Error | null = null;
+  // Flush accounting: counters of batches and records written and known durable.
+  private writtenBatches = 0;
+  private writtenRecords = 0;
+  private flushedBatches = 0;
+  private flushedRecords = 0;
+  private oldestUnflushedMs: number | null = null;
+  // Group commit: one fdatasync in flight; callers whose writes it does not cover share the next.
+  private fsyncInFlight: Promise<void> | null = null;
+  private fsyncInFlightCoversBatches = 0;
+  private fsyncQueued: Promise<void> | null = null;
+
+  private constructor(
+    readonly dir: string,
+    settings: LogSettings,
+    private readonly now: () => number,
+    private readonly logger: Logger,
+  ) {
+    checkSettings(settings);
+    this.settings = { ...settings };
+  }
+
+  /** Opens (creating the directory if missing) and recovers the log. */
+  static async open(dir: string, settings: LogSettings, options: PartitionLogOptions = {}): Promise<PartitionLog> {
+    fs.mkdirSync(dir, { recursive: true });
+    const log = new PartitionLog(dir, settings, options.now ?? Date.now, options.logger ?? storageLogger());
+    log.recover();
+    return log;
+  }
+
+  // ---- state ----------------------------------------------------------------------------------
+
+  /** Base offset of the first segment (or the start set by truncateFullyAndStartAt). */
+  get logStartOffset(): number {
+    return this.segments[0]!.baseOffset;
+  }
+
+  /** The next offset to be assigned. */
+  get logEndOffset(): number {
+    return this.active.nextOffset;
+  }
+
+  /** All segments' .log bytes. */
+  get sizeInBytes(): number {
+    let total = 0;
+    for (const segment of this.segments) total += segment.sizeBytes;
+    return total;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  get unflushedMessages(): number {
+    return this.writtenRecords - this.flushedRecords;
+  }
+
+  /** Base offsets of the segments, oldest first (for tests and operators). */
+  get segmentBaseOffsets(): number[] {
+    return this.segments.map((segment) => segment.baseOffset);
+  }
+
+  updateSettings(settings: LogSettings): void {
+    checkSettings(settings);
+    this.settings = { ...settings };
+  }
+
+  private get active(): Segment {
+    const segment = this.segments[this.segments.length - 1];
+    assert(segment !== undefined, 'a partition log always has an active segment');
+    return segment;
+  }
+
+  private checkWritable(): void {
+    if (this.failure !== null) throw new RunnelError('KAFKA_STORAGE_ERROR', `log ${this.dir} is offline after an I/O error: ${this.failure.message}`);
+    if (this.state !== 'open') throw new RunnelError('KAFKA_STORAGE_ERROR', `log ${this.dir} is ${this.state}`);
+  }
+
+  private checkReadable(): void {
+    if (this.state === 'closed') throw new RunnelError('KAFKA_STORAGE_ERROR', `log ${this.dir} is closed`);
+  }
+
+  /** Runs a mutation; an I/O error part-way leaves memory and disk unknown, so the log goes offline. */
+  private mutate<T>(what: string, action: () => T): T {
+    try {
+      return action();
+    } catch (error) {
+      if (error instanceof RunnelError || error instanceof AssertionError) throw error;
+      this.failure = error as Error;
+      this.logger.error({ dir: this.dir, err: error }, `${what} failed; the log is offline`);
+      throw new RunnelError('KAFKA_STORAGE_ERROR', `${what} failed in ${this.dir}: ${(error as Error).message}`);
+    }
+  }
+
+  // ---- append ---------------------------------------------------------------------------------
+
+  /**
+   * Appends one or more concatenated record batches v2. Every batch is validated before
+   * anything is written; offsets are assigned and the bytes written synchronously (so
+   * concurrent callers are ordered), one writev per segment touched; then the flush policy runs.
+   */
+  async append(batches: Buffer, options: AppendOptions = {}): Promise<AppendResult> {
+    this.checkWritable();
+    if (!Buffer.isBuffer(batches) || batches.length === 0) throw new RunnelError('INVALID_REQUEST', 'append needs at least one record batch');
+    const validated = this.validateBatches(batches);
+    const assignOffsets = options.assignOffsets !== false;
+    if (!assignOffsets) this.checkFollowerOffsets(validated);
+    const nowMs = this.now();
+    const result = this.mutate('append', () => this.writeBatches(batches, validated, assignOffsets, options.leaderEpoch, nowMs));
+    if (this.unflushedMessages >= this.settings.flushMessages) await this.flush();
+    return result;
+  }
+
+  /** validateBatch on every batch, then the size limits; throws before anything is written. */
+  private validateBatches(batches: Buffer): ValidatedBatch[] {
+    const validated: ValidatedBatch[] = [];
+    let position = 0;
+    while (position < batches.length) {
+      if (validated.length >= APPEND_BATCHES_MAX) throw new RunnelError('INVALID_REQUEST', `more than ${APPEND_BATCHES_MAX} batches in one append`);
+      let header: BatchHeader;
+      try {
+        header = validateBatch(batches, position);
+      } catch (error) {
+        if (error instanceof CorruptBatchError) throw new RunnelError('CORRUPT_MESSAGE', `batch ${validated.length}: ${error.message}`);
+        throw error;
+      }
+      const size = batchSize(header);
+      if (size > this.settings.maxMessageBytes) {
+        throw new RunnelError('MESSAGE_TOO_LARGE', `batch ${validated.length} is ${size} bytes, max.message.bytes is ${this.settings.maxMessageBytes}`);
+      }
+      if (size > this.settings.segmentBytes) {
+        throw new RunnelError('RECORD_LIST_TOO_LARGE', `batch ${validated.length} is ${size} bytes, segment.bytes is ${this.settings.segmentBytes}`);
+      }
+      validated.push({ position, header });
+      position += size;
+    }
+    return validated;
+  }
+
+  /** Followers keep the leader's offsets: they must start at logEndOffset and follow each other. */
+  private checkFollowerOffsets(validated: ValidatedBatch[]): void {
+    let expected = this.logEndOffset;
+    for (const [index, { header }] of validated.entries()) {
+      if (header.baseOffset !== expected) {
+        throw new RunnelError('INVALID_REQUEST', `batch ${index} starts at offset ${header.baseOffset}, the log expects ${expected}`);
+      }
+      expected = lastOffsetOf(header) + 1;
+    }
+  }
+
+  private writeBatches(batches: Buffer, validated: ValidatedBatch[], assignOffsets: boolean, leaderEpoch: number | undefined, nowMs: number): AppendResult {
+    const firstOffset = this.logEndOffset;
+    let nextOffset = firstOffset;
+    let maxTimestamp = -1;
+    let records = 0;
+    for (const { position, header } of validated) {
+      if (assignOffsets) {
+        setBaseOffset(batches, position, nextOffset);
+        header.baseOffset = nextOffset;
+      }
+      if (assignOffsets || leaderEpoch !== undefined) {
+        setPartitionLeaderEpoch(batches, position, leaderEpoch ?? -1);
+        header.partitionLeaderEpoch = leaderEpoch ?? -1;
+      }
+      const lastOffset = lastOffsetOf(header);
+      assert(Number.isSafeInteger(lastOffset), () => `offset ${lastOffset} is not a safe integer`);
+      const rollReason = this.active.shouldRoll(batchSize(header), lastOffset, header.maxTimestamp, this.settings.segmentBytes, this.settings.segmentMs, nowMs);
+      if (rollReason !== null) this.roll(rollReason, nextOffset, nowMs);
+      this.active.appendBatch(batches, position, header, this.settings.indexIntervalBytes, nowMs);
+      nextOffset = lastOffset + 1;
+      maxTimestamp = Math.max(maxTimestamp, header.maxTimestamp);
+      records += header.recordCount;
+    }
+    this.active.writePending();
+    assert(this.logEndOffset === nextOffset, 'logEndOffset must follow the last appended batch');
+    this.writtenBatches += validated.length;
+    this.writtenRecords += records;
+    this.oldestUnflushedMs ??= nowMs;
+    return { firstOffset, lastOffset: nextOffset - 1, maxTimestamp, logAppendTime: nowMs, batchCount: validated.length, bytes: batches.length };
+  }
+
+  /** Seals the active segment (written, fdatasync'd, indexes trimmed and closed) and starts a new one. */
+  private roll(reason: RollReason, baseOffset: number, nowMs: number): void {
+    const previous = this.active;
+    assert(baseOffset === previous.nextOffset, () => `new segment ${baseOffset} must start at the log end ${previous.nextOffset}`);
+    previous.seal();
+    // Everything written so far is in sealed, synced segments now.
+    this.markAllFlushed();
+    this.segments.push(Segment.create(this.dir, baseOffset, nowMs));
+    fsyncDirectory(this.dir);
+    this.logger.debug({ dir: this.dir, reason, previousBaseOffset: previous.baseOffset, previousSizeBytes: previous.sizeBytes, baseOffset }, 'rolled segment');
+  }
+
+  private markAllFlushed(): void {
+    this.flushedBatches = this.writtenBatches;
+    this.flushedRecords = this.writtenRecords;
+    this.oldestUnflushedMs = null;
+  }
+
+  // ---- flush ----------------------------------------------------------------------------------
+
+  /** fdatasync all unflushed data; appends that arrive while an fsync runs share the next one. */
+  flush(): Promise<void> {
+    if (this.failure !== null) return Promise.reject(new RunnelError('KAFKA_STORAGE_ERROR', `log ${this.dir} is offline: ${this.failure.message}`));
+    if (this.state === 'closed') return Promise.resolve();
+    const target = this.writtenBatches;
+    if (this.flushedBatches >= target) return Promise.resolve();
+    if (this.fsyncInFlight !== null) {
+      if (this.fsyncInFlightCoversBatches >= target) return this.fsyncInFlight;
+      this.fsyncQueued ??= this.fsyncInFlight
+        .catch(() => undefined)
+        .then(() => {
+          this.fsyncQueued = null;
+          return this.flush();
+        });
+      return this.fsyncQueued;
+    }
+    return this.startFsync();
+  }
+
+  private startFsync(): Promise<void> {
+    const coversBatches = this.writtenBatches;
+    const coversRecords = this.writtenRecords;
+    const startedMs = this.now();
+    const segment = this.active;
+    // Earlier segments were synced when they rolled: the active one holds all that is unflushed.
+    const fd = segment.pinForFsync();
+    const fsync: Promise<void> = fdatasyncAsync(fd)
+      .then(
+        () => {
+          if (coversBatches <= this.flushedBatches) return;
+          this.flushedBatches = coversBatches;
+          this.flushedRecords = coversRecords;
+          this.oldestUnflushedMs = this.flushedBatches === this.writtenBatches ? null : startedMs;
+        },
+        (error: Error) => {
+          if (segment.isRetired) return; // truncated or deleted under us: nothing of it is wanted
+          this.failure ??= error;
+          this.logger.error({ dir: this.dir, err: error }, 'fdatasync failed; the log is offline');
+          throw new RunnelError('KAFKA_STORAGE_ERROR', `fdatasync failed in ${this.dir}: ${error.message}`);
+        },
+      )
+      .finally(() => {
+        segment.unpinFsync();
+        if (this.fsyncInFlight === fsync) this.fsyncInFlight = null;
+      });
+    this.fsyncInFlight = fsync;
+    this.fsyncInFlightCoversBatches = coversBatches;
+    return fsync;
+  }
+
+  /** Flush if settings.flushMs has passed since the oldest unflushed append. The owner calls this periodically. */
+  async flushIfDue(): Promise<void> {
+    if (this.settings.flushMs === null || this.oldestUnflushedMs === null || this.state !== 'open') return;
+    if (this.now() - this.oldestUnflushedMs >= this.settings.flushMs) await this.flush();
+  }
+
+  // ---- read -----------------------------------------------------------------------------------
+
+  /**
+   * Whole batches from the one holding `fetchOffset`, up to maxBytes but at least one batch if
+   * any is available (KIP-74), only batches whose last offset is below options.maxOffset.
+   */
+  read(fetchOffset: number, maxBytes: number, options: ReadOptions = {}): ReadResult {
+    this.checkReadable();
+    if (!Number.isSafeInteger(fetchOffset)) throw new RunnelError('INVALID_REQUEST', `fetch offset ${fetchOffset} is not an integer`);
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new RunnelError('INVALID_FETCH_SIZE', `maxBytes ${maxBytes}`);
+    if (fetchOffset < this.logStartOffset || fetchOffset > this.logEndOffset) {
+      throw new RunnelError('OFFSET_OUT_OF_RANGE', `offset ${fetchOffset} is outside [${this.logStartOffset}, ${this.logEndOffset}] in ${this.dir}`);
+    }
+    const maxOffset = Math.min(options.maxOffset ?? this.logEndOffset, this.logEndOffset);
+    if (fetchOffset >= maxOffset) return { records: EMPTY, nextOffset: fetchOffset };
+    try {
+      return this.readSegments(fetchOffset, Math.min(maxBytes, READ_BYTES_MAX), maxOffset);
+    } catch (error) {
+      if (error instanceof CorruptBatchError) throw new RunnelError('KAFKA_STORAGE_ERROR', `reading ${this.dir}: ${error.message}`);
+      throw error;
+    }
+  }
+
+  private readSegments(fetchOffset: number, maxBytes: number, maxOffset: number): ReadResult {
+    const chunks: Buffer[] = [];
+    let totalBytes = 0;
+    let lastOffset = -1;
+    let index = this.segmentIndexFor(fetchOffset);
+    let position = this.segments[index]!.findBatchPosition(fetchOffset);
+    for (; index < this.segments.length; index++) {
+      const part = this.segments[index]!.readBatches(position, maxBytes - totalBytes, maxOffset, totalBytes === 0);
+      if (part.records.length > 0) {
+        chunks.push(part.records);
+        totalBytes += part.records.length;
+        lastOffset = part.lastOffset;
+      }
+      if (!part.reachedEnd || totalBytes >= maxBytes) break;
+      position = 0;
+    }
+    if (chunks.length === 0) return { records: EMPTY, nextOffset: fetchOffset };
+    const records = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, totalBytes);
+    assert(lastOffset >= fetchOffset && lastOffset < maxOffset, () => `read returned up to ${lastOffset} for fetch ${fetchOffset} below ${maxOffset}`);
+    return { records, nextOffset: lastOffset + 1 };
+  }
+
+  /** Index of the last segment whose base offset is <= offset. */
+  private segmentIndexFor(offset: number): number {
+    let low = 0;
+    let high = this.segments.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1;
+      if (this.segments[middle]!.baseOffset <= offset) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
+  /** Earliest offset whose record timestamp is >= `timestamp`, with that timestamp; null if none. */
+  offsetForTimestamp(timestamp: number): { offset: number; timestamp: number } | null {
+    this.checkReadable();
+    assert(Number.isSafeInteger(timestamp), () => `timestamp ${timestamp} is not an integer`);
+    for (const segment of this.segments) {
+      if (segment.maxTimestamp < timestamp) continue; // every record in it is older
+      const found = segment.findBatchByTimestamp(timestamp);
+      if (found === null) continue;
+      for (const record of decodeRecords(segment.readBatchAt(found.position, found.header))) {
+        if (record.timestamp >= timestamp) return { offset: record.offset, timestamp: record.timestamp };
+      }
+    }
+    return null;
+  }
+
+  // ---- truncation and retention ---------------------------------------------------------------
+
+  /** Removes every batch with lastOffset >= offset (a batch holding `offset` goes whole); later segments are deleted. */
+  truncateTo(offset: number): void {
+    this.checkWritable();
+    assertOffset(offset, 'truncateTo offset');
+    if (offset >= this.logEndOffset) return;
+    if (offset < this.logStartOffset) {
+      this.truncateFullyAndStartAt(offset);
+      return;
+    }
+    this.mutate('truncateTo', () => {
+      let deleted = 0;
+      // From the end, so a crash part-way leaves a prefix of the log.
+      while (this.segments.length > 1 && this.active.baseOffset >= offset) {
+        this.segments.pop()!.deleteFiles();
+        deleted++;
+      }
+      const removedBytes = this.active.truncateTo(offset, this.settings.indexIntervalBytes, this.now());
+      // Durable before new data lands at the same positions, so a crash cannot mix old and new.
+      this.active.syncSync();
+      if (deleted > 0) fsyncDirectory(this.dir);
+      this.markAllFlushed();
+      this.logger.info({ dir: this.dir, offset, logEndOffset: this.logEndOffset, segmentsDeleted: deleted, removedBytes }, 'truncated log');
+    });
+  }
+
+  /** Deletes everything; the log restarts empty at `offset` with a new segment of that base offset. */
+  truncateFullyAndStartAt(offset: number): void {
+    this.checkWritable();
+    assertOffset(offset, 'truncateFullyAndStartAt offset');
+    this.mutate('truncateFullyAndStartAt', () => {
+      const renamed: string[] = [];
+      for (const segment of this.segments) renamed.push(...segment.closeAndRename());
+      this.segments = [Segment.create(this.dir, offset, this.now())];
+      fsyncDirectory(this.dir);
+      for (const path of renamed) unlinkIfExists(path);
+      this.markAllFlushed();
+      this.logger.info({ dir: this.dir, offset }, 'truncated log fully');
+    });
+  }
+
+  /**
+   * Deletes whole segments from the start, never the active one: while the oldest is older than
+   * retentionMs (by its largest record timestamp) or the log without it is still >= retentionBytes.
+   */
+  deleteRetainedSegments(): number {
+    this.checkWritable();
+    const nowMs = this.now();
+    const { retentionMs, retentionBytes } = this.settings;
+    return this.mutate('deleteRetainedSegments', () => {
+      let deleted = 0;
+      let sizeBytes = this.sizeInBytes;
+      while (this.segments.length > 1) {
+        const oldest = this.segments[0]!;
+        const newestMs = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : oldest.lastModifiedMs;
+        const expired = retentionMs >= 0 && nowMs - newestMs > retentionMs;
+        const oversized = retentionBytes >= 0 && sizeBytes - oldest.sizeBytes >= retentionBytes;
+        if (!expired && !oversized) break;
+        this.segments.shift();
+        oldest.deleteFiles();
+        sizeBytes -= oldest.sizeBytes;
+        deleted++;
+        this.logger.info({ dir: this.dir, baseOffset: oldest.baseOffset, nextOffset: oldest.nextOffset, expired, oversized }, 'deleted segment by retention');
+      }
+      if (deleted > 0) fsyncDirectory(this.dir);
+      return deleted;
+    });
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  /** Flush, write a clean-shutdown marker, close file descriptors. */
+  close(): Promise<void> {
+    this.closing ??= this.closeCleanly();
+    return this.closing;
+  }
+
+  private async closeCleanly(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closing';
+    let clean = this.failure === null;
+    try {
+      if (clean) await this.flush();
+      await this.fsyncInFlight?.catch(() => undefined);
+    } catch (error) {
+      clean = false;
+      this.logger.error({ dir: this.dir, err: error }, 'flush on close failed; no clean-shutdown marker');
+    }
+    for (const segment of this.segments) segment.close(clean && segment === this.active);
+    if (clean && this.failure === null) {
+      fs.writeFileSync(join(this.dir, CLEAN_SHUTDOWN_FILE), '');
+      fsyncDirectory(this.dir);
+    }
+    this.state = 'closed';
+  }
+
+  /** Close and remove the directory. */
+  async delete(): Promise<void> {
+    await this.close();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Test hook. `clean: false` simulates a crash: fds are closed with no flush, pending index
+   * entries are dropped and no clean-shutdown marker is written.
+   */
+  async closeForTest(options: { clean: boolean }): Promise<void> {
+    if (options.clean) return this.close();
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.closing = Promise.resolve();
+    for (const segment of this.segments) segment.close(false);
+  }
+
+  // ---- recovery -------------------------------------------------------------------------------
+
+  /**
+   * Deletes stray files, loads every segment, checks or rebuilds its indexes, and after a crash
+   * validates the active segment batch by batch, truncating at the first bad one.
+   */
+  private recover(): void {
+    const baseOffsets = this.cleanDirectory();
+    const markerPath = join(this.dir, CLEAN_SHUTDOWN_FILE);
+    const clean = fs.existsSync(markerPath);
+    const interval = this.settings.indexIntervalBytes;
+    const nowMs = this.now();
+    for (let i = 0; i < baseOffsets.length; i++) {
+      const segment = Segment.openExisting(this.dir, baseOffsets[i]!, nowMs);
+      const isLast = i === baseOffsets.length - 1;
+      const cutNonActive = this.recoverSegment(segment, isLast, clean, interval);
+      const previous = this.segments[this.segments.length - 1];
+      if (previous !== undefined && segment.baseOffset !== previous.nextOffset) {
+        this.logger.error({ dir: this.dir, baseOffset: segment.baseOffset, expected: previous.nextOffset }, 'segment does not continue the log; deleting it and every later segment');
+        segment.deleteFiles();
+        this.deleteSegmentFiles(baseOffsets.slice(i + 1));
+        break;
+      }
+      if (segment.isEmpty && !isLast && !cutNonActive) {
+        this.logger.warn({ dir: this.dir, baseOffset: segment.baseOffset }, 'deleting an empty segment that is not the last');
+        segment.deleteFiles();
+        continue;
+      }
+      this.segments.push(segment);
+      if (cutNonActive) {
+        this.logger.error({ dir: this.dir, baseOffset: segment.baseOffset, deleted: baseOffsets.slice(i + 1) }, 'a non-active segment was corrupt; deleted every later segment');
+        this.deleteSegmentFiles(baseOffsets.slice(i + 1));
+        break;
+      }
+    }
+    if (this.segments.length === 0) this.segments.push(Segment.create(this.dir, 0, nowMs));
+    this.active.openIndexesForWrite();
+    if (clean) unlinkIfExists(markerPath);
+    fsyncDirectory(this.dir);
+    this.logger.info({ dir: this.dir, clean, segments: this.segments.length, logStartOffset: this.logStartOffset, logEndOffset: this.logEndOffset }, 'opened partition log');
+  }
+
+  /** Returns true if a non-active segment had to be cut (the caller then drops every later segment). */
+  private recoverSegment(segment: Segment, isLast: boolean, clean: boolean, interval: number): boolean {
+    if (isLast && !clean) {
+      const result = segment.recoverByScan(interval, false);
+      if (result.truncatedAtBytes !== null) {
+        this.logger.warn(
+          { dir: this.dir, baseOffset: segment.baseOffset, positionBytes: result.truncatedAtBytes, bytesRemoved: result.bytesRemoved, reason: result.reason },
+          `unclean shutdown: truncated the active segment at byte ${result.truncatedAtBytes}`,
+        );
+      }
+      return false;
+    }
+    const reason = segment.loadFromIndexes(interval, !isLast);
+    if (reason === null) return false;
+    this.logger.warn({ dir: this.dir, baseOffset: segment.baseOffset, reason }, 'index missing or corrupt; rebuilding it from the log');
+    const result = segment.recoverByScan(interval, !isLast);
+    if (result.truncatedAtBytes === null) return false;
+    this.logger.warn(
+      { dir: this.dir, baseOffset: segment.baseOffset, positionBytes: result.truncatedAtBytes, bytesRemoved: result.bytesRemoved, reason: result.reason },
+      `corrupt segment: truncated at byte ${result.truncatedAtBytes}`,
+    );
+    return !isLast;
+  }
+
+  /** Deletes stray and orphaned files; returns the base offsets of the .log files, ascending. */
+  private cleanDirectory(): number[] {
+    const names = fs.readdirSync(this.dir);
+    const logs = new Set<number>();
+    for (const name of names) {
+      const parsed = parseSegmentFileName(name);
+      if (parsed !== null && parsed.suffix === LOG_SUFFIX) logs.add(parsed.baseOffset);
+    }
+    for (const name of names) {
+      const parsed = parseSegmentFileName(name);
+      const orphan = parsed !== null && parsed.suffix !== LOG_SUFFIX && !logs.has(parsed.baseOffset);
+      if (!isStrayFile(name) && !orphan) continue;
+      this.logger.info({ dir: this.dir, file: name }, orphan ? 'deleting an index without a .log' : 'deleting a file left by an unfinished operation');
+      fs.rmSync(join(this.dir, name), { force: true, recursive: true });
+    }
+    return [...logs].sort((a, b) => a - b);
+  }
+
+  private deleteSegmentFiles(baseOffsets: number[]): void {
+    for (const baseOffset of [...baseOffsets].reverse()) {
+      const segment = Segment.openExisting(this.dir, baseOffset, this.now());
+      segment.deleteFiles();
+    }
+  }
+}

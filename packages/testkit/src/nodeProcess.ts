@@ -1,0 +1,159 @@
+// Real Runnel nodes as child processes, for tests and fault injection: start on free ports with
+// a data directory each, wait until ready, SIGKILL, SIGSTOP/SIGCONT, SIGTERM, restart on the same
+// ports, and keep each process's output for the failure report.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The `runnel` executable of this checkout. */
+export const RUNNEL_BIN = fileURLToPath(new URL('../../cli/bin/runnel.js', import.meta.url));
+/** Output kept per process; older output is dropped. */
+const LOG_BYTES_MAX = 1024 * 1024;
+const READY_TIMEOUT_MS = 60_000;
+
+/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function makeTempDir(prefix = 'runnel-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export interface NodeProcessOptions {
+  nodeId?: number;
+  dataDir: string;
+  /** Extra server.properties keys (override the harness defaults). */
+  config?: Record<string, string>;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export class NodeProcess {
+  private child: ChildProcess | undefined;
+  private output = '';
+  private exited: Promise<ExitStatus> | undefined;
+  readonly configPath: string;
+
+  private constructor(
+    readonly nodeId: number,
+    readonly dataDir: string,
+    readonly grpcPort: number,
+    readonly httpPort: number,
+    private readonly env: NodeJS.ProcessEnv,
+    config: Record<string, string>,
+  ) {
+    mkdirSync(dataDir, { recursive: true });
+    this.configPath = join(dataDir, 'server.properties');
+    const properties: Record<string, string> = {
+      'node.id': String(nodeId),
+      'listeners': `GRPC://127.0.0.1:${grpcPort},HTTP://127.0.0.1:${httpPort}`,
+      'log.dirs': join(dataDir, 'logs'),
+      ...config,
+    };
+    writeFileSync(this.configPath, Object.entries(properties).map(([key, value]) => `${key}=${value}`).join('\n') + '\n');
+  }
+
+  /** Starts a node on free ports and waits until it serves requests. */
+  static async start(options: NodeProcessOptions): Promise<NodeProcess> {
+    const node = new NodeProcess(options.nodeId ?? 1, options.dataDir, await freePort(), await freePort(), options.env ?? {}, options.config ?? {});
+    await node.launch();
+    return node;
+  }
+
+  get bootstrap(): string {
+    return `127.0.0.1:${this.grpcPort}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Everything the process printed (stdout and stderr), for failure reports. */
+  logs(): string {
+    return this.output;
+  }
+
+  private append(text: string): void {
+    this.output = (this.output + text).slice(-LOG_BYTES_MAX);
+  }
+
+  /** Starts the process (again) with the same config and ports; resolves when it logs "node ready". */
+  async launch(): Promise<void> {
+    if (this.running) throw new Error(`node ${this.nodeId} is already running`);
+    const child = spawn(process.execPath, [RUNNEL_BIN, 'node', '--config', this.configPath], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUNNEL_LOG_LEVEL: 'info', ...this.env },
+    });
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`node ${this.nodeId} not ready after ${READY_TIMEOUT_MS} ms:\n${this.output.slice(-4000)}`)), READY_TIMEOUT_MS);
+      let sinceLaunch = '';
+      const onData = (chunk: Buffer) => {
+        const text = chunk.toString('utf8');
+        this.append(text);
+        sinceLaunch = (sinceLaunch + text).slice(-65536);
+        if (sinceLaunch.includes('"msg":"node ready"')) {
+          clearTimeout(timer);
+          child.stdout!.off('data', onData);
+          child.stdout!.on('data', (more: Buffer) => this.append(more.toString('utf8')));
+          resolve();
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', (chunk: Buffer) => this.append(chunk.toString('utf8')));
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`node ${this.nodeId} exited (${code ?? signal}) before it was ready:\n${this.output.slice(-4000)}`));
+      });
+    });
+  }
+
+  /** Sends `signal` and waits for the process to exit. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<ExitStatus> {
+    if (!this.running) return (await this.exited) ?? { code: null, signal: null };
+    this.child!.kill(signal);
+    return this.exited!;
+  }
+
+  /** A clean stop: SIGTERM, then the exit status (0 when the node shut down cleanly). */
+  async stop(): Promise<ExitStatus> {
+    if (this.child?.signalCode === 'SIGSTOP') this.resume();
+    return this.kill('SIGTERM');
+  }
+
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
+  /** Kills the process if it still runs, then starts it again on the same ports and data. */
+  async restart(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.running) await this.kill(signal);
+    await this.launch();
+  }
+}

@@ -1,0 +1,122 @@
+// The README's quick start, end to end through the real CLI and a real node process.
+import { rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NodeProcess, makeTempDir } from '@runnel/testkit';
+import { runCli } from './cli.js';
+
+describe('quick start through the runnel CLI', () => {
+  let node: NodeProcess;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await makeTempDir();
+    node = await NodeProcess.start({ dataDir: dir });
+  });
+
+  afterAll(async () => {
+    await node?.kill();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const cli = (args: string[], input?: string) => runCli(['--bootstrap', node.bootstrap, ...args], { input });
+
+  it('creates a topic, pipes 100,000 lines through produce and reads them back in order', async () => {
+    const created = await cli(['topic', 'create', 'demo', '--partitions', '3', '--replication-factor', '1']);
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+
+    const lines = Array.from({ length: 100_000 }, (_, i) => `line-${i}`);
+    const produced = await cli(['produce', 'demo'], lines.join('\n') + '\n');
+    expect(produced.stderr).toBe('');
+    expect(produced.code).toBe(0);
+
+    const consumed = await cli(['consume', 'demo', '--from-beginning', '--max-messages', '100000', '--format', 'json']);
+    expect(consumed.code).toBe(0);
+    const records = consumed.stdout.trim().split('\n').map((line) => JSON.parse(line) as { partition: number; offset: number; value: string });
+    expect(records).toHaveLength(100_000);
+    expect(new Set(records.map((record) => record.value))).toEqual(new Set(lines));
+    // Within each partition, offsets are dense from 0 and lines keep the order they were sent in.
+    const byPartition = new Map<number, typeof records>();
+    for (const record of records) {
+      if (!byPartition.has(record.partition)) byPartition.set(record.partition, []);
+      byPartition.get(record.partition)!.push(record);
+    }
+    expect(byPartition.size).toBeGreaterThan(1);
+    for (const partitionRecords of byPartition.values()) {
+      expect(partitionRecords.map((record) => record.offset)).toEqual(partitionRecords.map((_, index) => index));
+      const numbers = partitionRecords.map((record) => Number(record.value.slice('line-'.length)));
+      expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
+    }
+
+    const one = await cli(['consume', 'demo', '--partition', '1', '--offset', '5', '--max-messages', '3', '--format', 'json']);
+    const offsets = one.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { offset: number }).offset);
+    expect(offsets).toEqual([5, 6, 7]);
+  });
+
+  it('lists and describes topics as tables and as JSON', async () => {
+    const list = await cli(['topic', 'list', '--format', 'json']);
+    expect(JSON.parse(list.stdout)).toEqual([{ name: 'demo', partitions: 3 }]);
+    const table = await cli(['topic', 'list']);
+    expect(table.stdout).toMatch(/TOPIC\s+PARTITIONS\ndemo\s+3/);
+    const describe = await cli(['topic', 'describe', 'demo', '--format', 'json']);
+    const [topic] = JSON.parse(describe.stdout) as Array<{ name: string; partitions: Array<{ leader: number; highWatermark: number }> }>;
+    expect(topic!.name).toBe('demo');
+    expect(topic!.partitions.map((p) => p.leader)).toEqual([1, 1, 1]);
+    expect(topic!.partitions.reduce((sum, p) => sum + p.highWatermark, 0)).toBe(100_000);
+  });
+
+  it('keys records with --key-separator and sends equal keys to one partition', async () => {
+    await cli(['topic', 'create', 'keyed', '--partitions', '4', '--replication-factor', '1']);
+    const input = Array.from({ length: 200 }, (_, i) => `user-${i % 5}:event-${i}`).join('\n');
+    expect((await cli(['produce', 'keyed', '--key-separator', ':'], input)).code).toBe(0);
+    const consumed = await cli(['consume', 'keyed', '--from-beginning', '--max-messages', '200', '--format', 'json']);
+    const records = consumed.stdout.trim().split('\n').map((line) => JSON.parse(line) as { partition: number; key: string; value: string });
+    expect(records).toHaveLength(200);
+    const partitionOfKey = new Map<string, number>();
+    for (const record of records) {
+      expect(partitionOfKey.get(record.key) ?? record.partition).toBe(record.partition);
+      partitionOfKey.set(record.key, record.partition);
+    }
+    expect(partitionOfKey.size).toBe(5);
+  });
+
+  it('fails with one clear line and a non-zero exit', async () => {
+    const again = await cli(['topic', 'create', 'demo', '--partitions', '3', '--replication-factor', '1']);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr.trim().split('\n')).toHaveLength(1);
+    expect(again.stderr).toMatch(/TOPIC_ALREADY_EXISTS/);
+
+    const tooMany = await cli(['topic', 'create', 'wide', '--partitions', '1', '--replication-factor', '3']);
+    expect(tooMany.code).not.toBe(0);
+    expect(tooMany.stderr).toMatch(/INVALID_REPLICATION_FACTOR/);
+
+    const badConfig = await cli(['topic', 'create', 'cfg', '--partitions', '1', '--replication-factor', '1', '--config', 'retention.msec=5']);
+    expect(badConfig.code).not.toBe(0);
+    expect(badConfig.stderr).toMatch(/retention.msec/);
+
+    const missing = await cli(['topic', 'describe', 'no-such-topic']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/no-such-topic/);
+
+    const unreachable = await runCli(['--bootstrap', '127.0.0.1:1', 'topic', 'list'], { timeoutMs: 60_000 });
+    expect(unreachable.code).not.toBe(0);
+    expect(unreachable.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('deletes a topic and its data', async () => {
+    await cli(['topic', 'create', 'doomed', '--partitions', '2', '--replication-factor', '1']);
+    expect((await cli(['topic', 'delete', 'doomed'])).code).toBe(0);
+    const list = await cli(['topic', 'list', '--format', 'json']);
+    expect((JSON.parse(list.stdout) as Array<{ name: string }>).map((t) => t.name)).not.toContain('doomed');
+  });
+
+  it('shuts down cleanly on SIGTERM and keeps its topics and records across the restart', async () => {
+    const status = await node.stop();
+    expect(status).toEqual({ code: 0, signal: null });
+    expect(node.logs()).toMatch(/node stopped/);
+    await node.launch();
+    const describe = await cli(['topic', 'describe', 'demo', '--format', 'json']);
+    const [topic] = JSON.parse(describe.stdout) as Array<{ partitions: Array<{ highWatermark: number }> }>;
+    expect(topic!.partitions.reduce((sum, p) => sum + p.highWatermark, 0)).toBe(100_000);
+  });
+});
