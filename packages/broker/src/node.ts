@@ -1,6 +1,8 @@
 // One Runnel process: reads its configuration, opens its logs, and serves the gRPC client API
 // and the HTTP endpoint. Later roles (controller, follower replication) are wired in here too.
+import type { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
+import type { ServerHttp2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { loadClientProto, type BrokerConfig, type Logger } from '@runnel/common';
 import { ClientApiService } from './clientApi.js';
@@ -12,6 +14,30 @@ import { ReplicaManager } from './replicaManager.js';
 
 /** How long a graceful stop waits for in-flight calls before it cancels them. */
 const SHUTDOWN_GRACE_MS = 5_000;
+
+/** HTTP/2 receive window per stream and per connection on the gRPC listener. */
+const RECEIVE_WINDOW_BYTES = 16 * 1024 * 1024;
+
+/**
+ * grpc-js leaves the server's HTTP/2 receive windows at the protocol default of 64 KiB, so a
+ * 1 MiB produce request needs a dozen WINDOW_UPDATE round trips; measured here, that halved
+ * produce throughput. grpc-js has no server option for it (only the client side has
+ * `grpc-node.flow_control_window`), so this sets the stream window in the options grpc-js hands
+ * to http2.createServer and the connection window on each new session. Call before bindAsync;
+ * call the returned function after it; it reports whether both took effect.
+ */
+function enlargeReceiveWindows(server: grpc.Server): () => boolean {
+  const internals = server as unknown as { commonServerOptions?: { settings?: Record<string, number> }; http2Servers?: Map<EventEmitter, unknown> };
+  const streamWindow = internals.commonServerOptions !== undefined;
+  if (streamWindow) internals.commonServerOptions!.settings = { ...internals.commonServerOptions!.settings, initialWindowSize: RECEIVE_WINDOW_BYTES };
+  return () => {
+    if (!(internals.http2Servers instanceof Map) || internals.http2Servers.size === 0) return false;
+    for (const http2Server of internals.http2Servers.keys()) {
+      http2Server.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(RECEIVE_WINDOW_BYTES));
+    }
+    return streamWindow;
+  };
+}
 
 export interface NodeAddresses {
   grpc: { host: string; port: number };
@@ -84,6 +110,7 @@ export class Node {
       'grpc.http2.min_ping_interval_without_data_ms': 5_000,
     });
     this.clientApi = service;
+    const largeWindows = enlargeReceiveWindows(server);
     server.addService(loadClientProto().runnel.v1.ClientApi.service, service.handlers());
     const grpcPort = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${grpcListener.host}:${grpcListener.port}`, grpc.ServerCredentials.createInsecure(), (error, port) =>
@@ -91,6 +118,7 @@ export class Node {
       );
     });
     this.grpcServer = server;
+    if (!largeWindows()) this.logger.warn('could not enlarge HTTP/2 receive windows: produce throughput will be limited by flow control');
 
     let http: NodeAddresses['http'] = null;
     const httpListener = this.config.listener('HTTP');

@@ -19,6 +19,7 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': MESSAGE_BYTES_MAX,
   // Pings only while calls are open (our streams are); a dead peer is noticed within ~40 s.
   'grpc.keepalive_time_ms': 30_000,
+  'grpc-node.flow_control_window': 16 * 1024 * 1024,
   'grpc.keepalive_timeout_ms': 10_000,
   'grpc.keepalive_permit_without_calls': 0,
 };

@@ -221,7 +221,8 @@ function writeBytes(buffer: Buffer, offset: number, bytes: Buffer | null): numbe
   return offset + bytes.copy(buffer, offset);
 }
 
-function encodeRecords(records: readonly RecordInput[], baseTimestamp: number, now: number): Buffer {
+/** Bytes of each record's body, and the total size of the records section. */
+function measureRecords(records: readonly RecordInput[], baseTimestamp: number, now: number): { sizes: number[]; total: number } {
   const sizes = new Array<number>(records.length);
   let total = 0;
   for (let i = 0; i < records.length; i++) {
@@ -230,8 +231,11 @@ function encodeRecords(records: readonly RecordInput[], baseTimestamp: number, n
     sizes[i] = body;
     total += varintSize(body) + body;
   }
-  const buffer = Buffer.allocUnsafe(total);
-  let offset = 0;
+  return { sizes, total };
+}
+
+/** Writes the records section at `offset`; returns the offset after it. */
+function writeRecords(buffer: Buffer, offset: number, records: readonly RecordInput[], sizes: readonly number[], baseTimestamp: number, now: number): number {
   for (let i = 0; i < records.length; i++) {
     const record = records[i]!;
     offset = writeVarint(buffer, offset, sizes[i]!);
@@ -247,7 +251,7 @@ function encodeRecords(records: readonly RecordInput[], baseTimestamp: number, n
       offset = writeBytes(buffer, offset, header.value);
     }
   }
-  return buffer;
+  return offset;
 }
 
 /** Encodes records as one batch v2 with offset deltas 0..n-1. */
@@ -258,11 +262,22 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
   let maxTimestamp = baseTimestamp;
   for (const record of records) maxTimestamp = Math.max(maxTimestamp, record.timestamp ?? now);
   const codec = options.compression ?? 'none';
-  let body = encodeRecords(records, baseTimestamp, now);
-  if (codec === 'gzip') body = gzipSync(body);
-  else if (codec !== 'none') throw new UnsupportedCompressionError(codec);
+  const { sizes, total } = measureRecords(records, baseTimestamp, now);
 
-  const batch = Buffer.allocUnsafe(BATCH_HEADER_BYTES + body.length);
+  let batch: Buffer;
+  if (codec === 'none') {
+    // The hot path: records are written straight into the batch, one allocation and one copy.
+    batch = Buffer.allocUnsafe(BATCH_HEADER_BYTES + total);
+    writeRecords(batch, BATCH_HEADER_BYTES, records, sizes, baseTimestamp, now);
+  } else if (codec === 'gzip') {
+    const plain = Buffer.allocUnsafe(total);
+    writeRecords(plain, 0, records, sizes, baseTimestamp, now);
+    const body = gzipSync(plain);
+    batch = Buffer.allocUnsafe(BATCH_HEADER_BYTES + body.length);
+    body.copy(batch, BATCH_HEADER_BYTES);
+  } else {
+    throw new UnsupportedCompressionError(codec);
+  }
   batch.writeBigInt64BE(BigInt(options.baseOffset ?? 0), BASE_OFFSET);
   batch.writeInt32BE(batch.length - LOG_OVERHEAD, BATCH_LENGTH);
   batch.writeInt32BE(options.partitionLeaderEpoch ?? -1, PARTITION_LEADER_EPOCH);
@@ -275,7 +290,6 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
   batch.writeInt16BE(options.producerEpoch ?? -1, PRODUCER_EPOCH);
   batch.writeInt32BE(options.baseSequence ?? -1, BASE_SEQUENCE);
   batch.writeInt32BE(records.length, RECORD_COUNT);
-  body.copy(batch, BATCH_HEADER_BYTES);
   batch.writeUInt32BE(crc32c(batch.subarray(ATTRIBUTES)), CRC);
   return batch;
 }
