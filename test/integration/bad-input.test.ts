@@ -5,6 +5,7 @@ import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRecordBatch, errorCode, loadClientProto, type ClientApi } from '@runnel/common';
+import { printNodeLogsOnFailure } from './logs.js';
 import { NodeProcess, RUNNEL_BIN, makeTempDir } from '@runnel/testkit';
 
 type Client = ClientApi.ClientApiClient;
@@ -29,6 +30,7 @@ function onStream<Request extends { requestId?: number }, Response>(open: () => 
 describe('bad input never crashes the node', () => {
   let node: NodeProcess;
   let dir: string;
+  printNodeLogsOnFailure(() => [node]);
   let client: Client;
   let requestId = 0;
 

@@ -3,11 +3,13 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admin, Consumer, Producer } from '@runnel/client';
+import { printNodeLogsOnFailure } from './logs.js';
 import { NodeProcess, makeTempDir } from '@runnel/testkit';
 
 describe('SIGKILL during produce', () => {
   let node: NodeProcess;
   let dir: string;
+  printNodeLogsOnFailure(() => [node]);
 
   beforeAll(async () => {
     dir = await makeTempDir();

@@ -1,12 +1,14 @@
 // The README's quick start, end to end through the real CLI and a real node process.
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { printNodeLogsOnFailure } from './logs.js';
 import { NodeProcess, makeTempDir } from '@runnel/testkit';
 import { runCli } from './cli.js';
 
 describe('quick start through the runnel CLI', () => {
   let node: NodeProcess;
   let dir: string;
+  printNodeLogsOnFailure(() => [node]);
 
   beforeAll(async () => {
     dir = await makeTempDir();
