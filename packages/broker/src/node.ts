@@ -66,7 +66,7 @@ export class Node {
       retentionCheckIntervalMs: config.int('log.retention.check.interval.ms'),
       logger,
     });
-    this.replicas = new ReplicaManager(this.logs, logger, this.metrics);
+    this.replicas = new ReplicaManager(this.logs, logger, this.metrics, config.int('fetch.max.bytes'));
   }
 
   get logManager(): LogManager {

@@ -77,6 +77,8 @@ export class ReplicaManager {
     private readonly logs: LogManager,
     private readonly logger: Logger,
     private readonly metrics: BrokerMetrics,
+    /** The broker's fetch.max.bytes: no response is built larger than this, whatever a client asks. */
+    private readonly fetchMaxBytes: number,
   ) {}
 
   private leaderPartition(topic: string, index: number): Partition {
@@ -156,7 +158,7 @@ export class ReplicaManager {
   }
 
   private readAll(request: FetchRequestInput): FetchResult[] {
-    let remaining = Math.max(0, request.maxBytes);
+    let remaining = Math.min(Math.max(0, request.maxBytes), this.fetchMaxBytes);
     let first = true;
     return request.partitions.map((input) => {
       const result = this.readPartition(input, remaining, first);

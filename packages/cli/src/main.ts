@@ -103,7 +103,8 @@ export function buildProgram(): Command {
     .option('--acks <acks>', '0, 1 or all', acksOf, -1 as const)
     .option('--linger-ms <ms>', 'batching delay', integer('--linger-ms'))
     .option('--batch-size <bytes>', 'bytes per partition batch', integer('--batch-size', 1))
-    .action(async (topicName: string, options: { keySeparator?: string; partition?: number; acks: 0 | 1 | -1; lingerMs?: number; batchSize?: number }, command: Command) => {
+    .addOption(new Option('--compression <codec>', 'compress batches').choices(['none', 'gzip']).default('none'))
+    .action(async (topicName: string, options: import('./commands/produce.js').ProduceCommandOptions, command: Command) => {
       const { produceLines } = await import('./commands/produce.js');
       await produceLines(bootstrapOf(command), topicName, options);
     });
@@ -136,6 +137,7 @@ export function buildProgram(): Command {
     .option('--acks <acks>', '0, 1 or all', acksOf, -1 as const)
     .option('--partitions <n>', 'partitions when the topic is created', integer('--partitions', 1), 1)
     .option('--rate <records/s>', 'send at a steady rate instead of flat out', integer('--rate', 1))
+    .addOption(new Option('--compression <codec>', 'compress batches').choices(['none', 'gzip']).default('none'))
     .option('--json', 'print one JSON line', false)
     .action(async (options: import('./commands/bench.js').BenchProduceOptions, command: Command) => {
       const { benchProduce } = await import('./commands/bench.js');

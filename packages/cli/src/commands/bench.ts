@@ -15,6 +15,7 @@ export interface BenchProduceOptions {
   acks: ProducerOptions['acks'];
   partitions: number;
   rate?: number;
+  compression: 'none' | 'gzip';
   json: boolean;
 }
 
@@ -95,7 +96,7 @@ async function ensureTopic(bootstrap: string, topic: string, partitions: number)
 
 export async function benchProduce(bootstrap: string, options: BenchProduceOptions): Promise<BenchResult> {
   await ensureTopic(bootstrap, options.topic, options.partitions);
-  const producer = new Producer({ bootstrap, clientId: 'runnel-bench', acks: options.acks, batchSize: options.batchSize, lingerMs: options.lingerMs });
+  const producer = new Producer({ bootstrap, clientId: 'runnel-bench', acks: options.acks, batchSize: options.batchSize, lingerMs: options.lingerMs, compression: options.compression });
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
   const value = randomBytes(options.recordSize);
   const bar = progressBar(options.records);

@@ -8,13 +8,14 @@ export interface ProduceCommandOptions {
   acks: ProducerOptions['acks'];
   lingerMs?: number;
   batchSize?: number;
+  compression: 'none' | 'gzip';
 }
 
 /** Acknowledgements awaited in groups of this many, so memory stays bounded on endless input. */
 const PENDING_MAX = 10_000;
 
 export async function produceLines(bootstrap: string, topic: string, options: ProduceCommandOptions): Promise<number> {
-  const producer = new Producer({ bootstrap, clientId: 'runnel-cli', acks: options.acks, lingerMs: options.lingerMs, batchSize: options.batchSize });
+  const producer = new Producer({ bootstrap, clientId: 'runnel-cli', acks: options.acks, lingerMs: options.lingerMs, batchSize: options.batchSize, compression: options.compression });
   let pending: Array<Promise<unknown>> = [];
   let count = 0;
   let failure: unknown;
