@@ -1,0 +1,13 @@
+// The deterministic simulator, exported for packages that build on the Raft core (controller).
+export {
+  Simulation,
+  SimulationFailure,
+  runSimulation,
+  runSeed,
+  swarmOptions,
+  formatMessage,
+  type SimOptions,
+  type SimResult,
+} from './simulation.js';
+export { InvariantChecker, InvariantViolation, entryDigest, type LogView, type NodeObservation } from './invariants.js';
+export { Network, type NetworkFaults } from './network.js';

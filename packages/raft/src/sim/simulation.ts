@@ -1,0 +1,590 @@
+// A deterministic, single-threaded cluster simulator (TigerBeetle VOPR / Kafka
+// RaftEventSimulationTest style). One seeded PRNG drives everything: swarm options, network
+// faults, crashes, proposals and the nodes' election timeouts. A safety phase runs with faults and
+// checks the invariants after every event; a liveness phase heals everything and requires the
+// cluster to converge within a bounded number of ticks. A failure names the seed and the invariant.
+import { RawNode, type Ready } from '../rawNode.js';
+import { Xoshiro128 } from '../random.js';
+import { MemoryStorage } from '../storage.js';
+import { RaftError, RaftInvariantError, type ConfChange, type Entry, type Message } from '../types.js';
+import { InvariantChecker, InvariantViolation } from './invariants.js';
+import { Network } from './network.js';
+
+export interface SimOptions {
+  seed: number;
+  /** Nodes in the universe; ids 1..nodeCount. */
+  nodeCount: number;
+  /** Nodes 1..initialVoterCount start as voters; the rest join through membership changes. */
+  initialVoterCount: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  preVote: boolean;
+  checkQuorum: boolean;
+  maxInflightMessages: number;
+  maxEntriesPerMessage: number;
+  safetyTicks: number;
+  livenessTicksMax: number;
+  dropRate: number;
+  duplicateRate: number;
+  delayTicksMax: number;
+  /** Per tick: probability that the partition changes. */
+  partitionRate: number;
+  /** Per tick: probability that a random running node crashes. */
+  crashRate: number;
+  restartTicksMax: number;
+  /** Per Ready: probability of a crash before persisting / after entries but before the hard state / before sending. */
+  readyCrashRate: number;
+  /** Per tick: expected number of proposals. */
+  proposalRate: number;
+  /** Per tick: probability that a random node snapshots and compacts its log. */
+  compactionRate: number;
+  readRate: number;
+  transferRate: number;
+  membershipRate: number;
+}
+
+export interface SimResult {
+  seed: number;
+  nodeCount: number;
+  ticks: number;
+  livenessTicks: number;
+  proposals: number;
+  acknowledged: number;
+  appliedIndexMax: number;
+  messagesDelivered: number;
+  messagesDropped: number;
+  crashes: number;
+  elections: number;
+  readsServed: number;
+  snapshotsInstalled: number;
+  confChanges: number;
+}
+
+export class SimulationFailure extends Error {
+  readonly seed: number;
+  readonly invariant: string;
+  constructor(seed: number, invariant: string, tick: number, detail: string) {
+    super(`seed=${seed} tick=${tick} invariant "${invariant}" violated: ${detail}`);
+    this.name = 'SimulationFailure';
+    this.seed = seed;
+    this.invariant = invariant;
+  }
+}
+
+/** Draws a random mix of faults and features from the seed (VOPR "swarm testing"). */
+export function swarmOptions(seed: number): SimOptions {
+  const random = new Xoshiro128(seed ^ 0x5eed);
+  const pick = <T>(choices: readonly T[]): T => choices[random.nextInt(choices.length)]!;
+  const maybe = (probability: number, value: number): number => (random.nextFloat() < probability ? value : 0);
+  const membership = random.nextFloat() < 0.25;
+  const nodeCount = membership ? 5 : pick([3, 5]);
+  const electionTicks = pick([6, 10]);
+  return {
+    seed,
+    nodeCount,
+    initialVoterCount: membership ? 3 : nodeCount,
+    electionTicks,
+    heartbeatTicks: pick([1, 1, 2, 3]),
+    // Without PreVote and CheckQuorum's leader lease, a server on a stale configuration (a removed
+    // one, or one that has not seen a newer config) can bump terms forever and keep the others from
+    // electing (Raft thesis §4.2.3; seeds 1755 and 41531 showed both), so membership seeds run with both.
+    preVote: membership || random.nextFloat() < 0.85,
+    checkQuorum: membership || random.nextFloat() < 0.85,
+    maxInflightMessages: pick([1, 2, 8, 64]),
+    maxEntriesPerMessage: pick([1, 3, 64]),
+    safetyTicks: 150 + random.nextInt(200),
+    livenessTicksMax: 60 * electionTicks,
+    dropRate: maybe(0.6, random.nextFloat() * 0.3),
+    duplicateRate: maybe(0.4, random.nextFloat() * 0.2),
+    delayTicksMax: pick([1, 1, 2, 4, 8]),
+    partitionRate: maybe(0.6, random.nextFloat() * 0.06),
+    crashRate: maybe(0.6, random.nextFloat() * 0.03),
+    restartTicksMax: pick([3, 20, 60]),
+    readyCrashRate: maybe(0.5, random.nextFloat() * 0.01),
+    proposalRate: pick([0.1, 0.5, 1, 2]),
+    compactionRate: maybe(0.6, random.nextFloat() * 0.08),
+    readRate: maybe(0.5, random.nextFloat() * 0.3),
+    transferRate: maybe(0.3, random.nextFloat() * 0.02),
+    membershipRate: membership ? 0.02 + random.nextFloat() * 0.06 : 0,
+  };
+}
+
+interface SimNode {
+  readonly id: number;
+  readonly storage: MemoryStorage;
+  raw: RawNode | undefined;
+  restartAtTick: number;
+  kv: Map<string, string>;
+  appliedIndex: number;
+}
+
+interface PendingRead {
+  readonly node: number;
+  readonly committedAtStart: number;
+}
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+export class Simulation {
+  readonly options: SimOptions;
+  readonly random: Xoshiro128;
+  readonly network: Network;
+  readonly checker = new InvariantChecker();
+  readonly nodes: SimNode[] = [];
+  private readonly trace: ((line: string) => void) | undefined;
+  tick = 0;
+  private phase: 'safety' | 'liveness' = 'safety';
+  private proposalSequence = 0;
+  private readSequence = 0;
+  private readonly pendingReads = new Map<number, PendingRead>();
+  /** Keys of proposals applied somewhere (so committed): every member must end up with them. */
+  private readonly acknowledged = new Set<string>();
+  private readonly stats = { crashes: 0, elections: 0, readsServed: 0, snapshotsInstalled: 0, confChanges: 0, proposals: 0 };
+
+  constructor(options: SimOptions, trace?: (line: string) => void) {
+    this.options = options;
+    this.trace = trace;
+    this.random = new Xoshiro128(options.seed);
+    this.network = new Network(this.random, {
+      dropRate: options.dropRate,
+      duplicateRate: options.duplicateRate,
+      delayTicksMax: options.delayTicksMax,
+    });
+    const voters = Array.from({ length: options.initialVoterCount }, (_, k) => k + 1);
+    for (let id = 1; id <= options.nodeCount; id++) {
+      const node: SimNode = { id, storage: new MemoryStorage({ voters, learners: [] }), raw: undefined, restartAtTick: 0, kv: new Map(), appliedIndex: 0 };
+      this.nodes.push(node);
+      this.start(node);
+    }
+  }
+
+  run(): SimResult {
+    try {
+      for (; this.tick < this.options.safetyTicks; this.tick++) this.step();
+      const livenessStart = this.tick;
+      this.startLiveness();
+      // Heal-time work is bounded by the log to ship: one round trip (2 ticks) moves at least one entry.
+      const logBacklog = Math.max(...this.nodes.map((node) => node.raw?.lastIndex ?? 0));
+      const livenessTicksMax = this.options.livenessTicksMax + 2 * logBacklog;
+      const deadline = this.tick + livenessTicksMax;
+      for (; !this.converged(); this.tick++) {
+        if (this.tick >= deadline) this.fail('liveness', `no convergence within ${livenessTicksMax} ticks: ${this.describe()}`);
+        this.step();
+      }
+      this.checkConvergedState();
+      return this.result(this.tick - livenessStart);
+    } catch (error) {
+      if (error instanceof SimulationFailure) throw error;
+      if (error instanceof InvariantViolation || error instanceof RaftInvariantError) {
+        const detail = error.message.replace(/^.*? violated: /, '');
+        throw new SimulationFailure(this.options.seed, error.invariant, this.tick, detail);
+      }
+      const detail = error instanceof Error ? `${error.stack ?? error.message}` : String(error);
+      throw new SimulationFailure(this.options.seed, 'no unexpected exception', this.tick, detail);
+    }
+  }
+
+  private fail(invariant: string, detail: string): never {
+    throw new SimulationFailure(this.options.seed, invariant, this.tick, detail);
+  }
+
+  private log(line: () => string): void {
+    if (this.trace !== undefined) this.trace(`t=${this.tick} ${line()}`);
+  }
+
+  // ---- one tick -------------------------------------------------------------------------------
+
+  private step(): void {
+    if (this.phase === 'safety') this.nemesis();
+    this.restartDue();
+    this.clientRequests();
+    const offset = this.random.nextInt(this.nodes.length);
+    for (let k = 0; k < this.nodes.length; k++) {
+      const node = this.nodes[(offset + k) % this.nodes.length]!;
+      if (node.raw === undefined) continue;
+      node.raw.tick();
+      this.observe(node);
+      this.processReady(node);
+    }
+    for (const message of this.network.takeDue(this.tick)) {
+      const node = this.nodes[message.to - 1]!;
+      if (node.raw === undefined) continue;
+      this.log(() => `deliver ${formatMessage(message)}`);
+      node.raw.step(message);
+      this.observe(node);
+      if (this.random.nextFloat() < 0.7) this.processReady(node);
+    }
+    for (const node of this.nodes) this.processReady(node);
+  }
+
+  private observe(node: SimNode): void {
+    this.checker.observe(node.id, node.raw!);
+  }
+
+  // ---- the host loop --------------------------------------------------------------------------
+
+  private processReady(node: SimNode): void {
+    for (let round = 0; round < 8 && node.raw !== undefined && node.raw.hasReady(); round++) {
+      const raw = node.raw;
+      const ready = raw.ready();
+      const crashRoll = this.options.readyCrashRate > 0 && this.phase === 'safety' ? this.random.nextFloat() : 1;
+      const crashStep = crashRoll < this.options.readyCrashRate ? this.random.nextInt(3) : -1;
+      if (crashStep === 0) return this.crash(node, 'before persisting a Ready');
+      this.persist(node, ready, crashStep === 1);
+      if (crashStep === 1) return this.crash(node, 'after persisting entries, before the hard state');
+      if (crashStep === 2) return this.crash(node, 'after persisting, before sending');
+      for (const message of ready.messages) this.network.send(message, this.tick);
+      this.apply(node, ready);
+      raw.advance();
+      this.observe(node);
+    }
+  }
+
+  private persist(node: SimNode, ready: Ready, tornBeforeHardState: boolean): void {
+    const raw = node.raw!;
+    if (ready.softState !== undefined) {
+      this.log(() => `node ${node.id} is ${ready.softState!.role} (leader ${ready.softState!.leader}) term ${raw.term}`);
+      if (ready.softState.role === 'leader') this.stats.elections++;
+    }
+    if (ready.snapshot !== undefined) {
+      node.storage.applySnapshot(ready.snapshot);
+      this.stats.snapshotsInstalled++;
+      this.log(() => `node ${node.id} installs snapshot at ${ready.snapshot!.metadata.index}`);
+    }
+    if (ready.entries.length > 0) {
+      this.checker.onPersistEntries(node.id, ready.entries, raw);
+      node.storage.append(ready.entries);
+    }
+    if (ready.hardState !== undefined && !tornBeforeHardState) {
+      this.checker.onPersistHardState(node.id, ready.hardState);
+      node.storage.setHardState(ready.hardState);
+    }
+  }
+
+  private apply(node: SimNode, ready: Ready): void {
+    if (ready.snapshot !== undefined) {
+      node.kv = decodeKv(ready.snapshot.data);
+      node.appliedIndex = ready.snapshot.metadata.index;
+    }
+    for (const entry of ready.committedEntries) {
+      if (entry.index !== node.appliedIndex + 1) {
+        this.fail('entries are applied in order', `node ${node.id} applied ${node.appliedIndex}, got ${entry.index}`);
+      }
+      this.checker.onApply(node.id, entry);
+      this.applyEntry(node, entry);
+      node.appliedIndex = entry.index;
+    }
+    for (const readState of ready.readStates) this.serveRead(node, readState.index, readState.context);
+  }
+
+  private applyEntry(node: SimNode, entry: Entry): void {
+    if (entry.type === 'config') {
+      this.log(() => `node ${node.id} applies config entry ${entry.index}`);
+      return;
+    }
+    if (entry.type !== 'normal') return;
+    const [key, value] = textDecoder.decode(entry.data).split('=') as [string, string];
+    node.kv.set(key, value);
+    this.acknowledged.add(key);
+  }
+
+  private serveRead(node: SimNode, index: number, context: Uint8Array): void {
+    const id = new DataView(context.buffer, context.byteOffset, context.byteLength).getUint32(0);
+    const pending = this.pendingReads.get(id);
+    if (pending === undefined) return; // a duplicate answer
+    if (pending.node !== node.id) this.fail('read answered to its requester', `read ${id} of node ${pending.node} at node ${node.id}`);
+    if (index < pending.committedAtStart) {
+      this.fail('read linearizability', `read ${id} at node ${node.id} got index ${index}, but ${pending.committedAtStart} was committed before it started`);
+    }
+    if (node.appliedIndex < index) this.fail('read served after apply', `read ${id} index ${index}, applied ${node.appliedIndex}`);
+    this.pendingReads.delete(id);
+    this.stats.readsServed++;
+  }
+
+  // ---- crashes and restarts -------------------------------------------------------------------
+
+  private start(node: SimNode): void {
+    const { options } = this;
+    node.raw = new RawNode({
+      id: node.id,
+      voters: [],
+      electionTicks: options.electionTicks,
+      heartbeatTicks: options.heartbeatTicks,
+      storage: node.storage,
+      random: this.random,
+      preVote: options.preVote,
+      checkQuorum: options.checkQuorum,
+      maxInflightMessages: options.maxInflightMessages,
+      maxEntriesPerMessage: options.maxEntriesPerMessage,
+    });
+    const snapshot = node.storage.snapshot();
+    node.kv = decodeKv(snapshot.data);
+    node.appliedIndex = snapshot.metadata.index;
+    this.checker.onRestart(node.id, node.raw);
+  }
+
+  private crash(node: SimNode, when: string): void {
+    this.log(() => `node ${node.id} crashes ${when}`);
+    node.raw = undefined;
+    node.restartAtTick = this.tick + 1 + this.random.nextInt(this.options.restartTicksMax);
+    this.checker.onCrash(node.id);
+    this.stats.crashes++;
+    for (const [id, read] of this.pendingReads) if (read.node === node.id) this.pendingReads.delete(id);
+  }
+
+  private restartDue(): void {
+    for (const node of this.nodes) {
+      if (node.raw !== undefined || node.restartAtTick > this.tick) continue;
+      this.log(() => `node ${node.id} restarts`);
+      this.start(node);
+    }
+  }
+
+  // ---- faults and clients ---------------------------------------------------------------------
+
+  private nemesis(): void {
+    const { options, random } = this;
+    if (options.partitionRate > 0 && random.nextFloat() < options.partitionRate) this.changePartition();
+    if (options.crashRate > 0 && random.nextFloat() < options.crashRate) {
+      const node = this.nodes[random.nextInt(this.nodes.length)]!;
+      if (node.raw !== undefined) this.crash(node, 'at random');
+    }
+    if (options.compactionRate > 0 && random.nextFloat() < options.compactionRate) {
+      this.compact(this.nodes[random.nextInt(this.nodes.length)]!);
+    }
+    if (options.transferRate > 0 && random.nextFloat() < options.transferRate) this.transfer();
+    if (options.membershipRate > 0 && random.nextFloat() < options.membershipRate) this.changeMembership();
+  }
+
+  private changePartition(): void {
+    const { network, random, nodes } = this;
+    network.heal();
+    const kind = random.nextInt(5);
+    const ids = nodes.map((node) => node.id);
+    if (kind === 0) {
+      this.log(() => 'network heals');
+      return;
+    }
+    if (kind === 1) {
+      const isolated = ids[random.nextInt(ids.length)]!;
+      for (const other of ids) if (other !== isolated) (network.cut(isolated, other), network.cut(other, isolated));
+      this.log(() => `node ${isolated} is isolated`);
+    } else if (kind === 2) {
+      const side = new Set(ids.filter(() => random.nextFloat() < 0.5));
+      for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) network.cut(a, b);
+      this.log(() => `partition {${[...side]}} | rest`);
+    } else if (kind === 3) {
+      const mute = ids[random.nextInt(ids.length)]!;
+      const outbound = random.nextFloat() < 0.5;
+      for (const other of ids) if (other !== mute) (outbound ? network.cut(mute, other) : network.cut(other, mute));
+      this.log(() => `node ${mute} cannot ${outbound ? 'send' : 'receive'}`);
+    } else {
+      for (const a of ids) for (const b of ids) if (a !== b && random.nextFloat() < 0.3) network.cut(a, b);
+      this.log(() => `random links cut (${network.cutCount})`);
+    }
+  }
+
+  private compact(node: SimNode): void {
+    const raw = node.raw;
+    if (raw === undefined || node.appliedIndex <= node.storage.snapshot().metadata.index) return;
+    const data = encodeKv(node.kv);
+    node.storage.createSnapshot(node.appliedIndex, raw.confStateAt(node.appliedIndex), data);
+    const compactTo = Math.max(node.storage.firstIndex() - 1, node.appliedIndex - this.random.nextInt(4));
+    node.storage.compact(compactTo);
+    this.log(() => `node ${node.id} snapshots at ${node.appliedIndex}, compacts to ${compactTo}`);
+  }
+
+  private leader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const node of this.nodes) {
+      if (node.raw?.role === 'leader' && (best === undefined || node.raw.term > best.raw!.term)) best = node;
+    }
+    return best;
+  }
+
+  private transfer(): void {
+    const leader = this.leader();
+    if (leader === undefined) return;
+    const voters = leader.raw!.confState().voters;
+    const target = voters[this.random.nextInt(voters.length)]!;
+    try {
+      leader.raw!.transferLeadership(target);
+      this.log(() => `node ${leader.id} transfers leadership to ${target}`);
+    } catch (error) {
+      if (!(error instanceof RaftError)) throw error;
+    }
+    this.observe(leader);
+    this.processReady(leader);
+  }
+
+  private changeMembership(): void {
+    const leader = this.leader();
+    if (leader === undefined) return;
+    const raw = leader.raw!;
+    const { voters, learners } = raw.confState();
+    const target = this.random.nextInt(this.nodes.length) + 1;
+    let change: ConfChange;
+    if (voters.includes(target)) change = { type: 'removeVoter', nodeId: target };
+    else if (learners.includes(target)) change = { type: this.random.nextFloat() < 0.7 ? 'addVoter' : 'removeVoter', nodeId: target };
+    else change = { type: this.random.nextFloat() < 0.5 ? 'addLearner' : 'addVoter', nodeId: target };
+
+    try {
+      raw.proposeConfChange(change);
+      this.stats.confChanges++;
+      this.log(() => `node ${leader.id} proposes ${change.type} ${change.nodeId}`);
+    } catch (error) {
+      if (!(error instanceof RaftError)) throw error;
+    }
+    this.observe(leader);
+    this.processReady(leader);
+  }
+
+  private clientRequests(): void {
+    const { options, random } = this;
+    if (this.phase !== 'safety') return;
+    let proposals = Math.floor(options.proposalRate) + (random.nextFloat() < options.proposalRate % 1 ? 1 : 0);
+    for (; proposals > 0; proposals--) {
+      // Clients mostly find the leader; some talk to whichever node they reach.
+      const node = (random.nextFloat() < 0.8 ? this.leader() : undefined) ?? this.nodes[random.nextInt(this.nodes.length)]!;
+      if (node.raw?.role !== 'leader') continue;
+      const key = `p${++this.proposalSequence}`;
+      try {
+        node.raw.propose(textEncoder.encode(`${key}=${node.id}@${node.raw.term}`));
+        this.stats.proposals++;
+      } catch (error) {
+        if (!(error instanceof RaftError)) throw error;
+      }
+      this.observe(node);
+      this.processReady(node);
+    }
+    if (options.readRate > 0 && random.nextFloat() < options.readRate) this.read(this.nodes[random.nextInt(this.nodes.length)]!);
+  }
+
+  private read(node: SimNode): void {
+    if (node.raw === undefined) return;
+    const id = ++this.readSequence;
+    const context = new Uint8Array(4);
+    new DataView(context.buffer).setUint32(0, id);
+    try {
+      node.raw.readIndex(context);
+      this.pendingReads.set(id, { node: node.id, committedAtStart: this.checker.committedIndexMax() });
+    } catch (error) {
+      if (!(error instanceof RaftError)) throw error;
+    }
+    this.processReady(node);
+  }
+
+  // ---- liveness -------------------------------------------------------------------------------
+
+  private startLiveness(): void {
+    this.phase = 'liveness';
+    this.log(() => 'liveness phase: network healed, faults stopped, every node restarted');
+    this.network.heal();
+    this.network.faults = { dropRate: 0, duplicateRate: 0, delayTicksMax: 1 };
+    for (const node of this.nodes) if (node.raw === undefined) node.restartAtTick = this.tick;
+    this.restartDue();
+  }
+
+  private members(leader: SimNode): SimNode[] {
+    const { voters, learners } = leader.raw!.confState();
+    return [...voters, ...learners].map((id) => this.nodes[id - 1]!);
+  }
+
+  private converged(): boolean {
+    const leader = this.leader();
+    if (leader === undefined) return false;
+    const raw = leader.raw!;
+    if (raw.commit !== raw.lastIndex || raw.termAt(raw.commit) !== raw.term) return false;
+    for (const member of this.members(leader)) {
+      if (member.raw === undefined || member.appliedIndex !== raw.lastIndex || member.raw.leader !== leader.id) return false;
+    }
+    return true;
+  }
+
+  private checkConvergedState(): void {
+    const leader = this.leader()!;
+    const expected = leader.kv;
+    for (const member of this.members(leader)) {
+      for (const key of this.acknowledged) {
+        if (!member.kv.has(key)) this.fail('acknowledged writes survive', `node ${member.id} lacks ${key} at applied ${member.appliedIndex}`);
+      }
+      if (member.kv.size !== expected.size) this.fail('replicas converge', `node ${member.id} has ${member.kv.size} keys, leader ${expected.size}`);
+      for (const [key, value] of expected) {
+        if (member.kv.get(key) !== value) this.fail('replicas converge', `node ${member.id} ${key}=${member.kv.get(key)}, leader ${value}`);
+      }
+    }
+  }
+
+  private describe(): string {
+    return this.nodes
+      .map((node) => {
+        const raw = node.raw;
+        if (raw === undefined) return `${node.id}:down`;
+        return `${node.id}:${raw.role}/t${raw.term}/lead${raw.leader}/commit${raw.commit}/last${raw.lastIndex}/applied${node.appliedIndex}/conf${JSON.stringify(raw.confState())}`;
+      })
+      .join(' ');
+  }
+
+  private result(livenessTicks: number): SimResult {
+    return {
+      seed: this.options.seed,
+      nodeCount: this.options.nodeCount,
+      ticks: this.tick,
+      livenessTicks,
+      proposals: this.stats.proposals,
+      acknowledged: this.acknowledged.size,
+      appliedIndexMax: Math.max(...this.nodes.map((node) => node.appliedIndex)),
+      messagesDelivered: this.network.delivered,
+      messagesDropped: this.network.dropped,
+      crashes: this.stats.crashes,
+      elections: this.stats.elections,
+      readsServed: this.stats.readsServed,
+      snapshotsInstalled: this.stats.snapshotsInstalled,
+      confChanges: this.stats.confChanges,
+    };
+  }
+}
+
+export function runSimulation(options: SimOptions, trace?: (line: string) => void): SimResult {
+  return new Simulation(options, trace).run();
+}
+
+export function runSeed(seed: number, trace?: (line: string) => void): SimResult {
+  return runSimulation(swarmOptions(seed), trace);
+}
+
+function encodeKv(kv: Map<string, string>): Uint8Array {
+  return textEncoder.encode(JSON.stringify([...kv]));
+}
+
+function decodeKv(data: Uint8Array): Map<string, string> {
+  if (data.length === 0) return new Map();
+  return new Map(JSON.parse(textDecoder.decode(data)) as [string, string][]);
+}
+
+export function formatMessage(message: Message): string {
+  const head = `${message.from}->${message.to} ${message.type} t${message.term}`;
+  switch (message.type) {
+    case 'vote':
+    case 'preVote':
+      return `${head} last=${message.lastIndex}/t${message.lastTerm}${message.transfer ? ' transfer' : ''}`;
+    case 'voteResponse':
+    case 'preVoteResponse':
+      return `${head} ${message.reject ? 'reject' : 'grant'}`;
+    case 'append':
+      return `${head} prev=${message.prevIndex}/t${message.prevTerm} entries=${message.entries.length} commit=${message.commit}`;
+    case 'appendResponse':
+      return `${head} index=${message.index}${message.reject ? ` reject hint=${message.rejectHint}/t${message.logTerm}` : ''}`;
+    case 'heartbeat':
+      return `${head} commit=${message.commit} read=${message.readId}`;
+    case 'heartbeatResponse':
+      return `${head} read=${message.readId}`;
+    case 'snapshot':
+      return `${head} index=${message.snapshot.metadata.index}/t${message.snapshot.metadata.term}`;
+    case 'readIndexResponse':
+      return `${head} index=${message.index}`;
+    default:
+      return head;
+  }
+}
