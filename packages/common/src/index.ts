@@ -7,3 +7,4 @@ export * from './varint.js';
 export * from './crc32c.js';
 export * from './recordBatch.js';
 export type * as ClientApi from './generated/runnel/v1/index.js';
+export type * as RaftApi from './generated/runnel/v1/index.js';

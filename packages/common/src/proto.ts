@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType as ClientProto } from './generated/client.js';
+import type { ProtoGrpcType as RaftProto } from './generated/raft.js';
 
 /** The repository's proto/ directory: the .proto files are loaded at run time, not copied. */
 export const PROTO_ROOT = fileURLToPath(new URL('../../../proto', import.meta.url));
@@ -20,4 +21,12 @@ let clientProto: ClientProto | undefined;
 export function loadClientProto(): ClientProto {
   clientProto ??= grpc.loadPackageDefinition(protoLoader.loadSync('runnel/v1/client.proto', LOADER_OPTIONS)) as unknown as ClientProto;
   return clientProto;
+}
+
+let raftProto: RaftProto | undefined;
+
+/** The `runnel.v1` package of raft.proto: the transport between members of a Raft group. */
+export function loadRaftProto(): RaftProto {
+  raftProto ??= grpc.loadPackageDefinition(protoLoader.loadSync('runnel/v1/raft.proto', LOADER_OPTIONS)) as unknown as RaftProto;
+  return raftProto;
 }

@@ -1,0 +1,271 @@
+// The I/O shell around RawNode: a tick timer, LevelDB storage, the gRPC transport and a state
+// machine. It keeps the core's contract: a Ready's snapshot, entries and hard state are durable
+// (one fsynced batch) before its messages leave, committed entries are applied in order, and
+// only then is advance() called. One Ready is handled at a time.
+import { join } from 'node:path';
+import type { Logger } from '@runnel/common';
+import { RawNode, type Ready, type Status } from '../rawNode.js';
+import { Xoshiro128 } from '../random.js';
+import { RaftError, type Entry } from '../types.js';
+import { LevelRaftStorage } from './levelStorage.js';
+import { RaftTransport } from './transport.js';
+
+/** What a Raft group replicates. `apply` must be deterministic: every member applies the same entries. */
+export interface StateMachine {
+  apply(data: Uint8Array, index: number): unknown;
+  snapshot(): Uint8Array;
+  restore(data: Uint8Array): void;
+}
+
+export interface RaftHostOptions {
+  id: number;
+  /** Every voter's Raft address, this node's included: id → host:port. */
+  voters: ReadonlyMap<number, string>;
+  /** Names the group on the wire. */
+  group: string;
+  dataDir: string;
+  listenHost: string;
+  listenPort: number;
+  stateMachine: StateMachine;
+  logger: Logger;
+  tickMs?: number;
+  electionTicks?: number;
+  heartbeatTicks?: number;
+  /** fsync each Ready's writes (default true). */
+  sync?: boolean;
+  /** Snapshot the state machine and compact the log after this many applied entries. */
+  snapshotEveryEntries?: number;
+  /** Entries kept behind a snapshot for followers that are only a little behind. */
+  retainEntries?: number;
+  proposalTimeoutMs?: number;
+  /** Seed of the core's random source (election timeouts); defaults to one derived from the id and time. */
+  seed?: number;
+}
+
+interface PendingProposal {
+  term: number;
+  resolve: (result: unknown) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface PendingRead {
+  resolve: () => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+  index: number | undefined;
+}
+
+/** Proposals in flight on one node before new ones are refused. */
+const PENDING_PROPOSALS_MAX = 100_000;
+
+export class RaftHost {
+  private node!: RawNode;
+  private storage!: LevelRaftStorage;
+  private transport!: RaftTransport;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private processing = false;
+  private processAgain = false;
+  private stopped = false;
+  private applied = 0;
+  private readonly proposals = new Map<number, PendingProposal>();
+  private readonly reads = new Map<string, PendingRead>();
+  private readSequence = 0;
+  private failure: Error | undefined;
+  /** Bound Raft port (the configured one, or the one the OS chose for port 0). */
+  port = 0;
+
+  constructor(private readonly options: RaftHostOptions) {}
+
+  async start(): Promise<void> {
+    const options = this.options;
+    const voters = [...options.voters.keys()].sort((a, b) => a - b);
+    this.storage = await LevelRaftStorage.open(join(options.dataDir, 'raft'), { nodeId: options.id, bootstrap: { voters, learners: [] }, sync: options.sync });
+    const snapshot = this.storage.snapshot();
+    if (snapshot.metadata.index > 0) options.stateMachine.restore(snapshot.data);
+    this.applied = snapshot.metadata.index;
+    this.node = new RawNode({
+      id: options.id,
+      voters,
+      electionTicks: options.electionTicks ?? 10,
+      heartbeatTicks: options.heartbeatTicks ?? 1,
+      storage: this.storage,
+      random: new Xoshiro128(options.seed ?? (options.id * 2_654_435_761 + Date.now()) >>> 0),
+    });
+    this.transport = new RaftTransport({
+      nodeId: options.id,
+      group: options.group,
+      host: options.listenHost,
+      port: options.listenPort,
+      peers: options.voters,
+      logger: options.logger,
+      onMessage: (message) => {
+        if (this.stopped || this.failure !== undefined) return;
+        this.node.step(message);
+        this.kick();
+      },
+    });
+    this.port = await this.transport.start();
+    this.tickTimer = setInterval(() => {
+      this.node.tick();
+      this.kick();
+    }, options.tickMs ?? 100);
+  }
+
+  status(): Status {
+    return this.node.status();
+  }
+
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  /**
+   * Replicates `data`; resolves with the state machine's result once it is committed and applied
+   * here. Fails at once with RaftError ProposalDropped when this node is not the leader.
+   */
+  propose(data: Uint8Array): Promise<unknown> {
+    this.checkRunning();
+    if (this.proposals.size >= PENDING_PROPOSALS_MAX) return Promise.reject(new RaftError('ProposalDropped', `${PENDING_PROPOSALS_MAX} proposals are already in flight`));
+    let index: number;
+    try {
+      index = this.node.propose(data);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const term = this.node.status().term;
+    this.kick();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.proposals.delete(index);
+        reject(new RaftError('ProposalDropped', `entry ${index} was not applied within ${this.options.proposalTimeoutMs ?? 10_000} ms (leadership may have moved); its outcome is unknown`));
+      }, this.options.proposalTimeoutMs ?? 10_000);
+      this.proposals.set(index, { term, resolve, reject, timer });
+    });
+  }
+
+  /** Resolves when the state machine here reflects every write committed before the call (ReadIndex). */
+  linearizableRead(): Promise<void> {
+    this.checkRunning();
+    const context = `${this.options.id}:${++this.readSequence}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.reads.delete(context);
+        reject(new RaftError('ReadIndexDropped', 'no quorum confirmed leadership in time'));
+      }, this.options.proposalTimeoutMs ?? 10_000);
+      this.reads.set(context, { resolve, reject, timer, index: undefined });
+      try {
+        this.node.readIndex(Buffer.from(context));
+      } catch (error) {
+        clearTimeout(timer);
+        this.reads.delete(context);
+        reject(error as Error);
+        return;
+      }
+      this.kick();
+    });
+  }
+
+  transferLeadership(to: number): void {
+    this.node.transferLeadership(to);
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.tickTimer);
+    while (this.processing) await new Promise((resolve) => setTimeout(resolve, 5));
+    const stopped = new RaftError('ProposalDropped', 'the node is stopping');
+    for (const proposal of this.proposals.values()) {
+      clearTimeout(proposal.timer);
+      proposal.reject(stopped);
+    }
+    this.proposals.clear();
+    for (const read of this.reads.values()) {
+      clearTimeout(read.timer);
+      read.reject(stopped);
+    }
+    this.reads.clear();
+    await this.transport?.stop();
+    await this.storage?.close();
+  }
+
+  private checkRunning(): void {
+    if (this.failure !== undefined) throw new Error(`raft node ${this.options.id} has failed: ${this.failure.message}`);
+    if (this.stopped) throw new RaftError('ProposalDropped', 'the node is stopped');
+  }
+
+  /** Handles Ready batches until there are none; calls while one is being handled run it again after. */
+  private kick(): void {
+    if (this.processing) {
+      this.processAgain = true;
+      return;
+    }
+    this.processing = true;
+    void this.process().finally(() => {
+      this.processing = false;
+    });
+  }
+
+  private async process(): Promise<void> {
+    try {
+      do {
+        this.processAgain = false;
+        while (!this.stopped && this.node.hasReady()) await this.handle(this.node.ready());
+      } while (this.processAgain && !this.stopped);
+    } catch (error) {
+      // A failed fsync or a broken invariant: this node must not go on as if its log were intact.
+      this.failure = error as Error;
+      this.options.logger.fatal({ err: error }, 'raft node failed; stopping it');
+      clearInterval(this.tickTimer);
+    }
+  }
+
+  private async handle(ready: Ready): Promise<void> {
+    if (ready.softState !== undefined) this.options.logger.info({ role: ready.softState.role, leader: ready.softState.leader, term: ready.hardState?.term ?? this.node.status().term }, 'raft role changed');
+    await this.storage.persist({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState });
+    this.transport.send(ready.messages);
+    if (ready.snapshot !== undefined) {
+      this.options.stateMachine.restore(ready.snapshot.data);
+      this.applied = ready.snapshot.metadata.index;
+    }
+    for (const entry of ready.committedEntries) this.apply(entry);
+    for (const readState of ready.readStates) {
+      const read = this.reads.get(Buffer.from(readState.context).toString());
+      if (read !== undefined) read.index = readState.index;
+    }
+    this.node.advance();
+    this.releaseReads();
+    await this.maybeCompact();
+  }
+
+  private apply(entry: Entry): void {
+    let result: unknown;
+    if (entry.type === 'normal') result = this.options.stateMachine.apply(entry.data, entry.index);
+    this.applied = entry.index;
+    const proposal = this.proposals.get(entry.index);
+    if (proposal === undefined) return;
+    this.proposals.delete(entry.index);
+    clearTimeout(proposal.timer);
+    if (proposal.term === entry.term) proposal.resolve(result);
+    else proposal.reject(new RaftError('ProposalDropped', `entry ${entry.index} was replaced by another leader's entry (term ${entry.term}, proposed in ${proposal.term})`));
+  }
+
+  private releaseReads(): void {
+    for (const [context, read] of this.reads) {
+      if (read.index !== undefined && read.index <= this.applied) {
+        clearTimeout(read.timer);
+        this.reads.delete(context);
+        read.resolve();
+      }
+    }
+  }
+
+  private async maybeCompact(): Promise<void> {
+    const every = this.options.snapshotEveryEntries ?? 10_000;
+    const snapshotIndex = this.storage.snapshot().metadata.index;
+    if (this.applied - snapshotIndex < every) return;
+    await this.storage.compact(this.applied, this.node.confStateAt(this.applied), this.options.stateMachine.snapshot(), this.options.retainEntries ?? 1_000);
+  }
+}
