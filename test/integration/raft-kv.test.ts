@@ -1,6 +1,7 @@
 // Three real processes run the example replicated key-value store over Raft (packages/raft):
 // SIGKILL the leader during writes, a new leader is elected, no acknowledged write is lost, and
-// the killed node catches up after a restart.
+// the killed node catches up after a restart — from a snapshot, since the others compact their
+// logs every 100 entries.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -92,7 +93,7 @@ describe('Raft key-value example: three processes over gRPC', () => {
         httpPort,
         output: '',
         child: undefined,
-        args: ['--id', String(i + 1), '--data-dir', join(dir, `node-${i + 1}`), '--raft', `127.0.0.1:${raftPorts[i]}`, '--http', `127.0.0.1:${httpPort}`, '--voters', voters, '--tick-ms', '50'],
+        args: ['--id', String(i + 1), '--data-dir', join(dir, `node-${i + 1}`), '--raft', `127.0.0.1:${raftPorts[i]}`, '--http', `127.0.0.1:${httpPort}`, '--voters', voters, '--tick-ms', '50', '--snapshot-every', '100', '--retain', '10'],
       });
     }
     await Promise.all(nodes.map(launch));
@@ -160,6 +161,7 @@ describe('Raft key-value example: three processes over gRPC', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(applied).toBeGreaterThanOrEqual(target);
+    expect(killed!.output, 'the restarted node caught up through a snapshot').toMatch(/installed a snapshot/);
     for (const [key, value] of acknowledged) {
       const read = await request(killed!, 'GET', `/kv/${key}?local=1`);
       expect(read.json.value, `${key} on the restarted node`).toBe(value);

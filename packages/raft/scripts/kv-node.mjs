@@ -3,6 +3,7 @@
 // Raft tests run three of these):
 //   node packages/raft/scripts/kv-node.mjs --id 1 --data-dir DIR --raft 127.0.0.1:9292 --http 127.0.0.1:9500 \
 //        --voters 1@127.0.0.1:9292,2@127.0.0.1:9293,3@127.0.0.1:9294 [--no-sync] [--tick-ms 50]
+//        [--snapshot-every 2000] [--retain 200]
 // HTTP: PUT /kv/KEY (body = value) on the leader; GET /kv/KEY (linearizable; ?local=1 reads this
 // member's state without asking the leader); GET /status. A follower answers writes with 421
 // and the leader's id.
@@ -20,6 +21,8 @@ const { values } = parseArgs({
     voters: { type: 'string' },
     'no-sync': { type: 'boolean', default: false },
     'tick-ms': { type: 'string', default: '50' },
+    'snapshot-every': { type: 'string', default: '2000' },
+    retain: { type: 'string', default: '200' },
   },
 });
 for (const name of ['id', 'data-dir', 'raft', 'http', 'voters']) {
@@ -39,7 +42,7 @@ const logger = createLogger({ name: 'kv-node', bindings: { nodeId: id } });
 const stateMachine = new KvStateMachine();
 const host = new RaftHost({
   id, voters, group: 'kv-example', dataDir: values['data-dir'], listenHost: raftHost, listenPort: Number(raftPort),
-  stateMachine, logger, sync: !values['no-sync'], tickMs: Number(values['tick-ms']), snapshotEveryEntries: 2000, retainEntries: 200,
+  stateMachine, logger, sync: !values['no-sync'], tickMs: Number(values['tick-ms']), snapshotEveryEntries: Number(values['snapshot-every']), retainEntries: Number(values.retain),
 });
 await host.start();
 

@@ -95,3 +95,49 @@ describe('RaftTransport', () => {
     }, 10_000);
   }, 20_000);
 });
+
+describe('RaftTransport snapshots', () => {
+  it('sends a large snapshot in chunks and delivers it whole, once', async () => {
+    const received: Message[] = [];
+    const b = new RaftTransport({ nodeId: 2, group: 'g', host: '127.0.0.1', port: 0, peers: new Map(), logger, onMessage: (m) => received.push(m), snapshotChunkBytes: 64 * 1024 });
+    const portB = await b.start();
+    const a = new RaftTransport({ nodeId: 1, group: 'g', host: '127.0.0.1', port: 0, peers: new Map([[2, `127.0.0.1:${portB}`]]), logger, onMessage: () => undefined, snapshotChunkBytes: 64 * 1024 });
+    await a.start();
+    transports.push(a, b);
+    const data = Buffer.alloc(1_000_003);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 0xff;
+    a.send([
+      { type: 'heartbeat', from: 1, to: 2, term: 5, commit: 1, readId: 0 },
+      { type: 'snapshot', from: 1, to: 2, term: 5, snapshot: { metadata: { index: 99, term: 4, confState: { voters: [1, 2, 3], learners: [] } }, data } },
+      { type: 'heartbeat', from: 1, to: 2, term: 5, commit: 2, readId: 0 },
+    ]);
+    await until(() => received.length === 3);
+    expect(received.map((m) => m.type)).toEqual(['heartbeat', 'snapshot', 'heartbeat']);
+    const snapshot = received[1] as Extract<Message, { type: 'snapshot' }>;
+    expect(snapshot.snapshot.metadata).toEqual({ index: 99, term: 4, confState: { voters: [1, 2, 3], learners: [] } });
+    expect(Buffer.compare(Buffer.from(snapshot.snapshot.data), data)).toBe(0);
+  });
+
+  it('drops a snapshot whose chunks arrive out of order, and takes the next whole one', async () => {
+    const received: Message[] = [];
+    const b = new RaftTransport({ nodeId: 2, group: 'g', host: '127.0.0.1', port: 0, peers: new Map(), logger, onMessage: (m) => received.push(m) });
+    const portB = await b.start();
+    transports.push(b);
+    const { RaftTransport: Client } = loadRaftProto().runnel.v1;
+    const client = new Client(`127.0.0.1:${portB}`, grpc.credentials.createInsecure());
+    const chunk = (offset: number, bytes: number[], total: number) => ({
+      type: 'snapshot', from: 1, to: 2, term: 5, snapshot: { index: 7, term: 5, voters: [1, 2], learners: [], data: Buffer.from(bytes), chunkOffset: offset, totalBytes: total },
+    });
+    await new Promise<void>((resolve) => {
+      const stream = client.Send(() => resolve());
+      stream.write({ group: 'g', messages: [chunk(0, [1, 2], 6), chunk(4, [5, 6], 6)] }); // a gap: dropped
+      stream.write({ group: 'g', messages: [chunk(0, [1, 2], 6), chunk(2, [3, 4], 6), chunk(4, [5, 6], 6)] });
+      stream.end();
+    });
+    client.close();
+    await until(() => received.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(received).toHaveLength(1);
+    expect([...(received[0] as Extract<Message, { type: 'snapshot' }>).snapshot.data]).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+});

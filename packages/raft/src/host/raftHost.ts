@@ -229,6 +229,7 @@ export class RaftHost {
     if (ready.snapshot !== undefined) {
       this.options.stateMachine.restore(ready.snapshot.data);
       this.applied = ready.snapshot.metadata.index;
+      this.options.logger.info({ index: ready.snapshot.metadata.index, term: ready.snapshot.metadata.term, bytes: ready.snapshot.data.length }, 'installed a snapshot from the leader');
     }
     for (const entry of ready.committedEntries) this.apply(entry);
     for (const readState of ready.readStates) {

@@ -10,8 +10,13 @@ import { messageFromWire, messageToWire } from './messageCodec.js';
 
 /** Messages queued per peer before the oldest are dropped. */
 export const PEER_QUEUE_MESSAGES_MAX = 10_000;
-/** Messages per RaftBatch on the wire. */
+/** Messages per RaftBatch on the wire, and about how many bytes. */
 const BATCH_MESSAGES_MAX = 512;
+const BATCH_BYTES_MAX = 8 * 1024 * 1024;
+/** Snapshots travel in chunks of this size (InstallSnapshot), so none has to fit one message. */
+export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+/** A snapshot larger than this is refused by the receiver rather than buffered. */
+const SNAPSHOT_BYTES_MAX = 1024 * 1024 * 1024;
 const RECONNECT_BACKOFF_MS = 100;
 const MESSAGE_BYTES_MAX = 64 * 1024 * 1024;
 
@@ -35,11 +40,43 @@ export interface RaftTransportOptions {
   peers: ReadonlyMap<number, string>;
   onMessage: (message: Message) => void;
   logger: Logger;
+  /** Chunk size for snapshots on the wire (tests make it small). */
+  snapshotChunkBytes?: number;
+}
+
+/** A snapshot being received chunk by chunk from one peer. */
+interface SnapshotAssembly {
+  index: number;
+  term: number;
+  data: Buffer;
+  received: number;
+}
+
+/** Splits a snapshot message into chunks; any other message is one wire message. */
+export function toWireChunks(message: Message, chunkBytes: number): RaftApi.RaftMessage[] {
+  const wire = messageToWire(message);
+  if (message.type !== 'snapshot') return [wire];
+  const data = message.snapshot.data;
+  const chunks: RaftApi.RaftMessage[] = [];
+  for (let offset = 0; offset < data.length || offset === 0; offset += chunkBytes) {
+    const chunk = data.subarray(offset, Math.min(data.length, offset + chunkBytes));
+    chunks.push({ ...wire, snapshot: { ...wire.snapshot, data: chunk, chunkOffset: offset, totalBytes: data.length } });
+    if (data.length === 0) break;
+  }
+  return chunks;
+}
+
+function wireBytes(message: RaftApi.RaftMessage): number {
+  let bytes = 64;
+  for (const entry of message.entries ?? []) bytes += 32 + ((entry.data as Uint8Array | undefined)?.length ?? 0);
+  bytes += (message.snapshot?.data as Uint8Array | undefined)?.length ?? 0;
+  return bytes;
 }
 
 export class RaftTransport {
   private server: grpc.Server | undefined;
   private readonly links = new Map<number, PeerLink>();
+  private readonly assemblies = new Map<number, SnapshotAssembly>();
   private flushScheduled = false;
   private stopped = false;
   private readonly channelOptions = {
@@ -107,9 +144,25 @@ export class RaftTransport {
       }
       link.stream = this.openStream(link);
     }
+    const chunkBytes = this.options.snapshotChunkBytes ?? SNAPSHOT_CHUNK_BYTES;
     while (link.queue.length > 0 && link.writable) {
-      const messages = link.queue.splice(0, BATCH_MESSAGES_MAX);
-      link.writable = link.stream.write({ group: this.options.group, messages: messages.map(messageToWire) });
+      const batch: RaftApi.RaftMessage[] = [];
+      let bytes = 0;
+      while (link.queue.length > 0 && batch.length < BATCH_MESSAGES_MAX && bytes < BATCH_BYTES_MAX) {
+        const message = link.queue.shift()!;
+        if (message.type === 'snapshot' && message.snapshot.data.length > chunkBytes) {
+          // Each chunk goes in a batch of its own, so that no batch grows past one chunk.
+          if (batch.length > 0) link.writable = link.stream.write({ group: this.options.group, messages: batch.splice(0) });
+          for (const chunk of toWireChunks(message, chunkBytes)) link.writable = link.stream.write({ group: this.options.group, messages: [chunk] });
+          bytes = 0;
+          continue;
+        }
+        const wire = messageToWire(message);
+        if (wire.snapshot !== undefined && wire.snapshot !== null) wire.snapshot = { ...wire.snapshot, chunkOffset: 0, totalBytes: message.type === 'snapshot' ? message.snapshot.data.length : 0 };
+        batch.push(wire);
+        bytes += wireBytes(wire);
+      }
+      if (batch.length > 0) link.writable = link.stream.write({ group: this.options.group, messages: batch });
     }
   }
 
@@ -151,7 +204,9 @@ export class RaftTransport {
       }
       for (const wire of batch.messages) {
         try {
-          const message = messageFromWire(wire);
+          const whole = wire.type === 'snapshot' ? this.assemble(wire) : wire;
+          if (whole === undefined) continue;
+          const message = messageFromWire(whole);
           if (message.to !== this.options.nodeId) continue;
           this.options.onMessage(message);
         } catch (error) {
@@ -163,6 +218,37 @@ export class RaftTransport {
       if (!refused) callback(null, {});
     });
     call.on('error', () => undefined);
+  }
+
+  /**
+   * Collects snapshot chunks from one peer in order; returns the whole snapshot message after
+   * its last chunk. A chunk out of order or of another snapshot drops what was collected: the
+   * leader sends the snapshot again when it is not acknowledged.
+   */
+  private assemble(wire: RaftApi.RaftMessage__Output): RaftApi.RaftMessage__Output | undefined {
+    const snapshot = wire.snapshot;
+    if (snapshot === null) throw new Error('snapshot message without a snapshot');
+    const data = snapshot.data ?? Buffer.alloc(0);
+    const total = snapshot.totalBytes;
+    if (total > SNAPSHOT_BYTES_MAX) throw new Error(`snapshot of ${total} bytes is over the limit of ${SNAPSHOT_BYTES_MAX}`);
+    if (snapshot.chunkOffset === 0 && data.length === total) {
+      this.assemblies.delete(wire.from);
+      return wire;
+    }
+    let assembly = this.assemblies.get(wire.from);
+    if (snapshot.chunkOffset === 0) {
+      assembly = { index: snapshot.index, term: snapshot.term, data: Buffer.alloc(total), received: 0 };
+      this.assemblies.set(wire.from, assembly);
+    }
+    if (assembly === undefined || assembly.index !== snapshot.index || assembly.term !== snapshot.term || assembly.received !== snapshot.chunkOffset || assembly.data.length !== total || snapshot.chunkOffset + data.length > total) {
+      this.assemblies.delete(wire.from);
+      return undefined;
+    }
+    data.copy(assembly.data, assembly.received);
+    assembly.received += data.length;
+    if (assembly.received < total) return undefined;
+    this.assemblies.delete(wire.from);
+    return { ...wire, snapshot: { ...snapshot, data: assembly.data, chunkOffset: 0 } };
   }
 
   async stop(): Promise<void> {
