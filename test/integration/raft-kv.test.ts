@@ -167,4 +167,40 @@ describe('Raft key-value example: three processes over gRPC', () => {
       expect(read.json.value, `${key} on the restarted node`).toBe(value);
     }
   });
+
+  it('a leader paused with SIGSTOP is replaced, acknowledges nothing it could lose, and follows after SIGCONT', async () => {
+    const paused = await waitForLeader(nodes);
+    const child = paused.child!;
+    child.kill('SIGSTOP');
+    try {
+      const others = nodes.filter((node) => node !== paused);
+      const leader = await waitForLeader(others);
+      const acknowledged = new Map<string, string>();
+      for (let i = 0; i < 50; i++) {
+        const result = await request(leader, 'PUT', `/kv/paused-${i}`, `v${i}`);
+        expect(result.status).toBe(200);
+        acknowledged.set(`paused-${i}`, `v${i}`);
+      }
+      // A write sent to the paused process is answered only after SIGCONT, and then not as a
+      // success: that node is no longer the leader of the current term.
+      const stale = request(paused, 'PUT', '/kv/stale', 'x').catch(() => undefined);
+      child.kill('SIGCONT');
+      const answer = await stale;
+      expect(answer?.status ?? 0).not.toBe(200);
+      const deadline = Date.now() + 15_000;
+      let caughtUp = false;
+      while (Date.now() < deadline && !caughtUp) {
+        const s = await status(paused);
+        const l = await status(leader);
+        caughtUp = s?.role === 'follower' && s.leader === leader.id && s.applied >= (l?.commit ?? Infinity);
+        if (!caughtUp) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(caughtUp, 'the resumed node follows the new leader and has applied its log').toBe(true);
+      for (const [key, value] of acknowledged) {
+        expect((await request(paused, 'GET', `/kv/${key}?local=1`)).json.value).toBe(value);
+      }
+    } finally {
+      child.kill('SIGCONT');
+    }
+  });
 });
