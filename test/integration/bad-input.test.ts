@@ -1,12 +1,11 @@
 // Malformed, oversized and nonsensical requests get a Kafka error code or a gRPC status naming
 // the problem, and the node keeps serving. Speaks raw gRPC so the client library cannot hide anything.
 import { spawnSync } from 'node:child_process';
-import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRecordBatch, errorCode, loadClientProto, type ClientApi } from '@runnel/common';
-import { printNodeLogsOnFailure } from './logs.js';
-import { NodeProcess, RUNNEL_BIN, makeTempDir } from '@runnel/testkit';
+import { useSingleNode } from './harness.js';
+import { RUNNEL_BIN } from '@runnel/testkit';
 
 type Client = ClientApi.ClientApiClient;
 
@@ -28,9 +27,7 @@ function onStream<Request extends { requestId?: number }, Response>(open: () => 
 }
 
 describe('bad input never crashes the node', () => {
-  let node: NodeProcess;
-  let dir: string;
-  printNodeLogsOnFailure(() => [node]);
+  const single = useSingleNode({ 'message.max.bytes': '10000', 'socket.request.max.bytes': '1048576', 'log.retention.check.interval.ms': '100' });
   let client: Client;
   let requestId = 0;
 
@@ -44,13 +41,8 @@ describe('bad input never crashes the node', () => {
   };
 
   beforeAll(async () => {
-    dir = await makeTempDir();
-    node = await NodeProcess.start({
-      dataDir: dir,
-      config: { 'message.max.bytes': '10000', 'socket.request.max.bytes': '1048576', 'log.retention.check.interval.ms': '100' },
-    });
     const { ClientApi } = loadClientProto().runnel.v1;
-    client = new ClientApi(node.bootstrap, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 8 << 20 });
+    client = new ClientApi(single.node.bootstrap, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 8 << 20 });
     const created = await unary(client.CreateTopics.bind(client), {
       topics: [
         { name: 'ok', numPartitions: 1, replicationFactor: 1 },
@@ -62,8 +54,6 @@ describe('bad input never crashes the node', () => {
 
   afterAll(async () => {
     client?.close();
-    await node?.kill();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('answers a batch with a bad CRC with CORRUPT_MESSAGE and stores nothing', async () => {
@@ -186,11 +176,11 @@ describe('bad input never crashes the node', () => {
   });
 
   it('refuses to start with an unknown or bad config key, naming it', () => {
-    const unknown = spawnSync(process.execPath, [RUNNEL_BIN, 'node', '--set', 'log.retention.hour=1', '--set', `log.dirs=${dir}/other`], { encoding: 'utf8' });
+    const unknown = spawnSync(process.execPath, [RUNNEL_BIN, 'node', '--set', 'log.retention.hour=1', '--set', `log.dirs=${single.dir}/other`], { encoding: 'utf8' });
     expect(unknown.status).not.toBe(0);
     expect(unknown.stderr.trim().split('\n')).toHaveLength(1);
     expect(unknown.stderr).toMatch(/unknown config key 'log.retention.hour'/);
-    const bad = spawnSync(process.execPath, [RUNNEL_BIN, 'node', '--set', 'num.partitions=many', '--set', `log.dirs=${dir}/other`], { encoding: 'utf8' });
+    const bad = spawnSync(process.execPath, [RUNNEL_BIN, 'node', '--set', 'num.partitions=many', '--set', `log.dirs=${single.dir}/other`], { encoding: 'utf8' });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/'num.partitions'/);
   });

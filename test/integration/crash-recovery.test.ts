@@ -1,33 +1,18 @@
 // A node killed with SIGKILL in the middle of a produce loop restarts and serves every record it
 // acknowledged, at the offset it acknowledged, with nothing invented.
-import { rm } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useSingleNode } from './harness.js';
 import { Admin, Consumer, Producer } from '@runnel/client';
-import { printNodeLogsOnFailure } from './logs.js';
-import { NodeProcess, makeTempDir } from '@runnel/testkit';
 
 describe('SIGKILL during produce', () => {
-  let node: NodeProcess;
-  let dir: string;
-  printNodeLogsOnFailure(() => [node]);
-
-  beforeAll(async () => {
-    dir = await makeTempDir();
-    // Small segments so that kills land in freshly rolled segments too.
-    node = await NodeProcess.start({ dataDir: dir, config: { 'log.segment.bytes': '65536' } });
-  });
-
-  afterAll(async () => {
-    await node?.kill();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const single = useSingleNode({ 'log.segment.bytes': '65536' });
 
   it('keeps every acknowledged record across three kill -9 and restart cycles', async () => {
-    const admin = new Admin({ bootstrap: node.bootstrap });
+    const admin = new Admin({ bootstrap: single.node.bootstrap });
     await admin.createTopics([{ name: 'crash', partitions: 2, replicationFactor: 1 }]);
     await admin.close();
 
-    const producer = new Producer({ bootstrap: node.bootstrap, acks: 1, lingerMs: 1, deliveryTimeoutMs: 60_000, retryBackoffMs: 50 });
+    const producer = new Producer({ bootstrap: single.node.bootstrap, acks: 1, lingerMs: 1, deliveryTimeoutMs: 60_000, retryBackoffMs: 50 });
     const acknowledged = new Map<string, { partition: number; offset: number }>();
     const sent = new Set<string>();
     let failed = 0;
@@ -52,19 +37,19 @@ describe('SIGKILL during produce', () => {
       // Kill while a window is in flight: some sends are acknowledged, some outcomes are unknown.
       const inFlight = sendWindow(3000);
       await new Promise((resolve) => setTimeout(resolve, 20 + cycle * 15));
-      await node.kill('SIGKILL');
-      await node.launch();
+      await single.node.kill('SIGKILL');
+      await single.node.launch();
       await inFlight;
     }
     await sendWindow(1000);
     await producer.close();
     expect(acknowledged.size).toBeGreaterThan(9000);
 
-    const consumer = new Consumer({ bootstrap: node.bootstrap, autoOffsetReset: 'earliest' });
+    const consumer = new Consumer({ bootstrap: single.node.bootstrap, autoOffsetReset: 'earliest' });
     const partitions = [0, 1].map((partition) => ({ topic: 'crash', partition }));
     consumer.assign(partitions);
     await consumer.seekToBeginning(partitions);
-    const admin2 = new Admin({ bootstrap: node.bootstrap });
+    const admin2 = new Admin({ bootstrap: single.node.bootstrap });
     const ends = await admin2.listOffsets(partitions.map((p) => ({ ...p, timestamp: 'latest' as const })));
     await admin2.close();
     const total = ends.reduce((sum, end) => sum + end.offset, 0);

@@ -1,35 +1,20 @@
 // A node stopped with SIGSTOP answers nothing (clients time out with a retriable error) and,
 // after SIGCONT, serves again with its data intact.
-import { rm } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useSingleNode } from './harness.js';
 import { Admin, Consumer, Producer } from '@runnel/client';
 import { RunnelError } from '@runnel/common';
-import { NodeProcess, makeTempDir } from '@runnel/testkit';
-import { printNodeLogsOnFailure } from './logs.js';
 
 describe('SIGSTOP and SIGCONT', () => {
-  let node: NodeProcess;
-  let dir: string;
-  printNodeLogsOnFailure(() => [node]);
-
-  beforeAll(async () => {
-    dir = await makeTempDir();
-    node = await NodeProcess.start({ dataDir: dir });
-  });
-
-  afterAll(async () => {
-    node?.resume();
-    await node?.kill();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const single = useSingleNode();
 
   it('times out while paused and serves every acknowledged record after resuming', async () => {
-    const admin = new Admin({ bootstrap: node.bootstrap, requestTimeoutMs: 1000 });
+    const admin = new Admin({ bootstrap: single.node.bootstrap, requestTimeoutMs: 1000 });
     await admin.createTopics([{ name: 'paused', partitions: 1, replicationFactor: 1 }]);
-    const producer = new Producer({ bootstrap: node.bootstrap, acks: 1, lingerMs: 0, requestTimeoutMs: 1000, deliveryTimeoutMs: 60_000 });
+    const producer = new Producer({ bootstrap: single.node.bootstrap, acks: 1, lingerMs: 0, requestTimeoutMs: 1000, deliveryTimeoutMs: 60_000 });
     for (let i = 0; i < 100; i++) await producer.send({ topic: 'paused', value: `before-${i}` });
 
-    node.pause();
+    single.node.pause();
     const failure = await admin.listTopics().then(
       () => null,
       (error: unknown) => error,
@@ -39,14 +24,14 @@ describe('SIGSTOP and SIGCONT', () => {
     // A send issued while paused is retried by the producer and lands after the resume.
     const during = producer.send({ topic: 'paused', value: 'during' });
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    node.resume();
+    single.node.resume();
     const landed = await during;
     expect(landed.offset).toBe(100);
     await producer.close();
 
     expect(await admin.listTopics()).toEqual(['paused']);
     await admin.close();
-    const consumer = new Consumer({ bootstrap: node.bootstrap, autoOffsetReset: 'earliest' });
+    const consumer = new Consumer({ bootstrap: single.node.bootstrap, autoOffsetReset: 'earliest' });
     consumer.assign([{ topic: 'paused', partition: 0 }]);
     const values: string[] = [];
     while (values.length < 101) {

@@ -1,26 +1,12 @@
 // The README's quick start, end to end through the real CLI and a real node process.
-import { rm } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { printNodeLogsOnFailure } from './logs.js';
-import { NodeProcess, makeTempDir } from '@runnel/testkit';
+import { describe, expect, it } from 'vitest';
+import { useSingleNode } from './harness.js';
 import { runCli } from './cli.js';
 
 describe('quick start through the runnel CLI', () => {
-  let node: NodeProcess;
-  let dir: string;
-  printNodeLogsOnFailure(() => [node]);
+  const single = useSingleNode();
 
-  beforeAll(async () => {
-    dir = await makeTempDir();
-    node = await NodeProcess.start({ dataDir: dir });
-  });
-
-  afterAll(async () => {
-    await node?.kill();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  const cli = (args: string[], input?: string) => runCli(['--bootstrap', node.bootstrap, ...args], { input });
+  const cli = (args: string[], input?: string) => runCli(['--bootstrap', single.node.bootstrap, ...args], { input });
 
   it('creates a topic, pipes 100,000 lines through produce and reads them back in order', async () => {
     const created = await cli(['topic', 'create', 'demo', '--partitions', '3', '--replication-factor', '1']);
@@ -124,10 +110,10 @@ describe('quick start through the runnel CLI', () => {
   });
 
   it('shuts down cleanly on SIGTERM and keeps its topics and records across the restart', async () => {
-    const status = await node.stop();
+    const status = await single.node.stop();
     expect(status).toEqual({ code: 0, signal: null });
-    expect(node.logs()).toMatch(/node stopped/);
-    await node.launch();
+    expect(single.node.logs()).toMatch(/node stopped/);
+    await single.node.launch();
     const describe = await cli(['topic', 'describe', 'demo', '--format', 'json']);
     const [topic] = JSON.parse(describe.stdout) as Array<{ partitions: Array<{ highWatermark: number }> }>;
     expect(topic!.partitions.reduce((sum, p) => sum + p.highWatermark, 0)).toBe(100_000);

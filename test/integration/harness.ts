@@ -1,0 +1,40 @@
+// Shared set-up for the integration suites: one real node process per suite, its output printed
+// when a test fails, and everything removed afterwards.
+import { rm } from 'node:fs/promises';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { NodeProcess, makeTempDir } from '@runnel/testkit';
+
+const TAIL_BYTES = 8000;
+
+/** On a failing test, print the tail of every node's output: what the node saw, next to what the test expected. */
+export function printNodeLogsOnFailure(nodes: () => Array<NodeProcess | undefined>): void {
+  beforeEach(({ onTestFailed }) => {
+    onTestFailed(() => {
+      for (const node of nodes()) {
+        if (node === undefined) continue;
+        process.stderr.write(`\n----- node ${node.nodeId} (${node.dataDir}), last ${TAIL_BYTES} bytes of output -----\n${node.logs().slice(-TAIL_BYTES)}\n`);
+      }
+    });
+  });
+}
+
+export interface SingleNode {
+  readonly node: NodeProcess;
+  readonly dir: string;
+}
+
+/** Starts one node (with extra server.properties keys) before the suite and removes it after. */
+export function useSingleNode(config: Record<string, string> = {}): SingleNode {
+  const state = {} as { node: NodeProcess; dir: string };
+  printNodeLogsOnFailure(() => [state.node]);
+  beforeAll(async () => {
+    state.dir = await makeTempDir();
+    state.node = await NodeProcess.start({ dataDir: state.dir, config });
+  });
+  afterAll(async () => {
+    state.node?.resume();
+    await state.node?.kill();
+    if (state.dir !== undefined) await rm(state.dir, { recursive: true, force: true });
+  });
+  return state;
+}
