@@ -11,6 +11,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const report = join(root, '.vitest-results.json');
 rmSync(report, { force: true });
 
+// vitest strips types without checking them: type-check the test files first, so a test that no
+// longer matches the code it exercises fails here rather than passing by accident.
+const typecheck = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'test/tsconfig.json'], { cwd: root, stdio: 'inherit' });
+if (typecheck.status !== 0) {
+  process.stdout.write('\ntest files do not type-check (tsc -p test/tsconfig.json)\n0 passed, 1 failed\n');
+  process.exit(1);
+}
+
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 const result = spawnSync(
   process.execPath,
