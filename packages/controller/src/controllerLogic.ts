@@ -1,0 +1,595 @@
+// The decisions of the active controller (KRaft's QuorumController, ReplicationControlManager and
+// ClusterControlManager), as pure functions: each takes the current image, a request and the time,
+// and returns the records to append plus the response. Nothing here mutates an image, writes a log
+// or reads a clock. The one piece of state is BrokerSessions (heartbeats, controlled shutdown),
+// which KRaft also keeps out of the log.
+//
+// Contract with the caller (the QuorumController shell): append the returned records to the
+// metadata log as one batch, and apply them to the image passed to the next call (the controller's
+// latest, possibly uncommitted, image — as KRaft does), so every decision sees the previous ones.
+// Before they are returned, the records have been applied to a scratch copy of the image: a record
+// that breaks an invariant fails here, in the controller, not on every broker.
+
+import {
+  DEFAULT_LEADER_IMBALANCE_PER_BROKER_PERCENTAGE,
+  electPreferredLeaders,
+  planReassignment,
+  type PreferredElectionResult,
+  type ReassignmentPlan,
+} from './balancer.js';
+import { buildPartitionChange, type Election } from './election.js';
+import { NO_ERROR, apiError, type ApiError } from './errors.js';
+import { MetadataImage, NO_LEADER, type PartitionState } from './image.js';
+import { PlacementError, placeTopic, type PlacementBroker } from './placement.js';
+import type { Random } from './random.js';
+import type { Listener, MetadataRecord, PartitionRecord } from './records.js';
+import { BrokerSessions } from './sessions.js';
+import { UNCLEAN_LEADER_ELECTION_ENABLE, collisionKey, validateTopicConfigs, validateTopicName } from './topicConfig.js';
+
+export interface ControllerConfig {
+  /** num.partitions: partitions of a topic created with numPartitions -1. */
+  readonly defaultNumPartitions: number;
+  /** default.replication.factor: replication factor of a topic created with -1. */
+  readonly defaultReplicationFactor: number;
+  /** delete.topic.enable */
+  readonly deleteTopicEnable: boolean;
+  /** unclean.leader.election.enable, the default for topics that do not set it. */
+  readonly uncleanLeaderElectionEnable: boolean;
+  /** leader.imbalance.per.broker.percentage */
+  readonly leaderImbalancePerBrokerPercentage: number;
+  /** A limit on partitions per topic and per CreateTopics request. */
+  readonly partitionsPerRequestMax: number;
+}
+
+export const DEFAULT_CONTROLLER_CONFIG: ControllerConfig = Object.freeze({
+  defaultNumPartitions: 1,
+  defaultReplicationFactor: 1,
+  deleteTopicEnable: true,
+  uncleanLeaderElectionEnable: false,
+  leaderImbalancePerBrokerPercentage: DEFAULT_LEADER_IMBALANCE_PER_BROKER_PERCENTAGE,
+  partitionsPerRequestMax: 100_000,
+});
+
+export interface ControllerResult<T> {
+  readonly records: readonly MetadataRecord[];
+  readonly response: T;
+}
+
+// --- requests and responses -------------------------------------------------------------------
+
+export interface RegisterBrokerRequest {
+  readonly brokerId: number;
+  /** A new random id per process start. */
+  readonly incarnationId: string;
+  readonly listeners: readonly Listener[];
+  readonly rack?: string | null;
+}
+
+/**
+ * The broker epoch is the offset the RegisterBroker record lands at: the shell answers the broker
+ * once the record is committed, with `image.broker(brokerId).epoch`. A retry from the same
+ * incarnation produces no record; the epoch is the existing one.
+ */
+export type RegisterBrokerResponse = ApiError;
+
+export interface BrokerHeartbeatRequest {
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+  /** The highest metadata offset the broker has applied. */
+  readonly currentMetadataOffset: number;
+  /** The broker asks to stay fenced (it is still recovering its logs). */
+  readonly wantFence?: boolean;
+  /** The broker asks for a controlled shutdown. */
+  readonly wantShutDown?: boolean;
+}
+
+export interface BrokerHeartbeatResponse extends ApiError {
+  readonly isCaughtUp: boolean;
+  readonly isFenced: boolean;
+  readonly inControlledShutdown: boolean;
+  readonly shouldShutDown: boolean;
+}
+
+export interface CreatableTopic {
+  readonly name: string;
+  /** -1 (the default) for num.partitions */
+  readonly numPartitions?: number;
+  /** -1 (the default) for default.replication.factor */
+  readonly replicationFactor?: number;
+  readonly configs?: Readonly<Record<string, string>>;
+}
+
+export interface CreateTopicsRequest {
+  readonly topics: readonly CreatableTopic[];
+  readonly validateOnly?: boolean;
+}
+
+export interface CreateTopicResult extends ApiError {
+  readonly name: string;
+  readonly topicId: string | null;
+  readonly numPartitions: number;
+  readonly replicationFactor: number;
+}
+
+export interface DeleteTopicsRequest {
+  readonly topics: readonly string[];
+}
+
+export interface DeleteTopicResult extends ApiError {
+  readonly name: string;
+  readonly topicId: string | null;
+}
+
+export interface IsrMember {
+  readonly brokerId: number;
+  /** -1 skips the broker epoch check. */
+  readonly brokerEpoch: number;
+}
+
+export interface AlterPartitionItem {
+  readonly topic: string;
+  /** When given, a topic of that name with another id is UNKNOWN_TOPIC_ID (a deleted and re-created topic). */
+  readonly topicId?: string;
+  readonly partition: number;
+  readonly leaderEpoch: number;
+  readonly partitionEpoch: number;
+  readonly newIsr: readonly (number | IsrMember)[];
+}
+
+export interface AlterPartitionRequest {
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+  readonly partitions: readonly AlterPartitionItem[];
+}
+
+export interface AlterPartitionResult extends ApiError {
+  readonly topic: string;
+  readonly partition: number;
+  /** The partition state after the change (on success). */
+  readonly leader?: number;
+  readonly isr?: readonly number[];
+  readonly leaderEpoch?: number;
+  readonly partitionEpoch?: number;
+}
+
+export interface AlterPartitionResponse extends ApiError {
+  readonly partitions: readonly AlterPartitionResult[];
+}
+
+export interface FenceExpiredResponse {
+  readonly fenced: readonly number[];
+}
+
+// --- the logic ----------------------------------------------------------------------------------
+
+/** Records accumulated by one decision, applied as they go to a scratch image. */
+class Work {
+  readonly records: MetadataRecord[] = [];
+
+  constructor(public image: MetadataImage) {}
+
+  add(records: readonly MetadataRecord[]): void {
+    if (records.length === 0) return;
+    this.image = this.image.applyAll(records, this.image.highestOffset + 1);
+    this.records.push(...records);
+  }
+
+  result<T>(response: T): ControllerResult<T> {
+    return { records: this.records, response };
+  }
+}
+
+export interface ControllerLogicOptions {
+  readonly sessions: BrokerSessions;
+  readonly random: Random;
+  readonly config?: Partial<ControllerConfig>;
+}
+
+const MAX_INT32 = 2 ** 31 - 1;
+
+export class ControllerLogic {
+  readonly sessions: BrokerSessions;
+  readonly config: ControllerConfig;
+  private readonly random: Random;
+
+  constructor(options: ControllerLogicOptions) {
+    this.sessions = options.sessions;
+    this.random = options.random;
+    this.config = { ...DEFAULT_CONTROLLER_CONFIG, ...options.config };
+  }
+
+  /** Registered, unfenced and not in controlled shutdown: may lead, join an ISR, get new replicas. */
+  isActive(image: MetadataImage, brokerId: number): boolean {
+    const broker = image.broker(brokerId);
+    return broker !== undefined && !broker.fenced && !this.sessions.inControlledShutdown(brokerId);
+  }
+
+  /** The brokers new replicas may go to. */
+  usableBrokers(image: MetadataImage): PlacementBroker[] {
+    return image
+      .brokers()
+      .filter((broker) => this.isActive(image, broker.id))
+      .map((broker) => ({ id: broker.id, rack: broker.rack }));
+  }
+
+  uncleanElectionAllowed(image: MetadataImage, topicName: string): boolean {
+    const value = image.topicConfigs(topicName).get(UNCLEAN_LEADER_ELECTION_ENABLE) ?? image.config('cluster', '').get(UNCLEAN_LEADER_ELECTION_ENABLE);
+    return value === undefined ? this.config.uncleanLeaderElectionEnable : value === 'true';
+  }
+
+  private electionFor(image: MetadataImage, topicName: string): Election {
+    return this.uncleanElectionAllowed(image, topicName) ? 'unclean' : 'online';
+  }
+
+  /**
+   * Takes `brokerId` out of every ISR it is in (kept when it is the last member) and moves its
+   * leadership to another acceptable ISR member (or none). `excluded` brokers may not lead either.
+   */
+  private leaveIsrs(image: MetadataImage, brokerId: number, excluded: ReadonlySet<number> = new Set()): MetadataRecord[] {
+    const records: MetadataRecord[] = [];
+    const acceptable = (id: number): boolean => id !== brokerId && !excluded.has(id) && this.isActive(image, id);
+    for (const { topic, state } of image.allPartitions()) {
+      if (!state.isr.includes(brokerId)) continue;
+      const record = buildPartitionChange(state, {
+        targetIsr: state.isr.filter((id) => id !== brokerId),
+        election: this.electionFor(image, topic.name),
+        isAcceptableLeader: acceptable,
+      });
+      if (record !== null) records.push(record);
+    }
+    return records;
+  }
+
+  private fence(work: Work, brokerId: number, excluded?: ReadonlySet<number>): void {
+    work.add(this.leaveIsrs(work.image, brokerId, excluded));
+    const broker = work.image.broker(brokerId)!;
+    if (!broker.fenced) work.add([{ type: 'FenceBroker', brokerId, brokerEpoch: broker.epoch }]);
+    this.sessions.onFenced(brokerId);
+  }
+
+  private unfence(work: Work, brokerId: number): void {
+    work.add([{ type: 'UnfenceBroker', brokerId, brokerEpoch: work.image.broker(brokerId)!.epoch }]);
+    // Partitions without a leader may now have one (KRaft's handleBrokerUnfenced).
+    const records: MetadataRecord[] = [];
+    const image = work.image;
+    for (const { topic, state } of image.allPartitions()) {
+      if (state.leader !== NO_LEADER) continue;
+      const record = buildPartitionChange(state, {
+        election: this.electionFor(image, topic.name),
+        isAcceptableLeader: (id) => this.isActive(image, id),
+      });
+      if (record !== null) records.push(record);
+    }
+    work.add(records);
+  }
+
+  registerBroker(image: MetadataImage, request: RegisterBrokerRequest, nowMs: number): ControllerResult<RegisterBrokerResponse> {
+    const work = new Work(image);
+    const problem = invalidRegistration(request);
+    if (problem !== null) return work.result(apiError('INVALID_REQUEST', problem));
+    const existing = image.broker(request.brokerId);
+    if (existing !== undefined && existing.incarnationId === request.incarnationId) {
+      this.sessions.touch(request.brokerId, nowMs);
+      return work.result(NO_ERROR);
+    }
+    if (existing !== undefined && !existing.fenced && !this.sessions.sessionExpired(request.brokerId, nowMs)) {
+      return work.result(
+        apiError('DUPLICATE_BROKER_REGISTRATION', `broker ${request.brokerId} is registered by incarnation ${existing.incarnationId}, whose session is still live`),
+      );
+    }
+    // A new incarnation may have lost what it had not flushed: it leaves every ISR it can leave and
+    // gives up leadership before its new registration (which fences it) is written.
+    if (existing !== undefined) work.add(this.leaveIsrs(image, request.brokerId));
+    work.add([
+      {
+        type: 'RegisterBroker',
+        brokerId: request.brokerId,
+        incarnationId: request.incarnationId,
+        listeners: request.listeners.map((listener) => ({ name: listener.name, host: listener.host, port: listener.port })),
+        rack: request.rack ?? null,
+      },
+    ]);
+    this.sessions.register(request.brokerId, nowMs);
+    return work.result(NO_ERROR);
+  }
+
+  /**
+   * A heartbeat: keeps the session alive; unfences a fenced broker once it has applied the metadata
+   * log up to its own registration; drives controlled shutdown (KRaft's BrokerHeartbeatManager).
+   */
+  brokerHeartbeat(image: MetadataImage, request: BrokerHeartbeatRequest, nowMs: number): ControllerResult<BrokerHeartbeatResponse> {
+    const work = new Work(image);
+    const broker = image.broker(request.brokerId);
+    if (broker === undefined || broker.epoch !== request.brokerEpoch) {
+      const detail = broker === undefined ? `no registration for broker ${request.brokerId}` : `expected broker epoch ${broker.epoch}, got ${request.brokerEpoch}`;
+      return work.result({ ...apiError('STALE_BROKER_EPOCH', detail), isCaughtUp: false, isFenced: true, inControlledShutdown: false, shouldShutDown: false });
+    }
+    const id = request.brokerId;
+    this.sessions.touch(id, nowMs, request.currentMetadataOffset);
+    const isCaughtUp = request.currentMetadataOffset >= broker.epoch;
+    let shouldShutDown = false;
+    if (broker.fenced) {
+      if (request.wantShutDown === true) shouldShutDown = true;
+      else if (request.wantFence !== true && isCaughtUp) this.unfence(work, id);
+    } else if (this.sessions.inControlledShutdown(id)) {
+      shouldShutDown = this.maybeFinishControlledShutdown(work, id);
+    } else if (request.wantFence === true) {
+      this.fence(work, id);
+      shouldShutDown = request.wantShutDown === true;
+    } else if (request.wantShutDown === true) {
+      this.sessions.beginControlledShutdown(id, nowMs);
+      work.add(this.leaveIsrs(work.image, id));
+    }
+    return work.result({
+      ...NO_ERROR,
+      isCaughtUp,
+      isFenced: work.image.broker(id)!.fenced,
+      inControlledShutdown: this.sessions.inControlledShutdown(id),
+      shouldShutDown,
+    });
+  }
+
+  /** A heartbeat asking for a controlled shutdown: the first one moves leadership off the broker. */
+  controlledShutdown(
+    image: MetadataImage,
+    request: Omit<BrokerHeartbeatRequest, 'wantShutDown' | 'wantFence'>,
+    nowMs: number,
+  ): ControllerResult<BrokerHeartbeatResponse> {
+    return this.brokerHeartbeat(image, { ...request, wantShutDown: true }, nowMs);
+  }
+
+  /**
+   * A broker in controlled shutdown may stop once it leads nothing and every active broker has
+   * applied the metadata up to the point where it led nothing (so the new leaders have taken over).
+   */
+  private maybeFinishControlledShutdown(work: Work, brokerId: number): boolean {
+    if (work.image.leaderCount(brokerId) > 0) work.add(this.leaveIsrs(work.image, brokerId));
+    if (work.image.leaderCount(brokerId) > 0) return false;
+    let target = this.sessions.controlledShutdownOffset(brokerId);
+    if (target === null) {
+      target = work.image.highestOffset;
+      this.sessions.setControlledShutdownOffset(brokerId, target);
+    }
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const broker of work.image.brokers()) {
+      if (broker.id !== brokerId && this.isActive(work.image, broker.id)) lowest = Math.min(lowest, this.sessions.metadataOffset(broker.id));
+    }
+    if (lowest < target) return false;
+    this.fence(work, brokerId);
+    return true;
+  }
+
+  /** Fences every unfenced broker whose session expired; their partitions get new leaders. */
+  fenceExpiredBrokers(image: MetadataImage, nowMs: number): ControllerResult<FenceExpiredResponse> {
+    const work = new Work(image);
+    const expired = this.sessions.expiredBrokers(image, nowMs);
+    const excluded = new Set(expired);
+    for (const brokerId of expired) this.fence(work, brokerId, excluded);
+    return work.result({ fenced: expired });
+  }
+
+  createTopics(image: MetadataImage, request: CreateTopicsRequest): ControllerResult<{ readonly topics: readonly CreateTopicResult[] }> {
+    const work = new Work(image);
+    const results: CreateTopicResult[] = [];
+    const counts = new Map<string, number>();
+    for (const topic of request.topics) counts.set(topic.name, (counts.get(topic.name) ?? 0) + 1);
+    let partitionsBudget = this.config.partitionsPerRequestMax;
+    for (const topic of request.topics) {
+      const numPartitions = topic.numPartitions === undefined || topic.numPartitions === -1 ? this.config.defaultNumPartitions : topic.numPartitions;
+      const replicationFactor =
+        topic.replicationFactor === undefined || topic.replicationFactor === -1 ? this.config.defaultReplicationFactor : topic.replicationFactor;
+      const failed = (error: ApiError): void => {
+        results.push({ ...error, name: topic.name, topicId: null, numPartitions, replicationFactor });
+      };
+      if (counts.get(topic.name)! > 1) {
+        failed(apiError('INVALID_REQUEST', `topic '${topic.name}' appears more than once in the request`));
+        continue;
+      }
+      const created = this.createTopic(work.image, topic.name, numPartitions, replicationFactor, topic.configs ?? {}, partitionsBudget);
+      if ('errorCode' in created) {
+        failed(created);
+        continue;
+      }
+      partitionsBudget -= numPartitions;
+      if (request.validateOnly !== true) work.add(created.records);
+      results.push({ ...NO_ERROR, name: topic.name, topicId: request.validateOnly === true ? null : created.topicId, numPartitions, replicationFactor });
+    }
+    return work.result({ topics: results });
+  }
+
+  private createTopic(
+    image: MetadataImage,
+    name: string,
+    numPartitions: number,
+    replicationFactor: number,
+    configs: Readonly<Record<string, string>>,
+    partitionsBudget: number,
+  ): ApiError | { readonly topicId: string; readonly records: readonly MetadataRecord[] } {
+    const nameProblem = validateTopicName(name);
+    if (nameProblem !== null) return apiError('INVALID_TOPIC_EXCEPTION', nameProblem);
+    if (image.topic(name) !== undefined) return apiError('TOPIC_ALREADY_EXISTS', `topic '${name}' already exists`);
+    if (!Number.isSafeInteger(numPartitions) || numPartitions < 1) {
+      return apiError('INVALID_PARTITIONS', `number of partitions must be at least 1 (or -1 for the default), got ${numPartitions}`);
+    }
+    if (numPartitions > partitionsBudget) {
+      return apiError('INVALID_PARTITIONS', `${numPartitions} partitions is over the limit of ${partitionsBudget} left in this request`);
+    }
+    if (!Number.isSafeInteger(replicationFactor) || replicationFactor < 1) {
+      return apiError('INVALID_REPLICATION_FACTOR', `replication factor must be at least 1 (or -1 for the default), got ${replicationFactor}`);
+    }
+    const configProblem = validateTopicConfigs(configs);
+    if (configProblem !== null) return apiError('INVALID_CONFIG', configProblem);
+    const collision = image.topics().find((existing) => collisionKey(existing.name) === collisionKey(name));
+    if (collision !== undefined) {
+      return apiError('INVALID_TOPIC_EXCEPTION', `topic '${name}' collides with existing topic '${collision.name}' ('.' and '_' are the same in metric names)`);
+    }
+    let placement: number[][];
+    try {
+      placement = placeTopic(this.usableBrokers(image), numPartitions, replicationFactor, this.random);
+    } catch (error) {
+      if (error instanceof PlacementError) return apiError(error.errorName, `unable to replicate the partition ${replicationFactor} time(s): ${error.message}`);
+      throw error;
+    }
+    const topicId = this.newTopicId(image);
+    const records: MetadataRecord[] = [{ type: 'Topic', name, topicId }];
+    for (const key of Object.keys(configs).sort()) {
+      records.push({ type: 'Config', resourceType: 'topic', resourceName: name, name: key, value: configs[key]! });
+    }
+    placement.forEach((replicas, partition) => {
+      const record: PartitionRecord = {
+        type: 'Partition',
+        topicId,
+        partition,
+        replicas,
+        isr: [...replicas],
+        leader: replicas[0]!,
+        leaderEpoch: 0,
+        partitionEpoch: 0,
+      };
+      records.push(record);
+    });
+    return { topicId, records };
+  }
+
+  /**
+   * A topic id: 16 bytes in URL-safe base64 (22 characters), like Kafka's. The first 6 bytes are
+   * the offset after the image's highest (every later topic is created from an image that holds
+   * this one's record, so ids never repeat over the log's life, even for a deleted and re-created
+   * topic and a new controller whose random source repeats an old one); the other 10 are random.
+   */
+  private newTopicId(image: MetadataImage): string {
+    const position = image.highestOffset + 1;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const bytes = new Uint8Array(16);
+      let high = Math.floor(position / 2 ** 24);
+      let low = position % 2 ** 24;
+      for (let index = 5; index >= 3; index--, low = Math.floor(low / 256)) bytes[index] = low % 256;
+      for (let index = 2; index >= 0; index--, high = Math.floor(high / 256)) bytes[index] = high % 256;
+      for (let index = 6; index < bytes.length; index++) bytes[index] = this.random.nextInt(256);
+      if (bytes.every((byte) => byte === 0)) continue;
+      const id = Buffer.from(bytes).toString('base64url');
+      if (image.topicById(id) === undefined) return id;
+    }
+    throw new Error('newTopicId: the random source keeps repeating itself');
+  }
+
+  deleteTopics(image: MetadataImage, request: DeleteTopicsRequest): ControllerResult<{ readonly topics: readonly DeleteTopicResult[] }> {
+    const work = new Work(image);
+    const counts = new Map<string, number>();
+    for (const name of request.topics) counts.set(name, (counts.get(name) ?? 0) + 1);
+    const results: DeleteTopicResult[] = request.topics.map((name) => {
+      if (!this.config.deleteTopicEnable) return { ...apiError('TOPIC_DELETION_DISABLED'), name, topicId: null };
+      if (counts.get(name)! > 1) return { ...apiError('INVALID_REQUEST', `topic '${name}' appears more than once in the request`), name, topicId: null };
+      const topic = work.image.topic(name);
+      if (topic === undefined) return { ...apiError('UNKNOWN_TOPIC_OR_PARTITION', `no topic named '${name}'`), name, topicId: null };
+      work.add([{ type: 'RemoveTopic', topicId: topic.id }]);
+      return { ...NO_ERROR, name, topicId: topic.id };
+    });
+    return work.result({ topics: results });
+  }
+
+  /**
+   * An ISR change from a partition leader, validated as KRaft's validateAlterPartitionData does:
+   * epochs newer than ours (NOT_CONTROLLER), an older leader epoch (FENCED_LEADER_EPOCH), a sender
+   * that is not the leader (INVALID_REQUEST), an older partition epoch (INVALID_UPDATE_VERSION), an
+   * ISR that is not a set of replicas including the leader (INVALID_REQUEST), a member that is
+   * unknown, fenced, shutting down or of another incarnation (INELIGIBLE_REPLICA).
+   */
+  alterPartition(image: MetadataImage, request: AlterPartitionRequest): ControllerResult<AlterPartitionResponse> {
+    const work = new Work(image);
+    const sender = image.broker(request.brokerId);
+    if (sender === undefined || sender.epoch !== request.brokerEpoch) {
+      return work.result({ ...apiError('STALE_BROKER_EPOCH', `broker ${request.brokerId} at epoch ${request.brokerEpoch} is not registered at that epoch`), partitions: [] });
+    }
+    const results = request.partitions.map((item): AlterPartitionResult => {
+      const at = { topic: item.topic, partition: item.partition };
+      const topic = work.image.topic(item.topic);
+      const state = topic?.partition(item.partition);
+      if (topic !== undefined && item.topicId !== undefined && topic.id !== item.topicId) {
+        return { ...at, ...apiError('UNKNOWN_TOPIC_ID', `topic '${item.topic}' has id ${topic.id}, not ${item.topicId}`) };
+      }
+      if (topic === undefined || state === undefined) return { ...at, ...apiError('UNKNOWN_TOPIC_OR_PARTITION') };
+      const error = this.validateAlterPartition(work.image, request.brokerId, state, item);
+      if (error !== null) return { ...at, ...error };
+      const newIsr = item.newIsr.map((member) => (typeof member === 'number' ? member : member.brokerId));
+      const record = buildPartitionChange(state, {
+        targetIsr: newIsr,
+        election: this.electionFor(work.image, item.topic),
+        isAcceptableLeader: (id) => this.isActive(work.image, id),
+      });
+      if (record !== null) work.add([record]);
+      const next = work.image.topic(item.topic)!.partition(item.partition)!;
+      if (next.leader !== request.brokerId) return { ...at, ...apiError('NEW_LEADER_ELECTED', `the leader is now ${next.leader}`) };
+      return { ...at, ...NO_ERROR, leader: next.leader, isr: next.isr, leaderEpoch: next.leaderEpoch, partitionEpoch: next.partitionEpoch };
+    });
+    return work.result({ ...NO_ERROR, partitions: results });
+  }
+
+  private validateAlterPartition(image: MetadataImage, brokerId: number, state: PartitionState, item: AlterPartitionItem): ApiError | null {
+    if (item.leaderEpoch > state.leaderEpoch || item.partitionEpoch > state.partitionEpoch) {
+      return apiError('NOT_CONTROLLER', `epochs (${item.leaderEpoch}, ${item.partitionEpoch}) are newer than ours (${state.leaderEpoch}, ${state.partitionEpoch})`);
+    }
+    if (item.leaderEpoch < state.leaderEpoch) return apiError('FENCED_LEADER_EPOCH', `leader epoch ${item.leaderEpoch}, current ${state.leaderEpoch}`);
+    if (brokerId !== state.leader) return apiError('INVALID_REQUEST', `broker ${brokerId} is not the leader (${state.leader})`);
+    if (item.partitionEpoch < state.partitionEpoch) {
+      return apiError('INVALID_UPDATE_VERSION', `partition epoch ${item.partitionEpoch}, current ${state.partitionEpoch}`);
+    }
+    const ids = item.newIsr.map((member) => (typeof member === 'number' ? member : member.brokerId));
+    if (ids.length === 0 || new Set(ids).size !== ids.length || ids.some((id) => !state.replicas.includes(id))) {
+      return apiError('INVALID_REQUEST', `ISR [${ids.join(',')}] is not a set of replicas of [${state.replicas.join(',')}]`);
+    }
+    if (!ids.includes(state.leader)) return apiError('INVALID_REQUEST', `ISR [${ids.join(',')}] does not include the leader ${state.leader}`);
+    for (const member of item.newIsr) {
+      const id = typeof member === 'number' ? member : member.brokerId;
+      const broker = image.broker(id);
+      const reason =
+        broker === undefined
+          ? 'not registered'
+          : broker.fenced
+            ? 'fenced'
+            : this.sessions.inControlledShutdown(id)
+              ? 'shutting down'
+              : typeof member !== 'number' && member.brokerEpoch !== -1 && member.brokerEpoch !== broker.epoch
+                ? `broker epoch ${member.brokerEpoch}, registered at ${broker.epoch}`
+                : null;
+      if (reason !== null) return apiError('INELIGIBLE_REPLICA', `replica ${id} is ${reason}`);
+    }
+    return null;
+  }
+
+  /**
+   * Preferred-leader election for brokers over the imbalance threshold (default
+   * leader.imbalance.per.broker.percentage); `imbalancePercentage: 0` elects every partition that
+   * can go back to its preferred replica (`runnel cluster rebalance`).
+   */
+  preferredLeaderElection(image: MetadataImage, options: { readonly imbalancePercentage?: number } = {}): ControllerResult<PreferredElectionResult> {
+    const result = electPreferredLeaders(
+      image,
+      (id) => this.isActive(image, id),
+      options.imbalancePercentage ?? this.config.leaderImbalancePerBrokerPercentage,
+    );
+    const work = new Work(image);
+    work.add(result.records);
+    return work.result(result);
+  }
+
+  /** A plan spreading replicas over the active brokers (for a broker that joined). Plan only. */
+  planReassignment(image: MetadataImage): ReassignmentPlan {
+    return planReassignment(image, this.usableBrokers(image));
+  }
+}
+
+function invalidRegistration(request: RegisterBrokerRequest): string | null {
+  if (!Number.isSafeInteger(request.brokerId) || request.brokerId < 0 || request.brokerId > MAX_INT32) return `invalid broker id ${request.brokerId}`;
+  if (typeof request.incarnationId !== 'string' || request.incarnationId.length === 0 || request.incarnationId.length > 256) {
+    return 'incarnationId must be a non-empty string of at most 256 characters';
+  }
+  if (request.listeners.length > 64) return 'at most 64 listeners';
+  for (const listener of request.listeners) {
+    if (listener.name.length === 0 || listener.host.length === 0 || !Number.isInteger(listener.port) || listener.port < 0 || listener.port > 65535) {
+      return `invalid listener ${JSON.stringify(listener)}`;
+    }
+  }
+  if (request.rack !== undefined && request.rack !== null && (request.rack.length === 0 || request.rack.length > 256)) return 'rack must be null or 1..256 characters';
+  return null;
+}
