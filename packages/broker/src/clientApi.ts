@@ -24,7 +24,7 @@ export interface ClusterView {
 }
 
 function resultOf(error: unknown, logger: Logger): { errorCode: number; errorMessage: string } {
-  if (error instanceof RunnelError) return { errorCode: error.code, errorMessage: error.message };
+  if (error instanceof RunnelError) return { errorCode: error.code, errorMessage: error.detail };
   logger.error({ err: error }, 'unexpected error in an admin request');
   return { errorCode: errorCode('UNKNOWN_SERVER_ERROR'), errorMessage: (error as Error)?.message ?? String(error) };
 }

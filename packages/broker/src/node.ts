@@ -75,6 +75,9 @@ export class Node {
 
   /** Opens the logs (recovering them after a crash) and starts listening. Returns the bound addresses. */
   async start(): Promise<NodeAddresses> {
+    // grpc-js prints its own errors to stderr; a node reports failures through its logger and
+    // its exit status instead (GRPC_VERBOSITY, when set, still wins).
+    if (process.env.GRPC_VERBOSITY === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
     const logDir = this.config.logDir();
     mkdirSync(logDir, { recursive: true });
     this.clusterId = loadOrCreateMetaProperties(logDir, this.config.nodeId).clusterId;

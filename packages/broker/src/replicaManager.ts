@@ -67,7 +67,7 @@ export const FETCH_MAX_WAIT_MS_LIMIT = 30_000;
 const EMPTY = Buffer.alloc(0);
 
 function errorFields(error: unknown, logger: Logger, context: object): { errorCode: number; errorMessage: string } {
-  if (error instanceof RunnelError) return { errorCode: error.code, errorMessage: error.message };
+  if (error instanceof RunnelError) return { errorCode: error.code, errorMessage: error.detail };
   logger.error({ err: error, ...context }, 'unexpected error');
   return { errorCode: errorCode('UNKNOWN_SERVER_ERROR'), errorMessage: (error as Error)?.message ?? String(error) };
 }

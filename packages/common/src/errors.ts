@@ -84,9 +84,12 @@ export class RunnelError extends Error {
   readonly code: number;
   readonly errorName: string;
   readonly retriable: boolean;
+  /** The message without the error name in front: what a broker puts in a response's error_message. */
+  readonly detail: string;
 
   constructor(name: ErrorName, detail?: string) {
     super(detail === undefined || detail === '' ? `${name}: ${ERRORS[name].message}` : `${name}: ${detail}`);
+    this.detail = detail === undefined || detail === '' ? ERRORS[name].message : detail;
     this.name = 'RunnelError';
     this.code = ERRORS[name].code;
     this.errorName = name;
