@@ -69,9 +69,12 @@ function report(kind: string, result: BenchResult, json: boolean): void {
     printJson({ bench: kind, ...result });
     return;
   }
+  // produce: send() to acknowledgement; consume: the record's timestamp to its arrival (end to
+  // end, meaningful while a producer is running).
+  const latency = kind === 'consume' ? 'end-to-end latency' : 'ack latency';
   printLine(
     `${kind}: ${result.records} records, ${(result.bytes / 1e6).toFixed(1)} MB in ${result.seconds} s: ` +
-      `${result.records_per_s} records/s, ${result.mb_per_s} MB/s; latency p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, ` +
+      `${result.records_per_s} records/s, ${result.mb_per_s} MB/s; ${latency} p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, ` +
       `p99.9 ${result.p999_ms} ms, max ${result.max_ms} ms; errors ${result.errors}`,
   );
 }
