@@ -47,7 +47,8 @@ export function buildProgram(): Command {
     .description('start a local cluster on the loopback port plan (node N: gRPC 9191+N) and stop it on Ctrl-C')
     .option('--nodes <n>', 'number of nodes', integer('--nodes', 1), 1)
     .option('--data-dir <dir>', 'where each node keeps DATA/node-N', './data')
-    .action(async (options: { nodes: number; dataDir: string }) => {
+    .option('--base-port <port>', 'move the port plan: node N uses base+N (Kafka), +100 (gRPC), +200 (Raft), +300 (HTTP)', integer('--base-port', 1), 9091)
+    .action(async (options: { nodes: number; dataDir: string; basePort: number }) => {
       const { clusterUp } = await import('./commands/cluster.js');
       await clusterUp(options);
     });

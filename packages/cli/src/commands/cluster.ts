@@ -8,14 +8,17 @@ import { fileURLToPath } from 'node:url';
 
 export const KAFKA_BASE_PORT = 9091;
 
-/** The port plan: node N serves the Kafka protocol on 9091+N, gRPC on +100, Raft on +200, HTTP on +300. */
-export function portsOf(nodeId: number): { kafka: number; grpc: number; raft: number; http: number } {
-  const kafka = KAFKA_BASE_PORT + nodeId;
+/**
+ * The port plan: node N serves the Kafka protocol on 9091+N, gRPC on +100, Raft on +200, HTTP on
+ * +300. `basePort` moves the whole plan (tests run a cluster beside a developer's own).
+ */
+export function portsOf(nodeId: number, basePort = KAFKA_BASE_PORT): { kafka: number; grpc: number; raft: number; http: number } {
+  const kafka = basePort + nodeId;
   return { kafka, grpc: kafka + 100, raft: kafka + 200, http: kafka + 300 };
 }
 
-export function localNodeProperties(nodeId: number, dataDir: string): string {
-  const ports = portsOf(nodeId);
+export function localNodeProperties(nodeId: number, dataDir: string, basePort = KAFKA_BASE_PORT): string {
+  const ports = portsOf(nodeId, basePort);
   return [
     `# Written by 'runnel cluster up'. Restart this node alone with:`,
     `#   npx runnel node --config ${join(dataDir, `node-${nodeId}`, 'server.properties')}`,
@@ -33,6 +36,7 @@ export function localNodeProperties(nodeId: number, dataDir: string): string {
 export interface ClusterUpOptions {
   nodes: number;
   dataDir: string;
+  basePort?: number;
 }
 
 const BIN = fileURLToPath(new URL('../../bin/runnel.js', import.meta.url));
@@ -99,7 +103,7 @@ export async function clusterUp(options: ClusterUpOptions): Promise<void> {
     const nodeDir = join(dataDir, `node-${nodeId}`);
     mkdirSync(nodeDir, { recursive: true });
     const configPath = join(nodeDir, 'server.properties');
-    writeFileSync(configPath, localNodeProperties(nodeId, dataDir));
+    writeFileSync(configPath, localNodeProperties(nodeId, dataDir, options.basePort));
     try {
       const child = await startNodeProcess(nodeId, configPath, join(nodeDir, 'node.log'));
       children.push(child);
@@ -111,17 +115,19 @@ export async function clusterUp(options: ClusterUpOptions): Promise<void> {
       throw error;
     }
   }
+  const basePort = options.basePort ?? KAFKA_BASE_PORT;
+  const bootstrap = basePort === KAFKA_BASE_PORT ? '' : ` --bootstrap 127.0.0.1:${portsOf(1, basePort).grpc}`;
   const lines = [
     `Runnel local cluster is up: ${options.nodes} node(s), data under ${dataDir}`,
     ...Array.from({ length: options.nodes }, (_, i) => {
-      const ports = portsOf(i + 1);
+      const ports = portsOf(i + 1, options.basePort);
       return `  node ${i + 1}: gRPC 127.0.0.1:${ports.grpc}  metrics http://127.0.0.1:${ports.http}/metrics  log ${join(dataDir, `node-${i + 1}`, 'node.log')}`;
     }),
     '',
     'Try, in another terminal:',
-    '  npx runnel topic create demo --partitions 3 --replication-factor 1',
-    '  seq 1 100000 | npx runnel produce demo',
-    '  npx runnel consume demo --from-beginning --max-messages 100000 | tail -3',
+    `  npx runnel${bootstrap} topic create demo --partitions 3 --replication-factor 1`,
+    `  seq 1 100000 | npx runnel${bootstrap} produce demo`,
+    `  npx runnel${bootstrap} consume demo --from-beginning --max-messages 100000 | tail -3`,
     '',
     'Press Ctrl-C to stop.',
   ];
