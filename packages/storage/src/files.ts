@@ -142,3 +142,37 @@ export function readSafeInt64(buffer: Buffer, position: number): number {
   if (!Number.isSafeInteger(value)) return Number.NaN;
   return value;
 }
+
+/** Below this base offset every segment is durable; recovery after a crash validates from it on. */
+export const RECOVERY_POINT_FILE = 'recovery-point';
+
+/** The recovery point, or 0 (validate everything) when the file is missing or unreadable. */
+export function readRecoveryPoint(dir: string): number {
+  try {
+    const value = Number(fs.readFileSync(join(dir, RECOVERY_POINT_FILE), 'utf8').trim());
+    return Number.isSafeInteger(value) && value >= 0 ? value : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Replaces the recovery point (temporary file, then rename). Raising it need not be durable: a
+ * crash that loses the write leaves the lower value, and recovery validates more, never less.
+ * Lowering it (after a truncation) must be durable, so `durable` fsyncs the file and directory.
+ */
+export function writeRecoveryPoint(dir: string, offset: number, durable: boolean): void {
+  const path = join(dir, RECOVERY_POINT_FILE);
+  const temporary = `${path}.tmp`;
+  fs.writeFileSync(temporary, `${offset}\n`);
+  if (durable) {
+    const fd = fs.openSync(temporary, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  fs.renameSync(temporary, path);
+  if (durable) fsyncDirectory(dir);
+}

@@ -26,6 +26,8 @@ import {
   assertOffset,
   fdatasyncAsync,
   fsyncDirectory,
+  readRecoveryPoint,
+  writeRecoveryPoint,
   isStrayFile,
   parseSegmentFileName,
   unlinkIfExists,
@@ -115,6 +117,10 @@ export class PartitionLog {
   private fsyncInFlight: Promise<void> | null = null;
   private fsyncInFlightCoversBatches = 0;
   private fsyncQueued: Promise<void> | null = null;
+  /** Sealed segments whose background fdatasync has not completed, oldest first. */
+  private sealedUnsynced: Array<{ segment: Segment; synced: Promise<void> }> = [];
+  /** Every segment below this base offset is known durable; recovery after a crash validates from here. */
+  private recoveryPoint = 0;
 
   private constructor(
     readonly dir: string,
@@ -290,17 +296,56 @@ export class PartitionLog {
     const previous = this.active;
     assert(baseOffset === previous.nextOffset, () => `new segment ${baseOffset} must start at the log end ${previous.nextOffset}`);
     previous.seal();
-    // Everything written so far is in sealed, synced segments now.
-    this.markAllFlushed();
     this.segments.push(Segment.create(this.dir, baseOffset, nowMs));
     fsyncDirectory(this.dir);
+    const synced = this.syncSealed(previous);
+    synced.catch(() => undefined); // recorded in this.failure; a flush that waits on it sees the error
+    this.sealedUnsynced.push({ segment: previous, synced });
     this.logger.debug({ dir: this.dir, reason, previousBaseOffset: previous.baseOffset, previousSizeBytes: previous.sizeBytes, baseOffset }, 'rolled segment');
   }
 
   private markAllFlushed(): void {
+    assert(this.sealedUnsynced.length === 0, 'all flushed only once every sealed segment is synced');
     this.flushedBatches = this.writtenBatches;
     this.flushedRecords = this.writtenRecords;
     this.oldestUnflushedMs = null;
+  }
+
+  /** fdatasyncs a sealed segment in the background, then moves the recovery point past it. */
+  private syncSealed(segment: Segment): Promise<void> {
+    const fd = segment.pinForFsync();
+    return fdatasyncAsync(fd)
+      .then(
+        () => {
+          this.sealedUnsynced = this.sealedUnsynced.filter((entry) => entry.segment !== segment);
+          this.advanceRecoveryPoint();
+        },
+        (error: Error) => {
+          this.sealedUnsynced = this.sealedUnsynced.filter((entry) => entry.segment !== segment);
+          if (segment.isRetired) return; // deleted or truncated under us: nothing of it is wanted
+          this.failure ??= error;
+          this.logger.error({ dir: this.dir, err: error, baseOffset: segment.baseOffset }, 'fdatasync of a sealed segment failed; the log is offline');
+          throw new RunnelError('KAFKA_STORAGE_ERROR', `fdatasync failed in ${this.dir}: ${error.message}`);
+        },
+      )
+      .finally(() => segment.unpinFsync());
+  }
+
+  /** Synchronously syncs what the background has not yet (rare paths: truncation). */
+  private syncSealedNow(): void {
+    for (const { segment } of this.sealedUnsynced) if (!segment.isRetired) segment.syncSync();
+    this.sealedUnsynced = [];
+    this.advanceRecoveryPoint();
+  }
+
+  /** The oldest segment that may not be durable yet: the oldest unsynced sealed one, else the active one. */
+  private advanceRecoveryPoint(): void {
+    if (this.state === 'closed') return;
+    const point = this.sealedUnsynced[0]?.segment.baseOffset ?? this.active.baseOffset;
+    if (point === this.recoveryPoint) return;
+    const lowered = point < this.recoveryPoint;
+    this.recoveryPoint = point;
+    writeRecoveryPoint(this.dir, point, lowered);
   }
 
   // ---- flush ----------------------------------------------------------------------------------
@@ -329,9 +374,10 @@ export class PartitionLog {
     const coversRecords = this.writtenRecords;
     const startedMs = this.now();
     const segment = this.active;
-    // Earlier segments were synced when they rolled: the active one holds all that is unflushed.
+    // Sealed segments sync in the background; a flush waits for those too.
+    const sealed = this.sealedUnsynced.map((entry) => entry.synced);
     const fd = segment.pinForFsync();
-    const fsync: Promise<void> = fdatasyncAsync(fd)
+    const fsync: Promise<void> = Promise.all([fdatasyncAsync(fd), ...sealed])
       .then(
         () => {
           if (coversBatches <= this.flushedBatches) return;
@@ -455,6 +501,7 @@ export class PartitionLog {
       // Durable before new data lands at the same positions, so a crash cannot mix old and new.
       this.active.syncSync();
       if (deleted > 0) fsyncDirectory(this.dir);
+      this.syncSealedNow();
       this.markAllFlushed();
       this.logger.info({ dir: this.dir, offset, logEndOffset: this.logEndOffset, segmentsDeleted: deleted, removedBytes }, 'truncated log');
     });
@@ -470,6 +517,8 @@ export class PartitionLog {
       this.segments = [Segment.create(this.dir, offset, this.now())];
       fsyncDirectory(this.dir);
       for (const path of renamed) unlinkIfExists(path);
+      this.sealedUnsynced = [];
+      this.advanceRecoveryPoint();
       this.markAllFlushed();
       this.logger.info({ dir: this.dir, offset }, 'truncated log fully');
     });
@@ -522,6 +571,7 @@ export class PartitionLog {
       clean = false;
       this.logger.error({ dir: this.dir, err: error }, 'flush on close failed; no clean-shutdown marker');
     }
+    if (clean && this.failure === null) this.advanceRecoveryPoint();
     for (const segment of this.segments) segment.close(clean && segment === this.active);
     if (clean && this.failure === null) {
       fs.writeFileSync(join(this.dir, CLEAN_SHUTDOWN_FILE), '');
@@ -558,12 +608,17 @@ export class PartitionLog {
     const baseOffsets = this.cleanDirectory();
     const markerPath = join(this.dir, CLEAN_SHUTDOWN_FILE);
     const clean = fs.existsSync(markerPath);
+    // After a crash every segment from the recovery point on may hold data the OS never wrote.
+    const recoveryPoint = clean ? Number.MAX_SAFE_INTEGER : readRecoveryPoint(this.dir);
     const interval = this.settings.indexIntervalBytes;
     const nowMs = this.now();
+    const scanned: Segment[] = [];
     for (let i = 0; i < baseOffsets.length; i++) {
       const segment = Segment.openExisting(this.dir, baseOffsets[i]!, nowMs);
       const isLast = i === baseOffsets.length - 1;
-      const cutNonActive = this.recoverSegment(segment, isLast, clean, interval);
+      const mustScan = !clean && (isLast || segment.baseOffset >= recoveryPoint);
+      if (mustScan) scanned.push(segment);
+      const cutNonActive = this.recoverSegment(segment, isLast, mustScan, interval);
       const previous = this.segments[this.segments.length - 1];
       if (previous !== undefined && segment.baseOffset !== previous.nextOffset) {
         this.logger.error({ dir: this.dir, baseOffset: segment.baseOffset, expected: previous.nextOffset }, 'segment does not continue the log; deleting it and every later segment');
@@ -585,22 +640,26 @@ export class PartitionLog {
     }
     if (this.segments.length === 0) this.segments.push(Segment.create(this.dir, 0, nowMs));
     this.active.openIndexesForWrite();
+    // What recovery validated may still sit only in the page cache (a killed process, not a
+    // crashed machine): make it durable before the recovery point moves past it.
+    for (const segment of scanned) if (this.segments.includes(segment) && segment !== this.active) segment.syncSync();
     if (clean) unlinkIfExists(markerPath);
     fsyncDirectory(this.dir);
+    this.advanceRecoveryPoint();
     this.logger.info({ dir: this.dir, clean, segments: this.segments.length, logStartOffset: this.logStartOffset, logEndOffset: this.logEndOffset }, 'opened partition log');
   }
 
   /** Returns true if a non-active segment had to be cut (the caller then drops every later segment). */
-  private recoverSegment(segment: Segment, isLast: boolean, clean: boolean, interval: number): boolean {
-    if (isLast && !clean) {
-      const result = segment.recoverByScan(interval, false);
+  private recoverSegment(segment: Segment, isLast: boolean, mustScan: boolean, interval: number): boolean {
+    if (mustScan) {
+      const result = segment.recoverByScan(interval, !isLast);
       if (result.truncatedAtBytes !== null) {
         this.logger.warn(
           { dir: this.dir, baseOffset: segment.baseOffset, positionBytes: result.truncatedAtBytes, bytesRemoved: result.bytesRemoved, reason: result.reason },
-          `unclean shutdown: truncated the active segment at byte ${result.truncatedAtBytes}`,
+          `unclean shutdown: truncated the ${isLast ? 'active' : 'sealed'} segment at byte ${result.truncatedAtBytes}`,
         );
       }
-      return false;
+      return !isLast && result.truncatedAtBytes !== null;
     }
     const reason = segment.loadFromIndexes(interval, !isLast);
     if (reason === null) return false;
