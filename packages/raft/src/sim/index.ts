@@ -8,6 +8,10 @@ export {
   formatMessage,
   type SimOptions,
   type SimResult,
+  type SimWorkload,
+  type LeaderHandle,
 } from './simulation.js';
 export { InvariantChecker, InvariantViolation, entryDigest, type LogView, type NodeObservation } from './invariants.js';
 export { Network, type NetworkFaults } from './network.js';
+export { Xoshiro128, type Random } from '../random.js';
+export type { Entry } from '../types.js';

@@ -4,7 +4,7 @@
 // checks the invariants after every event; a liveness phase heals everything and requires the
 // cluster to converge within a bounded number of ticks. A failure names the seed and the invariant.
 import { RawNode, type Ready } from '../rawNode.js';
-import { Xoshiro128 } from '../random.js';
+import { Xoshiro128, type Random } from '../random.js';
 import { MemoryStorage } from '../storage.js';
 import { RaftError, RaftInvariantError, type ConfChange, type Entry, type Message } from '../types.js';
 import { InvariantChecker, InvariantViolation } from './invariants.js';
@@ -41,6 +41,47 @@ export interface SimOptions {
   readRate: number;
   transferRate: number;
   membershipRate: number;
+  /**
+   * The replicated state machine and its clients. Absent: the built-in key-value store (whose runs,
+   * seeds and traces are what they always were).
+   */
+  workload?: SimWorkload;
+}
+
+/** What a workload sees of the leader it proposes to. */
+export interface LeaderHandle {
+  readonly id: number;
+  readonly term: number;
+  /** The leader's last log index (including its uncommitted entries). */
+  readonly lastIndex: number;
+  readonly commit: number;
+  /** The index of the last entry this node's state machine applied. */
+  readonly appliedIndex: number;
+  /** Proposes one entry: its log index, or null when the core dropped it (RaftError). */
+  propose(data: Uint8Array): number | null;
+}
+
+/**
+ * A pluggable replicated state machine plus the clients that drive it. The simulator owns the
+ * nodes, the log and the faults; the workload owns each node's state machine (restore, apply,
+ * snapshot), decides what the leader proposes, and checks its own invariants. A failed check
+ * throws (an InvariantViolation names the invariant; anything else is reported as unexpected).
+ */
+export interface SimWorkload {
+  /** The node (re)starts or installs a snapshot: its state machine is the one in `data` (empty: the initial state) as of `index`. */
+  restore(nodeId: number, data: Uint8Array, index: number): void;
+  /** The node's state machine, for a snapshot at its applied index. */
+  snapshot(nodeId: number): Uint8Array;
+  /** A committed normal entry, in log order (an empty `data` is a new leader's entry). */
+  apply(nodeId: number, entry: Entry): void;
+  /** The node crashed: whatever it kept in memory only (e.g. a leader's pending state) is gone. */
+  crash(nodeId: number): void;
+  /** One client request reaching the leader during the safety phase (called `proposalRate` times per tick). */
+  propose(leader: LeaderHandle, random: Random, tick: number): void;
+  /** After every tick (safety and liveness). */
+  check(tick: number): void;
+  /** Once converged: every member applied the same last index. */
+  checkConverged(memberIds: readonly number[]): void;
 }
 
 export interface SimResult {
@@ -176,7 +217,8 @@ export class Simulation {
       return this.result(this.tick - livenessStart);
     } catch (error) {
       if (error instanceof SimulationFailure) throw error;
-      if (error instanceof InvariantViolation || error instanceof RaftInvariantError) {
+      // A workload's own invariant errors carry the invariant's name the same way.
+      if (error instanceof InvariantViolation || error instanceof RaftInvariantError || namesInvariant(error)) {
         const detail = error.message.replace(/^.*? violated: /, '');
         throw new SimulationFailure(this.options.seed, error.invariant, this.tick, detail);
       }
@@ -216,6 +258,7 @@ export class Simulation {
       if (this.random.nextFloat() < 0.7) this.processReady(node);
     }
     for (const node of this.nodes) this.processReady(node);
+    this.options.workload?.check(this.tick);
   }
 
   private observe(node: SimNode): void {
@@ -264,7 +307,7 @@ export class Simulation {
 
   private apply(node: SimNode, ready: Ready): void {
     if (ready.snapshot !== undefined) {
-      node.kv = decodeKv(ready.snapshot.data);
+      this.restoreStateMachine(node, ready.snapshot.data, ready.snapshot.metadata.index);
       node.appliedIndex = ready.snapshot.metadata.index;
     }
     for (const entry of ready.committedEntries) {
@@ -284,6 +327,7 @@ export class Simulation {
       return;
     }
     if (entry.type !== 'normal') return;
+    if (this.options.workload !== undefined) return this.options.workload.apply(node.id, entry);
     const [key, value] = textDecoder.decode(entry.data).split('=') as [string, string];
     node.kv.set(key, value);
     this.acknowledged.add(key);
@@ -319,14 +363,20 @@ export class Simulation {
       maxEntriesPerMessage: options.maxEntriesPerMessage,
     });
     const snapshot = node.storage.snapshot();
-    node.kv = decodeKv(snapshot.data);
+    this.restoreStateMachine(node, snapshot.data, snapshot.metadata.index);
     node.appliedIndex = snapshot.metadata.index;
     this.checker.onRestart(node.id, node.raw);
+  }
+
+  private restoreStateMachine(node: SimNode, data: Uint8Array, index: number): void {
+    if (this.options.workload !== undefined) this.options.workload.restore(node.id, data, index);
+    else node.kv = decodeKv(data);
   }
 
   private crash(node: SimNode, when: string): void {
     this.log(() => `node ${node.id} crashes ${when}`);
     node.raw = undefined;
+    this.options.workload?.crash(node.id);
     node.restartAtTick = this.tick + 1 + this.random.nextInt(this.options.restartTicksMax);
     this.checker.onCrash(node.id);
     this.stats.crashes++;
@@ -388,7 +438,7 @@ export class Simulation {
   private compact(node: SimNode): void {
     const raw = node.raw;
     if (raw === undefined || node.appliedIndex <= node.storage.snapshot().metadata.index) return;
-    const data = encodeKv(node.kv);
+    const data = this.options.workload !== undefined ? this.options.workload.snapshot(node.id) : encodeKv(node.kv);
     node.storage.createSnapshot(node.appliedIndex, raw.confStateAt(node.appliedIndex), data);
     const compactTo = Math.max(node.storage.firstIndex() - 1, node.appliedIndex - this.random.nextInt(4));
     node.storage.compact(compactTo);
@@ -448,6 +498,12 @@ export class Simulation {
       // Clients mostly find the leader; some talk to whichever node they reach.
       const node = (random.nextFloat() < 0.8 ? this.leader() : undefined) ?? this.nodes[random.nextInt(this.nodes.length)]!;
       if (node.raw?.role !== 'leader') continue;
+      if (options.workload !== undefined) {
+        options.workload.propose(this.leaderHandle(node, node.raw), random, this.tick);
+        this.observe(node);
+        this.processReady(node);
+        continue;
+      }
       const key = `p${++this.proposalSequence}`;
       try {
         node.raw.propose(textEncoder.encode(`${key}=${node.id}@${node.raw.term}`));
@@ -459,6 +515,29 @@ export class Simulation {
       this.processReady(node);
     }
     if (options.readRate > 0 && random.nextFloat() < options.readRate) this.read(this.nodes[random.nextInt(this.nodes.length)]!);
+  }
+
+  private leaderHandle(node: SimNode, raw: RawNode): LeaderHandle {
+    const stats = this.stats;
+    const log = (line: () => string): void => this.log(line);
+    return {
+      id: node.id,
+      term: raw.term,
+      lastIndex: raw.lastIndex,
+      commit: raw.commit,
+      appliedIndex: node.appliedIndex,
+      propose(data: Uint8Array): number | null {
+        try {
+          const index = raw.propose(data);
+          stats.proposals++;
+          log(() => `node ${node.id} proposes ${data.length} bytes at ${index}`);
+          return index;
+        } catch (error) {
+          if (!(error instanceof RaftError)) throw error;
+          return null;
+        }
+      },
+    };
   }
 
   private read(node: SimNode): void {
@@ -504,6 +583,7 @@ export class Simulation {
 
   private checkConvergedState(): void {
     const leader = this.leader()!;
+    if (this.options.workload !== undefined) return this.options.workload.checkConverged(this.members(leader).map((member) => member.id));
     const expected = leader.kv;
     for (const member of this.members(leader)) {
       for (const key of this.acknowledged) {
@@ -552,6 +632,10 @@ export function runSimulation(options: SimOptions, trace?: (line: string) => voi
 
 export function runSeed(seed: number, trace?: (line: string) => void): SimResult {
   return runSimulation(swarmOptions(seed), trace);
+}
+
+function namesInvariant(error: unknown): error is Error & { readonly invariant: string } {
+  return error instanceof Error && typeof (error as { invariant?: unknown }).invariant === 'string';
 }
 
 function encodeKv(kv: Map<string, string>): Uint8Array {
