@@ -151,6 +151,24 @@ export class MetadataImage {
     return new MetadataImage(draft.finish(firstOffset + records.length - 1));
   }
 
+  /**
+   * Rebuilds an image from a snapshot's records rather than a log: each RegisterBroker record lands
+   * at the offset given with it (its broker epoch), the offsets of the others do not matter, and the
+   * image ends at `highestOffset`. Invariants are asserted as on every apply. See
+   * `@runnel/controller/quorum`'s `imageToSnapshotRecords` for the order that rebuilds an image.
+   */
+  static fromSnapshotRecords(entries: readonly { readonly record: MetadataRecord; readonly offset: number }[], highestOffset: number): MetadataImage {
+    if (!Number.isSafeInteger(highestOffset) || highestOffset < -1) fail(INVARIANTS.offsetsIncrease, `snapshot highest offset ${highestOffset}`);
+    const draft = new ImageDraft(MetadataImage.EMPTY.state);
+    for (const { record, offset } of entries) {
+      if (record.type === 'RegisterBroker' && (!Number.isSafeInteger(offset) || offset < 0 || offset > highestOffset)) {
+        fail(INVARIANTS.offsetsIncrease, `snapshot registers broker ${record.brokerId} at offset ${offset}, highest offset ${highestOffset}`);
+      }
+      draft.apply(record, offset);
+    }
+    return new MetadataImage(draft.finish(highestOffset));
+  }
+
   brokers(): BrokerRegistration[] {
     return [...this.state.brokers.values()].sort((a, b) => a.id - b.id);
   }

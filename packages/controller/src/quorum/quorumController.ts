@@ -1,0 +1,334 @@
+// QuorumController: ControllerLogic running on a RaftHost (KRaft's QuorumController). Every member
+// applies the committed metadata log to its MetadataImage (MetadataStateMachine); the Raft leader is
+// the active controller, with the discipline the simulator proved (ControllerWorkload):
+//   - it becomes active only once it has applied its whole log, which includes the empty entry of
+//     its term, so its image holds every entry of earlier terms that can still commit;
+//   - it then decides on the image of its whole log (applied + its own pending batches), each
+//     decision's records proposed as one entry, so a batch that commits is applied to exactly the
+//     image it was computed from;
+//   - when Raft drops a proposal (leadership lost, replaced, timed out) or the term changes, it
+//     resigns: sessions and the pending image are dropped, and it starts over (fresh sessions).
+// Broker sessions live in memory only; a controller that becomes active starts them fresh.
+
+import { RaftError } from '@runnel/raft';
+import { RaftHost, type RaftHostOptions } from '@runnel/raft/host';
+import type { PreferredElectionResult } from '../balancer.js';
+import {
+  ControllerLogic,
+  type AlterPartitionRequest,
+  type AlterPartitionResponse,
+  type BrokerHeartbeatRequest,
+  type BrokerHeartbeatResponse,
+  type ControllerConfig,
+  type ControllerResult,
+  type CreateTopicResult,
+  type CreateTopicsRequest,
+  type DeleteTopicResult,
+  type DeleteTopicsRequest,
+  type FenceExpiredResponse,
+  type RegisterBrokerRequest,
+  type RegisterBrokerResponse,
+} from '../controllerLogic.js';
+import { CONTROLLER_ERRORS } from '../errors.js';
+import type { MetadataImage } from '../image.js';
+import { SeededRandom, type Random } from '../random.js';
+import { BrokerSessions, DEFAULT_BROKER_SESSION_TIMEOUT_MS } from '../sessions.js';
+import { MetadataStateMachine, encodeRecordBatch } from './stateMachine.js';
+
+export const DEFAULT_SESSION_CHECK_INTERVAL_MS = 1000;
+/** leader.imbalance.check.interval.seconds (300) */
+export const DEFAULT_LEADER_IMBALANCE_CHECK_INTERVAL_MS = 300_000;
+
+/** Time and timers; `systemClock` (monotonic `performance.now()`, real timers) by default. */
+export interface QuorumClock {
+  now(): number;
+  setInterval(callback: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+export const systemClock: QuorumClock = {
+  now: () => performance.now(),
+  setInterval: (callback, ms) => setInterval(callback, ms),
+  clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
+};
+
+export interface QuorumControllerOptions {
+  /** The Raft member this controller runs on (its state machine is the controller's). */
+  readonly raft: Omit<RaftHostOptions, 'stateMachine'>;
+  /** broker.session.timeout.ms (default 9000). */
+  readonly sessionTimeoutMs?: number;
+  /** How often the active controller fences brokers whose session expired (default 1000). */
+  readonly sessionCheckIntervalMs?: number;
+  /** auto.leader.rebalance.enable (default true). */
+  readonly autoLeaderRebalanceEnable?: boolean;
+  /** leader.imbalance.check.interval (default 300000 ms). */
+  readonly leaderImbalanceCheckIntervalMs?: number;
+  /** How often to look whether this node became or stopped being the active controller (default: the Raft tick). */
+  readonly activationCheckIntervalMs?: number;
+  readonly config?: Partial<ControllerConfig>;
+  /** Placement and topic ids; seeded from the id and time by default. */
+  readonly random?: Random;
+  readonly clock?: QuorumClock;
+}
+
+/** NOT_CONTROLLER (41): this node is not the active controller; `leaderId` is the Raft leader it knows (-1 if none). */
+export class NotControllerError extends Error {
+  readonly errorCode = CONTROLLER_ERRORS.NOT_CONTROLLER.code;
+  readonly errorName = 'NOT_CONTROLLER';
+
+  constructor(
+    readonly leaderId: number,
+    detail: string,
+  ) {
+    super(`NOT_CONTROLLER: ${detail} (leader ${leaderId === -1 ? 'unknown' : leaderId})`);
+    this.name = 'NotControllerError';
+  }
+}
+
+export interface RegisterBrokerResult extends RegisterBrokerResponse {
+  /** The broker epoch (the offset of its RegisterBroker record); -1 on an error. */
+  readonly brokerEpoch: number;
+}
+
+interface Activation {
+  readonly term: number;
+  readonly sessions: BrokerSessions;
+  readonly logic: ControllerLogic;
+  /** The image of the whole log: applied + this controller's own pending batches. */
+  logImage: MetadataImage;
+  /** Resolves with the applied image once the last batch proposed in this activation is applied. */
+  lastProposal: Promise<MetadataImage>;
+}
+
+export class QuorumController {
+  readonly stateMachine = new MetadataStateMachine();
+  readonly raft: RaftHost;
+  private readonly clock: QuorumClock;
+  private readonly random: Random;
+  private readonly sessionTimeoutMs: number;
+  private active: Activation | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private timers: unknown[] = [];
+  private running = false;
+  /** Number of times this node became the active controller. */
+  activations = 0;
+
+  constructor(private readonly options: QuorumControllerOptions) {
+    this.raft = new RaftHost({ ...options.raft, stateMachine: this.stateMachine });
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? new SeededRandom((options.raft.id * 2_654_435_761 + Date.now()) >>> 0);
+    this.sessionTimeoutMs = options.sessionTimeoutMs ?? DEFAULT_BROKER_SESSION_TIMEOUT_MS;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) throw new Error('QuorumController already started');
+    await this.raft.start();
+    this.running = true;
+    const options = this.options;
+    this.timers.push(this.clock.setInterval(() => this.refresh(), options.activationCheckIntervalMs ?? options.raft.tickMs ?? 100));
+    this.timers.push(
+      this.clock.setInterval(() => {
+        if (this.refresh()) this.background(() => this.fenceExpiredBrokers());
+      }, options.sessionCheckIntervalMs ?? DEFAULT_SESSION_CHECK_INTERVAL_MS),
+    );
+    if (options.autoLeaderRebalanceEnable ?? true) {
+      this.timers.push(
+        this.clock.setInterval(() => {
+          if (this.refresh()) this.background(() => this.decide((logic, image) => logic.preferredLeaderElection(image)));
+        }, options.leaderImbalanceCheckIntervalMs ?? DEFAULT_LEADER_IMBALANCE_CHECK_INTERVAL_MS),
+      );
+    }
+  }
+
+  /**
+   * Stops this member. Graceful (the default): an active controller first hands Raft leadership to
+   * the most caught-up follower and waits (up to two election timeouts) for it to go, so the next
+   * controller takes over without waiting for an election timeout.
+   */
+  async stop(options: { readonly graceful?: boolean } = {}): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    for (const timer of this.timers.splice(0)) this.clock.clearInterval(timer);
+    if (options.graceful ?? true) await this.handOver();
+    this.resign();
+    await this.raft.stop();
+  }
+
+  /** Stop without grace: no leadership transfer, in-flight proposals fail. */
+  async kill(): Promise<void> {
+    await this.stop({ graceful: false });
+  }
+
+  /** Whether this node is the active controller (checked now). */
+  get isActive(): boolean {
+    return this.refresh();
+  }
+
+  /** The applied (committed) image. */
+  get image(): MetadataImage {
+    return this.stateMachine.image;
+  }
+
+  /** The Raft leader this node knows, -1 if none. */
+  get leaderId(): number {
+    if (!this.running) return -1;
+    const leader = this.raft.status().leader;
+    return leader > 0 ? leader : -1;
+  }
+
+  get id(): number {
+    return this.options.raft.id;
+  }
+
+  // --- requests --------------------------------------------------------------------------------
+
+  async registerBroker(request: RegisterBrokerRequest): Promise<RegisterBrokerResult> {
+    const { response, image } = await this.decide((logic, image, now) => logic.registerBroker(image, request, now));
+    const brokerEpoch = response.errorCode === 0 ? (image.broker(request.brokerId)?.epoch ?? -1) : -1;
+    return { ...response, brokerEpoch };
+  }
+
+  async brokerHeartbeat(request: BrokerHeartbeatRequest): Promise<BrokerHeartbeatResponse> {
+    return (await this.decide((logic, image, now) => logic.brokerHeartbeat(image, request, now))).response;
+  }
+
+  async controlledShutdown(request: Omit<BrokerHeartbeatRequest, 'wantShutDown' | 'wantFence'>): Promise<BrokerHeartbeatResponse> {
+    return (await this.decide((logic, image, now) => logic.controlledShutdown(image, request, now))).response;
+  }
+
+  async createTopics(request: CreateTopicsRequest): Promise<{ readonly topics: readonly CreateTopicResult[] }> {
+    return (await this.decide((logic, image) => logic.createTopics(image, request))).response;
+  }
+
+  async deleteTopics(request: DeleteTopicsRequest): Promise<{ readonly topics: readonly DeleteTopicResult[] }> {
+    return (await this.decide((logic, image) => logic.deleteTopics(image, request))).response;
+  }
+
+  async alterPartition(request: AlterPartitionRequest): Promise<AlterPartitionResponse> {
+    return (await this.decide((logic, image) => logic.alterPartition(image, request))).response;
+  }
+
+  /** "Rebalance now" (imbalancePercentage 0 by default): returns what moved and what could not. */
+  async preferredLeaderElection(options: { readonly imbalancePercentage?: number } = {}): Promise<PreferredElectionResult> {
+    const imbalancePercentage = options.imbalancePercentage ?? 0;
+    return (await this.decide((logic, image) => logic.preferredLeaderElection(image, { imbalancePercentage }))).response;
+  }
+
+  /** What the session-check timer runs: fences every broker whose session expired. */
+  async fenceExpiredBrokers(): Promise<FenceExpiredResponse> {
+    return (await this.decide((logic, image, now) => logic.fenceExpiredBrokers(image, now))).response;
+  }
+
+  // --- the active controller ------------------------------------------------------------------
+
+  /**
+   * Runs one decision in the queue: on the log image, its records proposed as one entry. Resolves
+   * once that entry (or, with no records, the last entry this controller proposed) is applied here.
+   */
+  private async decide<T>(
+    decision: (logic: ControllerLogic, image: MetadataImage, nowMs: number) => ControllerResult<T>,
+  ): Promise<{ response: T; image: MetadataImage }> {
+    const queued = this.queue.then(() => this.propose(decision));
+    this.queue = queued.catch(() => undefined);
+    const { response, applied, activation } = await queued;
+    try {
+      return { response, image: await applied };
+    } catch (error) {
+      if (this.active === activation) this.resign();
+      throw new NotControllerError(this.leaderId, `the metadata entry was not applied: ${(error as Error).message}`);
+    }
+  }
+
+  private propose<T>(decision: (logic: ControllerLogic, image: MetadataImage, nowMs: number) => ControllerResult<T>): {
+    response: T;
+    applied: Promise<MetadataImage>;
+    activation: Activation;
+  } {
+    if (!this.refresh()) throw this.notController();
+    const activation = this.active!;
+    const result = decision(activation.logic, activation.logImage, this.clock.now());
+    if (result.records.length === 0) return { response: result.response, applied: activation.lastProposal, activation };
+    const next = activation.logImage.applyAll(result.records, activation.logImage.highestOffset + 1);
+    let applied: Promise<MetadataImage>;
+    try {
+      applied = this.raft.propose(encodeRecordBatch(result.records)) as Promise<MetadataImage>;
+    } catch (error) {
+      this.resign();
+      throw new NotControllerError(this.leaderId, `the metadata entry was dropped: ${(error as Error).message}`);
+    }
+    activation.logImage = next;
+    activation.lastProposal = applied;
+    // A dropped entry makes this controller start over (fresh sessions, its log image rebuilt).
+    applied.catch(() => {
+      if (this.active === activation) this.resign();
+    });
+    return { response: result.response, applied, activation };
+  }
+
+  /**
+   * Becomes active (Raft leader, whole log applied incl. this term's first entry) or resigns (not
+   * leader, or a new term). Returns whether this node is the active controller.
+   */
+  private refresh(): boolean {
+    if (!this.running) return false;
+    const status = this.raft.status();
+    if (this.active !== null && (status.role !== 'leader' || status.term !== this.active.term)) this.resign();
+    if (this.active === null && status.role === 'leader' && status.leadTransferee === 0 && this.raft.appliedIndex >= status.lastIndex) {
+      const sessions = new BrokerSessions(this.sessionTimeoutMs);
+      const image = this.stateMachine.image;
+      this.active = {
+        term: status.term,
+        sessions,
+        logic: new ControllerLogic({ sessions, random: this.random, config: this.options.config }),
+        logImage: image,
+        lastProposal: Promise.resolve(image),
+      };
+      this.activations++;
+      this.options.raft.logger.info({ term: status.term, offset: image.highestOffset }, 'active controller');
+    }
+    return this.active !== null;
+  }
+
+  private resign(): void {
+    if (this.active === null) return;
+    this.options.raft.logger.info({ term: this.active.term }, 'no longer the active controller');
+    this.active = null;
+  }
+
+  private notController(): NotControllerError {
+    if (!this.running) return new NotControllerError(-1, 'this controller is stopped');
+    const status = this.raft.status();
+    const detail = status.role === 'leader' ? 'the Raft leader has not applied its log up to its term yet' : `this node is a ${status.role}`;
+    return new NotControllerError(this.leaderId, detail);
+  }
+
+  private background(task: () => Promise<unknown>): void {
+    task().catch((error: unknown) => {
+      if (!(error instanceof NotControllerError) && !(error instanceof RaftError)) {
+        this.options.raft.logger.error({ err: error }, 'controller background task failed');
+      }
+    });
+  }
+
+  private async handOver(): Promise<void> {
+    const status = this.raft.status();
+    if (status.role !== 'leader' || status.progress === undefined) return;
+    let best = -1;
+    let bestMatch = -1;
+    for (const [id, progress] of status.progress) {
+      if (id !== status.id && progress.match > bestMatch) {
+        best = id;
+        bestMatch = progress.match;
+      }
+    }
+    if (best === -1) return;
+    try {
+      this.raft.transferLeadership(best);
+    } catch {
+      return;
+    }
+    const tickMs = this.options.raft.tickMs ?? 100;
+    const deadline = Date.now() + 2 * (this.options.raft.electionTicks ?? 10) * tickMs;
+    while (Date.now() < deadline && this.raft.status().role === 'leader') await new Promise((resolve) => setTimeout(resolve, tickMs / 2));
+  }
+}
