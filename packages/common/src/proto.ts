@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType as ClientProto } from './generated/client.js';
+import type { ProtoGrpcType as ControllerProto } from './generated/controller.js';
 import type { ProtoGrpcType as RaftProto } from './generated/raft.js';
 
 /** The repository's proto/ directory: the .proto files are loaded at run time, not copied. */
@@ -29,4 +30,12 @@ let raftProto: RaftProto | undefined;
 export function loadRaftProto(): RaftProto {
   raftProto ??= grpc.loadPackageDefinition(protoLoader.loadSync('runnel/v1/raft.proto', LOADER_OPTIONS)) as unknown as RaftProto;
   return raftProto;
+}
+
+let controllerProto: ControllerProto | undefined;
+
+/** The `runnel.v1` package of controller.proto: the metadata quorum's API for brokers and the CLI. */
+export function loadControllerProto(): ControllerProto {
+  controllerProto ??= grpc.loadPackageDefinition(protoLoader.loadSync('runnel/v1/controller.proto', LOADER_OPTIONS)) as unknown as ControllerProto;
+  return controllerProto;
 }

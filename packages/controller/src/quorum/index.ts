@@ -22,3 +22,15 @@ export {
   type QuorumControllerOptions,
   type RegisterBrokerResult,
 } from './quorumController.js';
+export {
+  ControllerService,
+  ControllerClient,
+  ControllerUnavailableError,
+  InvalidRequestError,
+  serveController,
+  errorToFields,
+  applyMetadataUpdate,
+  type ControllerServiceOptions,
+  type ControllerClientOptions,
+  type ControllerErrorFields,
+} from './controllerService.js';

@@ -16,7 +16,11 @@ export { encodeBatch, decodeBatch };
 
 export const METADATA_SNAPSHOT_VERSION = 1;
 
-export type ImageListener = (image: MetadataImage, previous: MetadataImage, raftIndex: number) => void;
+/**
+ * `records` are the records that turned `previous` into `image` (at offsets previous.highestOffset + 1
+ * onward), or null when `image` came from a snapshot restore.
+ */
+export type ImageListener = (image: MetadataImage, previous: MetadataImage, raftIndex: number, records: readonly MetadataRecord[] | null) => void;
 
 /** Encodes one decision's records as one Raft entry. */
 export function encodeRecordBatch(records: readonly MetadataRecord[]): Uint8Array {
@@ -128,7 +132,7 @@ export class MetadataStateMachine implements StateMachine {
     const previous = this.current;
     // MetadataImage asserts its invariants here: a record computed from another image fails.
     this.current = previous.applyAll(records, previous.highestOffset + 1);
-    this.emit(previous, index);
+    this.emit(previous, index, records);
     return this.current;
   }
 
@@ -140,10 +144,10 @@ export class MetadataStateMachine implements StateMachine {
   restore(data: Uint8Array): void {
     const previous = this.current;
     this.current = decodeImageSnapshot(data);
-    this.emit(previous, this.index);
+    this.emit(previous, this.index, null);
   }
 
-  private emit(previous: MetadataImage, index: number): void {
-    for (const listener of this.listeners) listener(this.current, previous, index);
+  private emit(previous: MetadataImage, index: number, records: readonly MetadataRecord[] | null): void {
+    for (const listener of this.listeners) listener(this.current, previous, index, records);
   }
 }
