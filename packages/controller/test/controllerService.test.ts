@@ -4,7 +4,6 @@
 // updates; resuming without a snapshot), malformed requests, and failover to a new controller.
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
@@ -21,33 +20,11 @@ import {
   serveController,
 } from '../src/quorum/index.js';
 import { canonicalImage } from '../src/sim/index.js';
+import { freePort, sleep, until } from './async.js';
 
 const logger = createLogger({ name: 'controller-service-test', level: 'silent' });
 const TICK_MS = 20;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') throw new Error('no port');
-      server.close(() => resolve(address.port));
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 interface Member {
   readonly controller: QuorumController;

@@ -3,7 +3,6 @@
 // creation, failover (graceful stop and kill), fencing an expired broker, restart from the data dir
 // (through a snapshot), rebalance. Everything waits by polling with deadlines.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -11,6 +10,7 @@ import { createLogger } from '@runnel/common';
 import { MetadataImage, SeededRandom, type MetadataRecord } from '../src/index.js';
 import { MetadataStateMachine, NotControllerError, QuorumController, decodeImageSnapshot, encodeImageSnapshot, encodeRecordBatch } from '../src/quorum/index.js';
 import { canonicalImage } from '../src/sim/index.js';
+import { freePort, sleep, until } from './async.js';
 
 const logger = createLogger({ name: 'quorum-test', level: 'silent' });
 const TICK_MS = 20;
@@ -18,29 +18,6 @@ const SESSION_TIMEOUT_MS = 600;
 const SESSION_CHECK_MS = 100;
 const HEARTBEAT_MS = 100;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') throw new Error('no port');
-      server.close(() => resolve(address.port));
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 class Cluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'quorum-controller-'));
