@@ -3,6 +3,7 @@
 // requests in flight on each stream.
 import type * as grpc from '@grpc/grpc-js';
 import { RunnelError, errorCode, type ClientApi, type Logger } from '@runnel/common';
+import { errorResult } from './errorResult.js';
 import type { LogManager } from './logManager.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { ReplicaManager } from './replicaManager.js';
@@ -21,12 +22,6 @@ export interface ClusterView {
   defaultReplicationFactor: number;
   autoCreateTopics: boolean;
   deleteTopicEnable: boolean;
-}
-
-function resultOf(error: unknown, logger: Logger): { errorCode: number; errorMessage: string } {
-  if (error instanceof RunnelError) return { errorCode: error.code, errorMessage: error.detail };
-  logger.error({ err: error }, 'unexpected error in an admin request');
-  return { errorCode: errorCode('UNKNOWN_SERVER_ERROR'), errorMessage: (error as Error)?.message ?? String(error) };
 }
 
 export class ClientApiService {
@@ -165,7 +160,7 @@ export class ClientApiService {
         if (!request.validateOnly) await this.logs.createTopic(topic.name, partitions, replicationFactor, configs);
         topics.push({ name: topic.name, errorCode: 0, errorMessage: '' });
       } catch (error) {
-        topics.push({ name: topic.name, ...resultOf(error, this.logger) });
+        topics.push({ name: topic.name, ...errorResult(error, this.logger) });
       }
     }
     this.metrics.partitions.set(this.logs.allPartitions().length);
@@ -180,7 +175,7 @@ export class ClientApiService {
         await this.logs.deleteTopic(name);
         topics.push({ name, errorCode: 0, errorMessage: '' });
       } catch (error) {
-        topics.push({ name, ...resultOf(error, this.logger) });
+        topics.push({ name, ...errorResult(error, this.logger) });
       }
     }
     this.metrics.partitions.set(this.logs.allPartitions().length);
@@ -198,7 +193,7 @@ export class ClientApiService {
           topic = await this.logs.createTopic(name, this.cluster.defaultPartitions, this.cluster.defaultReplicationFactor, {});
           this.metrics.partitions.set(this.logs.allPartitions().length);
         } catch (error) {
-          topics.push({ name, ...resultOf(error, this.logger), partitions: [], configs: [] });
+          topics.push({ name, ...errorResult(error, this.logger), partitions: [], configs: [] });
           continue;
         }
       }

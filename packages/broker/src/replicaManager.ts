@@ -2,6 +2,7 @@
 // through (the gRPC API today, the Kafka wire protocol later). Errors come back per partition as
 // Kafka error codes; nothing a client sends can make these calls throw.
 import { RunnelError, errorCode, type Logger } from '@runnel/common';
+import { errorResult } from './errorResult.js';
 import type { LogManager } from './logManager.js';
 import type { Partition } from './partition.js';
 import type { BrokerMetrics } from './metrics.js';
@@ -66,12 +67,6 @@ export const EARLIEST_TIMESTAMP = -2;
 export const FETCH_MAX_WAIT_MS_LIMIT = 30_000;
 const EMPTY = Buffer.alloc(0);
 
-function errorFields(error: unknown, logger: Logger, context: object): { errorCode: number; errorMessage: string } {
-  if (error instanceof RunnelError) return { errorCode: error.code, errorMessage: error.detail };
-  logger.error({ err: error, ...context }, 'unexpected error');
-  return { errorCode: errorCode('UNKNOWN_SERVER_ERROR'), errorMessage: (error as Error)?.message ?? String(error) };
-}
-
 export class ReplicaManager {
   constructor(
     private readonly logs: LogManager,
@@ -111,7 +106,7 @@ export class ReplicaManager {
       this.metrics.recordsIn.inc(result.lastOffset - result.firstOffset + 1);
       return { ...this.failedProduce(input), baseOffset: result.firstOffset, logAppendTime: -1, logStartOffset: partition.log.logStartOffset };
     } catch (error) {
-      const fields = errorFields(error, this.logger, { topic: input.topic, partition: input.partition });
+      const fields = errorResult(error, this.logger, { topic: input.topic, partition: input.partition });
       this.metrics.errors.inc({ api: 'produce', error: String(fields.errorCode) });
       return { ...this.failedProduce(input), ...fields };
     }
@@ -188,7 +183,7 @@ export class ReplicaManager {
       this.metrics.bytesOut.inc(read.records.length);
       return { ...base, records: read.records };
     } catch (error) {
-      const { errorCode: code } = errorFields(error, this.logger, { topic: input.topic, partition: input.partition });
+      const { errorCode: code } = errorResult(error, this.logger, { topic: input.topic, partition: input.partition });
       this.metrics.errors.inc({ api: 'fetch', error: String(code) });
       return { ...base, errorCode: code };
     }
@@ -206,7 +201,7 @@ export class ReplicaManager {
         if (found === null || found.offset >= partition.highWatermark) return base;
         return { ...base, offset: found.offset, timestamp: found.timestamp };
       } catch (error) {
-        return { ...base, errorCode: errorFields(error, this.logger, query).errorCode };
+        return { ...base, errorCode: errorResult(error, this.logger, query).errorCode };
       }
     });
   }

@@ -19,17 +19,8 @@ export interface BrokerRegistration {
   readonly epoch: number;
 }
 
-export interface PartitionState {
-  readonly topicId: string;
-  readonly partition: number;
-  /** replicas[0] is the preferred leader. */
-  readonly replicas: readonly number[];
-  readonly isr: readonly number[];
-  /** NO_LEADER (-1) when the partition is offline. */
-  readonly leader: number;
-  readonly leaderEpoch: number;
-  readonly partitionEpoch: number;
-}
+/** A partition as the image holds it: the fields of its Partition record. */
+export type PartitionState = Omit<PartitionRecord, 'type'>;
 
 export interface PartitionRef {
   readonly topic: string;

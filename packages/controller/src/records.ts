@@ -52,8 +52,10 @@ export interface PartitionRecord {
   readonly type: 'Partition';
   readonly topicId: string;
   readonly partition: number;
+  /** replicas[0] is the preferred leader. */
   readonly replicas: readonly number[];
   readonly isr: readonly number[];
+  /** NO_LEADER (-1) when the partition is offline. */
   readonly leader: number;
   readonly leaderEpoch: number;
   readonly partitionEpoch: number;
