@@ -1,8 +1,8 @@
-// Shared set-up for the integration suites: one real node process per suite, its output printed
-// when a test fails, and everything removed afterwards.
+// Shared set-up for the integration suites: one real node process (or a cluster of them) per
+// suite, their output printed when a test fails, and everything removed afterwards.
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
-import { NodeProcess, makeTempDir } from '@runnel/testkit';
+import { LocalCluster, NodeProcess, makeTempDir } from '@runnel/testkit';
 
 const TAIL_BYTES = 8000;
 
@@ -34,6 +34,30 @@ export function useSingleNode(config: Record<string, string> = {}): SingleNode {
   afterAll(async () => {
     state.node?.resume();
     await state.node?.kill();
+    if (state.dir !== undefined) await rm(state.dir, { recursive: true, force: true });
+  });
+  return state;
+}
+
+export interface ClusterFixture {
+  readonly cluster: LocalCluster;
+  readonly dir: string;
+}
+
+/**
+ * Starts a cluster of `nodes` nodes (each a broker and a controller voter; `config` keys for every
+ * node) before the suite, all at once, and removes it after.
+ */
+export function useCluster(nodes: number, config: Record<string, string> = {}): ClusterFixture {
+  const state = {} as { cluster: LocalCluster; dir: string };
+  printNodeLogsOnFailure(() => state.cluster?.nodes ?? []);
+  beforeAll(async () => {
+    state.dir = await makeTempDir('runnel-cluster-');
+    state.cluster = await LocalCluster.start({ nodes, dataDir: state.dir, config });
+  });
+  afterAll(async () => {
+    for (const node of state.cluster?.nodes ?? []) node.resume();
+    await state.cluster?.kill();
     if (state.dir !== undefined) await rm(state.dir, { recursive: true, force: true });
   });
   return state;

@@ -2,8 +2,10 @@
 // ReplicaManager and LogManager calls and back; it holds no state of its own besides the
 // requests in flight on each stream.
 import type * as grpc from '@grpc/grpc-js';
-import { RunnelError, errorCode, type ClientApi, type Logger } from '@runnel/common';
+import { errorCode, type ClientApi, type Logger } from '@runnel/common';
 import { errorResult } from './errorResult.js';
+import type { MetadataImage } from '@runnel/controller';
+import type { ControllerClient } from '@runnel/controller/quorum';
 import type { LogManager } from './logManager.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { ReplicaManager } from './replicaManager.js';
@@ -11,17 +13,18 @@ import type { ReplicaManager } from './replicaManager.js';
 /** Requests a single stream may have in flight before the broker stops reading from it. */
 export const STREAM_REQUESTS_IN_FLIGHT_MAX = 64;
 
+/** How long an admin request waits for this broker to apply the metadata change it made. */
+export const METADATA_PROPAGATION_TIMEOUT_MS = 5_000;
+
+/** What the client API needs of the cluster: the metadata this broker has applied, and the controller. */
 export interface ClusterView {
   clusterId: string;
   nodeId: number;
-  host: string;
-  port: number;
-  rack: string | null;
-  liveBrokers(): number;
-  defaultPartitions: number;
-  defaultReplicationFactor: number;
   autoCreateTopics: boolean;
-  deleteTopicEnable: boolean;
+  image(): MetadataImage;
+  controller: ControllerClient;
+  /** Resolves true once this broker has applied metadata offset `offset`, false after `timeoutMs`. */
+  waitForMetadata(offset: number, timeoutMs: number): Promise<boolean>;
 }
 
 export class ClientApiService {
@@ -43,6 +46,8 @@ export class ClientApiService {
       Metadata: (call, callback) => this.unary('metadata', call, callback, (request) => this.metadata(request)),
       ListOffsets: (call, callback) =>
         this.unary('listOffsets', call, callback, async (request) => ({ partitions: this.replicas.listOffsets(request.partitions) })),
+      DescribeCluster: (call, callback) => this.unary('describeCluster', call, callback, () => this.describeCluster()),
+      ElectPreferredLeaders: (call, callback) => this.unary('electPreferredLeaders', call, callback, () => this.electPreferredLeaders()),
       Produce: (call) => this.stream('produce', call, (request) => this.produce(request)),
       Fetch: (call) => this.stream('fetch', call, (request, signal) => this.fetch(request, signal)),
     };
@@ -142,86 +147,155 @@ export class ClientApiService {
     return { requestId: request.requestId, partitions };
   }
 
+  /** Waits (bounded) until this broker has applied a change the controller committed at `offset`. */
+  private async propagated(offset: number): Promise<void> {
+    if (offset < 0) return;
+    const reached = await this.cluster.waitForMetadata(offset, METADATA_PROPAGATION_TIMEOUT_MS);
+    if (!reached) this.logger.warn({ offset }, 'the controller committed a change this broker has not applied yet; answering anyway');
+  }
+
+  /** Forwarded to the active controller, wherever it is; answered once this broker has the result. */
   private async createTopics(request: ClientApi.CreateTopicsRequest__Output): Promise<ClientApi.CreateTopicsResponse> {
-    const topics: ClientApi.TopicResult[] = [];
-    for (const topic of request.topics) {
-      try {
-        const partitions = topic.numPartitions === -1 ? this.cluster.defaultPartitions : topic.numPartitions;
-        const replicationFactor = topic.replicationFactor === -1 ? this.cluster.defaultReplicationFactor : topic.replicationFactor;
-        const configs: Record<string, string> = {};
-        for (const entry of topic.configs) {
-          if (Object.hasOwn(configs, entry.name)) throw new RunnelError('INVALID_CONFIG', `config '${entry.name}' is given twice`);
-          configs[entry.name] = entry.value;
-        }
-        if (topics.some((done) => done.name === topic.name && done.errorCode === 0)) {
-          throw new RunnelError('INVALID_REQUEST', `topic '${topic.name}' appears twice in the request`);
-        }
-        this.logs.validateNewTopic(topic.name, partitions, replicationFactor, configs, this.cluster.liveBrokers());
-        if (!request.validateOnly) await this.logs.createTopic(topic.name, partitions, replicationFactor, configs);
-        topics.push({ name: topic.name, errorCode: 0, errorMessage: '' });
-      } catch (error) {
-        topics.push({ name: topic.name, ...errorResult(error, this.logger) });
-      }
+    try {
+      const response = await this.cluster.controller.createTopics({
+        topics: request.topics.map((topic) => ({ name: topic.name, numPartitions: topic.numPartitions, replicationFactor: topic.replicationFactor, configs: topic.configs })),
+        validateOnly: request.validateOnly,
+      });
+      if (response.errorCode !== 0) return { topics: request.topics.map((topic) => ({ name: topic.name, errorCode: response.errorCode, errorMessage: response.errorMessage })) };
+      await this.propagated(Number(response.metadataOffset));
+      return { topics: response.topics.map((topic) => ({ name: topic.name, errorCode: topic.errorCode, errorMessage: topic.errorMessage })) };
+    } catch (error) {
+      const fields = errorResult(error, this.logger);
+      return { topics: request.topics.map((topic) => ({ name: topic.name, ...fields })) };
     }
-    this.metrics.partitions.set(this.logs.allPartitions().length);
-    return { topics };
   }
 
   private async deleteTopics(request: ClientApi.DeleteTopicsRequest__Output): Promise<ClientApi.DeleteTopicsResponse> {
-    const topics: ClientApi.TopicResult[] = [];
-    for (const name of request.names) {
-      try {
-        if (!this.cluster.deleteTopicEnable) throw new RunnelError('TOPIC_DELETION_DISABLED', 'delete.topic.enable is false on this broker');
-        await this.logs.deleteTopic(name);
-        topics.push({ name, errorCode: 0, errorMessage: '' });
-      } catch (error) {
-        topics.push({ name, ...errorResult(error, this.logger) });
-      }
+    try {
+      const response = await this.cluster.controller.deleteTopics({ names: request.names });
+      if (response.errorCode !== 0) return { topics: request.names.map((name) => ({ name, errorCode: response.errorCode, errorMessage: response.errorMessage })) };
+      await this.propagated(Number(response.metadataOffset));
+      return { topics: response.topics.map((topic) => ({ name: topic.name, errorCode: topic.errorCode, errorMessage: topic.errorMessage })) };
+    } catch (error) {
+      const fields = errorResult(error, this.logger);
+      return { topics: request.names.map((name) => ({ name, ...fields })) };
     }
-    this.metrics.partitions.set(this.logs.allPartitions().length);
-    return { topics };
+  }
+
+  private async electPreferredLeaders(): Promise<ClientApi.ElectPreferredLeadersResponse> {
+    try {
+      const response = await this.cluster.controller.electLeaders();
+      if (response.errorCode === 0) await this.propagated(Number(response.metadataOffset));
+      return { errorCode: response.errorCode, errorMessage: response.errorMessage, moved: response.moved, notMoved: response.notMoved };
+    } catch (error) {
+      return { ...errorResult(error, this.logger), moved: [], notMoved: [] };
+    }
+  }
+
+  /** The brokers clients may talk to: registered, unfenced, with a GRPC listener. */
+  private liveBrokers(image: MetadataImage): ClientApi.BrokerInfo[] {
+    const brokers: ClientApi.BrokerInfo[] = [];
+    for (const broker of image.brokers()) {
+      const listener = broker.listeners.find((candidate) => candidate.name === 'GRPC');
+      if (broker.fenced || listener === undefined) continue;
+      brokers.push({ nodeId: broker.id, host: listener.host, port: listener.port, rack: broker.rack ?? '' });
+    }
+    return brokers.sort((a, b) => a.nodeId! - b.nodeId!);
+  }
+
+  private partitionInfos(image: MetadataImage, topic: string): ClientApi.PartitionInfo[] {
+    const partitions: ClientApi.PartitionInfo[] = [];
+    for (const state of image.topic(topic)?.partitions() ?? []) {
+      const local = this.logs.partition(topic, state.partition);
+      partitions.push({
+        partition: state.partition,
+        errorCode: state.leader === -1 ? errorCode('LEADER_NOT_AVAILABLE') : 0,
+        leader: state.leader,
+        leaderEpoch: state.leaderEpoch,
+        partitionEpoch: state.partitionEpoch,
+        replicas: [...state.replicas],
+        isr: [...state.isr],
+        logStartOffset: local?.isLeader === true ? local.log.logStartOffset : -1,
+        highWatermark: local?.isLeader === true ? local.highWatermark : -1,
+      });
+    }
+    return partitions;
   }
 
   private async metadata(request: ClientApi.MetadataRequest__Output): Promise<ClientApi.MetadataResponse> {
-    const wanted = request.topics.length === 0 ? this.logs.topicNames() : [...new Set(request.topics)];
+    let image = this.cluster.image();
+    const wanted = request.topics.length === 0 ? image.topics().map((topic) => topic.name).sort() : [...new Set(request.topics)];
+    const autoCreateErrors = new Map<string, { errorCode: number; errorMessage: string }>();
+    const missing = wanted.filter((name) => image.topic(name) === undefined);
+    if (missing.length > 0 && request.allowAutoTopicCreation && this.cluster.autoCreateTopics) {
+      // Like Kafka's auto.create.topics.enable: the controller creates them with the defaults.
+      const created = await this.createTopics({ topics: missing.map((name) => ({ name, numPartitions: -1, replicationFactor: -1, configs: [] })), validateOnly: false });
+      for (const result of created.topics ?? []) {
+        if (result.errorCode !== 0 && result.errorCode !== errorCode('TOPIC_ALREADY_EXISTS')) autoCreateErrors.set(result.name!, { errorCode: result.errorCode!, errorMessage: result.errorMessage! });
+      }
+      image = this.cluster.image();
+    }
     const topics: ClientApi.TopicInfo[] = [];
     for (const name of wanted) {
-      let topic = this.logs.topic(name);
-      if (topic === undefined && request.allowAutoTopicCreation && this.cluster.autoCreateTopics) {
-        try {
-          this.logs.validateNewTopic(name, this.cluster.defaultPartitions, this.cluster.defaultReplicationFactor, {}, this.cluster.liveBrokers());
-          topic = await this.logs.createTopic(name, this.cluster.defaultPartitions, this.cluster.defaultReplicationFactor, {});
-          this.metrics.partitions.set(this.logs.allPartitions().length);
-        } catch (error) {
-          topics.push({ name, ...errorResult(error, this.logger), partitions: [], configs: [] });
-          continue;
-        }
+      const failed = autoCreateErrors.get(name);
+      if (failed !== undefined) {
+        topics.push({ name, ...failed, partitions: [], configs: [] });
+        continue;
       }
-      if (topic === undefined) {
+      if (image.topic(name) === undefined) {
         topics.push({ name, errorCode: errorCode('UNKNOWN_TOPIC_OR_PARTITION'), errorMessage: `topic '${name}' does not exist`, partitions: [], configs: [] });
         continue;
       }
-      const partitions: ClientApi.PartitionInfo[] = [];
-      for (let index = 0; index < topic.partitions; index++) {
-        const partition = this.logs.partition(topic.name, index);
-        partitions.push({
-          partition: index,
-          errorCode: 0,
-          leader: this.cluster.nodeId,
-          leaderEpoch: topic.leaderEpoch,
-          replicas: [this.cluster.nodeId],
-          isr: [this.cluster.nodeId],
-          logStartOffset: partition?.log.logStartOffset ?? 0,
-          highWatermark: partition?.highWatermark ?? 0,
-        });
-      }
-      const configs = request.includeConfigs ? Object.entries(topic.configs).map(([configName, value]) => ({ name: configName, value })) : [];
-      topics.push({ name: topic.name, errorCode: 0, errorMessage: '', partitions, configs });
+      const configs = request.includeConfigs ? [...image.topicConfigs(name)].map(([configName, value]) => ({ name: configName, value })) : [];
+      topics.push({ name, errorCode: 0, errorMessage: '', partitions: this.partitionInfos(image, name), configs });
     }
+    return { clusterId: this.cluster.clusterId, controllerId: this.cluster.controller.controllerId, brokers: this.liveBrokers(image), topics };
+  }
+
+  private async describeCluster(): Promise<ClientApi.DescribeClusterResponse> {
+    const image = this.cluster.image();
+    let quorum = { errorCode: 0, errorMessage: '', controllerId: -1, term: -1, voters: [] as ClientApi.QuorumVoter[] };
+    try {
+      const response = await this.cluster.controller.describeQuorum();
+      quorum =
+        response.errorCode === 0
+          ? { errorCode: 0, errorMessage: '', controllerId: response.controllerId, term: Number(response.term), voters: response.voters.map((voter) => ({ nodeId: voter.nodeId, address: voter.address, logEndOffset: Number(voter.matchIndex) })) }
+          : { ...quorum, errorCode: response.errorCode, errorMessage: response.errorMessage };
+    } catch (error) {
+      quorum = { ...quorum, ...errorResult(error, this.logger) };
+    }
+    const nodes: ClientApi.ClusterNode[] = image
+      .brokers()
+      .map((broker) => {
+        const listener = broker.listeners.find((candidate) => candidate.name === 'GRPC');
+        return {
+          nodeId: broker.id,
+          host: listener?.host ?? '',
+          port: listener?.port ?? 0,
+          rack: broker.rack ?? '',
+          fenced: broker.fenced,
+          incarnationId: broker.incarnationId,
+          brokerEpoch: broker.epoch,
+          inControlledShutdown: false,
+        };
+      })
+      .sort((a, b) => a.nodeId - b.nodeId);
+    const topics = image
+      .topics()
+      .map((topic) => ({ name: topic.name, errorCode: 0, errorMessage: '', partitions: this.partitionInfos(image, topic.name), configs: [] }))
+      .sort((a, b) => a.name.localeCompare(b.name));
     return {
+      // A cluster with no reachable controller still describes what this broker knows: controller -1
+      // and the reason in error_message.
+      errorCode: 0,
+      errorMessage: quorum.errorCode === 0 ? '' : `no active controller answered: ${quorum.errorMessage}`,
       clusterId: this.cluster.clusterId,
-      controllerId: this.cluster.nodeId,
-      brokers: [{ nodeId: this.cluster.nodeId, host: this.cluster.host, port: this.cluster.port, rack: this.cluster.rack ?? '' }],
+      controllerId: quorum.controllerId,
+      controllerTerm: quorum.term,
+      voters: quorum.voters,
+      servedBy: this.cluster.nodeId,
+      metadataOffset: image.highestOffset,
+      nodes,
       topics,
     };
   }

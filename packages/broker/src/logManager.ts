@@ -1,24 +1,20 @@
-// Owns the log directory: which topics exist (TopicStore), one PartitionLog per partition, and
-// the periodic jobs that the storage layer leaves to its owner (retention, time-based flush).
+// Owns the log directory: one PartitionLog per replica this broker hosts, and the periodic jobs
+// that the storage layer leaves to its owner (retention, time-based flush). Which replicas exist is
+// decided by the controller's metadata, not here: the broker opens and removes them as it applies
+// metadata deltas. Each partition directory holds `partition.metadata` with its topic id, so that a
+// directory left from a deleted topic is never served as the new topic of the same name.
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RunnelError, parseTopicConfigs, withTopicOverrides, type LogSettings, type Logger } from '@runnel/common';
+import { withTopicOverrides, type LogSettings, type Logger } from '@runnel/common';
 import { PartitionLog } from '@runnel/storage';
 import { Partition } from './partition.js';
-import { TopicStore, type TopicRecord } from './topicStore.js';
 
-const TOPIC_NAME = /^[a-zA-Z0-9._-]+$/;
-const TOPIC_NAME_MAX_LENGTH = 249;
 const DELETED_SUFFIX = '-delete';
-/** Partitions per topic are bounded so that one request cannot open millions of files. */
-export const PARTITIONS_PER_TOPIC_MAX = 10_000;
-
-export function validateTopicName(name: string): void {
-  if (name === '' || name === '.' || name === '..') throw new RunnelError('INVALID_TOPIC_EXCEPTION', `topic name '${name}' is not allowed`);
-  if (name.length > TOPIC_NAME_MAX_LENGTH) throw new RunnelError('INVALID_TOPIC_EXCEPTION', `topic name is ${name.length} characters; the limit is ${TOPIC_NAME_MAX_LENGTH}`);
-  if (!TOPIC_NAME.test(name)) throw new RunnelError('INVALID_TOPIC_EXCEPTION', `topic name '${name}' may contain only ASCII letters, digits, '.', '_' and '-'`);
-}
+const STRAY_SUFFIX = '-stray';
+const PARTITION_METADATA = 'partition.metadata';
+/** `<topic>-<partition>`: topic names use [a-zA-Z0-9._-], so the partition is after the last '-'. */
+const PARTITION_DIR = /^(.+)-(\d+)$/;
 
 export interface LogManagerOptions {
   logDir: string;
@@ -28,24 +24,16 @@ export interface LogManagerOptions {
 }
 
 export class LogManager {
-  private readonly store: TopicStore;
-  private readonly topics = new Map<string, TopicRecord>();
   private readonly partitions = new Map<string, Partition>();
   private retentionTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing = false;
 
-  constructor(private readonly options: LogManagerOptions) {
-    this.store = new TopicStore(options.logDir);
-  }
+  constructor(private readonly options: LogManagerOptions) {}
 
   async start(): Promise<void> {
     mkdirSync(this.options.logDir, { recursive: true });
     this.removeDeletedDirectories();
-    for (const topic of this.store.load()) {
-      this.topics.set(topic.name, topic);
-      await this.openPartitions(topic);
-    }
     this.retentionTimer = setInterval(() => this.applyRetention(), this.options.retentionCheckIntervalMs);
     this.retentionTimer.unref();
     this.scheduleTimedFlush();
@@ -58,14 +46,6 @@ export class LogManager {
     this.partitions.clear();
   }
 
-  topicNames(): string[] {
-    return [...this.topics.keys()].sort();
-  }
-
-  topic(name: string): TopicRecord | undefined {
-    return this.topics.get(name);
-  }
-
   partition(topic: string, index: number): Partition | undefined {
     return this.partitions.get(`${topic}-${index}`);
   }
@@ -74,67 +54,66 @@ export class LogManager {
     return [...this.partitions.values()];
   }
 
-  /** Validates a topic creation; throws RunnelError with the Kafka error for the first problem. */
-  validateNewTopic(name: string, partitions: number, replicationFactor: number, configs: Record<string, string>, liveBrokers: number): void {
-    validateTopicName(name);
-    if (this.topics.has(name)) throw new RunnelError('TOPIC_ALREADY_EXISTS', `topic '${name}' already exists`);
-    if (!Number.isInteger(partitions) || partitions < 1) throw new RunnelError('INVALID_PARTITIONS', `number of partitions must be at least 1, got ${partitions}`);
-    if (partitions > PARTITIONS_PER_TOPIC_MAX) throw new RunnelError('INVALID_PARTITIONS', `number of partitions ${partitions} is over the limit of ${PARTITIONS_PER_TOPIC_MAX}`);
-    if (!Number.isInteger(replicationFactor) || replicationFactor < 1) throw new RunnelError('INVALID_REPLICATION_FACTOR', `replication factor must be at least 1, got ${replicationFactor}`);
-    if (replicationFactor > liveBrokers) {
-      throw new RunnelError('INVALID_REPLICATION_FACTOR', `replication factor ${replicationFactor} is larger than the ${liveBrokers} available broker(s)`);
-    }
-    try {
-      parseTopicConfigs(configs);
-    } catch (error) {
-      throw new RunnelError('INVALID_CONFIG', (error as Error).message);
-    }
-  }
-
-  async createTopic(name: string, partitions: number, replicationFactor: number, configs: Record<string, string>): Promise<TopicRecord> {
-    const record: TopicRecord = { name, topicId: randomUUID(), partitions, replicationFactor, configs, leaderEpoch: 0, createdAtMs: Date.now() };
-    await this.openPartitions(record);
-    this.topics.set(name, record);
-    this.store.save([...this.topics.values()]);
-    this.options.logger.info({ topic: name, partitions, replicationFactor, configs }, 'topic created');
-    return record;
+  settingsFor(configs: Readonly<Record<string, string>>): LogSettings {
+    return withTopicOverrides(this.options.defaults, configs);
   }
 
   /**
-   * Forgets the topic first (so a crash mid-way cannot resurrect it), then renames each partition
-   * directory out of the way and deletes it.
+   * The replica of `topic`-`index` (topic id `topicId`), opened (and recovered) from its directory,
+   * or created empty. A directory that belongs to another topic id (a deleted topic of the same
+   * name) is removed first.
    */
-  async deleteTopic(name: string): Promise<Partition[]> {
-    const record = this.topics.get(name);
-    if (record === undefined) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${name}' does not exist`);
-    this.topics.delete(name);
-    this.store.save([...this.topics.values()]);
-    const removed: Partition[] = [];
-    for (let index = 0; index < record.partitions; index++) {
-      const partition = this.partitions.get(`${name}-${index}`);
-      if (partition === undefined) continue;
-      this.partitions.delete(partition.name);
-      removed.push(partition);
-      await partition.log.close();
-      const doomed = join(this.options.logDir, `${partition.name}.${randomUUID().replaceAll('-', '')}${DELETED_SUFFIX}`);
-      renameSync(partition.log.dir, doomed);
-      rmSync(doomed, { recursive: true, force: true });
+  async openPartition(topic: string, topicId: string, index: number, configs: Readonly<Record<string, string>>, brokerId: number): Promise<Partition> {
+    const name = `${topic}-${index}`;
+    const existing = this.partitions.get(name);
+    if (existing !== undefined && existing.topicId === topicId) return existing;
+    if (existing !== undefined) await this.removePartition(topic, index);
+    const dir = join(this.options.logDir, name);
+    const storedId = readTopicId(dir);
+    if (storedId !== null && storedId !== topicId) {
+      this.options.logger.warn({ partition: name, storedTopicId: storedId, topicId }, 'removing a partition directory left by an older topic of the same name');
+      this.deleteDirectory(dir, name);
     }
-    this.options.logger.info({ topic: name }, 'topic deleted');
-    return removed;
+    const log = await PartitionLog.open(dir, this.settingsFor(configs), { logger: this.options.logger.child({ partition: name }) });
+    if (storedId !== topicId) writeTopicId(dir, topicId);
+    const partition = new Partition(topic, topicId, index, log, brokerId);
+    this.partitions.set(name, partition);
+    return partition;
   }
 
-  settingsFor(topic: TopicRecord): LogSettings {
-    return withTopicOverrides(this.options.defaults, topic.configs);
+  /** Stops serving a replica and deletes its data (the topic was deleted or the replica moved away). */
+  async removePartition(topic: string, index: number): Promise<Partition | undefined> {
+    const name = `${topic}-${index}`;
+    const partition = this.partitions.get(name);
+    if (partition === undefined) return undefined;
+    this.partitions.delete(name);
+    await partition.log.close();
+    this.deleteDirectory(partition.log.dir, name);
+    return partition;
   }
 
-  private async openPartitions(topic: TopicRecord): Promise<void> {
-    const settings = this.settingsFor(topic);
-    for (let index = 0; index < topic.partitions; index++) {
-      const dir = join(this.options.logDir, `${topic.name}-${index}`);
-      const log = await PartitionLog.open(dir, settings, { logger: this.options.logger.child({ partition: `${topic.name}-${index}` }) });
-      this.partitions.set(`${topic.name}-${index}`, new Partition(topic.name, index, log, topic.leaderEpoch));
+  /**
+   * Partition directories that the metadata does not give this broker (a topic deleted while the
+   * broker was down, a replica moved away). They are renamed out of the way, not deleted: an image
+   * that is wrong must never cost data. `hosted` holds `<topic>-<partition>` names.
+   */
+  setAsideStrayDirectories(hosted: ReadonlySet<string>): string[] {
+    const strays: string[] = [];
+    for (const entry of readdirSync(this.options.logDir, { withFileTypes: true })) {
+      if (!entry.isDirectory() || !PARTITION_DIR.test(entry.name) || hosted.has(entry.name)) continue;
+      if (!existsSync(join(this.options.logDir, entry.name, PARTITION_METADATA)) && !existsSync(join(this.options.logDir, entry.name, '00000000000000000000.log'))) continue;
+      const target = join(this.options.logDir, `${entry.name}.${randomUUID().replaceAll('-', '')}${STRAY_SUFFIX}`);
+      renameSync(join(this.options.logDir, entry.name), target);
+      strays.push(entry.name);
+      this.options.logger.warn({ dir: entry.name, movedTo: target }, 'set aside a partition directory that the metadata does not assign to this broker');
     }
+    return strays;
+  }
+
+  private deleteDirectory(dir: string, name: string): void {
+    const doomed = join(this.options.logDir, `${name}.${randomUUID().replaceAll('-', '')}${DELETED_SUFFIX}`);
+    renameSync(dir, doomed);
+    rmSync(doomed, { recursive: true, force: true });
   }
 
   private removeDeletedDirectories(): void {
@@ -146,7 +125,6 @@ export class LogManager {
       }
     }
   }
-
   /** Runs retention over every partition; returns how many segments were deleted. */
   applyRetention(): number {
     let deleted = 0;
@@ -182,4 +160,25 @@ export class LogManager {
       this.flushing = false;
     }
   }
+}
+
+function readTopicId(dir: string): string | null {
+  try {
+    const match = /^topic_id=(.+)$/m.exec(readFileSync(join(dir, PARTITION_METADATA), 'utf8'));
+    return match === null ? null : match[1]!.trim();
+  } catch {
+    return null;
+  }
+}
+
+function writeTopicId(dir: string, topicId: string): void {
+  const path = join(dir, PARTITION_METADATA);
+  writeFileSync(`${path}.tmp`, `version: 0\ntopic_id=${topicId}\n`);
+  const fd = openSync(`${path}.tmp`, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(`${path}.tmp`, path);
 }

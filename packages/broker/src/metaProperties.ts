@@ -15,10 +15,14 @@ export function newClusterId(): string {
   return randomBytes(16).toString('base64url');
 }
 
-export function loadOrCreateMetaProperties(logDir: string, nodeId: number): MetaProperties {
+/**
+ * `configuredClusterId` (the cluster.id key) is written on first start and must match afterwards:
+ * a node pointed at another cluster's data refuses to start.
+ */
+export function loadOrCreateMetaProperties(logDir: string, nodeId: number, configuredClusterId: string | null = null): MetaProperties {
   const path = join(logDir, 'meta.properties');
   if (!existsSync(path)) {
-    const meta = { nodeId, clusterId: newClusterId() };
+    const meta = { nodeId, clusterId: configuredClusterId ?? newClusterId() };
     writeFileSync(path, `# Written by Runnel on first start; do not edit.\nversion=1\nnode.id=${nodeId}\ncluster.id=${meta.clusterId}\n`);
     return meta;
   }
@@ -28,6 +32,9 @@ export function loadOrCreateMetaProperties(logDir: string, nodeId: number): Meta
   if (!Number.isInteger(storedNodeId) || clusterId === undefined) throw new Error(`${path} is missing node.id or cluster.id`);
   if (storedNodeId !== nodeId) {
     throw new Error(`${path} belongs to node ${storedNodeId}, but this node is configured as node.id=${nodeId}`);
+  }
+  if (configuredClusterId !== null && configuredClusterId !== clusterId) {
+    throw new Error(`${path} belongs to cluster ${clusterId}, but this node is configured with cluster.id=${configuredClusterId}`);
   }
   return { nodeId, clusterId };
 }

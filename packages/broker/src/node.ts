@@ -1,19 +1,33 @@
-// One Runnel process: reads its configuration, opens its logs, and serves the gRPC client API
-// and the HTTP endpoint. Later roles (controller, follower replication) are wired in here too.
+// One Runnel process: the roles its process.roles names, wired together. A controller runs a
+// member of the metadata quorum (QuorumController on Raft) and serves ControllerApi beside Raft on
+// the CONTROLLER listener. A broker registers with the active controller and heartbeats
+// (BrokerLifecycle), follows the committed metadata log (MetadataFollower) and applies it to its
+// replicas (BrokerMetadataPublisher), and serves the gRPC client API and the HTTP endpoint.
 import type { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import type { ServerHttp2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { loadClientProto, type BrokerConfig, type Logger } from '@runnel/common';
+import { ControllerClient, ControllerService, QuorumController } from '@runnel/controller/quorum';
+import { BrokerLifecycle } from './brokerLifecycle.js';
 import { ClientApiService } from './clientApi.js';
 import { HttpEndpoint } from './httpEndpoint.js';
 import { LogManager } from './logManager.js';
 import { loadOrCreateMetaProperties } from './metaProperties.js';
+import { MetadataFollower } from './metadataFollower.js';
+import { BrokerMetadataPublisher } from './metadataPublisher.js';
 import { BrokerMetrics } from './metrics.js';
 import { ReplicaManager } from './replicaManager.js';
 
 /** How long a graceful stop waits for in-flight calls before it cancels them. */
 const SHUTDOWN_GRACE_MS = 5_000;
+
+/** The Raft group of the metadata quorum, named on the wire. */
+const METADATA_RAFT_GROUP = '__cluster_metadata';
+/** The Raft tick; election timeouts are counted in ticks. */
+const RAFT_TICK_MS = 100;
+/** One ControllerApi call's budget, retries included: a broker keeps trying on its own schedule. */
+const CONTROLLER_CALL_TIMEOUT_MS = 3_000;
 
 /** HTTP/2 receive window per stream and per connection on the gRPC listener. */
 const RECEIVE_WINDOW_BYTES = 16 * 1024 * 1024;
@@ -40,18 +54,30 @@ function enlargeReceiveWindows(server: grpc.Server): () => boolean {
 }
 
 export interface NodeAddresses {
-  grpc: { host: string; port: number };
+  grpc: { host: string; port: number } | null;
+  controller: { host: string; port: number } | null;
   http: { host: string; port: number } | null;
+}
+
+/** The broker role's parts, present when process.roles includes broker. */
+interface BrokerRole {
+  readonly logs: LogManager;
+  readonly controllerClient: ControllerClient;
+  readonly follower: MetadataFollower;
+  readonly lifecycle: BrokerLifecycle;
+  readonly replicas: ReplicaManager;
 }
 
 export class Node {
   readonly metrics: BrokerMetrics;
-  private readonly logs: LogManager;
-  private readonly replicas: ReplicaManager;
+  private quorum: QuorumController | undefined;
+  private controllerService: ControllerService | undefined;
+  private broker: BrokerRole | undefined;
   private grpcServer: grpc.Server | undefined;
   private clientApi: ClientApiService | undefined;
   private http: HttpEndpoint | undefined;
   private sizeTimer: NodeJS.Timeout | undefined;
+  private grpcPort = 0;
   private stopping: Promise<void> | undefined;
   clusterId = '';
 
@@ -60,54 +86,155 @@ export class Node {
     private readonly logger: Logger,
   ) {
     this.metrics = new BrokerMetrics();
-    this.logs = new LogManager({
-      logDir: config.logDir(),
-      defaults: config.logSettings(),
-      retentionCheckIntervalMs: config.int('log.retention.check.interval.ms'),
-      logger,
-    });
-    this.replicas = new ReplicaManager(this.logs, logger, this.metrics, config.int('fetch.max.bytes'));
   }
 
-  get logManager(): LogManager {
-    return this.logs;
+  get logManager(): LogManager | undefined {
+    return this.broker?.logs;
   }
 
-  /** Opens the logs (recovering them after a crash) and starts listening. Returns the bound addresses. */
+  /** The quorum member of this node (process.roles includes controller). */
+  get controller(): QuorumController | undefined {
+    return this.quorum;
+  }
+
+  /**
+   * Starts every role. Resolves once the node is useful: a controller's Raft member is running; a
+   * broker is registered, unfenced and caught up with the metadata log.
+   */
   async start(): Promise<NodeAddresses> {
     // grpc-js prints its own errors to stderr; a node reports failures through its logger and
     // its exit status instead (GRPC_VERBOSITY, when set, still wins).
     if (process.env.GRPC_VERBOSITY === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
-    const logDir = this.config.logDir();
+    const config = this.config;
+    const roles = config.roles();
+    const logDir = config.logDir();
     mkdirSync(logDir, { recursive: true });
-    this.clusterId = loadOrCreateMetaProperties(logDir, this.config.nodeId).clusterId;
-    const started = Date.now();
-    await this.logs.start();
-    this.logger.info({ logDir, partitions: this.logs.allPartitions().length, ms: Date.now() - started }, 'logs loaded');
+    this.clusterId = loadOrCreateMetaProperties(logDir, config.nodeId, config.string('cluster.id')).clusterId;
+    const voters = config.quorumVoters();
+    const addresses: NodeAddresses = { grpc: null, controller: null, http: null };
 
-    const grpcListener = this.config.listener('GRPC')!;
-    const advertised = this.config.advertisedListeners().find((listener) => listener.name === 'GRPC')!;
+    if (roles.controller) addresses.controller = await this.startController(voters);
+    if (roles.broker) addresses.grpc = await this.startBroker(voters);
+
+    const httpListener = config.listener('HTTP');
+    if (httpListener !== undefined) {
+      this.http = new HttpEndpoint(this.metrics.registry);
+      try {
+        addresses.http = { host: httpListener.host, port: await this.http.listen(httpListener.host, httpListener.port) };
+      } catch (error) {
+        throw new Error(`cannot listen for HTTP on ${httpListener.host}:${httpListener.port}: ${(error as Error).message}`);
+      }
+      this.http.markReady();
+    }
+    this.logger.info({ clusterId: this.clusterId, roles, ...addresses }, 'node ready');
+    return addresses;
+  }
+
+  private async startController(voters: ReadonlyMap<number, string>): Promise<{ host: string; port: number }> {
+    const config = this.config;
+    const listener = config.listener('CONTROLLER')!;
+    const electionTicks = Math.max(3, Math.round(config.int('controller.quorum.election.timeout.ms') / RAFT_TICK_MS));
+    const quorum = new QuorumController({
+      raft: {
+        id: config.nodeId,
+        voters,
+        group: METADATA_RAFT_GROUP,
+        dataDir: config.metadataLogDir(),
+        listenHost: listener.host,
+        listenPort: listener.port,
+        logger: this.logger.child({ role: 'controller' }),
+        tickMs: RAFT_TICK_MS,
+        electionTicks,
+        heartbeatTicks: 1,
+        services: (server) => this.controllerService?.addTo(server),
+      },
+      sessionTimeoutMs: config.int('broker.session.timeout.ms'),
+      autoLeaderRebalanceEnable: config.boolean('auto.leader.rebalance.enable'),
+      leaderImbalanceCheckIntervalMs: config.int('leader.imbalance.check.interval.seconds') * 1000,
+      config: {
+        defaultNumPartitions: config.int('num.partitions'),
+        defaultReplicationFactor: config.int('default.replication.factor'),
+        deleteTopicEnable: config.boolean('delete.topic.enable'),
+        uncleanLeaderElectionEnable: config.boolean('unclean.leader.election.enable'),
+        leaderImbalancePerBrokerPercentage: config.int('leader.imbalance.per.broker.percentage'),
+      },
+    });
+    this.quorum = quorum;
+    this.controllerService = new ControllerService(quorum);
+    await quorum.start();
+    this.logger.info({ voters: Object.fromEntries(voters), port: quorum.raft.port }, 'controller quorum member started');
+    return { host: listener.host, port: quorum.raft.port };
+  }
+
+  private async startBroker(voters: ReadonlyMap<number, string>): Promise<{ host: string; port: number }> {
+    const config = this.config;
+    const nodeId = config.nodeId;
+    const logs = new LogManager({
+      logDir: config.logDir(),
+      defaults: config.logSettings(),
+      retentionCheckIntervalMs: config.int('log.retention.check.interval.ms'),
+      logger: this.logger,
+    });
+    const started = Date.now();
+    await logs.start();
+    this.logger.info({ logDir: config.logDir(), ms: Date.now() - started }, 'log directory ready');
+    const controllerClient = new ControllerClient({
+      controllers: voters,
+      ...(voters.has(nodeId) ? { initialControllerId: nodeId } : {}),
+      callTimeoutMs: CONTROLLER_CALL_TIMEOUT_MS,
+      rpcTimeoutMs: Math.min(2_000, config.int('broker.session.timeout.ms')),
+    });
+    const publisher = new BrokerMetadataPublisher(nodeId, logs, this.metrics, this.logger);
+    // A co-located controller is read first: it is on this host and has what this node committed.
+    const members = [...voters.keys()].sort((a, b) => (a === nodeId ? -1 : b === nodeId ? 1 : a - b));
+    const follower = new MetadataFollower({
+      client: controllerClient,
+      members,
+      publish: (before, after, snapshot) => publisher.publish(before, after, snapshot),
+      logger: this.logger.child({ role: 'metadata' }),
+    });
+    const advertised = config.advertisedListeners().find((listener) => listener.name === 'GRPC')!;
+    const grpcListener = config.listener('GRPC')!;
+    const lifecycle = new BrokerLifecycle({
+      client: controllerClient,
+      brokerId: nodeId,
+      // Registration starts after the listener is bound, so a port 0 (tests) is known by then.
+      listeners: () => [{ name: 'GRPC', host: advertised.host, port: advertised.port === 0 ? this.grpcPort : advertised.port }],
+      rack: config.string('broker.rack'),
+      heartbeatIntervalMs: config.int('broker.heartbeat.interval.ms'),
+      sessionTimeoutMs: config.int('broker.session.timeout.ms'),
+      metadataOffset: () => follower.offset,
+      logger: this.logger.child({ role: 'lifecycle' }),
+    });
+    const replicas = new ReplicaManager(
+      logs,
+      {
+        partitionExists: (topic, index) => follower.image.partition(topic, index) !== undefined,
+        leadershipRevoked: () => lifecycle.leadershipRevoked(),
+      },
+      this.logger,
+      this.metrics,
+      config.int('fetch.max.bytes'),
+    );
+    this.broker = { logs, controllerClient, follower, lifecycle, replicas };
+
     const service = new ClientApiService(
       {
         clusterId: this.clusterId,
-        nodeId: this.config.nodeId,
-        host: advertised.host,
-        port: advertised.port,
-        rack: this.config.string('broker.rack'),
-        liveBrokers: () => 1,
-        defaultPartitions: this.config.int('num.partitions'),
-        defaultReplicationFactor: this.config.int('default.replication.factor'),
-        autoCreateTopics: this.config.boolean('auto.create.topics.enable'),
-        deleteTopicEnable: this.config.boolean('delete.topic.enable'),
+        nodeId,
+        autoCreateTopics: config.boolean('auto.create.topics.enable'),
+        image: () => follower.image,
+        controller: controllerClient,
+        waitForMetadata: (offset, timeoutMs) => follower.waitForOffset(offset, timeoutMs),
       },
-      this.logs,
-      this.replicas,
+      logs,
+      replicas,
       this.metrics,
       this.logger,
     );
     const server = new grpc.Server({
-      'grpc.max_receive_message_length': this.config.int('socket.request.max.bytes'),
-      'grpc.max_send_message_length': this.config.int('fetch.max.bytes') + 1024 * 1024,
+      'grpc.max_receive_message_length': config.int('socket.request.max.bytes'),
+      'grpc.max_send_message_length': config.int('fetch.max.bytes') + 1024 * 1024,
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 5_000,
@@ -122,29 +249,28 @@ export class Node {
     });
     this.grpcServer = server;
     if (!largeWindows()) this.logger.warn('could not enlarge HTTP/2 receive windows: produce throughput will be limited by flow control');
+    this.grpcPort = grpcPort;
 
-    let http: NodeAddresses['http'] = null;
-    const httpListener = this.config.listener('HTTP');
-    if (httpListener !== undefined) {
-      this.http = new HttpEndpoint(this.metrics.registry);
-      try {
-        http = { host: httpListener.host, port: await this.http.listen(httpListener.host, httpListener.port) };
-      } catch (error) {
-        throw new Error(`cannot listen for HTTP on ${httpListener.host}:${httpListener.port}: ${(error as Error).message}`);
-      }
-      this.http.markReady();
-    }
-    this.metrics.partitions.set(this.logs.allPartitions().length);
+    follower.start();
+    await lifecycle.start();
+    // Caught up with what the controller had when it unfenced this broker: the image is current,
+    // so partition directories it does not assign here are strays (a topic deleted while this
+    // broker was down); they are set aside, not deleted.
+    await follower.waitForOffset(lifecycle.catchUpTarget, CONTROLLER_CALL_TIMEOUT_MS);
+    if (follower.offset >= lifecycle.catchUpTarget) logs.setAsideStrayDirectories(publisher.assignedReplicas(follower.image));
+
     this.sizeTimer = setInterval(() => {
-      this.metrics.logSizeBytes.set(this.logs.allPartitions().reduce((sum, partition) => sum + partition.log.sizeInBytes, 0));
+      this.metrics.logSizeBytes.set(logs.allPartitions().reduce((sum, partition) => sum + partition.log.sizeInBytes, 0));
     }, 5_000);
     this.sizeTimer.unref();
-    const addresses = { grpc: { host: grpcListener.host, port: grpcPort }, http };
-    this.logger.info({ clusterId: this.clusterId, ...addresses }, "node ready");
-    return addresses;
+    return { host: grpcListener.host, port: grpcPort };
   }
 
-  /** Stops accepting requests, lets in-flight ones finish (bounded), then flushes and closes every log. */
+  /**
+   * Stops every role. A broker first asks the controller to move its leadership away (controlled
+   * shutdown, bounded by controlled.shutdown.timeout.ms), then lets in-flight requests finish
+   * (bounded), flushes and closes its logs; a controller hands Raft leadership over before it goes.
+   */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
     return this.stopping;
@@ -153,6 +279,10 @@ export class Node {
   private async shutdown(): Promise<void> {
     this.logger.info('node stopping');
     clearInterval(this.sizeTimer);
+    const broker = this.broker;
+    if (broker !== undefined && this.config.boolean('controlled.shutdown.enable') && broker.lifecycle.brokerEpoch !== -1) {
+      await broker.lifecycle.controlledShutdown(this.config.int('controlled.shutdown.timeout.ms'));
+    }
     const server = this.grpcServer;
     if (server !== undefined) {
       await new Promise<void>((resolve) => {
@@ -167,8 +297,17 @@ export class Node {
         });
       });
     }
+    if (broker !== undefined) {
+      broker.lifecycle.stop();
+      broker.follower.stop();
+      broker.controllerClient.close();
+      await broker.logs.stop();
+    }
     await this.http?.close();
-    await this.logs.stop();
+    if (this.quorum !== undefined) {
+      this.controllerService?.close();
+      await this.quorum.stop();
+    }
     this.logger.info('node stopped');
   }
 }

@@ -67,18 +67,40 @@ export const EARLIEST_TIMESTAMP = -2;
 export const FETCH_MAX_WAIT_MS_LIMIT = 30_000;
 const EMPTY = Buffer.alloc(0);
 
+/** What the replica manager needs to know of the cluster to decide whether it may act as leader. */
+export interface LeadershipView {
+  /** Whether the committed metadata knows this partition (else UNKNOWN_TOPIC_OR_PARTITION). */
+  partitionExists(topic: string, index: number): boolean;
+  /**
+   * null while this broker may act as a leader; otherwise why not (fenced by the controller, or its
+   * session lease ran out without a heartbeat answer — it may have been replaced without knowing).
+   */
+  leadershipRevoked(): string | null;
+}
+
 export class ReplicaManager {
   constructor(
     private readonly logs: LogManager,
+    private readonly cluster: LeadershipView,
     private readonly logger: Logger,
     private readonly metrics: BrokerMetrics,
     /** The broker's fetch.max.bytes: no response is built larger than this, whatever a client asks. */
     private readonly fetchMaxBytes: number,
   ) {}
 
+  /** The partition if this broker leads it now; otherwise the Kafka error a client acts on. */
   private leaderPartition(topic: string, index: number): Partition {
     const partition = this.logs.partition(topic, index);
-    if (partition === undefined) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `this node hosts no partition ${topic}-${index}`);
+    if (partition === undefined) {
+      if (!this.cluster.partitionExists(topic, index)) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `partition ${topic}-${index} does not exist`);
+      throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `this broker holds no replica of ${topic}-${index}`);
+    }
+    if (!partition.isLeader) {
+      const leader = partition.role.leader;
+      throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `this broker is not the leader of ${partition.name} (leader ${leader === -1 ? 'none: the partition is offline' : leader}, epoch ${partition.leaderEpoch})`);
+    }
+    const revoked = this.cluster.leadershipRevoked();
+    if (revoked !== null) throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `this broker may not lead ${partition.name} now: ${revoked}`);
     return partition;
   }
 

@@ -1,2 +1,3 @@
 export { buildProgram, main } from './main.js';
-export { portsOf, localNodeProperties } from './commands/cluster.js';
+export { portsOf, localNodeProperties, localQuorumVoters, localBootstrap, readOrCreateClusterId, LOCAL_TIMINGS, type LocalNodeOptions } from './commands/cluster.js';
+export { clusterStatusJson, renderClusterStatus, renderElection, leaderCounts, partitionHealth } from './commands/status.js';

@@ -2,12 +2,16 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseFormat } from './output.js';
 
-const DEFAULT_BOOTSTRAP = process.env.RUNNEL_BOOTSTRAP ?? '127.0.0.1:9192';
+// Every node of the default local cluster: commands keep working while one of them is down.
+const DEFAULT_BOOTSTRAP = process.env.RUNNEL_BOOTSTRAP ?? '127.0.0.1:9192,127.0.0.1:9193,127.0.0.1:9194';
 
-function integer(name: string, min = 0) {
+function integer(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (text: string): number => {
-    if (!/^-?\d+$/.test(text) || Number(text) < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
-    return Number(text);
+    const value = Number(text);
+    if (!/^-?\d+$/.test(text) || value < min || value > max) {
+      throw new InvalidArgumentError(max === Number.MAX_SAFE_INTEGER ? `${name} must be an integer >= ${min}` : `${name} must be an integer from ${min} to ${max}`);
+    }
+    return value;
   };
 }
 
@@ -26,7 +30,7 @@ const formatOption = () => new Option('--format <format>', 'output format: table
 export function buildProgram(): Command {
   const program = new Command('runnel')
     .description('Runnel: a Kafka-style replicated commit log')
-    .option('--bootstrap <host:port>', 'a node\'s gRPC address (env RUNNEL_BOOTSTRAP)', DEFAULT_BOOTSTRAP)
+    .option('--bootstrap <host:port>', 'gRPC address(es) of nodes, comma-separated (env RUNNEL_BOOTSTRAP)', DEFAULT_BOOTSTRAP)
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (text, write) => write(text.split('\n')[0] + '\n') });
   const bootstrapOf = (command: Command): string => command.optsWithGlobals().bootstrap as string;
@@ -41,24 +45,40 @@ export function buildProgram(): Command {
       await runNode(options);
     });
 
-  const cluster = program.command('cluster').description('run and inspect a local cluster');
+  const cluster = program.command('cluster').description('run and inspect a cluster');
   cluster
     .command('up')
-    .description('start a local cluster on the loopback port plan (node N: gRPC 9191+N) and stop it on Ctrl-C')
-    .option('--nodes <n>', 'number of nodes', integer('--nodes', 1), 1)
+    .description('start a local cluster on the loopback port plan (node N: gRPC 9191+N, Raft 9291+N) and stop it on Ctrl-C')
+    .option('--nodes <n>', 'number of nodes, each a broker and a controller voter (1 to 9)', integer('--nodes', 1, 9), 3)
     .option('--data-dir <dir>', 'where each node keeps DATA/node-N', './data')
-    .option('--base-port <port>', 'move the port plan: node N uses base+N (Kafka), +100 (gRPC), +200 (Raft), +300 (HTTP)', integer('--base-port', 1), 9091)
+    .option('--base-port <port>', 'move the port plan: node N uses base+N (Kafka), +100 (gRPC), +200 (Raft), +300 (HTTP)', integer('--base-port', 1, 65535 - 309), 9091)
     .action(async (options: { nodes: number; dataDir: string; basePort: number }) => {
       const { clusterUp } = await import('./commands/cluster.js');
       await clusterUp(options);
     });
+  cluster
+    .command('status')
+    .description('nodes, the active controller and its term, and every partition\'s leader, replicas and ISR')
+    .addOption(formatOption())
+    .action(async (options: { format: 'table' | 'json' }, command: Command) => {
+      const { clusterStatus } = await import('./commands/status.js');
+      await clusterStatus(bootstrapOf(command), options.format);
+    });
+  cluster
+    .command('rebalance')
+    .description('move leadership back to each partition\'s preferred replica now (preferred-leader election)')
+    .addOption(formatOption())
+    .action(async (options: { format: 'table' | 'json' }, command: Command) => {
+      const { clusterRebalance } = await import('./commands/status.js');
+      await clusterRebalance(bootstrapOf(command), options.format);
+    });
 
   program
     .command('dev', { hidden: true })
-    .description('what `npm start` runs: `cluster up` with data under ./data')
+    .description('what `npm start` runs: `cluster up` with 3 nodes and data under ./data')
     .action(async () => {
       const { clusterUp } = await import('./commands/cluster.js');
-      await clusterUp({ nodes: 1, dataDir: './data' });
+      await clusterUp({ nodes: 3, dataDir: './data' });
     });
 
   const topic = program.command('topic').description('create, list, describe and delete topics');

@@ -36,6 +36,68 @@ export interface ClusterDescription {
   brokers: Array<{ nodeId: number; host: string; port: number; rack: string | null }>;
 }
 
+/** One partition as the cluster's metadata image has it. */
+export interface ClusterPartitionStatus {
+  partition: number;
+  /** -1 when the partition is offline. */
+  leader: number;
+  leaderEpoch: number;
+  partitionEpoch: number;
+  replicas: number[];
+  isr: number[];
+}
+
+export interface ClusterNodeStatus {
+  id: number;
+  /** The node's gRPC listener. */
+  host: string;
+  port: number;
+  rack: string | null;
+  fenced: boolean;
+  incarnationId: string;
+  /** The offset of the node's RegisterBroker record in the metadata log. */
+  brokerEpoch: number;
+  inControlledShutdown: boolean;
+}
+
+/** What `runnel cluster status` prints: the answering node's metadata image plus the controller quorum. */
+export interface ClusterStatus {
+  clusterId: string;
+  /** The active controller and its Raft term; id -1 and term -1 when unknown. */
+  controller: { id: number; term: number };
+  /** The quorum voters; logEndOffset -1 when unknown. */
+  voters: Array<{ id: number; address: string; logEndOffset: number }>;
+  /** The node that answered, and the metadata log offset its image is at. */
+  servedBy: number;
+  metadataOffset: number;
+  /** Sorted by id. */
+  nodes: ClusterNodeStatus[];
+  /** Sorted by name, partitions by id. */
+  topics: Array<{ name: string; partitions: ClusterPartitionStatus[] }>;
+}
+
+export interface MovedLeader {
+  topic: string;
+  partition: number;
+  from: number;
+  to: number;
+  leaderEpoch: number;
+}
+
+export interface UnmovedLeader {
+  topic: string;
+  partition: number;
+  preferred: number;
+  leader: number;
+  reason: string;
+}
+
+/** The outcome of a preferred-leader election: leaderships moved, and those left where they are with why. */
+export interface PreferredLeaderElection {
+  moved: MovedLeader[];
+  notMoved: UnmovedLeader[];
+}
+
 export type OffsetSpec = number | 'earliest' | 'latest';
 
 export interface ListedOffset {
@@ -107,6 +169,37 @@ export class Admin {
     };
   }
 
+  /** The whole cluster as one broker knows it (DescribeCluster): nodes, controller quorum, every partition. */
+  async clusterStatus(): Promise<ClusterStatus> {
+    const response = await this.withRetries(async () => {
+      const answer = await this.cluster.anyBroker((connection) => connection.unary('DescribeCluster', {}));
+      if (answer.errorCode !== 0) throw RunnelError.fromCode(answer.errorCode, `describe cluster: ${answer.errorMessage || 'error'}`);
+      return answer;
+    });
+    return clusterStatusOf(response);
+  }
+
+  /**
+   * Runs preferred-leader election now (the active controller does it): every partition whose
+   * preferred replica (the first of its replicas) is in the ISR but does not lead gets it back.
+   */
+  async electPreferredLeaders(): Promise<PreferredLeaderElection> {
+    const response = await this.withRetries(async () => {
+      const answer = await this.cluster.anyBroker((connection) => connection.unary('ElectPreferredLeaders', {}));
+      if (answer.errorCode !== 0) throw RunnelError.fromCode(answer.errorCode, `elect preferred leaders: ${answer.errorMessage || 'error'}`);
+      return answer;
+    });
+    const byPartition = <T extends { topic: string; partition: number }>(a: T, b: T): number => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition);
+    return {
+      moved: response.moved
+        .map((entry) => ({ topic: entry.topic, partition: entry.partition, from: entry.from, to: entry.to, leaderEpoch: entry.leaderEpoch }))
+        .sort(byPartition),
+      notMoved: response.notMoved
+        .map((entry) => ({ topic: entry.topic, partition: entry.partition, preferred: entry.preferred, leader: entry.leader, reason: entry.reason }))
+        .sort(byPartition),
+    };
+  }
+
   /**
    * Offsets by timestamp, 'earliest' (log start) or 'latest' (high watermark), asked of each
    * partition's leader. Results come in the order of `queries`.
@@ -160,6 +253,46 @@ function describeTopic(topic: ClientApi.TopicInfo__Output): TopicDescription {
       }))
       .sort((a, b) => a.partition - b.partition),
     configs: Object.fromEntries(topic.configs.map((entry) => [entry.name, entry.value])),
+  };
+}
+
+/** A DescribeCluster answer as a ClusterStatus: nodes sorted by id, topics by name, partitions by id. */
+export function clusterStatusOf(response: ClientApi.DescribeClusterResponse__Output): ClusterStatus {
+  return {
+    clusterId: response.clusterId,
+    controller: { id: response.controllerId, term: response.controllerTerm },
+    voters: response.voters
+      .map((voter) => ({ id: voter.nodeId, address: voter.address, logEndOffset: voter.logEndOffset }))
+      .sort((a, b) => a.id - b.id),
+    servedBy: response.servedBy,
+    metadataOffset: response.metadataOffset,
+    nodes: response.nodes
+      .map((node) => ({
+        id: node.nodeId,
+        host: node.host,
+        port: node.port,
+        rack: node.rack === '' ? null : node.rack,
+        fenced: node.fenced,
+        incarnationId: node.incarnationId,
+        brokerEpoch: node.brokerEpoch,
+        inControlledShutdown: node.inControlledShutdown,
+      }))
+      .sort((a, b) => a.id - b.id),
+    topics: response.topics
+      .map((topic) => ({
+        name: topic.name,
+        partitions: topic.partitions
+          .map((partition) => ({
+            partition: partition.partition,
+            leader: partition.leader,
+            leaderEpoch: partition.leaderEpoch,
+            partitionEpoch: partition.partitionEpoch,
+            replicas: [...partition.replicas],
+            isr: [...partition.isr],
+          }))
+          .sort((a, b) => a.partition - b.partition),
+      }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
 }
 

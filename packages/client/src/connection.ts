@@ -189,7 +189,7 @@ export interface ConnectionOptions {
   logger: Logger | undefined;
 }
 
-type UnaryMethod = 'CreateTopics' | 'DeleteTopics' | 'Metadata' | 'ListOffsets';
+type UnaryMethod = 'CreateTopics' | 'DeleteTopics' | 'Metadata' | 'ListOffsets' | 'DescribeCluster' | 'ElectPreferredLeaders';
 
 /** The gRPC client of one broker address. */
 export class BrokerConnection {
@@ -217,6 +217,8 @@ export class BrokerConnection {
   unary(method: 'DeleteTopics', request: ClientApi.DeleteTopicsRequest): Promise<ClientApi.DeleteTopicsResponse__Output>;
   unary(method: 'Metadata', request: ClientApi.MetadataRequest): Promise<ClientApi.MetadataResponse__Output>;
   unary(method: 'ListOffsets', request: ClientApi.ListOffsetsRequest): Promise<ClientApi.ListOffsetsResponse__Output>;
+  unary(method: 'DescribeCluster', request: ClientApi.DescribeClusterRequest): Promise<ClientApi.DescribeClusterResponse__Output>;
+  unary(method: 'ElectPreferredLeaders', request: ClientApi.ElectPreferredLeadersRequest): Promise<ClientApi.ElectPreferredLeadersResponse__Output>;
   unary(method: UnaryMethod, request: object): Promise<unknown> {
     const client = this.api();
     const deadline = Date.now() + this.options.requestTimeoutMs;

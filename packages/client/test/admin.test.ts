@@ -69,6 +69,53 @@ describe('Admin against a fake broker', () => {
     ]);
   });
 
+  it('reports the cluster status sorted: nodes by id, topics by name, partitions by id', async () => {
+    await admin.createTopics([{ name: 'zeta', partitions: 1 }, { name: 'alpha', partitions: 3 }]);
+    const status = await admin.clusterStatus();
+    expect(status.clusterId).toBe('fake-cluster');
+    expect(status.controller).toEqual({ id: 1, term: 3 });
+    expect(status.voters.map((voter) => voter.id)).toEqual([1, 2]);
+    expect(status.servedBy).toBe(1);
+    expect(status.metadataOffset).toBe(10);
+    expect(status.nodes).toEqual([
+      { id: 1, host: '127.0.0.1', port: cluster.brokers[0]!.port, rack: null, fenced: false, incarnationId: 'incarnation-1', brokerEpoch: 1, inControlledShutdown: false },
+      { id: 2, host: '127.0.0.1', port: cluster.brokers[1]!.port, rack: 'rack-b', fenced: false, incarnationId: 'incarnation-2', brokerEpoch: 2, inControlledShutdown: false },
+    ]);
+    expect(status.topics.map((topic) => topic.name)).toEqual(['alpha', 'zeta']);
+    expect(status.topics[0]!.partitions).toEqual([
+      { partition: 0, leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: [1], isr: [1] },
+      { partition: 1, leader: 2, leaderEpoch: 1, partitionEpoch: 2, replicas: [2], isr: [2] },
+      { partition: 2, leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: [1], isr: [1] },
+    ]);
+  });
+
+  it('retries a retriable DescribeCluster error and throws a fatal one', async () => {
+    cluster.describeClusterFault = { errorCode: 41, message: 'no active controller yet', times: 1 };
+    expect((await admin.clusterStatus()).clusterId).toBe('fake-cluster');
+    cluster.describeClusterFault = { errorCode: 42, message: 'broken', times: 1 };
+    await expect(admin.clusterStatus()).rejects.toMatchObject({ errorName: 'INVALID_REQUEST', message: expect.stringContaining('broken') });
+  });
+
+  it('elects preferred leaders and reports what moved and what did not', async () => {
+    expect(await admin.electPreferredLeaders()).toEqual({ moved: [], notMoved: [] });
+    cluster.electPreferredLeadersResponse = {
+      errorCode: 0,
+      moved: [
+        { topic: 'demo', partition: 3, from: 2, to: 1, leaderEpoch: 4 },
+        { topic: 'demo', partition: 0, from: 3, to: 1, leaderEpoch: 2 },
+      ],
+      notMoved: [{ topic: 'demo', partition: 5, preferred: 3, leader: 2, reason: 'preferred replica 3 is not in the ISR' }],
+    };
+    const result = await admin.electPreferredLeaders();
+    expect(result.moved).toEqual([
+      { topic: 'demo', partition: 0, from: 3, to: 1, leaderEpoch: 2 },
+      { topic: 'demo', partition: 3, from: 2, to: 1, leaderEpoch: 4 },
+    ]);
+    expect(result.notMoved).toEqual([{ topic: 'demo', partition: 5, preferred: 3, leader: 2, reason: 'preferred replica 3 is not in the ISR' }]);
+    cluster.electPreferredLeadersResponse = { errorCode: 19, errorMessage: 'not now', moved: [], notMoved: [] };
+    await expect(admin.electPreferredLeaders()).rejects.toMatchObject({ errorName: 'NOT_ENOUGH_REPLICAS' });
+  });
+
   it('lists offsets from each partition leader', async () => {
     await admin.createTopics([{ name: 'offsets', partitions: 2 }]);
     const producer = new Producer({ bootstrap: cluster.bootstrap, lingerMs: 0 });

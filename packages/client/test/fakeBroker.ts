@@ -61,6 +61,10 @@ export class FakeCluster {
   produceInFlight = 0;
   produceInFlightMax = 0;
   readonly clusterId = 'fake-cluster';
+  /** DescribeCluster answers this error (then counts it down) while times > 0. */
+  describeClusterFault: { errorCode: number; message: string; times: number } | undefined;
+  /** What ElectPreferredLeaders answers. */
+  electPreferredLeadersResponse: ClientApi.ElectPreferredLeadersResponse = { errorCode: 0, moved: [], notMoved: [] };
   private readonly appended = new EventEmitter();
 
   static async start(nodeCount = 1): Promise<FakeCluster> {
@@ -138,6 +142,8 @@ export class FakeCluster {
       CreateTopics: (call, callback) => callback(null, this.createTopics(call.request)),
       DeleteTopics: (call, callback) => callback(null, this.deleteTopics(call.request)),
       ListOffsets: (call, callback) => callback(null, this.listOffsets(call.request)),
+      DescribeCluster: (_call, callback) => callback(null, this.describeCluster(nodeId)),
+      ElectPreferredLeaders: (_call, callback) => callback(null, this.electPreferredLeadersResponse),
       Produce: (call) => {
         call.on('data', (request: ClientApi.ProduceRequest__Output) => void this.produce(nodeId, call, request));
         call.on('end', () => call.end());
@@ -183,6 +189,36 @@ export class FakeCluster {
       controllerId: 1,
       brokers: this.brokers.map((broker) => ({ nodeId: broker.nodeId, host: '127.0.0.1', port: broker.port, rack: broker.nodeId === 2 ? 'rack-b' : '' })),
       topics,
+    };
+  }
+
+  private describeCluster(nodeId: number): ClientApi.DescribeClusterResponse {
+    const fault = this.describeClusterFault;
+    if (fault !== undefined && fault.times > 0) {
+      fault.times--;
+      return { errorCode: fault.errorCode, errorMessage: fault.message };
+    }
+    const metadata = this.metadata({ topics: [], allowAutoTopicCreation: false, includeConfigs: false });
+    return {
+      errorCode: 0,
+      clusterId: this.clusterId,
+      controllerId: 1,
+      controllerTerm: 3,
+      voters: this.brokers.map((broker) => ({ nodeId: broker.nodeId, address: `127.0.0.1:${broker.port + 1}`, logEndOffset: 10 })),
+      servedBy: nodeId,
+      metadataOffset: 10,
+      // Reversed, so that a test sees the client sort them.
+      nodes: [...this.brokers].reverse().map((broker) => ({
+        nodeId: broker.nodeId,
+        host: '127.0.0.1',
+        port: broker.port,
+        rack: broker.nodeId === 2 ? 'rack-b' : '',
+        fenced: false,
+        incarnationId: `incarnation-${broker.nodeId}`,
+        brokerEpoch: broker.nodeId,
+        inControlledShutdown: false,
+      })),
+      topics: [...(metadata.topics ?? [])].reverse().map((topic) => ({ ...topic, partitions: [...(topic.partitions ?? [])].reverse().map((p) => ({ ...p, partitionEpoch: 2 })) })),
     };
   }
 

@@ -1,16 +1,21 @@
 // The keys of server.properties and of per-topic overrides, with Kafka's names and defaults.
+import { join } from 'node:path';
 import { ConfigDef, ConfigError, MAX_LONG, environmentOverrides, type ConfigValue } from './config.js';
 
 const HOUR_MS = 3_600_000;
 
-export const LISTENER_NAMES = ['GRPC', 'HTTP'] as const;
+export const LISTENER_NAMES = ['GRPC', 'CONTROLLER', 'HTTP'] as const;
 export type ListenerName = (typeof LISTENER_NAMES)[number];
 
 export const BROKER_CONFIG = new ConfigDef(
   {
     'node.id': { type: 'int', default: 1, min: 0, doc: 'This node\'s id, unique in the cluster.' },
-    'process.roles': { type: 'list', default: ['broker'], choices: ['broker'], doc: 'Roles of this process. Only "broker" exists until the Raft controller lands.' },
-    'listeners': { type: 'string', default: 'GRPC://127.0.0.1:9192,HTTP://127.0.0.1:9392', doc: 'NAME://host:port for each listener: GRPC (client API) and HTTP (/metrics, /health).' },
+    'process.roles': { type: 'list', default: ['broker', 'controller'], choices: ['broker', 'controller'], doc: 'Roles of this process: broker (serves partitions to clients), controller (a member of the Raft metadata quorum), or both.' },
+    'listeners': {
+      type: 'string',
+      default: 'GRPC://127.0.0.1:9192,CONTROLLER://127.0.0.1:9292,HTTP://127.0.0.1:9392',
+      doc: 'NAME://host:port for each listener: GRPC (client API; required for a broker), CONTROLLER (Raft quorum; required for a controller) and HTTP (/metrics, /health).',
+    },
     'advertised.listeners': { type: 'string', default: null, doc: 'Addresses given to clients, if they differ from listeners.' },
     'log.dirs': { type: 'string', default: null, doc: 'The directory that holds partition logs (one directory).' },
     'log.dir': { type: 'string', default: './data', doc: 'Used when log.dirs is not set.' },
@@ -34,6 +39,19 @@ export const BROKER_CONFIG = new ConfigDef(
     'log.flush.interval.messages': { type: 'long', default: MAX_LONG, min: 1, doc: 'fsync a partition after this many records.' },
     'log.flush.interval.ms': { type: 'long', default: null, min: 0, doc: 'fsync a partition whose oldest unflushed record is older than this.' },
     'log.index.interval.bytes': { type: 'int', default: 4096, min: 0, doc: 'Bytes between offset index entries.' },
+    'controller.quorum.voters': { type: 'string', default: '1@127.0.0.1:9292', doc: 'The controller quorum: id@host:port for each voter, comma separated (the host:port of its CONTROLLER listener).' },
+    'controller.quorum.election.timeout.ms': { type: 'int', default: 1000, min: 100, doc: 'How long a controller waits without hearing from a leader before it starts an election.' },
+    'metadata.log.dir': { type: 'string', default: null, doc: 'The directory of the metadata (Raft) log; defaults to __cluster_metadata under the log directory.' },
+    'cluster.id': { type: 'string', default: null, doc: 'The cluster id written by `runnel cluster up`; a node refuses to start on a log dir formatted for another cluster.' },
+    'broker.heartbeat.interval.ms': { type: 'int', default: 2000, min: 1, doc: 'How often a broker heartbeats to the controller.' },
+    'broker.session.timeout.ms': { type: 'int', default: 9000, min: 1, doc: 'A broker that has not heartbeated for this long is fenced; must be greater than broker.heartbeat.interval.ms.' },
+    'controlled.shutdown.enable': { type: 'boolean', default: true, doc: 'On SIGTERM, ask the controller to move leadership away before stopping.' },
+    'controlled.shutdown.timeout.ms': { type: 'long', default: 30000, min: 0, doc: 'How long a SIGTERMed broker waits for the controller to move its leadership away (Runnel\'s own key).' },
+    'auto.leader.rebalance.enable': { type: 'boolean', default: true, doc: 'Move leadership back to preferred replicas when the imbalance is too high.' },
+    'leader.imbalance.per.broker.percentage': { type: 'int', default: 10, min: 0, max: 100, doc: 'Percentage of non-preferred leaders per broker that triggers a rebalance.' },
+    'leader.imbalance.check.interval.seconds': { type: 'long', default: 300, min: 1, doc: 'How often the controller checks leader imbalance.' },
+    'unclean.leader.election.enable': { type: 'boolean', default: false, doc: 'Allow a replica outside the ISR to become leader as a last resort (can lose data).' },
+    'replica.lag.time.max.ms': { type: 'long', default: 30000, min: 1, doc: 'A follower that has not caught up for this long is removed from the ISR.' },
   },
   {
     'zookeeper.': 'Runnel keeps its metadata in its own Raft controller quorum and never uses ZooKeeper; remove the zookeeper.* keys',
@@ -52,6 +70,7 @@ export const TOPIC_CONFIG = new ConfigDef({
   'max.message.bytes': { type: 'int', default: null, min: 0, doc: 'message.max.bytes for this topic.' },
   'min.insync.replicas': { type: 'int', default: null, min: 1, doc: 'min.insync.replicas for this topic.' },
   'cleanup.policy': { type: 'string', default: null, choices: ['delete'], doc: 'Only "delete": log compaction is not implemented.' },
+  'unclean.leader.election.enable': { type: 'boolean', default: null, doc: 'unclean.leader.election.enable for this topic' },
 });
 
 /** The settings a PartitionLog runs with, after topic overrides are applied to the broker defaults. */
@@ -92,9 +111,33 @@ export class BrokerConfig {
       { source: '--set', values: options.overrides ?? {} },
     ];
     const config = new BrokerConfig(BROKER_CONFIG.resolve(layers));
-    config.listeners(); // validates the listener strings up front
-    config.logDir();
+    config.validate();
     return config;
+  }
+
+  /** Checks what single keys cannot: listeners per role, the voter list, timeouts against each other. */
+  private validate(): void {
+    const listeners = this.listeners(); // parses the listener strings up front
+    this.logDir();
+    const roles = this.roles();
+    if (!roles.broker && !roles.controller) throw new ConfigError(`process.roles: at least one of broker, controller is required`);
+    if (roles.broker && !listeners.some((listener) => listener.name === 'GRPC')) {
+      throw new ConfigError(`listeners: a GRPC listener is required when process.roles includes broker`);
+    }
+    if (roles.controller && !listeners.some((listener) => listener.name === 'CONTROLLER')) {
+      throw new ConfigError(`listeners: a CONTROLLER listener is required when process.roles includes controller`);
+    }
+    const voters = this.quorumVoters();
+    if (roles.controller && !voters.has(this.nodeId)) {
+      throw new ConfigError(
+        `controller.quorum.voters: node.id ${this.nodeId} is not a voter (voters: ${[...voters.keys()].join(', ')}); a node with process.roles=controller must be one`,
+      );
+    }
+    const heartbeat = this.int('broker.heartbeat.interval.ms');
+    const session = this.int('broker.session.timeout.ms');
+    if (session <= heartbeat) {
+      throw new ConfigError(`broker.session.timeout.ms: ${session} must be greater than broker.heartbeat.interval.ms (${heartbeat})`);
+    }
   }
 
   int(key: string): number {
@@ -118,6 +161,22 @@ export class BrokerConfig {
     const list = dirs.split(',').map((dir) => dir.trim()).filter((dir) => dir !== '');
     if (list.length !== 1) throw new ConfigError(`log.dirs: exactly one directory is supported, got '${dirs}'`);
     return list[0]!;
+  }
+
+  /** Which roles this process runs (`process.roles`). */
+  roles(): { broker: boolean; controller: boolean } {
+    const roles = this.values.get('process.roles') as string[];
+    return { broker: roles.includes('broker'), controller: roles.includes('controller') };
+  }
+
+  /** `controller.quorum.voters` as id → "host:port", in the order written. */
+  quorumVoters(): Map<number, string> {
+    return parseQuorumVoters(this.string('controller.quorum.voters') ?? '', 'controller.quorum.voters');
+  }
+
+  /** The metadata (Raft) log directory: metadata.log.dir, or __cluster_metadata under the log directory. */
+  metadataLogDir(): string {
+    return this.string('metadata.log.dir') ?? join(this.logDir(), '__cluster_metadata');
   }
 
   listeners(): Listener[] {
@@ -207,6 +266,24 @@ export function parseListeners(text: string, key: string): Listener[] {
     if (listeners.some((listener) => listener.name === name)) throw new ConfigError(`${key}: listener '${name}' is given twice`);
     listeners.push({ name: name as ListenerName, host: host === '' ? '0.0.0.0' : host, port: portNumber });
   }
-  if (!listeners.some((listener) => listener.name === 'GRPC')) throw new ConfigError(`${key}: a GRPC listener is required`);
   return listeners;
+}
+
+/** Parses Kafka's `id@host:port,id@host:port` voter list into id → "host:port", in the order written. */
+export function parseQuorumVoters(text: string, key: string): Map<number, string> {
+  const voters = new Map<number, string>();
+  const entries = text.split(',').map((part) => part.trim()).filter((part) => part !== '');
+  if (entries.length === 0) throw new ConfigError(`${key}: at least one voter is required, as id@host:port`);
+  for (const entry of entries) {
+    const match = /^(\d+)@(\[[^\]]+\]|[^:@\s\[\]]+):(\d+)$/.exec(entry);
+    if (match === null) throw new ConfigError(`${key}: cannot parse '${entry}': expected id@host:port`);
+    const [, id, host, port] = match as unknown as [string, string, string, string];
+    const idNumber = Number(id);
+    if (!Number.isSafeInteger(idNumber) || idNumber > 2 ** 31 - 1) throw new ConfigError(`${key}: voter id ${id} in '${entry}' is out of range`);
+    const portNumber = Number(port);
+    if (portNumber < 1 || portNumber > 65535) throw new ConfigError(`${key}: port ${port} in '${entry}' is out of range (1..65535)`);
+    if (voters.has(idNumber)) throw new ConfigError(`${key}: voter id ${idNumber} is given twice`);
+    voters.set(idNumber, `${host}:${portNumber}`);
+  }
+  return voters;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BrokerConfig, ConfigError, errorCode, errorName, isRetriable, parseProperties, withTopicOverrides, RunnelError } from '../src/index.js';
+import { join } from 'node:path';
+import { BrokerConfig, ConfigError, LISTENER_NAMES, errorCode, errorName, isRetriable, parseProperties, parseTopicConfigs, withTopicOverrides, RunnelError } from '../src/index.js';
 
 describe('server.properties', () => {
   it('parses key=value, key: value, comments and continuations', () => {
@@ -53,6 +54,139 @@ describe('server.properties', () => {
     expect(settings.flushMessages).toBe(defaults.flushMessages);
     expect(() => withTopicOverrides(defaults, { 'retention.msec': '1' })).toThrow(/unknown config key 'retention.msec'/);
     expect(() => withTopicOverrides(defaults, { 'cleanup.policy': 'compact' })).toThrow(/expected one of delete/);
+  });
+});
+
+describe('cluster configuration', () => {
+  const controllerOnly = { 'process.roles': 'controller', listeners: 'CONTROLLER://127.0.0.1:9292' };
+
+  it('defaults to a one-node broker+controller cluster', () => {
+    const config = BrokerConfig.from();
+    expect(config.roles()).toEqual({ broker: true, controller: true });
+    expect(LISTENER_NAMES).toEqual(['GRPC', 'CONTROLLER', 'HTTP']);
+    expect(config.listeners()).toEqual([
+      { name: 'GRPC', host: '127.0.0.1', port: 9192 },
+      { name: 'CONTROLLER', host: '127.0.0.1', port: 9292 },
+      { name: 'HTTP', host: '127.0.0.1', port: 9392 },
+    ]);
+    expect(config.listener('CONTROLLER')).toEqual({ name: 'CONTROLLER', host: '127.0.0.1', port: 9292 });
+    expect([...config.quorumVoters()]).toEqual([[1, '127.0.0.1:9292']]);
+    expect(config.metadataLogDir()).toBe(join('./data', '__cluster_metadata'));
+    expect(config.int('controller.quorum.election.timeout.ms')).toBe(1000);
+    expect(config.string('cluster.id')).toBeNull();
+    expect(config.int('broker.heartbeat.interval.ms')).toBe(2000);
+    expect(config.int('broker.session.timeout.ms')).toBe(9000);
+    expect(config.boolean('controlled.shutdown.enable')).toBe(true);
+    expect(config.int('controlled.shutdown.timeout.ms')).toBe(30000);
+    expect(config.boolean('auto.leader.rebalance.enable')).toBe(true);
+    expect(config.int('leader.imbalance.per.broker.percentage')).toBe(10);
+    expect(config.int('leader.imbalance.check.interval.seconds')).toBe(300);
+    expect(config.boolean('unclean.leader.election.enable')).toBe(false);
+    expect(config.int('replica.lag.time.max.ms')).toBe(30000);
+  });
+
+  it('puts the metadata log under log.dirs unless metadata.log.dir is set', () => {
+    expect(BrokerConfig.from({ file: { 'log.dirs': '/var/runnel/node-2' } }).metadataLogDir()).toBe(join('/var/runnel/node-2', '__cluster_metadata'));
+    expect(BrokerConfig.from({ file: { 'metadata.log.dir': '/var/meta' } }).metadataLogDir()).toBe('/var/meta');
+  });
+
+  it('reads the voters in the order written', () => {
+    const config = BrokerConfig.from({
+      file: { 'node.id': '2', 'controller.quorum.voters': '3@h3:9295, 1@h1:9293,2@[::1]:9294' },
+    });
+    expect([...config.quorumVoters()]).toEqual([
+      [3, 'h3:9295'],
+      [1, 'h1:9293'],
+      [2, '[::1]:9294'],
+    ]);
+  });
+
+  it('writes the roles back as a list', () => {
+    expect(BrokerConfig.from().toProperties()).toMatch(/^process\.roles=broker,controller$/m);
+    expect(BrokerConfig.from({ file: controllerOnly }).toProperties()).toMatch(/^process\.roles=controller$/m);
+  });
+
+  it('allows a broker-only node without a CONTROLLER listener', () => {
+    const config = BrokerConfig.from({ file: { 'node.id': '4', 'process.roles': 'broker', listeners: 'GRPC://127.0.0.1:9196', 'controller.quorum.voters': '1@h1:9293,2@h2:9294,3@h3:9295' } });
+    expect(config.roles()).toEqual({ broker: true, controller: false });
+    expect(config.listener('CONTROLLER')).toBeUndefined();
+  });
+
+  it('allows a controller-only node without a GRPC listener', () => {
+    const config = BrokerConfig.from({ file: controllerOnly });
+    expect(config.roles()).toEqual({ broker: false, controller: true });
+    expect(config.listener('GRPC')).toBeUndefined();
+  });
+
+  it('requires the listener of each role', () => {
+    expect(() => BrokerConfig.from({ file: { listeners: 'CONTROLLER://127.0.0.1:9292' } })).toThrow(
+      /^listeners: a GRPC listener is required when process.roles includes broker$/,
+    );
+    expect(() => BrokerConfig.from({ file: { listeners: 'GRPC://127.0.0.1:9192' } })).toThrow(
+      /^listeners: a CONTROLLER listener is required when process.roles includes controller$/,
+    );
+    expect(() => BrokerConfig.from({ file: { 'process.roles': 'controller', listeners: 'GRPC://127.0.0.1:9192' } })).toThrow(/^listeners: a CONTROLLER listener/);
+    expect(() => BrokerConfig.from({ file: { listeners: 'RAFT://127.0.0.1:9292' } })).toThrow(/^listeners: unknown listener name 'RAFT'.*GRPC, CONTROLLER, HTTP/);
+  });
+
+  it('rejects unknown or missing roles', () => {
+    expect(() => BrokerConfig.from({ file: { 'process.roles': 'broker,zookeeper' } })).toThrow(/'process.roles': expected a list of broker, controller/);
+    expect(() => BrokerConfig.from({ file: { 'process.roles': '' } })).toThrow(/^process.roles: /);
+  });
+
+  it('validates controller.quorum.voters', () => {
+    const voters = (value: string) => () => BrokerConfig.from({ file: { 'controller.quorum.voters': value } });
+    expect(voters('')).toThrow(/^controller.quorum.voters: at least one voter is required/);
+    expect(voters(' , ')).toThrow(/^controller.quorum.voters: at least one voter/);
+    expect(voters('127.0.0.1:9292')).toThrow(/^controller.quorum.voters: cannot parse '127.0.0.1:9292': expected id@host:port/);
+    expect(voters('1@127.0.0.1')).toThrow(/^controller.quorum.voters: cannot parse/);
+    expect(voters('-1@127.0.0.1:9292')).toThrow(/^controller.quorum.voters: cannot parse/);
+    expect(voters('x@127.0.0.1:9292')).toThrow(/^controller.quorum.voters: cannot parse/);
+    expect(voters('1.5@127.0.0.1:9292')).toThrow(/^controller.quorum.voters: cannot parse/);
+    expect(voters('1@:9292')).toThrow(/^controller.quorum.voters: cannot parse/);
+    expect(voters('1@127.0.0.1:0')).toThrow(/^controller.quorum.voters: port 0 .* out of range/);
+    expect(voters('1@127.0.0.1:65536')).toThrow(/^controller.quorum.voters: port 65536 .* out of range/);
+    expect(voters('1@h1:9293,1@h2:9294')).toThrow(/^controller.quorum.voters: voter id 1 is given twice/);
+    expect(voters('0@h0:1,1@h1:65535')).not.toThrow();
+  });
+
+  it('requires a controller to be one of the voters', () => {
+    expect(() =>
+      BrokerConfig.from({ file: { 'node.id': '4', 'controller.quorum.voters': '1@h1:9293,2@h2:9294,3@h3:9295' } }),
+    ).toThrow(ConfigError);
+    expect(() =>
+      BrokerConfig.from({ file: { 'node.id': '4', 'controller.quorum.voters': '1@h1:9293,2@h2:9294,3@h3:9295' } }),
+    ).toThrow('controller.quorum.voters: node.id 4 is not a voter (voters: 1, 2, 3); a node with process.roles=controller must be one');
+    expect(BrokerConfig.from({ file: { 'node.id': '2', 'controller.quorum.voters': '1@h1:9293,2@h2:9294' } }).nodeId).toBe(2);
+  });
+
+  it('requires the session timeout to exceed the heartbeat interval', () => {
+    expect(() => BrokerConfig.from({ file: { 'broker.session.timeout.ms': '2000' } })).toThrow(
+      /^broker.session.timeout.ms: 2000 must be greater than broker.heartbeat.interval.ms \(2000\)$/,
+    );
+    expect(() => BrokerConfig.from({ file: { 'broker.heartbeat.interval.ms': '10000' } })).toThrow(/broker.session.timeout.ms.*broker.heartbeat.interval.ms/);
+    expect(BrokerConfig.from({ file: { 'broker.heartbeat.interval.ms': '100', 'broker.session.timeout.ms': '101' } }).int('broker.session.timeout.ms')).toBe(101);
+  });
+
+  it('checks the ranges of the new keys', () => {
+    const bad = (key: string, value: string) => () => BrokerConfig.from({ file: { [key]: value } });
+    expect(bad('controller.quorum.election.timeout.ms', '99')).toThrow(/'controller.quorum.election.timeout.ms': expected at least 100/);
+    expect(bad('broker.heartbeat.interval.ms', '0')).toThrow(/'broker.heartbeat.interval.ms': expected at least 1/);
+    expect(bad('broker.session.timeout.ms', '0')).toThrow(/'broker.session.timeout.ms': expected at least 1/);
+    expect(bad('controlled.shutdown.timeout.ms', '-1')).toThrow(/'controlled.shutdown.timeout.ms': expected at least 0/);
+    expect(bad('leader.imbalance.per.broker.percentage', '101')).toThrow(/'leader.imbalance.per.broker.percentage': expected at most 100/);
+    expect(bad('leader.imbalance.check.interval.seconds', '0')).toThrow(/'leader.imbalance.check.interval.seconds': expected at least 1/);
+    expect(bad('replica.lag.time.max.ms', '0')).toThrow(/'replica.lag.time.max.ms': expected at least 1/);
+    expect(bad('unclean.leader.election.enable', 'maybe')).toThrow(/'unclean.leader.election.enable': expected true or false/);
+    expect(bad('controlled.shutdown.enable', '1')).toThrow(/true or false/);
+    expect(BrokerConfig.from({ env: { RUNNEL_CLUSTER_ID: 'abc' } }).string('cluster.id')).toBe('abc');
+  });
+
+  it('accepts unclean.leader.election.enable as a topic config', () => {
+    expect(parseTopicConfigs({ 'unclean.leader.election.enable': 'true' }).get('unclean.leader.election.enable')).toBe(true);
+    const defaults = BrokerConfig.from().logSettings();
+    expect(withTopicOverrides(defaults, { 'unclean.leader.election.enable': 'false' })).toEqual(defaults);
+    expect(() => parseTopicConfigs({ 'unclean.leader.election.enable': 'yes' })).toThrow(/'unclean.leader.election.enable': expected true or false/);
   });
 });
 

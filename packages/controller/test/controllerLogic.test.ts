@@ -360,10 +360,10 @@ describe('createTopics and deleteTopics', () => {
   it('writes Topic, then Config, then Partition records', () => {
     const cluster = new Cluster();
     cluster.start([1]);
-    const result = cluster.logic.createTopics(cluster.image, { topics: [{ name: 'c', numPartitions: 2, replicationFactor: 1, configs: { 'retention.ms': '5', 'cleanup.policy': 'compact' } }] });
+    const result = cluster.logic.createTopics(cluster.image, { topics: [{ name: 'c', numPartitions: 2, replicationFactor: 1, configs: { 'retention.ms': '5', 'cleanup.policy': 'delete' } }] });
     expect(types(result.records)).toEqual(['Topic', 'Config', 'Config', 'Partition', 'Partition']);
     cluster.commit(result);
-    expect(Object.fromEntries(cluster.image.topicConfigs('c'))).toEqual({ 'cleanup.policy': 'compact', 'retention.ms': '5' });
+    expect(Object.fromEntries(cluster.image.topicConfigs('c'))).toEqual({ 'cleanup.policy': 'delete', 'retention.ms': '5' });
   });
 
   it('answers with Kafka error codes for invalid topics', () => {

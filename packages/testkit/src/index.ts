@@ -1,1 +1,2 @@
-export { NodeProcess, freePort, makeTempDir, RUNNEL_BIN, type NodeProcessOptions, type ExitStatus } from './nodeProcess.js';
+export { NodeProcess, freePort, freePorts, makeTempDir, RUNNEL_BIN, type NodeProcessOptions, type CreateNodeOptions, type NodePorts, type ExitStatus } from './nodeProcess.js';
+export { LocalCluster, type LocalClusterOptions } from './localCluster.js';

@@ -40,6 +40,27 @@ export interface NodeProcessOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+export interface NodePorts {
+  grpc: number;
+  controller: number;
+  http: number;
+}
+
+export interface CreateNodeOptions extends NodeProcessOptions {
+  /** Ports to listen on; free ports when absent. */
+  ports?: NodePorts;
+}
+
+/** `count` distinct ports that were free a moment ago. */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const ports = new Set<number>();
+  for (let attempts = 0; ports.size < count; attempts++) {
+    if (attempts > count * 20) throw new Error(`could not find ${count} distinct free ports`);
+    ports.add(await freePort(host));
+  }
+  return [...ports];
+}
+
 export interface ExitStatus {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -55,6 +76,8 @@ export class NodeProcess {
     readonly nodeId: number,
     readonly dataDir: string,
     readonly grpcPort: number,
+    /** The CONTROLLER listener (Raft among the controller quorum). */
+    readonly controllerPort: number,
     readonly httpPort: number,
     private readonly env: NodeJS.ProcessEnv,
     config: Record<string, string>,
@@ -63,18 +86,42 @@ export class NodeProcess {
     this.configPath = join(dataDir, 'server.properties');
     const properties: Record<string, string> = {
       'node.id': String(nodeId),
-      'listeners': `GRPC://127.0.0.1:${grpcPort},HTTP://127.0.0.1:${httpPort}`,
+      'listeners': `GRPC://127.0.0.1:${grpcPort},CONTROLLER://127.0.0.1:${controllerPort},HTTP://127.0.0.1:${httpPort}`,
+      // A single node is its own quorum; a cluster passes the voters of all its nodes in `config`.
+      'controller.quorum.voters': `${nodeId}@127.0.0.1:${controllerPort}`,
       'log.dirs': join(dataDir, 'logs'),
+      // Shorter than Kafka's 2 s / 9 s so that tests which kill and restart a node do not wait long
+      // for its old session to expire (a new incarnation registers only after that).
+      'broker.heartbeat.interval.ms': '500',
+      'broker.session.timeout.ms': '3000',
       ...config,
     };
     writeFileSync(this.configPath, Object.entries(properties).map(([key, value]) => `${key}=${value}`).join('\n') + '\n');
   }
 
-  /** Starts a node on free ports and waits until it serves requests. */
+  /**
+   * Writes the node's server.properties (on free ports unless `ports` are given) without starting
+   * it; `launch()` starts it. A cluster creates all its nodes first and launches them together.
+   */
+  static async create(options: CreateNodeOptions): Promise<NodeProcess> {
+    let ports = options.ports;
+    if (ports === undefined) {
+      const [grpc, controller, http] = (await freePorts(3)) as [number, number, number];
+      ports = { grpc, controller, http };
+    }
+    return new NodeProcess(options.nodeId ?? 1, options.dataDir, ports.grpc, ports.controller, ports.http, options.env ?? {}, options.config ?? {});
+  }
+
+  /** Starts a single node (its own controller quorum) on free ports and waits until it serves requests. */
   static async start(options: NodeProcessOptions): Promise<NodeProcess> {
-    const node = new NodeProcess(options.nodeId ?? 1, options.dataDir, await freePort(), await freePort(), options.env ?? {}, options.config ?? {});
+    const node = await NodeProcess.create(options);
     await node.launch();
     return node;
+  }
+
+  /** host:port of the CONTROLLER listener, as controller.quorum.voters names it. */
+  get controllerAddress(): string {
+    return `127.0.0.1:${this.controllerPort}`;
   }
 
   get bootstrap(): string {

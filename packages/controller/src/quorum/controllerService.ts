@@ -181,6 +181,7 @@ export class ControllerService {
             isFenced: response.isFenced,
             inControlledShutdown: response.inControlledShutdown,
             shouldShutDown: response.shouldShutDown,
+            metadataOffset: Math.max(response.metadataOffset, this.controller.image.highestOffset),
           };
         });
       },
@@ -209,6 +210,7 @@ export class ControllerService {
           });
           return {
             ...this.ok(response),
+            metadataOffset: response.metadataOffset,
             partitions: response.partitions.map((result) => ({
               topic: result.topic,
               partition: result.partition,
@@ -244,6 +246,7 @@ export class ControllerService {
           const response = await this.controller.createTopics({ topics, validateOnly: request.validateOnly === true });
           return {
             ...this.ok(),
+            metadataOffset: response.metadataOffset,
             topics: response.topics.map((result) => ({
               name: result.name,
               errorCode: result.errorCode,
@@ -262,6 +265,7 @@ export class ControllerService {
           const response = await this.controller.deleteTopics({ topics });
           return {
             ...this.ok(),
+            metadataOffset: response.metadataOffset,
             topics: response.topics.map((result) => ({
               name: result.name,
               errorCode: result.errorCode,
@@ -276,6 +280,7 @@ export class ControllerService {
           const result = await this.controller.preferredLeaderElection();
           return {
             ...this.ok(),
+            metadataOffset: result.metadataOffset,
             moved: result.moved.map((move) => ({ topic: move.topic, partition: move.partition, from: move.from, to: move.to, leaderEpoch: move.leaderEpoch })),
             notMoved: result.notMoved.map((left) => ({
               topic: left.topic,
@@ -288,6 +293,17 @@ export class ControllerService {
         });
       },
       FetchMetadata: (call) => this.fetchMetadata(call),
+      DescribeQuorum: (_call, callback) => {
+        this.unary(callback, async () => {
+          const quorum = this.controller.describeQuorum();
+          return {
+            ...this.ok(),
+            term: quorum.term,
+            commitIndex: quorum.commitIndex,
+            voters: quorum.voters.map((voter) => ({ nodeId: voter.id, address: voter.address, matchIndex: voter.matchIndex })),
+          };
+        });
+      },
     };
   }
 
@@ -508,6 +524,10 @@ export class ControllerClient {
       (client) => client.deleteTopics.bind(client) as Unary<Pb.ControllerDeleteTopicsRequest, Pb.ControllerDeleteTopicsResponse__Output>,
       request,
     );
+  }
+
+  describeQuorum(): Promise<Pb.DescribeQuorumResponse__Output> {
+    return this.call((client) => client.describeQuorum.bind(client) as Unary<Pb.DescribeQuorumRequest, Pb.DescribeQuorumResponse__Output>, {});
   }
 
   electLeaders(): Promise<Pb.ElectLeadersResponse__Output> {

@@ -21,6 +21,8 @@ export {
   type QuorumClock,
   type QuorumControllerOptions,
   type RegisterBrokerResult,
+  type MetadataOffset,
+  type QuorumDescription,
 } from './quorumController.js';
 export {
   ControllerService,

@@ -85,6 +85,23 @@ export class NotControllerError extends Error {
   }
 }
 
+/** The metadata offset after which everything a request changed is applied (the broker waits for it). */
+export interface MetadataOffset {
+  readonly metadataOffset: number;
+}
+
+function withOffset<T extends object>(decided: { readonly response: T; readonly image: MetadataImage }): T & MetadataOffset {
+  return { ...decided.response, metadataOffset: decided.image.highestOffset };
+}
+
+export interface QuorumDescription {
+  readonly leaderId: number;
+  readonly term: number;
+  readonly commitIndex: number;
+  /** Every voter with the highest Raft index known to be on it (-1 unknown). */
+  readonly voters: readonly { readonly id: number; readonly address: string; readonly matchIndex: number }[];
+}
+
 export interface RegisterBrokerResult extends RegisterBrokerResponse {
   /** The broker epoch (the offset of its RegisterBroker record); -1 on an error. */
   readonly brokerEpoch: number;
@@ -188,30 +205,42 @@ export class QuorumController {
     return { ...response, brokerEpoch };
   }
 
-  async brokerHeartbeat(request: BrokerHeartbeatRequest): Promise<BrokerHeartbeatResponse> {
-    return (await this.decide((logic, image, now) => logic.brokerHeartbeat(image, request, now))).response;
+  async brokerHeartbeat(request: BrokerHeartbeatRequest): Promise<BrokerHeartbeatResponse & MetadataOffset> {
+    return withOffset(await this.decide((logic, image, now) => logic.brokerHeartbeat(image, request, now)));
   }
 
-  async controlledShutdown(request: Omit<BrokerHeartbeatRequest, 'wantShutDown' | 'wantFence'>): Promise<BrokerHeartbeatResponse> {
-    return (await this.decide((logic, image, now) => logic.controlledShutdown(image, request, now))).response;
+  async controlledShutdown(request: Omit<BrokerHeartbeatRequest, 'wantShutDown' | 'wantFence'>): Promise<BrokerHeartbeatResponse & MetadataOffset> {
+    return withOffset(await this.decide((logic, image, now) => logic.controlledShutdown(image, request, now)));
   }
 
-  async createTopics(request: CreateTopicsRequest): Promise<{ readonly topics: readonly CreateTopicResult[] }> {
-    return (await this.decide((logic, image) => logic.createTopics(image, request))).response;
+  async createTopics(request: CreateTopicsRequest): Promise<{ readonly topics: readonly CreateTopicResult[] } & MetadataOffset> {
+    return withOffset(await this.decide((logic, image) => logic.createTopics(image, request)));
   }
 
-  async deleteTopics(request: DeleteTopicsRequest): Promise<{ readonly topics: readonly DeleteTopicResult[] }> {
-    return (await this.decide((logic, image) => logic.deleteTopics(image, request))).response;
+  async deleteTopics(request: DeleteTopicsRequest): Promise<{ readonly topics: readonly DeleteTopicResult[] } & MetadataOffset> {
+    return withOffset(await this.decide((logic, image) => logic.deleteTopics(image, request)));
   }
 
-  async alterPartition(request: AlterPartitionRequest): Promise<AlterPartitionResponse> {
-    return (await this.decide((logic, image) => logic.alterPartition(image, request))).response;
+  async alterPartition(request: AlterPartitionRequest): Promise<AlterPartitionResponse & MetadataOffset> {
+    return withOffset(await this.decide((logic, image) => logic.alterPartition(image, request)));
   }
 
   /** "Rebalance now" (imbalancePercentage 0 by default): returns what moved and what could not. */
-  async preferredLeaderElection(options: { readonly imbalancePercentage?: number } = {}): Promise<PreferredElectionResult> {
+  async preferredLeaderElection(options: { readonly imbalancePercentage?: number } = {}): Promise<PreferredElectionResult & MetadataOffset> {
     const imbalancePercentage = options.imbalancePercentage ?? 0;
-    return (await this.decide((logic, image) => logic.preferredLeaderElection(image, { imbalancePercentage }))).response;
+    return withOffset(await this.decide((logic, image) => logic.preferredLeaderElection(image, { imbalancePercentage })));
+  }
+
+  /** The quorum as this active controller sees it (NOT_CONTROLLER elsewhere). */
+  describeQuorum(): QuorumDescription {
+    if (!this.refresh()) throw this.notController();
+    const status = this.raft.status();
+    const voters = [...this.options.raft.voters].map(([id, address]) => ({
+      id,
+      address,
+      matchIndex: id === status.id ? status.lastIndex : (status.progress?.get(id)?.match ?? -1),
+    }));
+    return { leaderId: status.id, term: status.term, commitIndex: status.commit, voters };
   }
 
   /** What the session-check timer runs: fences every broker whose session expired. */

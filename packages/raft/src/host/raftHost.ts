@@ -3,6 +3,7 @@
 // (one fsynced batch) before its messages leave, committed entries are applied in order, and
 // only then is advance() called. One Ready is handled at a time.
 import { join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '@runnel/common';
 import { RawNode, type Ready, type Status } from '../rawNode.js';
 import { Xoshiro128 } from '../random.js';
@@ -40,6 +41,8 @@ export interface RaftHostOptions {
   proposalTimeoutMs?: number;
   /** Seed of the core's random source (election timeouts); defaults to one derived from the id and time. */
   seed?: number;
+  /** More gRPC services on the Raft listener (added before it binds). */
+  services?: (server: grpc.Server) => void;
 }
 
 interface PendingProposal {
@@ -99,6 +102,7 @@ export class RaftHost {
       port: options.listenPort,
       peers: options.voters,
       logger: options.logger,
+      ...(options.services === undefined ? {} : { services: options.services }),
       onMessage: (message) => {
         if (this.stopped || this.failure !== undefined) return;
         this.node.step(message);

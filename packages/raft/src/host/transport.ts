@@ -42,6 +42,8 @@ export interface RaftTransportOptions {
   logger: Logger;
   /** Chunk size for snapshots on the wire (tests make it small). */
   snapshotChunkBytes?: number;
+  /** Adds more gRPC services to the Raft listener before it binds (the controller serves its API beside Raft). */
+  services?: (server: grpc.Server) => void;
 }
 
 /** A snapshot being received chunk by chunk from one peer. */
@@ -98,6 +100,7 @@ export class RaftTransport {
     server.addService(loadRaftProto().runnel.v1.RaftTransport.service, {
       Send: (call: grpc.ServerReadableStream<RaftApi.RaftBatch__Output, RaftApi.RaftAck>, callback: grpc.sendUnaryData<RaftApi.RaftAck>) => this.receive(call, callback),
     });
+    this.options.services?.(server);
     this.server = server;
     return new Promise((resolve, reject) =>
       server.bindAsync(`${this.options.host}:${this.options.port}`, grpc.ServerCredentials.createInsecure(), (error, port) =>
