@@ -9,25 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { Admin, type ClusterStatus } from '@runnel/client';
 import { encodeRecordBatch, errorCode, loadClientProto, type ClientApi } from '@runnel/common';
 import type { LocalCluster } from '@runnel/testkit';
-import { useCluster } from './harness.js';
+import { useCluster, waitFor } from './harness.js';
 
 const SESSION_TIMEOUT_MS = 3000;
 const CHECK_INTERVAL_S = 3;
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : ` (last error: ${(last as Error).message})`}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
 
 /** Admin over the nodes still running (a dead bootstrap address only costs a retry, but adds up). */
 function adminOf(cluster: LocalCluster, except: number[] = []): Admin {
@@ -140,7 +125,7 @@ describe('a 3-node cluster losing nodes', () => {
     }
   });
 
-  it('SIGKILL of a broker: new leaders within the session timeout + 2 s; after a restart it rejoins with a new incarnation', async () => {
+  it('SIGKILL of a broker: new leaders within the session timeout + 2 s; after a restart it rejoins and leads its share again', async () => {
     const cluster = fixture.cluster;
     let admin = adminOf(cluster);
     const before = await admin.clusterStatus();
@@ -185,6 +170,10 @@ describe('a 3-node cluster losing nodes', () => {
         return !node.fenced ? status : undefined;
       }, 15_000);
       expect(rejoined.nodes.find((node) => node.id === victim)!.incarnationId).not.toBe(oldIncarnation);
+      // Back in the ISR of its partitions once its fetches catch up, then preferred leader again.
+      const rejoinedAt = Date.now();
+      await waitFor('leadership balanced again', async () => (balanced(await admin.clusterStatus(), topic, 12) ? true : undefined), CHECK_INTERVAL_S * 1000 + 3000);
+      process.stdout.write(`leadership balanced ${Date.now() - rejoinedAt} ms after node ${victim} rejoined (check interval ${CHECK_INTERVAL_S} s)\n`);
     } finally {
       await admin.close();
     }
@@ -224,6 +213,7 @@ describe('a 3-node cluster losing nodes', () => {
         return status.nodes.find((node) => node.id === victim)?.fenced === false ? status : undefined;
       }, 15_000);
       expect(back.topics.some((candidate) => candidate.name === 'after-failover')).toBe(true);
+      await waitFor('leadership balanced again', async () => (balanced(await admin.clusterStatus(), topic, 12) ? true : undefined), (CHECK_INTERVAL_S + SESSION_TIMEOUT_MS / 1000 + 10) * 1000);
     } finally {
       await admin.close();
     }

@@ -62,3 +62,19 @@ export function useCluster(nodes: number, config: Record<string, string> = {}): 
   });
   return state;
 }
+
+/** Polls `probe` until it returns a value (not undefined); errors count as "not yet". Throws after `timeoutMs`, naming `what`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : ` (last error: ${(last as Error).message})`}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

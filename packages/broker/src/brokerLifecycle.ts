@@ -31,6 +31,7 @@ export class BrokerLifecycle {
   private epoch = -1;
   private fenced = true;
   private status: BrokerState = 'starting';
+  /** When the latest answered heartbeat was sent: the lease runs from there. */
   private lastAnsweredMs = Number.NEGATIVE_INFINITY;
   /** After a lapse of the lease (or being fenced): the metadata offset to apply before leading again. */
   private catchUpOffset = -1;
@@ -98,6 +99,7 @@ export class BrokerLifecycle {
         return false;
       }
       try {
+        const sentMs = performance.now();
         const response = await this.options.client.brokerHeartbeat({
           brokerId: this.options.brokerId,
           brokerEpoch: this.epoch,
@@ -105,7 +107,7 @@ export class BrokerLifecycle {
           wantShutDown: true,
         });
         if (response.errorCode === 0) {
-          this.lastAnsweredMs = performance.now();
+          this.lastAnsweredMs = Math.max(this.lastAnsweredMs, sentMs);
           lastAnswer = Date.now();
           if (response.shouldShutDown) {
             this.options.logger.info('controlled shutdown: the controller moved leadership away');
@@ -155,6 +157,7 @@ export class BrokerLifecycle {
   private async register(): Promise<number> {
     const { brokerId, rack } = this.options;
     const listeners = this.options.listeners();
+    const sentMs = performance.now();
     const response = await this.options.client.registerBroker({
       brokerId,
       incarnationId: this.incarnationId,
@@ -167,13 +170,16 @@ export class BrokerLifecycle {
       return Math.min(this.options.heartbeatIntervalMs, 1000);
     }
     this.epoch = Number(response.brokerEpoch);
-    this.lastAnsweredMs = performance.now();
+    this.lastAnsweredMs = Math.max(this.lastAnsweredMs, sentMs);
     this.status = 'fenced';
     this.options.logger.info({ brokerEpoch: this.epoch, incarnationId: this.incarnationId }, 'registered with the controller');
     return 0; // heartbeat at once: being unfenced needs one
   }
 
   private async heartbeat(): Promise<void> {
+    // The lease runs from when the heartbeat was sent, not answered: the controller received it
+    // after that, so its session for this broker expires no earlier than this broker's lease.
+    const sentMs = performance.now();
     const response = await this.options.client.brokerHeartbeat({
       brokerId: this.options.brokerId,
       brokerEpoch: this.epoch,
@@ -192,13 +198,12 @@ export class BrokerLifecycle {
       this.options.logger.warn({ errorCode: response.errorCode, err: response.errorMessage }, 'heartbeat refused');
       return;
     }
-    const now = performance.now();
     // Silent past the session timeout, or fenced until now: the metadata may have moved on without
     // this broker (new leaders elected); it leads nothing until it has applied what the controller has.
-    if (now - this.lastAnsweredMs > this.options.sessionTimeoutMs || (this.fenced && !response.isFenced)) {
+    if (performance.now() - this.lastAnsweredMs > this.options.sessionTimeoutMs || (this.fenced && !response.isFenced)) {
       this.catchUpOffset = Math.max(this.catchUpOffset, Number(response.metadataOffset));
     }
-    this.lastAnsweredMs = now;
+    this.lastAnsweredMs = Math.max(this.lastAnsweredMs, sentMs);
     this.setFenced(response.isFenced);
   }
 

@@ -2,7 +2,7 @@
 // ReplicaManager and LogManager calls and back; it holds no state of its own besides the
 // requests in flight on each stream.
 import type * as grpc from '@grpc/grpc-js';
-import { errorCode, type ClientApi, type Logger } from '@runnel/common';
+import { errorCode, type ClientApi, type Logger, type ReplicationApi } from '@runnel/common';
 import { errorResult } from './errorResult.js';
 import type { MetadataImage } from '@runnel/controller';
 import type { ControllerClient } from '@runnel/controller/quorum';
@@ -51,6 +51,35 @@ export class ClientApiService {
       Produce: (call) => this.stream('produce', call, (request) => this.produce(request)),
       Fetch: (call) => this.stream('fetch', call, (request, signal) => this.fetch(request, signal)),
     };
+  }
+
+  /** ReplicationApi (replication.proto): followers' fetches, on the same listener and streams as clients'. */
+  replicationHandlers(): ReplicationApi.ReplicationApiHandlers {
+    return {
+      ReplicaFetch: (call) => this.stream('replicaFetch', call, (request, signal) => this.replicaFetch(request, signal)),
+    };
+  }
+
+  private async replicaFetch(request: ReplicationApi.ReplicaFetchRequest__Output, signal: AbortSignal): Promise<ReplicationApi.ReplicaFetchResponse> {
+    const partitions = await this.replicas.replicaFetch(
+      {
+        replicaId: request.replicaId,
+        brokerEpoch: Number(request.brokerEpoch),
+        maxWaitMs: request.maxWaitMs,
+        minBytes: request.minBytes,
+        maxBytes: request.maxBytes,
+        partitions: request.partitions.map((entry) => ({
+          topic: entry.topic,
+          partition: entry.partition,
+          currentLeaderEpoch: entry.currentLeaderEpoch,
+          fetchOffset: Number(entry.fetchOffset),
+          lastFetchedEpoch: entry.lastFetchedEpoch,
+          partitionMaxBytes: entry.partitionMaxBytes,
+        })),
+      },
+      signal,
+    );
+    return { requestId: request.requestId, partitions };
   }
 
   private unary<Request, Response>(
@@ -137,7 +166,7 @@ export class ClientApiService {
 
   private async produce(request: ClientApi.ProduceRequest__Output): Promise<ClientApi.ProduceResponse | null> {
     const inputs = request.partitions.map((entry) => ({ topic: entry.topic, partition: entry.partition, records: entry.records }));
-    const results = await this.replicas.produce(request.acks, inputs);
+    const results = await this.replicas.produce(request.acks, inputs, request.timeoutMs > 0 ? request.timeoutMs : 30_000);
     if (request.acks === 0) return null;
     return { requestId: request.requestId, partitions: results };
   }

@@ -13,6 +13,9 @@ import { Partition } from './partition.js';
 const DELETED_SUFFIX = '-delete';
 const STRAY_SUFFIX = '-stray';
 const PARTITION_METADATA = 'partition.metadata';
+/** Every partition's high watermark, as Kafka's replication-offset-checkpoint (one file per log dir). */
+const HIGH_WATERMARK_CHECKPOINT = 'replication-offset-checkpoint';
+const HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS = 5_000;
 /** `<topic>-<partition>`: topic names use [a-zA-Z0-9._-], so the partition is after the last '-'. */
 const PARTITION_DIR = /^(.+)-(\d+)$/;
 
@@ -28,12 +31,18 @@ export class LogManager {
   private retentionTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing = false;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  /** High watermarks read at start, by partition name; a replica opened later starts from its own. */
+  private checkpointed = new Map<string, number>();
 
   constructor(private readonly options: LogManagerOptions) {}
 
   async start(): Promise<void> {
     mkdirSync(this.options.logDir, { recursive: true });
     this.removeDeletedDirectories();
+    this.checkpointed = this.readHighWatermarks();
+    this.checkpointTimer = setInterval(() => this.checkpointHighWatermarks(), HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
+    this.checkpointTimer.unref();
     this.retentionTimer = setInterval(() => this.applyRetention(), this.options.retentionCheckIntervalMs);
     this.retentionTimer.unref();
     this.scheduleTimedFlush();
@@ -42,6 +51,8 @@ export class LogManager {
   async stop(): Promise<void> {
     clearInterval(this.retentionTimer);
     clearInterval(this.flushTimer);
+    clearInterval(this.checkpointTimer);
+    this.checkpointHighWatermarks();
     await Promise.all([...this.partitions.values()].map((partition) => partition.log.close()));
     this.partitions.clear();
   }
@@ -76,7 +87,8 @@ export class LogManager {
     }
     const log = await PartitionLog.open(dir, this.settingsFor(configs), { logger: this.options.logger.child({ partition: name }) });
     if (storedId !== topicId) writeTopicId(dir, topicId);
-    const partition = new Partition(topic, topicId, index, log, brokerId);
+    const settings = this.settingsFor(configs);
+    const partition = new Partition(topic, topicId, index, log, brokerId, settings.minInsyncReplicas, storedId === topicId ? (this.checkpointed.get(name) ?? 0) : 0);
     this.partitions.set(name, partition);
     return partition;
   }
@@ -108,6 +120,33 @@ export class LogManager {
       this.options.logger.warn({ dir: entry.name, movedTo: target }, 'set aside a partition directory that the metadata does not assign to this broker');
     }
     return strays;
+  }
+
+  /** Writes every hosted partition's high watermark (atomically: tmp, fsync, rename). */
+  checkpointHighWatermarks(): void {
+    const lines = this.allPartitions().map((partition) => `${partition.topic} ${partition.index} ${partition.highWatermark}`);
+    const path = join(this.options.logDir, HIGH_WATERMARK_CHECKPOINT);
+    try {
+      writeFileAtomically(path, `0\n${lines.length}\n${lines.join('\n')}${lines.length > 0 ? '\n' : ''}`);
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'cannot checkpoint high watermarks');
+    }
+  }
+
+  private readHighWatermarks(): Map<string, number> {
+    const marks = new Map<string, number>();
+    let text: string;
+    try {
+      text = readFileSync(join(this.options.logDir, HIGH_WATERMARK_CHECKPOINT), 'utf8');
+    } catch {
+      return marks;
+    }
+    const lines = text.split('\n').filter((line) => line.trim() !== '');
+    for (const line of lines.slice(2)) {
+      const match = /^(\S+) (\d+) (\d+)$/.exec(line.trim());
+      if (match !== null) marks.set(`${match[1]}-${match[2]}`, Number(match[3]));
+    }
+    return marks;
   }
 
   private deleteDirectory(dir: string, name: string): void {
@@ -172,8 +211,12 @@ function readTopicId(dir: string): string | null {
 }
 
 function writeTopicId(dir: string, topicId: string): void {
-  const path = join(dir, PARTITION_METADATA);
-  writeFileSync(`${path}.tmp`, `version: 0\ntopic_id=${topicId}\n`);
+  writeFileAtomically(join(dir, PARTITION_METADATA), `version: 0\ntopic_id=${topicId}\n`);
+}
+
+/** A crash leaves the old file or the new one, never a mix: temporary file, fsync, rename. */
+function writeFileAtomically(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
   const fd = openSync(`${path}.tmp`, 'r');
   try {
     fsyncSync(fd);

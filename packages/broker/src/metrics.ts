@@ -5,6 +5,10 @@ export class BrokerMetrics {
   readonly registry = new Registry();
   readonly bytesIn = new Counter({ name: 'runnel_bytes_in_total', help: 'Record batch bytes appended as leader', registers: [this.registry] });
   readonly bytesOut = new Counter({ name: 'runnel_bytes_out_total', help: 'Record batch bytes returned to fetches', registers: [this.registry] });
+  readonly replicationBytesOut = new Counter({ name: 'runnel_replication_bytes_out_total', help: 'Record batch bytes sent to followers', registers: [this.registry] });
+  readonly replicationBytesIn = new Counter({ name: 'runnel_replication_bytes_in_total', help: 'Record batch bytes appended as follower', registers: [this.registry] });
+  readonly underReplicatedPartitions = new Gauge({ name: 'runnel_under_replicated_partitions', help: 'Partitions led here whose ISR is smaller than their replica set', registers: [this.registry] });
+  readonly isrChanges = new Counter({ name: 'runnel_isr_changes_total', help: 'ISR changes this broker asked the controller for, by kind', labelNames: ['kind'], registers: [this.registry] });
   readonly recordsIn = new Counter({ name: 'runnel_records_in_total', help: 'Records appended as leader', registers: [this.registry] });
   readonly requests = new Counter({ name: 'runnel_requests_total', help: 'Requests by API', labelNames: ['api'], registers: [this.registry] });
   readonly errors = new Counter({ name: 'runnel_partition_errors_total', help: 'Per-partition errors by API and Kafka error code', labelNames: ['api', 'error'], registers: [this.registry] });

@@ -7,10 +7,11 @@ import type { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import type { ServerHttp2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import { loadClientProto, type BrokerConfig, type Logger } from '@runnel/common';
+import { loadClientProto, loadReplicationProto, type BrokerConfig, type Logger } from '@runnel/common';
 import { ControllerClient, ControllerService, QuorumController } from '@runnel/controller/quorum';
 import { BrokerLifecycle } from './brokerLifecycle.js';
 import { ClientApiService } from './clientApi.js';
+import { ReplicaFetcherManager } from './followerFetcher.js';
 import { HttpEndpoint } from './httpEndpoint.js';
 import { LogManager } from './logManager.js';
 import { loadOrCreateMetaProperties } from './metaProperties.js';
@@ -62,6 +63,7 @@ export interface NodeAddresses {
 /** The broker role's parts, present when process.roles includes broker. */
 interface BrokerRole {
   readonly logs: LogManager;
+  readonly fetchers: ReplicaFetcherManager;
   readonly controllerClient: ControllerClient;
   readonly follower: MetadataFollower;
   readonly lifecycle: BrokerLifecycle;
@@ -78,6 +80,7 @@ export class Node {
   private http: HttpEndpoint | undefined;
   private sizeTimer: NodeJS.Timeout | undefined;
   private grpcPort = 0;
+  private replicationPort = 0;
   private stopping: Promise<void> | undefined;
   clusterId = '';
 
@@ -184,7 +187,18 @@ export class Node {
       callTimeoutMs: CONTROLLER_CALL_TIMEOUT_MS,
       rpcTimeoutMs: Math.min(2_000, config.int('broker.session.timeout.ms')),
     });
-    const publisher = new BrokerMetadataPublisher(nodeId, logs, this.metrics, this.logger);
+    // Set below, once the lifecycle exists: the fetchers send this broker's epoch.
+    let brokerEpoch = (): number => -1;
+    const fetchers = new ReplicaFetcherManager({
+      brokerId: nodeId,
+      brokerEpoch: () => brokerEpoch(),
+      partitionMaxBytes: config.int('replica.fetch.max.bytes'),
+      responseMaxBytes: config.int('replica.fetch.response.max.bytes'),
+      maxWaitMs: config.int('replica.fetch.wait.max.ms'),
+      logger: this.logger.child({ role: 'follower' }),
+      metrics: this.metrics,
+    });
+    const publisher = new BrokerMetadataPublisher(nodeId, logs, fetchers, this.metrics, this.logger);
     // A co-located controller is read first: it is on this host and has what this node committed.
     const members = [...voters.keys()].sort((a, b) => (a === nodeId ? -1 : b === nodeId ? 1 : a - b));
     const follower = new MetadataFollower({
@@ -199,24 +213,43 @@ export class Node {
       client: controllerClient,
       brokerId: nodeId,
       // Registration starts after the listener is bound, so a port 0 (tests) is known by then.
-      listeners: () => [{ name: 'GRPC', host: advertised.host, port: advertised.port === 0 ? this.grpcPort : advertised.port }],
+      listeners: () => {
+        const listeners = [{ name: 'GRPC', host: advertised.host, port: advertised.port === 0 ? this.grpcPort : advertised.port }];
+        const replication = config.advertisedListeners().find((listener) => listener.name === 'REPLICATION');
+        if (replication !== undefined) listeners.push({ name: 'REPLICATION', host: replication.host, port: replication.port === 0 ? this.replicationPort : replication.port });
+        return listeners;
+      },
       rack: config.string('broker.rack'),
       heartbeatIntervalMs: config.int('broker.heartbeat.interval.ms'),
       sessionTimeoutMs: config.int('broker.session.timeout.ms'),
       metadataOffset: () => follower.offset,
       logger: this.logger.child({ role: 'lifecycle' }),
     });
+    brokerEpoch = () => lifecycle.brokerEpoch;
     const replicas = new ReplicaManager(
       logs,
       {
         partitionExists: (topic, index) => follower.image.partition(topic, index) !== undefined,
         leadershipRevoked: () => lifecycle.leadershipRevoked(),
+        alterIsr: async (partition, newIsr) => {
+          const role = partition.role;
+          const response = await controllerClient.alterPartition({
+            brokerId: nodeId,
+            brokerEpoch: lifecycle.brokerEpoch,
+            partitions: [{ topic: partition.topic, topicId: partition.topicId, partition: partition.index, leaderEpoch: role.leaderEpoch, partitionEpoch: role.partitionEpoch, newIsr: [...newIsr] }],
+          });
+          const result = response.partitions[0];
+          const code = response.errorCode !== 0 ? response.errorCode : (result?.errorCode ?? 0);
+          if (code !== 0) throw new Error(`AlterPartition for ${partition.name} refused (${code}): ${response.errorMessage || result?.errorMessage}`);
+          // The leader acts on the committed ISR: wait until this broker has applied it.
+          await follower.waitForOffset(Number(response.metadataOffset), CONTROLLER_CALL_TIMEOUT_MS);
+        },
       },
       this.logger,
       this.metrics,
-      config.int('fetch.max.bytes'),
+      { fetchMaxBytes: config.int('fetch.max.bytes'), replicaLagTimeMaxMs: config.int('replica.lag.time.max.ms') },
     );
-    this.broker = { logs, controllerClient, follower, lifecycle, replicas };
+    this.broker = { logs, fetchers, controllerClient, follower, lifecycle, replicas };
 
     const service = new ClientApiService(
       {
@@ -242,16 +275,27 @@ export class Node {
     this.clientApi = service;
     const largeWindows = enlargeReceiveWindows(server);
     server.addService(loadClientProto().runnel.v1.ClientApi.service, service.handlers());
+    server.addService(loadReplicationProto().runnel.v1.ReplicationApi.service, service.replicationHandlers());
     const grpcPort = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${grpcListener.host}:${grpcListener.port}`, grpc.ServerCredentials.createInsecure(), (error, port) =>
         error === null ? resolve(port) : reject(new Error(`cannot listen for gRPC on ${grpcListener.host}:${grpcListener.port}: ${error.message}`)),
       );
     });
     this.grpcServer = server;
+    // Inter-broker traffic may have a listener of its own (the same service, another port).
+    const replicationListener = config.listener('REPLICATION');
+    if (replicationListener !== undefined) {
+      this.replicationPort = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(`${replicationListener.host}:${replicationListener.port}`, grpc.ServerCredentials.createInsecure(), (error, port) =>
+          error === null ? resolve(port) : reject(new Error(`cannot listen for REPLICATION on ${replicationListener.host}:${replicationListener.port}: ${error.message}`)),
+        );
+      });
+    }
     if (!largeWindows()) this.logger.warn('could not enlarge HTTP/2 receive windows: produce throughput will be limited by flow control');
     this.grpcPort = grpcPort;
 
     follower.start();
+    replicas.start();
     await lifecycle.start();
     // Caught up with what the controller had when it unfenced this broker: the image is current,
     // so partition directories it does not assign here are strays (a topic deleted while this
@@ -298,6 +342,8 @@ export class Node {
       });
     }
     if (broker !== undefined) {
+      broker.replicas.stop();
+      await broker.fetchers.stop();
       broker.lifecycle.stop();
       broker.follower.stop();
       broker.controllerClient.close();

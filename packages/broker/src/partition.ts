@@ -12,18 +12,33 @@ export interface PartitionRole {
   readonly isr: readonly number[];
 }
 
+/** What a leader knows of one follower (Kafka's ReplicaState). */
+export interface FollowerState {
+  /** The follower's log end offset: the fetch offset of its latest fetch (-1 before one). */
+  logEndOffset: number;
+  /** The last time the follower was caught up with this leader's log end offset. */
+  lastCaughtUpMs: number;
+  /** When the previous fetch came, and the leader's log end offset then. */
+  lastFetchMs: number;
+  lastFetchLeaderLogEndOffset: number;
+  /** The follower's broker epoch on its latest fetch (-1 unknown). */
+  brokerEpoch: number;
+}
+
 /**
- * One replica hosted by this broker: its log and the role the committed metadata gives it. The
- * role changes only through `applyRole`, when the broker applies a metadata delta; a replica that
- * is not the leader refuses produce and consumer fetch.
- *
- * Until replication exists (followers pulling from leaders), the leader's high watermark is the
- * log end offset of the appends that have completed, as on a single node.
+ * One replica hosted by this broker: its log, the role the committed metadata gives it, and — while
+ * it leads — the state of its followers and the high watermark. The role changes only through
+ * `applyRole`, when the broker applies a metadata delta. The leader computes the high watermark
+ * from the committed ISR only: the smallest log end offset in it, never moving back, and not at all
+ * while the ISR is smaller than min.insync.replicas (KIP-966's strict rule).
  */
 export class Partition {
   private highWatermarkOffset: number;
   private readonly dataListeners = new Set<() => void>();
   private current: PartitionRole;
+  readonly followers = new Map<number, FollowerState>();
+  /** An ISR change sent to the controller and not yet answered (at most one at a time). */
+  pendingIsrChange: readonly number[] | null = null;
 
   constructor(
     readonly topic: string,
@@ -31,8 +46,12 @@ export class Partition {
     readonly index: number,
     readonly log: PartitionLog,
     private readonly brokerId: number,
+    /** min.insync.replicas of the topic. */
+    public minInsyncReplicas: number,
+    /** The checkpointed high watermark, if any: a replica never starts above its log end. */
+    checkpointedHighWatermark: number,
   ) {
-    this.highWatermarkOffset = log.logEndOffset;
+    this.highWatermarkOffset = Math.min(Math.max(checkpointedHighWatermark, log.logStartOffset), log.logEndOffset);
     this.current = { leader: NO_LEADER, leaderEpoch: -1, partitionEpoch: -1, replicas: [], isr: [] };
   }
 
@@ -53,33 +72,67 @@ export class Partition {
   }
 
   /**
-   * Takes the role the metadata gives this replica. A change of leader epoch wakes waiting fetches
-   * so that they answer (with NOT_LEADER_OR_FOLLOWER if leadership moved away).
+   * Takes the role the metadata gives this replica. Becoming leader (a new leader epoch) records
+   * where the epoch starts in the log and starts tracking the followers afresh. Any change wakes
+   * waiting fetches and produces so that they re-check (and answer NOT_LEADER_OR_FOLLOWER if
+   * leadership moved away).
    */
-  applyRole(role: PartitionRole): void {
+  applyRole(role: PartitionRole, nowMs: number): void {
     if (role.leaderEpoch < this.current.leaderEpoch) {
       throw new Error(`invariant: leader epoch of ${this.name} would go back from ${this.current.leaderEpoch} to ${role.leaderEpoch}`);
     }
-    const changed = role.leaderEpoch !== this.current.leaderEpoch || role.leader !== this.current.leader;
+    const previous = this.current;
+    const newLeadership = role.leader === this.brokerId && (role.leaderEpoch !== previous.leaderEpoch || previous.leader !== this.brokerId);
     this.current = role;
-    if (changed) {
-      if (this.isLeader) this.highWatermarkOffset = Math.max(this.highWatermarkOffset, this.log.logEndOffset);
-      this.notify();
+    if (role.partitionEpoch !== previous.partitionEpoch || newLeadership) this.pendingIsrChange = null;
+    if (role.leader === this.brokerId) {
+      if (newLeadership) {
+        this.log.assignEpochStartOffset(role.leaderEpoch, this.log.logEndOffset);
+        this.followers.clear();
+      }
+      for (const id of role.replicas) {
+        if (id === this.brokerId || this.followers.has(id)) continue;
+        // Kafka's rule: an ISR member counts as caught up when leadership starts, so that it is
+        // not dropped before it has had a chance to fetch.
+        this.followers.set(id, { logEndOffset: -1, lastCaughtUpMs: role.isr.includes(id) ? nowMs : 0, lastFetchMs: 0, lastFetchLeaderLogEndOffset: -1, brokerEpoch: -1 });
+      }
+      for (const id of [...this.followers.keys()]) if (!role.replicas.includes(id)) this.followers.delete(id);
+      this.maybeAdvanceHighWatermark();
+    } else {
+      this.followers.clear();
     }
+    this.notify();
   }
 
   get highWatermark(): number {
     return this.highWatermarkOffset;
   }
 
-  /** Moves the high watermark forward (never back) and wakes fetches waiting for data. */
-  advanceHighWatermark(offset: number): void {
-    if (offset <= this.highWatermarkOffset) return;
-    if (offset > this.log.logEndOffset) {
-      throw new Error(`invariant: high watermark ${offset} above log end offset ${this.log.logEndOffset} in ${this.name}`);
+  /** The smallest log end offset in the committed ISR, if the ISR is large enough; moves the watermark up to it. */
+  maybeAdvanceHighWatermark(): boolean {
+    if (!this.isLeader) return false;
+    const isr = this.current.isr;
+    if (isr.length < this.minInsyncReplicas) return false;
+    let candidate = this.log.logEndOffset;
+    for (const id of isr) {
+      if (id === this.brokerId) continue;
+      candidate = Math.min(candidate, this.followers.get(id)?.logEndOffset ?? -1);
     }
-    this.highWatermarkOffset = offset;
+    if (candidate <= this.highWatermarkOffset) return false;
+    this.highWatermarkOffset = candidate;
     this.notify();
+    return true;
+  }
+
+  /** A follower's high watermark: the leader's, bounded by what the follower has. Never moves back. */
+  updateFollowerHighWatermark(leaderHighWatermark: number): void {
+    const next = Math.min(leaderHighWatermark, this.log.logEndOffset);
+    if (next > this.highWatermarkOffset) this.highWatermarkOffset = next;
+  }
+
+  /** After truncation (a follower's divergent tail) the watermark may not exceed the log end. */
+  clampHighWatermarkToLogEnd(): void {
+    if (this.highWatermarkOffset > this.log.logEndOffset) this.highWatermarkOffset = this.log.logEndOffset;
   }
 
   /** After truncation or retention the log may start above the old watermark. */
@@ -88,9 +141,15 @@ export class Partition {
     this.notify();
   }
 
+  /** Listeners run whenever data, the high watermark or the role change. */
   onData(listener: () => void): () => void {
     this.dataListeners.add(listener);
     return () => this.dataListeners.delete(listener);
+  }
+
+  /** New data was appended (followers long-polling for it wake up). */
+  appended(): void {
+    this.notify();
   }
 
   private notify(): void {

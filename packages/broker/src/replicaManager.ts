@@ -1,6 +1,7 @@
-// The broker's data calls — produce, fetch, list offsets — independent of the door they came in
-// through (the gRPC API today, the Kafka wire protocol later). Errors come back per partition as
-// Kafka error codes; nothing a client sends can make these calls throw.
+// The broker's data calls — produce, fetch, list offsets, and the leader's side of replication
+// (followers' fetches, the ISR) — independent of the door they came in through (the gRPC API
+// today, the Kafka wire protocol later). Errors come back per partition as Kafka error codes;
+// nothing a client or follower sends can make these calls throw.
 import { RunnelError, errorCode, type Logger } from '@runnel/common';
 import { errorResult } from './errorResult.js';
 import type { LogManager } from './logManager.js';
@@ -76,17 +77,78 @@ export interface LeadershipView {
    * session lease ran out without a heartbeat answer — it may have been replaced without knowing).
    */
   leadershipRevoked(): string | null;
+  /**
+   * Sends an ISR change for a partition this broker leads to the controller (AlterPartition); the
+   * leader acts on the new ISR only once the change is committed and applied through the metadata.
+   */
+  alterIsr(partition: Partition, newIsr: ReadonlyArray<{ brokerId: number; brokerEpoch: number }>): Promise<void>;
+}
+
+export interface ReplicaFetchPartitionInput {
+  topic: string;
+  partition: number;
+  currentLeaderEpoch: number;
+  fetchOffset: number;
+  lastFetchedEpoch: number;
+  partitionMaxBytes: number;
+}
+
+export interface ReplicaFetchInput {
+  replicaId: number;
+  brokerEpoch: number;
+  maxWaitMs: number;
+  minBytes: number;
+  maxBytes: number;
+  partitions: ReplicaFetchPartitionInput[];
+}
+
+export interface ReplicaFetchResult {
+  topic: string;
+  partition: number;
+  errorCode: number;
+  errorMessage: string;
+  highWatermark: number;
+  logStartOffset: number;
+  logEndOffset: number;
+  divergingEpoch: { epoch: number; endOffset: number };
+  records: Buffer;
+}
+
+const NO_DIVERGENCE = Object.freeze({ epoch: -1, endOffset: -1 });
+
+export interface ReplicaManagerOptions {
+  /** The broker's fetch.max.bytes: no response is built larger than this, whatever a client asks. */
+  fetchMaxBytes: number;
+  /** replica.lag.time.max.ms: a follower not caught up for this long leaves the ISR. */
+  replicaLagTimeMaxMs: number;
+  now?: () => number;
 }
 
 export class ReplicaManager {
+  private readonly fetchMaxBytes: number;
+  private readonly now: () => number;
+  private isrTimer: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly logs: LogManager,
     private readonly cluster: LeadershipView,
     private readonly logger: Logger,
     private readonly metrics: BrokerMetrics,
-    /** The broker's fetch.max.bytes: no response is built larger than this, whatever a client asks. */
-    private readonly fetchMaxBytes: number,
-  ) {}
+    private readonly options: ReplicaManagerOptions,
+  ) {
+    this.fetchMaxBytes = options.fetchMaxBytes;
+    this.now = options.now ?? (() => Date.now());
+  }
+
+  /** Starts the ISR shrink check (every half replica.lag.time.max.ms, as Kafka). */
+  start(): void {
+    this.isrTimer = setInterval(() => this.shrinkIsrs(), Math.max(100, Math.floor(this.options.replicaLagTimeMaxMs / 2)));
+    this.isrTimer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.isrTimer);
+  }
 
   /** The partition if this broker leads it now; otherwise the Kafka error a client acts on. */
   private leaderPartition(topic: string, index: number): Partition {
@@ -105,33 +167,71 @@ export class ReplicaManager {
   }
 
   /**
-   * Appends each partition's batches. acks 0 and 1 answer after the local append; acks=-1 (all)
-   * waits for the in-sync replicas, which on a single node is this node, so it is the same point.
+   * Appends each partition's batches. acks 0 and 1 answer after the leader's append; acks=-1 (all)
+   * refuses before appending when the ISR is smaller than min.insync.replicas, then waits until the
+   * high watermark passes the batch (every ISR member has it), at most `timeoutMs`.
    */
-  async produce(acks: number, inputs: readonly ProduceInput[]): Promise<ProduceResult[]> {
+  async produce(acks: number, inputs: readonly ProduceInput[], timeoutMs = 30_000): Promise<ProduceResult[]> {
     if (acks !== 0 && acks !== 1 && acks !== -1) {
       return inputs.map((input) => ({ ...this.failedProduce(input), errorCode: errorCode('INVALID_REQUIRED_ACKS'), errorMessage: `acks must be 0, 1 or -1 (all), got ${acks}` }));
     }
-    return Promise.all(inputs.map((input) => this.appendToPartition(input)));
+    return Promise.all(inputs.map((input) => this.appendToPartition(input, acks, timeoutMs)));
   }
 
   private failedProduce(input: ProduceInput): ProduceResult {
     return { topic: input.topic, partition: input.partition, errorCode: 0, errorMessage: '', baseOffset: -1, logAppendTime: -1, logStartOffset: -1 };
   }
 
-  private async appendToPartition(input: ProduceInput): Promise<ProduceResult> {
+  private async appendToPartition(input: ProduceInput, acks: number, timeoutMs: number): Promise<ProduceResult> {
     try {
       const partition = this.leaderPartition(input.topic, input.partition);
-      const result = await partition.log.append(input.records, { leaderEpoch: partition.leaderEpoch });
-      partition.advanceHighWatermark(result.lastOffset + 1);
+      if (acks === -1 && partition.role.isr.length < partition.minInsyncReplicas) {
+        throw new RunnelError('NOT_ENOUGH_REPLICAS', `${partition.name} has ${partition.role.isr.length} in-sync replica(s) (${partition.role.isr.join(', ')}); min.insync.replicas is ${partition.minInsyncReplicas}`);
+      }
+      const leaderEpoch = partition.leaderEpoch;
+      const result = await partition.log.append(input.records, { leaderEpoch });
       this.metrics.bytesIn.inc(result.bytes);
       this.metrics.recordsIn.inc(result.lastOffset - result.firstOffset + 1);
+      partition.appended();
+      partition.maybeAdvanceHighWatermark();
+      if (acks === -1) await this.awaitReplication(partition, leaderEpoch, result.lastOffset + 1, timeoutMs);
       return { ...this.failedProduce(input), baseOffset: result.firstOffset, logAppendTime: -1, logStartOffset: partition.log.logStartOffset };
     } catch (error) {
       const fields = errorResult(error, this.logger, { topic: input.topic, partition: input.partition });
       this.metrics.errors.inc({ api: 'produce', error: String(fields.errorCode) });
       return { ...this.failedProduce(input), ...fields };
     }
+  }
+
+  /** Resolves once the high watermark reaches `offset` under the same leader epoch; throws the Kafka error otherwise. */
+  private async awaitReplication(partition: Partition, leaderEpoch: number, offset: number, timeoutMs: number): Promise<void> {
+    const check = (): 'done' | 'lost' | null => {
+      if (!partition.isLeader || partition.leaderEpoch !== leaderEpoch) return 'lost';
+      return partition.highWatermark >= offset ? 'done' : null;
+    };
+    let outcome: 'done' | 'lost' | 'timeout' | null = check();
+    if (outcome === null) {
+      outcome = await new Promise<'done' | 'lost' | 'timeout'>((resolve) => {
+        const timer = setTimeout(() => finish('timeout'), Math.max(1, Math.min(timeoutMs, FETCH_MAX_WAIT_MS_LIMIT * 10)));
+        const unsubscribe = partition.onData(() => {
+          const now = check();
+          if (now !== null) finish(now);
+        });
+        function finish(result: 'done' | 'lost' | 'timeout'): void {
+          clearTimeout(timer);
+          unsubscribe();
+          resolve(result);
+        }
+      });
+    }
+    if (outcome === 'done') return;
+    if (outcome === 'lost') {
+      throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `leadership of ${partition.name} moved (epoch ${leaderEpoch} → ${partition.leaderEpoch}) before the write reached every in-sync replica; it may or may not survive`);
+    }
+    if (partition.role.isr.length < partition.minInsyncReplicas) {
+      throw new RunnelError('NOT_ENOUGH_REPLICAS_AFTER_APPEND', `${partition.name} fell to ${partition.role.isr.length} in-sync replica(s), below min.insync.replicas ${partition.minInsyncReplicas}, after the write was appended`);
+    }
+    throw new RunnelError('REQUEST_TIMED_OUT', `the in-sync replicas of ${partition.name} (${partition.role.isr.join(', ')}) did not all have offset ${offset - 1} within ${timeoutMs} ms`);
   }
 
   /**
@@ -146,21 +246,9 @@ export class ReplicaManager {
     const partitions = request.partitions
       .map((input) => this.logs.partition(input.topic, input.partition))
       .filter((partition): partition is Partition => partition !== undefined);
-    await new Promise<void>((resolve) => {
-      const unsubscribers: Array<() => void> = [];
-      const finish = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', finish);
-        for (const unsubscribe of unsubscribers) unsubscribe();
-        resolve();
-      };
-      const onData = () => {
-        results = this.readAll(request);
-        if (this.satisfied(results, request.minBytes)) finish();
-      };
-      const timer = setTimeout(finish, waitMs);
-      signal?.addEventListener('abort', finish);
-      for (const partition of partitions) unsubscribers.push(partition.onData(onData));
+    await waitForData(partitions, waitMs, signal, () => {
+      results = this.readAll(request);
+      return this.satisfied(results, request.minBytes);
     });
     return this.readAll(request);
   }
@@ -211,6 +299,155 @@ export class ReplicaManager {
     }
   }
 
+  // --- the leader's side of replication ---------------------------------------------------------
+
+  /**
+   * A follower's fetch: for each partition, checks the follower's epoch and that its log has not
+   * diverged (KIP-279: the end of its last fetched epoch on this leader), records its log end
+   * offset (which may move the high watermark and add it to the ISR), and returns the batches from
+   * its fetch offset up to this leader's log end. Long-polls like a consumer fetch.
+   */
+  async replicaFetch(request: ReplicaFetchInput, signal?: AbortSignal): Promise<ReplicaFetchResult[]> {
+    const readable = request.partitions.map((input) => this.followerFetched(request, input));
+    let results = this.readForFollower(request, readable);
+    const waitMs = Math.min(Math.max(0, request.maxWaitMs), FETCH_MAX_WAIT_MS_LIMIT);
+    const bytes = () => results.reduce((sum, result) => sum + result.records.length, 0);
+    if (results.some((result) => result.errorCode !== 0 || result.divergingEpoch.epoch !== -1) || bytes() >= Math.max(1, request.minBytes) || waitMs === 0 || signal?.aborted === true) return results;
+    const partitions = readable.filter((entry): entry is Partition => entry instanceof Object && 'log' in entry);
+    await waitForData(partitions, waitMs, signal, () => {
+      results = this.readForFollower(request, readable);
+      return bytes() >= Math.max(1, request.minBytes) || results.some((result) => result.errorCode !== 0);
+    });
+    return this.readForFollower(request, readable);
+  }
+
+  /** Validates one partition of a follower's fetch and records the follower's position; returns the partition or the result to send. */
+  private followerFetched(request: ReplicaFetchInput, input: ReplicaFetchPartitionInput): Partition | ReplicaFetchResult {
+    const base: ReplicaFetchResult = {
+      topic: input.topic,
+      partition: input.partition,
+      errorCode: 0,
+      errorMessage: '',
+      highWatermark: -1,
+      logStartOffset: -1,
+      logEndOffset: -1,
+      divergingEpoch: NO_DIVERGENCE,
+      records: EMPTY,
+    };
+    try {
+      const partition = this.leaderPartition(input.topic, input.partition);
+      const log = partition.log;
+      const fields = { ...base, highWatermark: partition.highWatermark, logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset };
+      if (input.currentLeaderEpoch < partition.leaderEpoch) {
+        throw new RunnelError('FENCED_LEADER_EPOCH', `${partition.name} is at leader epoch ${partition.leaderEpoch}; the follower knows ${input.currentLeaderEpoch}`);
+      }
+      if (input.currentLeaderEpoch > partition.leaderEpoch) {
+        throw new RunnelError('UNKNOWN_LEADER_EPOCH', `${partition.name} is at leader epoch ${partition.leaderEpoch} here; the follower knows ${input.currentLeaderEpoch}`);
+      }
+      const follower = partition.followers.get(request.replicaId);
+      if (follower === undefined) throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `broker ${request.replicaId} is not a replica of ${partition.name} (replicas ${partition.role.replicas.join(', ')})`);
+      if (input.lastFetchedEpoch >= 0) {
+        const end = log.endOffsetForEpoch(input.lastFetchedEpoch);
+        if (end.epoch !== input.lastFetchedEpoch || end.endOffset < input.fetchOffset) {
+          // The follower's log holds batches this leader does not: it truncates first. (An end of
+          // -1, no epoch known here, still names a point: the log start.)
+          return { ...fields, divergingEpoch: { epoch: end.epoch, endOffset: end.endOffset < 0 ? log.logStartOffset : end.endOffset } };
+        }
+      }
+      if (input.fetchOffset < log.logStartOffset || input.fetchOffset > log.logEndOffset) {
+        throw new RunnelError('OFFSET_OUT_OF_RANGE', `offset ${input.fetchOffset} is outside ${log.logStartOffset}..${log.logEndOffset} of ${partition.name}`);
+      }
+      this.updateFollower(partition, request.replicaId, request.brokerEpoch, input.fetchOffset);
+      return partition;
+    } catch (error) {
+      const fields = errorResult(error, this.logger, { topic: input.topic, partition: input.partition, replica: request.replicaId });
+      this.metrics.errors.inc({ api: 'replicaFetch', error: String(fields.errorCode) });
+      return { ...base, ...fields };
+    }
+  }
+
+  /** Kafka's ReplicaState.updateFetchState, then the high watermark and ISR expansion. */
+  private updateFollower(partition: Partition, replicaId: number, brokerEpoch: number, fetchOffset: number): void {
+    const follower = partition.followers.get(replicaId)!;
+    const now = this.now();
+    const leaderEnd = partition.log.logEndOffset;
+    if (fetchOffset >= leaderEnd) follower.lastCaughtUpMs = Math.max(follower.lastCaughtUpMs, now);
+    else if (fetchOffset >= follower.lastFetchLeaderLogEndOffset) follower.lastCaughtUpMs = Math.max(follower.lastCaughtUpMs, follower.lastFetchMs);
+    follower.logEndOffset = fetchOffset;
+    follower.lastFetchMs = now;
+    follower.lastFetchLeaderLogEndOffset = leaderEnd;
+    follower.brokerEpoch = brokerEpoch;
+    partition.maybeAdvanceHighWatermark();
+    // Back into the ISR once it has everything up to the high watermark and this epoch's start.
+    const role = partition.role;
+    if (!role.isr.includes(replicaId) && partition.pendingIsrChange === null) {
+      const epochStart = partition.log.endOffsetForEpoch(partition.leaderEpoch - 1).endOffset;
+      if (fetchOffset >= partition.highWatermark && fetchOffset >= Math.max(0, epochStart)) this.changeIsr(partition, [...role.isr, replicaId], 'expand');
+    }
+  }
+
+  private readForFollower(request: ReplicaFetchInput, entries: ReadonlyArray<Partition | ReplicaFetchResult>): ReplicaFetchResult[] {
+    let remaining = Math.min(Math.max(0, request.maxBytes), this.fetchMaxBytes);
+    let first = true;
+    return entries.map((entry, k) => {
+      if (!(entry instanceof Object && 'log' in entry)) return entry as ReplicaFetchResult;
+      const partition = entry as Partition;
+      const input = request.partitions[k]!;
+      const log = partition.log;
+      const base: ReplicaFetchResult = {
+        topic: input.topic,
+        partition: input.partition,
+        errorCode: 0,
+        errorMessage: '',
+        highWatermark: partition.highWatermark,
+        logStartOffset: log.logStartOffset,
+        logEndOffset: log.logEndOffset,
+        divergingEpoch: NO_DIVERGENCE,
+        records: EMPTY,
+      };
+      if (!partition.isLeader || partition.leaderEpoch !== input.currentLeaderEpoch) {
+        return { ...base, errorCode: errorCode('NOT_LEADER_OR_FOLLOWER'), errorMessage: `leadership of ${partition.name} moved` };
+      }
+      if (input.fetchOffset >= log.logEndOffset || input.fetchOffset < log.logStartOffset) return base;
+      if (!first && remaining === 0) return base;
+      const maxBytes = first ? Math.max(1, input.partitionMaxBytes) : Math.min(Math.max(1, input.partitionMaxBytes), remaining);
+      const read = log.read(input.fetchOffset, maxBytes);
+      if (!first && read.records.length > remaining) return base;
+      if (read.records.length > 0) first = false;
+      remaining = Math.max(0, remaining - read.records.length);
+      this.metrics.replicationBytesOut.inc(read.records.length);
+      return { ...base, records: read.records };
+    });
+  }
+
+  /** Drops from the ISR every follower that has not caught up for replica.lag.time.max.ms. */
+  shrinkIsrs(): void {
+    const now = this.now();
+    for (const partition of this.logs.allPartitions()) {
+      if (!partition.isLeader || partition.pendingIsrChange !== null) continue;
+      const role = partition.role;
+      const lagging = role.isr.filter((id) => {
+        if (id === partition.role.leader) return false;
+        const follower = partition.followers.get(id);
+        return follower === undefined || now - follower.lastCaughtUpMs > this.options.replicaLagTimeMaxMs;
+      });
+      if (lagging.length > 0) this.changeIsr(partition, role.isr.filter((id) => !lagging.includes(id)), 'shrink');
+    }
+  }
+
+  private changeIsr(partition: Partition, newIsr: number[], why: 'expand' | 'shrink'): void {
+    partition.pendingIsrChange = newIsr;
+    this.metrics.isrChanges.inc({ kind: why });
+    const members = newIsr.map((id) => ({ brokerId: id, brokerEpoch: partition.followers.get(id)?.brokerEpoch ?? -1 }));
+    this.logger.info({ partition: partition.name, isr: partition.role.isr, newIsr, why }, 'asking the controller to change the ISR');
+    this.cluster.alterIsr(partition, members).then(
+      () => undefined,
+      (error: unknown) => this.logger.warn({ partition: partition.name, err: (error as Error).message }, 'ISR change failed'),
+    ).finally(() => {
+      if (partition.pendingIsrChange === newIsr) partition.pendingIsrChange = null;
+    });
+  }
+
   listOffsets(queries: readonly OffsetQuery[]): OffsetResult[] {
     return queries.map((query) => {
       const base = { topic: query.topic, partition: query.partition, errorCode: 0, offset: -1, timestamp: -1 };
@@ -227,4 +464,23 @@ export class ReplicaManager {
       }
     });
   }
+}
+
+/**
+ * A long poll: resolves when `satisfied()` (asked whenever one of `partitions` has news) says so,
+ * after `waitMs`, or when `signal` aborts (the caller went away).
+ */
+function waitForData(partitions: readonly Partition[], waitMs: number, signal: AbortSignal | undefined, satisfied: () => boolean): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const unsubscribers: Array<() => void> = [];
+    const finish = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', finish);
+      for (const unsubscribe of unsubscribers) unsubscribe();
+      resolve();
+    };
+    const timer = setTimeout(finish, waitMs);
+    signal?.addEventListener('abort', finish);
+    for (const partition of partitions) unsubscribers.push(partition.onData(() => satisfied() && finish()));
+  });
 }

@@ -22,6 +22,10 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc-node.flow_control_window': 16 * 1024 * 1024,
   'grpc.keepalive_timeout_ms': 10_000,
   'grpc.keepalive_permit_without_calls': 0,
+  // Kafka's reconnect.backoff.ms / reconnect.backoff.max.ms (50 ms / 1 s): a restarted broker is
+  // used again within a second, not after grpc-js's default backoff (which grows to minutes).
+  'grpc.initial_reconnect_backoff_ms': 50,
+  'grpc.max_reconnect_backoff_ms': 1_000,
 };
 
 interface Pending<Res> {

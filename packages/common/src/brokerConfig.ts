@@ -4,7 +4,7 @@ import { ConfigDef, ConfigError, MAX_LONG, environmentOverrides, type ConfigValu
 
 const HOUR_MS = 3_600_000;
 
-export const LISTENER_NAMES = ['GRPC', 'CONTROLLER', 'HTTP'] as const;
+export const LISTENER_NAMES = ['GRPC', 'REPLICATION', 'CONTROLLER', 'HTTP'] as const;
 export type ListenerName = (typeof LISTENER_NAMES)[number];
 
 export const BROKER_CONFIG = new ConfigDef(
@@ -52,6 +52,9 @@ export const BROKER_CONFIG = new ConfigDef(
     'leader.imbalance.check.interval.seconds': { type: 'long', default: 300, min: 1, doc: 'How often the controller checks leader imbalance.' },
     'unclean.leader.election.enable': { type: 'boolean', default: false, doc: 'Allow a replica outside the ISR to become leader as a last resort (can lose data).' },
     'replica.lag.time.max.ms': { type: 'long', default: 30000, min: 1, doc: 'A follower that has not caught up for this long is removed from the ISR.' },
+    'replica.fetch.max.bytes': { type: 'int', default: 1048576, min: 1, doc: 'Bytes a follower asks for per partition in one fetch (a larger first batch still comes whole).' },
+    'replica.fetch.response.max.bytes': { type: 'int', default: 10485760, min: 1, doc: 'Bytes a follower asks for in one fetch over all partitions.' },
+    'replica.fetch.wait.max.ms': { type: 'int', default: 500, min: 0, doc: 'How long a leader holds a follower\'s fetch when there is nothing new.' },
   },
   {
     'zookeeper.': 'Runnel keeps its metadata in its own Raft controller quorum and never uses ZooKeeper; remove the zookeeper.* keys',

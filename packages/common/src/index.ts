@@ -8,3 +8,4 @@ export * from './crc32c.js';
 export * from './recordBatch.js';
 export type * as ClientApi from './generated/runnel/v1/index.js';
 export type * as RaftApi from './generated/runnel/v1/index.js';
+export type * as ReplicationApi from './generated/runnel/v1/index.js';

@@ -4,6 +4,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType as ClientProto } from './generated/client.js';
 import type { ProtoGrpcType as ControllerProto } from './generated/controller.js';
 import type { ProtoGrpcType as RaftProto } from './generated/raft.js';
+import type { ProtoGrpcType as ReplicationProto } from './generated/replication.js';
 
 /** The repository's proto/ directory: the .proto files are loaded at run time, not copied. */
 export const PROTO_ROOT = fileURLToPath(new URL('../../../proto', import.meta.url));
@@ -38,4 +39,12 @@ let controllerProto: ControllerProto | undefined;
 export function loadControllerProto(): ControllerProto {
   controllerProto ??= grpc.loadPackageDefinition(protoLoader.loadSync('runnel/v1/controller.proto', LOADER_OPTIONS)) as unknown as ControllerProto;
   return controllerProto;
+}
+
+let replicationProto: ReplicationProto | undefined;
+
+/** The `runnel.v1` package of replication.proto: followers fetching from leaders. */
+export function loadReplicationProto(): ReplicationProto {
+  replicationProto ??= grpc.loadPackageDefinition(protoLoader.loadSync('runnel/v1/replication.proto', LOADER_OPTIONS)) as unknown as ReplicationProto;
+  return replicationProto;
 }

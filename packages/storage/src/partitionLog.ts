@@ -5,12 +5,15 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import {
+  BATCH_HEADER_BYTES,
   CorruptBatchError,
+  LOG_OVERHEAD,
   RunnelError,
   batchSize,
   createLogger,
   decodeRecords,
   lastOffsetOf,
+  readBatchHeader,
   setBaseOffset,
   setPartitionLeaderEpoch,
   validateBatch,
@@ -30,8 +33,10 @@ import {
   writeRecoveryPoint,
   isStrayFile,
   parseSegmentFileName,
+  readFully,
   unlinkIfExists,
 } from './files.js';
+import { LEADER_EPOCH_CHECKPOINT_FILE, LeaderEpochCache, readCheckpoint } from './leaderEpochCache.js';
 import { INT32_MAX, Segment, type RollReason } from './segment.js';
 
 export interface AppendResult {
@@ -75,6 +80,8 @@ export const READ_BYTES_MAX = 256 * 1024 * 1024;
 /** One append call carries at most this many batches. */
 export const APPEND_BATCHES_MAX = 1_000_000;
 const EMPTY = Buffer.alloc(0);
+/** Epoch scans (header-only) read this much of a .log at a time. */
+const EPOCH_SCAN_CHUNK_BYTES = 64 * 1024;
 
 let defaultLogger: Logger | null = null;
 function storageLogger(): Logger {
@@ -121,6 +128,8 @@ export class PartitionLog {
   private sealedUnsynced: Array<{ segment: Segment; synced: Promise<void> }> = [];
   /** Every segment below this base offset is known durable; recovery after a crash validates from here. */
   private recoveryPoint = 0;
+  /** Which leader epoch wrote which part of the log; loaded (or rebuilt) by recover(). */
+  private epochs!: LeaderEpochCache;
 
   private constructor(
     readonly dir: string,
@@ -170,6 +179,49 @@ export class PartitionLog {
   /** Base offsets of the segments, oldest first (for tests and operators). */
   get segmentBaseOffsets(): number[] {
     return this.segments.map((segment) => segment.baseOffset);
+  }
+
+  // ---- leader epochs --------------------------------------------------------------------------
+
+  /** Entries oldest first (a copy). */
+  epochEntries(): Array<{ epoch: number; startOffset: number }> {
+    return this.epochs.all();
+  }
+
+  /** The latest epoch, or -1 when the cache is empty. */
+  get latestEpoch(): number {
+    return this.epochs.latestEpoch;
+  }
+
+  /**
+   * Kafka's OffsetsForLeaderEpoch answer for `epoch`: the largest epoch <= `epoch` in the cache and its
+   * end offset = the start offset of the next larger epoch, or logEndOffset if it is the latest.
+   * epoch below the first entry (or empty cache): { epoch: -1, endOffset: -1 }.
+   * (Kafka: LeaderEpochFileCache.endOffsetFor.)
+   */
+  endOffsetForEpoch(epoch: number): { epoch: number; endOffset: number } {
+    assert(Number.isSafeInteger(epoch), () => `epoch ${epoch} is not an integer`);
+    return this.epochs.endOffsetFor(epoch, this.logEndOffset);
+  }
+
+  /**
+   * Records that `epoch` starts at `startOffset` (a new leader calls it with its log end offset when it
+   * takes over, before appending). No-op if epoch <= latestEpoch; throws (AssertionError) on
+   * startOffset < the latest entry's start or > logEndOffset. Persists the checkpoint when it adds.
+   */
+  assignEpochStartOffset(epoch: number, startOffset: number): void {
+    this.checkWritable();
+    assert(Number.isSafeInteger(epoch) && epoch >= 0 && epoch <= INT32_MAX, () => `leader epoch ${epoch} must be an integer in [0, ${INT32_MAX}]`);
+    assertOffset(startOffset, 'epoch start offset');
+    if (epoch <= this.epochs.latestEpoch) return;
+    const latest = this.epochs.latestEntry;
+    assert(latest === null || startOffset >= latest.startOffset, () => `epoch ${epoch} cannot start at ${startOffset}, before epoch ${latest!.epoch} at ${latest!.startOffset}`);
+    assert(startOffset <= this.logEndOffset, () => `epoch ${epoch} cannot start at ${startOffset}, past the log end ${this.logEndOffset}`);
+    this.mutate('assignEpochStartOffset', () => {
+      this.epochs.assign(epoch, startOffset);
+      this.epochs.persist();
+    });
+    this.logger.info({ dir: this.dir, epoch, startOffset }, 'new leader epoch');
   }
 
   updateSettings(settings: LogSettings): void {
@@ -265,6 +317,7 @@ export class PartitionLog {
     let nextOffset = firstOffset;
     let maxTimestamp = -1;
     let records = 0;
+    let epochsChanged = false;
     for (const { position, header } of validated) {
       if (assignOffsets) {
         setBaseOffset(batches, position, nextOffset);
@@ -279,11 +332,18 @@ export class PartitionLog {
       const rollReason = this.active.shouldRoll(batchSize(header), lastOffset, header.maxTimestamp, this.settings.segmentBytes, this.settings.segmentMs, nowMs);
       if (rollReason !== null) this.roll(rollReason, nextOffset, nowMs);
       this.active.appendBatch(batches, position, header, this.settings.indexIntervalBytes, nowMs);
+      // The first batch of a newer epoch starts it (Kafka's maybeAssignEpochStartOffset); -1 is none.
+      if (header.partitionLeaderEpoch >= 0 && header.partitionLeaderEpoch > this.epochs.latestEpoch) {
+        this.epochs.assign(header.partitionLeaderEpoch, header.baseOffset);
+        epochsChanged = true;
+      }
       nextOffset = lastOffset + 1;
       maxTimestamp = Math.max(maxTimestamp, header.maxTimestamp);
       records += header.recordCount;
     }
     this.active.writePending();
+    // After the data: a crash in between leaves batches the checkpoint lacks, which open() adds back.
+    if (epochsChanged) this.epochs.persist();
     assert(this.logEndOffset === nextOffset, 'logEndOffset must follow the last appended batch');
     this.writtenBatches += validated.length;
     this.writtenRecords += records;
@@ -485,7 +545,13 @@ export class PartitionLog {
   truncateTo(offset: number): void {
     this.checkWritable();
     assertOffset(offset, 'truncateTo offset');
-    if (offset >= this.logEndOffset) return;
+    if (offset >= this.logEndOffset) {
+      // No data to remove, but an epoch assigned at the log end (and never written) may be.
+      this.mutate('truncateTo', () => {
+        if (this.epochs.truncateFromEnd(offset)) this.epochs.persist();
+      });
+      return;
+    }
     if (offset < this.logStartOffset) {
       this.truncateFullyAndStartAt(offset);
       return;
@@ -503,7 +569,9 @@ export class PartitionLog {
       if (deleted > 0) fsyncDirectory(this.dir);
       this.syncSealedNow();
       this.markAllFlushed();
-      this.logger.info({ dir: this.dir, offset, logEndOffset: this.logEndOffset, segmentsDeleted: deleted, removedBytes }, 'truncated log');
+      // The log may end below `offset` (the batch holding it went whole): no epoch starts at or after its end.
+      if (this.epochs.truncateFromEnd(Math.min(offset, this.logEndOffset))) this.epochs.persist();
+      this.logger.info({ dir: this.dir, offset, logEndOffset: this.logEndOffset, segmentsDeleted: deleted, removedBytes, latestEpoch: this.epochs.latestEpoch }, 'truncated log');
     });
   }
 
@@ -520,6 +588,7 @@ export class PartitionLog {
       this.sealedUnsynced = [];
       this.advanceRecoveryPoint();
       this.markAllFlushed();
+      if (this.epochs.clear()) this.epochs.persist();
       this.logger.info({ dir: this.dir, offset }, 'truncated log fully');
     });
   }
@@ -548,6 +617,8 @@ export class PartitionLog {
         this.logger.info({ dir: this.dir, baseOffset: oldest.baseOffset, nextOffset: oldest.nextOffset, expired, oversized }, 'deleted segment by retention');
       }
       if (deleted > 0) fsyncDirectory(this.dir);
+      // Kafka's truncateFromStart: the epoch covering the new log start now starts there.
+      if (deleted > 0 && this.epochs.truncateFromStart(this.logStartOffset)) this.epochs.persist();
       return deleted;
     });
   }
@@ -643,10 +714,97 @@ export class PartitionLog {
     // What recovery validated may still sit only in the page cache (a killed process, not a
     // crashed machine): make it durable before the recovery point moves past it.
     for (const segment of scanned) if (this.segments.includes(segment) && segment !== this.active) segment.syncSync();
+    this.loadEpochCache(clean, clean ? null : recoveryPoint);
     if (clean) unlinkIfExists(markerPath);
     fsyncDirectory(this.dir);
     this.advanceRecoveryPoint();
-    this.logger.info({ dir: this.dir, clean, segments: this.segments.length, logStartOffset: this.logStartOffset, logEndOffset: this.logEndOffset }, 'opened partition log');
+    this.logger.info(
+      { dir: this.dir, clean, segments: this.segments.length, logStartOffset: this.logStartOffset, logEndOffset: this.logEndOffset, latestEpoch: this.epochs.latestEpoch },
+      'opened partition log',
+    );
+  }
+
+  /**
+   * Loads the leader-epoch checkpoint, or rebuilds it from every batch header when it is missing or
+   * unreadable. Then fits it to the recovered log: entries at or past the log end go (recovery cut
+   * the data they started), the start is raised to the log start, and epochs of batches the file
+   * does not know (a crash between an append and its checkpoint write) are added by scanning the
+   * headers from the last entry's start, or after a crash from the recovery point if that is
+   * later (the checkpoint is written before a segment can become durable). `recoveryPoint` is null
+   * after a clean shutdown: the checkpoint is then complete and nothing is scanned, unless the
+   * last batch's epoch says otherwise.
+   */
+  private loadEpochCache(clean: boolean, recoveryPoint: number | null): void {
+    unlinkIfExists(join(this.dir, `${LEADER_EPOCH_CHECKPOINT_FILE}.tmp`));
+    const loaded = readCheckpoint(this.dir);
+    const logStart = this.logStartOffset;
+    const logEnd = this.logEndOffset;
+    if (loaded.entries === null) {
+      this.epochs = new LeaderEpochCache(this.dir);
+      this.scanEpochs(logStart);
+      this.epochs.persist();
+      if (!loaded.missing || logEnd > logStart) {
+        this.logger.warn({ dir: this.dir, reason: loaded.reason, entries: this.epochs.all() }, 'leader-epoch checkpoint missing or unreadable; rebuilt it from the log');
+      }
+      return;
+    }
+    this.epochs = new LeaderEpochCache(this.dir, loaded.entries);
+    let changed = this.epochs.truncateFromStart(logStart);
+    if (this.epochs.truncateFromEnd(logEnd)) changed = true;
+    const from = this.epochs.latestEntry?.startOffset ?? logStart;
+    let scanFrom: number | null = clean ? null : Math.max(from, recoveryPoint ?? 0);
+    const lastEpoch = this.lastBatchEpoch();
+    if (lastEpoch > this.epochs.latestEpoch) scanFrom = Math.min(scanFrom ?? from, from);
+    if (scanFrom !== null && scanFrom < logEnd && this.scanEpochs(scanFrom)) {
+      changed = true;
+      this.logger.warn({ dir: this.dir, scannedFrom: scanFrom, entries: this.epochs.all() }, 'the log holds leader epochs the checkpoint did not; added them');
+    }
+    if (changed) {
+      this.epochs.persist();
+      this.logger.info({ dir: this.dir, was: loaded.entries, entries: this.epochs.all() }, 'fitted the leader-epoch cache to the log');
+    }
+  }
+
+  /** The partitionLeaderEpoch of the last batch in the log; -1 when the log is empty or unreadable. */
+  private lastBatchEpoch(): number {
+    const segment = [...this.segments].reverse().find((candidate) => !candidate.isEmpty);
+    if (segment === undefined) return -1;
+    let epoch = -1;
+    try {
+      visitBatchHeaders(segment.logPath, segment.findBatchPosition(segment.lastOffset), segment.sizeBytes, (header) => {
+        epoch = header.partitionLeaderEpoch;
+      });
+    } catch (error) {
+      if (!(error instanceof CorruptBatchError)) throw error;
+    }
+    return epoch;
+  }
+
+  /** Adds the epochs of the batches from `fromOffset` to the end (headers only); true if any was added. */
+  private scanEpochs(fromOffset: number): boolean {
+    let changed = false;
+    for (const segment of this.segments) {
+      if (segment.isEmpty || segment.nextOffset <= fromOffset) continue;
+      const position = segment.baseOffset >= fromOffset ? 0 : segment.findBatchPosition(fromOffset);
+      try {
+        visitBatchHeaders(segment.logPath, position, segment.sizeBytes, (header) => {
+          const epoch = header.partitionLeaderEpoch;
+          if (epoch < 0 || epoch <= this.epochs.latestEpoch) return;
+          const latest = this.epochs.latestEntry;
+          if (latest !== null && header.baseOffset < latest.startOffset) {
+            this.logger.warn({ dir: this.dir, epoch, baseOffset: header.baseOffset, latest }, 'a batch of a newer epoch lies before the latest epoch start; ignoring it');
+            return;
+          }
+          this.epochs.assign(epoch, header.baseOffset);
+          changed = true;
+        });
+      } catch (error) {
+        if (!(error instanceof CorruptBatchError)) throw error;
+        this.logger.warn({ dir: this.dir, baseOffset: segment.baseOffset, err: error }, 'could not read batch headers for leader epochs');
+        break;
+      }
+    }
+    return changed;
   }
 
   /** Returns true if a non-active segment had to be cut (the caller then drops every later segment). */
@@ -696,5 +854,35 @@ export class PartitionLog {
       const segment = Segment.openExisting(this.dir, baseOffset, this.now());
       segment.deleteFiles();
     }
+  }
+}
+
+/**
+ * Visits the header of every batch of the .log at `path` from byte `position` to `end`, reading
+ * EPOCH_SCAN_CHUNK_BYTES at a time and skipping bodies (through its own read-only fd).
+ */
+function visitBatchHeaders(path: string, position: number, end: number, visit: (header: BatchHeader) => void): void {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(EPOCH_SCAN_CHUNK_BYTES);
+    let chunkStart = 0;
+    let chunkLength = 0;
+    while (position < end) {
+      if (end - position < BATCH_HEADER_BYTES) throw new CorruptBatchError(`torn batch header at byte ${position} of ${path}`);
+      if (position < chunkStart || position + BATCH_HEADER_BYTES > chunkStart + chunkLength) {
+        chunkStart = position;
+        chunkLength = readFully(fd, buffer, Math.min(buffer.length, end - position), position);
+        if (chunkLength < BATCH_HEADER_BYTES) throw new CorruptBatchError(`short read at byte ${position} of ${path}`);
+      }
+      const header = readBatchHeader(buffer, position - chunkStart);
+      const size = batchSize(header);
+      if (header.batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD || position + size > end) {
+        throw new CorruptBatchError(`batch at byte ${position} of ${path} has a bad length ${header.batchLength}`);
+      }
+      visit(header);
+      position += size;
+    }
+  } finally {
+    fs.closeSync(fd);
   }
 }

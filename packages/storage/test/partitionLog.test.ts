@@ -181,6 +181,9 @@ describe('append and read', () => {
     expect(readBatchHeader(log.read(2, 100).records).partitionLeaderEpoch).toBe(3);
     await expectRejects(log.append(encodeRecordBatch([{ value: null }], { baseOffset: 5 }), { assignOffsets: false }), 'INVALID_REQUEST');
     expect(log.logEndOffset).toBe(3);
+    // the leader's epoch is kept and starts the follower's leader-epoch cache (leaderEpochCache.test.ts has the rest)
+    expect(log.epochEntries()).toEqual([{ epoch: 3, startOffset: 0 }]);
+    expect(log.endOffsetForEpoch(3)).toEqual({ epoch: 3, endOffset: 3 });
   });
 });
 

@@ -546,7 +546,12 @@ export class ControllerClient {
       const address = this.options.controllers.get(nodeId);
       if (address === undefined) throw new Error(`ControllerClient: unknown controller ${nodeId}`);
       const Constructor = loadControllerProto().runnel.v1.ControllerApi;
-      client = new Constructor(address, grpc.credentials.createInsecure());
+      // A restarted controller is reachable again within a second, not after grpc-js's default
+      // reconnect backoff (which grows to minutes).
+      client = new Constructor(address, grpc.credentials.createInsecure(), {
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 1_000,
+      });
       this.clients.set(nodeId, client);
     }
     return client;
