@@ -157,6 +157,7 @@ export function buildProgram(): Command {
     .option('--linger-ms <ms>', 'producer linger.ms', integer('--linger-ms'), 5)
     .option('--acks <acks>', '0, 1 or all', acksOf, -1 as const)
     .option('--partitions <n>', 'partitions when the topic is created', integer('--partitions', 1), 1)
+    .option('--replication-factor <n>', 'replicas per partition when the topic is created (default: the cluster\'s default.replication.factor)', integer('--replication-factor', 1))
     .option('--rate <records/s>', 'send at a steady rate instead of flat out', integer('--rate', 1))
     .addOption(new Option('--compression <codec>', 'compress batches').choices(['none', 'gzip']).default('none'))
     .option('--json', 'print one JSON line', false)

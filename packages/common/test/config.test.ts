@@ -63,7 +63,7 @@ describe('cluster configuration', () => {
   it('defaults to a one-node broker+controller cluster', () => {
     const config = BrokerConfig.from();
     expect(config.roles()).toEqual({ broker: true, controller: true });
-    expect(LISTENER_NAMES).toEqual(['GRPC', 'CONTROLLER', 'HTTP']);
+    expect(LISTENER_NAMES).toEqual(['GRPC', 'REPLICATION', 'CONTROLLER', 'HTTP']);
     expect(config.listeners()).toEqual([
       { name: 'GRPC', host: '127.0.0.1', port: 9192 },
       { name: 'CONTROLLER', host: '127.0.0.1', port: 9292 },
@@ -118,6 +118,17 @@ describe('cluster configuration', () => {
     expect(config.listener('GRPC')).toBeUndefined();
   });
 
+  it('accepts an optional REPLICATION listener for followers\' fetches', () => {
+    const config = BrokerConfig.from({
+      file: {
+        listeners: 'GRPC://127.0.0.1:9192,REPLICATION://127.0.0.1:9492,CONTROLLER://127.0.0.1:9292',
+        'advertised.listeners': 'GRPC://127.0.0.1:9192,REPLICATION://127.0.0.1:19492,CONTROLLER://127.0.0.1:9292',
+      },
+    });
+    expect(config.listener('REPLICATION')).toEqual({ name: 'REPLICATION', host: '127.0.0.1', port: 9492 });
+    expect(config.advertisedListeners().find((listener) => listener.name === 'REPLICATION')?.port).toBe(19492);
+  });
+
   it('requires the listener of each role', () => {
     expect(() => BrokerConfig.from({ file: { listeners: 'CONTROLLER://127.0.0.1:9292' } })).toThrow(
       /^listeners: a GRPC listener is required when process.roles includes broker$/,
@@ -126,7 +137,7 @@ describe('cluster configuration', () => {
       /^listeners: a CONTROLLER listener is required when process.roles includes controller$/,
     );
     expect(() => BrokerConfig.from({ file: { 'process.roles': 'controller', listeners: 'GRPC://127.0.0.1:9192' } })).toThrow(/^listeners: a CONTROLLER listener/);
-    expect(() => BrokerConfig.from({ file: { listeners: 'RAFT://127.0.0.1:9292' } })).toThrow(/^listeners: unknown listener name 'RAFT'.*GRPC, CONTROLLER, HTTP/);
+    expect(() => BrokerConfig.from({ file: { listeners: 'RAFT://127.0.0.1:9292' } })).toThrow(/^listeners: unknown listener name 'RAFT'.*GRPC, REPLICATION, CONTROLLER, HTTP/);
   });
 
   it('rejects unknown or missing roles', () => {

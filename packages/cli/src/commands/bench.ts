@@ -14,6 +14,8 @@ export interface BenchProduceOptions {
   lingerMs: number;
   acks: ProducerOptions['acks'];
   partitions: number;
+  /** When the topic is created; the cluster's default.replication.factor when absent. */
+  replicationFactor?: number;
   rate?: number;
   compression: 'none' | 'gzip';
   json: boolean;
@@ -86,10 +88,10 @@ function progressBar(total: number): SingleBar | undefined {
   return bar;
 }
 
-async function ensureTopic(bootstrap: string, topic: string, partitions: number): Promise<void> {
+async function ensureTopic(bootstrap: string, topic: string, partitions: number, replicationFactor = -1): Promise<void> {
   const admin = new Admin({ bootstrap, clientId: 'runnel-bench' });
   try {
-    await admin.createTopics([{ name: topic, partitions, replicationFactor: -1 }]);
+    await admin.createTopics([{ name: topic, partitions, replicationFactor }]);
   } catch (error) {
     if (!(error instanceof RunnelError && error.errorName === 'TOPIC_ALREADY_EXISTS')) throw error;
   } finally {
@@ -98,7 +100,7 @@ async function ensureTopic(bootstrap: string, topic: string, partitions: number)
 }
 
 export async function benchProduce(bootstrap: string, options: BenchProduceOptions): Promise<BenchResult> {
-  await ensureTopic(bootstrap, options.topic, options.partitions);
+  await ensureTopic(bootstrap, options.topic, options.partitions, options.replicationFactor);
   const producer = new Producer({ bootstrap, clientId: 'runnel-bench', acks: options.acks, batchSize: options.batchSize, lingerMs: options.lingerMs, compression: options.compression });
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
   const value = randomBytes(options.recordSize);
