@@ -126,7 +126,11 @@ describe('Producer against a fake broker', () => {
     const metadata = await p.send({ topic: 'moving', value: 'after' });
     expect(metadata.offset).toBe(1);
     const nodes = cluster.produceRequests.map(({ nodeId }) => nodeId);
-    expect(nodes).toEqual([1, 1, 2]);
+    // A retry that comes before the metadata refresh has answered still goes to the old leader
+    // (and gets NOT_LEADER_OR_FOLLOWER again): how many depends on timing, not on correctness.
+    expect(nodes.slice(0, 2)).toEqual([1, 1]);
+    expect(nodes.at(-1)).toBe(2);
+    expect(nodes.filter((node) => node === 2)).toHaveLength(1);
     expect(values('moving', 0)).toEqual(['before', 'after']);
   });
 
