@@ -154,7 +154,13 @@ export class ReplicaManager {
   private leaderPartition(topic: string, index: number): Partition {
     const partition = this.logs.partition(topic, index);
     if (partition === undefined) {
-      if (!this.cluster.partitionExists(topic, index)) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `partition ${topic}-${index} does not exist`);
+      if (!this.cluster.partitionExists(topic, index)) {
+        // A broker that has not caught up with the metadata (just restarted, or back from a pause)
+        // cannot tell an unknown partition from one it has not heard of yet.
+        const revoked = this.cluster.leadershipRevoked();
+        if (revoked !== null) throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `this broker cannot serve ${topic}-${index} now: ${revoked}`);
+        throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `partition ${topic}-${index} does not exist`);
+      }
       throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `this broker holds no replica of ${topic}-${index}`);
     }
     if (!partition.isLeader) {
