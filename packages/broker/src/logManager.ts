@@ -5,6 +5,7 @@
 // directory left from a deleted topic is never served as the new topic of the same name.
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withTopicOverrides, type LogSettings, type Logger } from '@runnel/common';
 import { PartitionLog } from '@runnel/storage';
@@ -32,6 +33,7 @@ export class LogManager {
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing = false;
   private checkpointTimer: NodeJS.Timeout | undefined;
+  private checkpointing: Promise<void> | null = null;
   /** High watermarks read at start, by partition name; a replica opened later starts from its own. */
   private checkpointed = new Map<string, number>();
 
@@ -41,7 +43,7 @@ export class LogManager {
     mkdirSync(this.options.logDir, { recursive: true });
     this.removeDeletedDirectories();
     this.checkpointed = this.readHighWatermarks();
-    this.checkpointTimer = setInterval(() => this.checkpointHighWatermarks(), HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
+    this.checkpointTimer = setInterval(() => void this.checkpointHighWatermarks(), HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
     this.checkpointTimer.unref();
     this.retentionTimer = setInterval(() => this.applyRetention(), this.options.retentionCheckIntervalMs);
     this.retentionTimer.unref();
@@ -52,7 +54,7 @@ export class LogManager {
     clearInterval(this.retentionTimer);
     clearInterval(this.flushTimer);
     clearInterval(this.checkpointTimer);
-    this.checkpointHighWatermarks();
+    await this.checkpointHighWatermarks();
     await Promise.all([...this.partitions.values()].map((partition) => partition.log.close()));
     this.partitions.clear();
   }
@@ -122,15 +124,21 @@ export class LogManager {
     return strays;
   }
 
-  /** Writes every hosted partition's high watermark (atomically: tmp, fsync, rename). */
-  checkpointHighWatermarks(): void {
+  /**
+   * Writes every hosted partition's high watermark (atomically: tmp, fsync, rename). Off the event
+   * loop: an fsync while the page cache is busy with appends can take tens of milliseconds, which
+   * every produce and fetch would wait for.
+   */
+  checkpointHighWatermarks(): Promise<void> {
+    if (this.checkpointing !== null) return this.checkpointing;
     const lines = this.allPartitions().map((partition) => `${partition.topic} ${partition.index} ${partition.highWatermark}`);
     const path = join(this.options.logDir, HIGH_WATERMARK_CHECKPOINT);
-    try {
-      writeFileAtomically(path, `0\n${lines.length}\n${lines.join('\n')}${lines.length > 0 ? '\n' : ''}`);
-    } catch (error) {
-      this.options.logger.error({ err: error }, 'cannot checkpoint high watermarks');
-    }
+    this.checkpointing = writeFileAtomicallyAsync(path, `0\n${lines.length}\n${lines.join('\n')}${lines.length > 0 ? '\n' : ''}`)
+      .catch((error: unknown) => this.options.logger.error({ err: error }, 'cannot checkpoint high watermarks'))
+      .finally(() => {
+        this.checkpointing = null;
+      });
+    return this.checkpointing;
   }
 
   private readHighWatermarks(): Map<string, number> {
@@ -212,6 +220,17 @@ function readTopicId(dir: string): string | null {
 
 function writeTopicId(dir: string, topicId: string): void {
   writeFileAtomically(join(dir, PARTITION_METADATA), `version: 0\ntopic_id=${topicId}\n`);
+}
+
+async function writeFileAtomicallyAsync(path: string, text: string): Promise<void> {
+  const handle = await open(`${path}.tmp`, 'w');
+  try {
+    await handle.writeFile(text);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await rename(`${path}.tmp`, path);
 }
 
 /** A crash leaves the old file or the new one, never a mix: temporary file, fsync, rename. */
