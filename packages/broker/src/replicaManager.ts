@@ -473,20 +473,33 @@ export class ReplicaManager {
 }
 
 /**
- * A long poll: resolves when `satisfied()` (asked whenever one of `partitions` has news) says so,
- * after `waitMs`, or when `signal` aborts (the caller went away).
+ * A long poll: resolves when `satisfied()` says so, after `waitMs`, or when `signal` aborts (the
+ * caller went away). News from `partitions` is looked at once per turn of the event loop: the
+ * appends of one produce request land in the same turn, so one answer carries all of them instead
+ * of the first one alone (for followers that is one fetch round trip instead of several).
  */
 function waitForData(partitions: readonly Partition[], waitMs: number, signal: AbortSignal | undefined, satisfied: () => boolean): Promise<void> {
   return new Promise<void>((resolve) => {
     const unsubscribers: Array<() => void> = [];
+    let done = false;
+    let looking: NodeJS.Immediate | undefined;
     const finish = () => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
+      clearImmediate(looking);
       signal?.removeEventListener('abort', finish);
       for (const unsubscribe of unsubscribers) unsubscribe();
       resolve();
     };
+    const onNews = () => {
+      looking ??= setImmediate(() => {
+        looking = undefined;
+        if (satisfied()) finish();
+      });
+    };
     const timer = setTimeout(finish, waitMs);
     signal?.addEventListener('abort', finish);
-    for (const partition of partitions) unsubscribers.push(partition.onData(() => satisfied() && finish()));
+    for (const partition of partitions) unsubscribers.push(partition.onData(onNews));
   });
 }
