@@ -53,7 +53,7 @@ async function readAll(bootstrap: string[], topic: string, partition: number): P
 }
 
 describe('replication', () => {
-  const fixture = useCluster(3, { 'replica.lag.time.max.ms': '4000' });
+  const fixture = useCluster(3, { 'replica.lag.time.max.ms': '4000', 'log.retention.check.interval.ms': '200' });
   const bootstrap = () => fixture.cluster.nodes.filter((node) => node.running).map((node) => node.bootstrap);
 
   it('acks=all writes reach every replica, byte for byte', async () => {
@@ -148,6 +148,34 @@ describe('replication', () => {
     }
     await waitFor('the follower back in the ISR', async () => (partitionOf(await admin.clusterStatus(), 'strict', 0).isr.length === 3 ? true : undefined), 20_000);
     await admin.close();
+  });
+
+  it('a follower that fell behind the leader\'s log start starts over there and rejoins the ISR', async () => {
+    const cluster = fixture.cluster;
+    const admin = new Admin({ bootstrap: bootstrap() });
+    await admin.createTopics([{ name: 'retained', partitions: 1, replicationFactor: 3, configs: { 'segment.bytes': '1024', 'retention.bytes': '2048' } }]);
+    const state = partitionOf(await admin.clusterStatus(), 'retained', 0);
+    const follower = state.replicas.find((id) => id !== state.leader)!;
+    const producer = new Producer({ bootstrap: bootstrap(), acks: 1, lingerMs: 0 });
+    try {
+      for (let k = 0; k < 20; k++) await producer.send({ topic: 'retained', partition: 0, value: Buffer.from(`early-${k}`.padEnd(60, '.')) });
+      await replicasIdentical(cluster, 'retained-0', state.replicas);
+      await cluster.node(follower).kill('SIGKILL');
+      // Segments roll every kilobyte and retention keeps about two: the leader's log start moves
+      // past everything the stopped follower has.
+      for (let k = 0; k < 300; k++) await producer.send({ topic: 'retained', partition: 0, value: Buffer.from(`late-${k}`.padEnd(60, '.')) });
+      const [earliest] = await waitFor('the leader\'s log start past offset 20', async () => {
+        const offsets = await admin.listOffsets([{ topic: 'retained', partition: 0, timestamp: 'earliest' }]);
+        return offsets[0]!.offset > 20 ? offsets : undefined;
+      }, 10_000);
+      await cluster.node(follower).launch();
+      await waitFor('the follower back in the ISR', async () => (partitionOf(await admin.clusterStatus(), 'retained', 0).isr.length === 3 ? true : undefined), 20_000);
+      expect(cluster.node(follower).logs()).toMatch(/fell behind the leader's log start: starting over there/);
+      expect(earliest!.offset).toBeGreaterThan(20);
+    } finally {
+      await producer.close();
+      await admin.close();
+    }
   });
 
   it('an old leader truncates its uncommitted tail after a failover and ends byte-identical with the new leader', async () => {

@@ -340,10 +340,14 @@ export class ReplicaManager {
       divergingEpoch: NO_DIVERGENCE,
       records: EMPTY,
     };
+    // Errors carry the leader's log bounds too: a follower told OFFSET_OUT_OF_RANGE needs the log
+    // start to start over there.
+    let bounds = base;
     try {
       const partition = this.leaderPartition(input.topic, input.partition);
       const log = partition.log;
       const fields = { ...base, highWatermark: partition.highWatermark, logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset };
+      bounds = fields;
       if (input.currentLeaderEpoch < partition.leaderEpoch) {
         throw new RunnelError('FENCED_LEADER_EPOCH', `${partition.name} is at leader epoch ${partition.leaderEpoch}; the follower knows ${input.currentLeaderEpoch}`);
       }
@@ -368,7 +372,7 @@ export class ReplicaManager {
     } catch (error) {
       const fields = errorResult(error, this.logger, { topic: input.topic, partition: input.partition, replica: request.replicaId });
       this.metrics.errors.inc({ api: 'replicaFetch', error: String(fields.errorCode) });
-      return { ...base, ...fields };
+      return { ...bounds, ...fields };
     }
   }
 
