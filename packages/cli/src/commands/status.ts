@@ -74,7 +74,7 @@ export function renderClusterStatus(status: ClusterStatus): string {
       `Cluster ${status.clusterId}  ${controller}  (as node ${status.servedBy} sees it at metadata offset ${status.metadataOffset})`,
       status.voters.length === 0
         ? 'voters: unknown'
-        : `voters: ${status.voters.map((voter) => `${voter.id}@${voter.address}${voter.logEndOffset >= 0 ? ` (log end ${voter.logEndOffset})` : ''}`).join('  ')}`,
+        : `voters: ${status.voters.map((voter) => `${voter.id}@${voter.address}${voter.logEndOffset >= 0 ? ` (log end ${voter.logEndOffset})` : ' (not heard from)'}`).join('  ')}`,
     ].join('\n'),
   );
   blocks.push(

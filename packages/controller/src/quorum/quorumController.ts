@@ -235,11 +235,12 @@ export class QuorumController {
   describeQuorum(): QuorumDescription {
     if (!this.refresh()) throw this.notController();
     const status = this.raft.status();
-    const voters = [...this.options.raft.voters].map(([id, address]) => ({
-      id,
-      address,
-      matchIndex: id === status.id ? status.lastIndex : (status.progress?.get(id)?.match ?? -1),
-    }));
+    const voters = [...this.options.raft.voters].map(([id, address]) => {
+      const progress = status.progress?.get(id);
+      // Still probing with nothing matched: not heard from this term (down, or cut off).
+      const unknown = progress === undefined || (progress.state === 'probe' && progress.match === 0);
+      return { id, address, matchIndex: id === status.id ? status.lastIndex : unknown ? -1 : progress.match };
+    });
     return { leaderId: status.id, term: status.term, commitIndex: status.commit, voters };
   }
 
