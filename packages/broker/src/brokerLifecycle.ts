@@ -21,7 +21,8 @@ export interface BrokerLifecycleOptions {
   readonly logger: Logger;
 }
 
-export type BrokerState = 'starting' | 'fenced' | 'running' | 'shutting-down' | 'stopped';
+/** Registered and heartbeating (`running`, fenced or not), in controlled shutdown, or stopped. */
+type Phase = 'running' | 'shutting-down' | 'stopped';
 
 const STALE_BROKER_EPOCH = errorCode('STALE_BROKER_EPOCH');
 const DUPLICATE_BROKER_REGISTRATION = errorCode('DUPLICATE_BROKER_REGISTRATION');
@@ -30,7 +31,7 @@ export class BrokerLifecycle {
   readonly incarnationId = randomUUID();
   private epoch = -1;
   private fenced = true;
-  private status: BrokerState = 'starting';
+  private phase: Phase = 'running';
   /** When the latest answered heartbeat was sent: the lease runs from there. */
   private lastAnsweredMs = Number.NEGATIVE_INFINITY;
   /** After a lapse of the lease (or being fenced): the metadata offset to apply before leading again. */
@@ -50,17 +51,9 @@ export class BrokerLifecycle {
     return this.catchUpOffset;
   }
 
-  get state(): BrokerState {
-    return this.status;
-  }
-
-  get isFenced(): boolean {
-    return this.fenced;
-  }
-
   /** null while this broker may act as a leader; otherwise why not. */
   leadershipRevoked(): string | null {
-    if (this.status === 'stopped') return 'the broker is stopping';
+    if (this.phase === 'stopped') return 'the broker is stopping';
     if (this.fenced) return 'the controller has fenced this broker';
     const silentMs = performance.now() - this.lastAnsweredMs;
     if (silentMs > this.options.sessionTimeoutMs) {
@@ -75,7 +68,7 @@ export class BrokerLifecycle {
   async start(): Promise<void> {
     this.schedule(0);
     await new Promise<void>((resolve) => {
-      if (!this.fenced || this.status === 'stopped') return resolve();
+      if (!this.fenced || this.phase === 'stopped') return resolve();
       this.unfencedWaiters.add(resolve);
     });
   }
@@ -87,7 +80,7 @@ export class BrokerLifecycle {
    */
   async controlledShutdown(timeoutMs: number): Promise<boolean> {
     if (this.epoch === -1) return false;
-    this.status = 'shutting-down';
+    this.phase = 'shutting-down';
     clearTimeout(this.timer);
     const deadline = Date.now() + timeoutMs;
     // With no controller answering for a session timeout (the quorum is gone, e.g. every node is
@@ -126,14 +119,14 @@ export class BrokerLifecycle {
   }
 
   stop(): void {
-    this.status = 'stopped';
+    this.phase = 'stopped';
     clearTimeout(this.timer);
     for (const resolve of [...this.unfencedWaiters]) resolve();
     this.unfencedWaiters.clear();
   }
 
   private schedule(delayMs: number): void {
-    if (this.status === 'stopped' || this.status === 'shutting-down') return;
+    if (this.phase === 'stopped' || this.phase === 'shutting-down') return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.beat(), delayMs);
   }
@@ -171,7 +164,6 @@ export class BrokerLifecycle {
     }
     this.epoch = Number(response.brokerEpoch);
     this.lastAnsweredMs = Math.max(this.lastAnsweredMs, sentMs);
-    this.status = 'fenced';
     this.options.logger.info({ brokerEpoch: this.epoch, incarnationId: this.incarnationId }, 'registered with the controller');
     return 0; // heartbeat at once: being unfenced needs one
   }
@@ -210,7 +202,6 @@ export class BrokerLifecycle {
   private setFenced(fenced: boolean): void {
     if (fenced === this.fenced) return;
     this.fenced = fenced;
-    if (this.status !== 'stopped' && this.status !== 'shutting-down') this.status = fenced ? 'fenced' : 'running';
     this.options.logger.info({ brokerEpoch: this.epoch }, fenced ? 'fenced by the controller' : 'unfenced: serving as a broker');
     if (!fenced) {
       for (const resolve of [...this.unfencedWaiters]) resolve();

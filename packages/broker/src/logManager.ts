@@ -4,11 +4,10 @@
 // metadata deltas. Each partition directory holds `partition.metadata` with its topic id, so that a
 // directory left from a deleted topic is never served as the new topic of the same name.
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { withTopicOverrides, type LogSettings, type Logger } from '@runnel/common';
-import { PartitionLog } from '@runnel/storage';
+import { PartitionLog, replaceFile, replaceFileAsync } from '@runnel/storage';
 import { Partition } from './partition.js';
 
 const DELETED_SUFFIX = '-delete';
@@ -133,7 +132,7 @@ export class LogManager {
     if (this.checkpointing !== null) return this.checkpointing;
     const lines = this.allPartitions().map((partition) => `${partition.topic} ${partition.index} ${partition.highWatermark}`);
     const path = join(this.options.logDir, HIGH_WATERMARK_CHECKPOINT);
-    this.checkpointing = writeFileAtomicallyAsync(path, `0\n${lines.length}\n${lines.join('\n')}${lines.length > 0 ? '\n' : ''}`)
+    this.checkpointing = replaceFileAsync(path, `0\n${lines.length}\n${lines.join('\n')}${lines.length > 0 ? '\n' : ''}`)
       .catch((error: unknown) => this.options.logger.error({ err: error }, 'cannot checkpoint high watermarks'))
       .finally(() => {
         this.checkpointing = null;
@@ -219,28 +218,5 @@ function readTopicId(dir: string): string | null {
 }
 
 function writeTopicId(dir: string, topicId: string): void {
-  writeFileAtomically(join(dir, PARTITION_METADATA), `version: 0\ntopic_id=${topicId}\n`);
-}
-
-async function writeFileAtomicallyAsync(path: string, text: string): Promise<void> {
-  const handle = await open(`${path}.tmp`, 'w');
-  try {
-    await handle.writeFile(text);
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-  await rename(`${path}.tmp`, path);
-}
-
-/** A crash leaves the old file or the new one, never a mix: temporary file, fsync, rename. */
-function writeFileAtomically(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text);
-  const fd = openSync(`${path}.tmp`, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(`${path}.tmp`, path);
+  replaceFile(join(dir, PARTITION_METADATA), `version: 0\ntopic_id=${topicId}\n`);
 }

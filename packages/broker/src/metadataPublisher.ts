@@ -1,16 +1,12 @@
 // Turns each committed metadata change into what this broker's replicas do (KRaft's
 // BrokerMetadataPublisher): open a replica and lead it, open a replica and follow, or stop a
 // replica and delete its data.
-import type { Logger } from '@runnel/common';
+import { brokerAddress, type Logger } from '@runnel/common';
 import { diffImages, type MetadataImage } from '@runnel/controller';
 import type { ReplicaFetcherManager } from './followerFetcher.js';
 import type { LogManager } from './logManager.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { Partition } from './partition.js';
-
-function brokerAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 function topicConfigs(image: MetadataImage, topic: string): Record<string, string> {
   return Object.fromEntries(image.topicConfigs(topic));

@@ -91,15 +91,6 @@ export class Node {
     this.metrics = new BrokerMetrics();
   }
 
-  get logManager(): LogManager | undefined {
-    return this.broker?.logs;
-  }
-
-  /** The quorum member of this node (process.roles includes controller). */
-  get controller(): QuorumController | undefined {
-    return this.quorum;
-  }
-
   /**
    * Starts every role. Resolves once the node is useful: a controller's Raft member is running; a
    * broker is registered, unfenced and caught up with the metadata log.

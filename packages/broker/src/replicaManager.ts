@@ -5,7 +5,7 @@
 import { RunnelError, errorCode, type Logger } from '@runnel/common';
 import { errorResult } from './errorResult.js';
 import type { LogManager } from './logManager.js';
-import type { Partition } from './partition.js';
+import { Partition } from './partition.js';
 import type { BrokerMetrics } from './metrics.js';
 
 export interface ProduceInput {
@@ -252,11 +252,12 @@ export class ReplicaManager {
     const partitions = request.partitions
       .map((input) => this.logs.partition(input.topic, input.partition))
       .filter((partition): partition is Partition => partition !== undefined);
-    await waitForData(partitions, waitMs, signal, () => {
+    const satisfied = await waitForData(partitions, waitMs, signal, () => {
       results = this.readAll(request);
       return this.satisfied(results, request.minBytes);
     });
-    return this.readAll(request);
+    // Satisfied, `results` was read just now; after a timeout, read once more for what came since.
+    return satisfied ? results : this.readAll(request);
   }
 
   private satisfied(results: readonly FetchResult[], minBytes: number): boolean {
@@ -269,17 +270,11 @@ export class ReplicaManager {
   }
 
   private readAll(request: FetchRequestInput): FetchResult[] {
-    let remaining = Math.min(Math.max(0, request.maxBytes), this.fetchMaxBytes);
-    let first = true;
-    return request.partitions.map((input) => {
-      const result = this.readPartition(input, remaining, first);
-      if (result.records.length > 0) first = false;
-      remaining = Math.max(0, remaining - result.records.length);
-      return result;
-    });
+    const budget = new ResponseBudget(Math.min(Math.max(0, request.maxBytes), this.fetchMaxBytes));
+    return request.partitions.map((input) => this.readPartition(input, budget));
   }
 
-  private readPartition(input: FetchInput, remainingBytes: number, firstWithData: boolean): FetchResult {
+  private readPartition(input: FetchInput, budget: ResponseBudget): FetchResult {
     const base = { topic: input.topic, partition: input.partition, errorCode: 0, highWatermark: -1, logStartOffset: -1, records: EMPTY };
     try {
       const partition = this.leaderPartition(input.topic, input.partition);
@@ -290,14 +285,9 @@ export class ReplicaManager {
         throw new RunnelError('OFFSET_OUT_OF_RANGE', `offset ${input.fetchOffset} is outside ${log.logStartOffset}..${log.logEndOffset} of ${partition.name}`);
       }
       if (input.partitionMaxBytes <= 0) throw new RunnelError('INVALID_FETCH_SIZE', `partition max bytes must be positive, got ${input.partitionMaxBytes}`);
-      // Once an earlier partition returned data, the response limit is strict (KIP-74 lets only
-      // the first non-empty partition exceed it, so that a large batch cannot stall a consumer).
-      if (!firstWithData && remainingBytes === 0) return base;
-      const maxBytes = firstWithData ? input.partitionMaxBytes : Math.min(input.partitionMaxBytes, remainingBytes);
-      const read = log.read(input.fetchOffset, maxBytes, { maxOffset: partition.highWatermark });
-      if (!firstWithData && read.records.length > remainingBytes) return base;
-      this.metrics.bytesOut.inc(read.records.length);
-      return { ...base, records: read.records };
+      const records = budget.take(input.partitionMaxBytes, (maxBytes) => log.read(input.fetchOffset, maxBytes, { maxOffset: partition.highWatermark }).records);
+      this.metrics.bytesOut.inc(records.length);
+      return { ...base, records };
     } catch (error) {
       const { errorCode: code } = errorResult(error, this.logger, { topic: input.topic, partition: input.partition });
       this.metrics.errors.inc({ api: 'fetch', error: String(code) });
@@ -319,12 +309,12 @@ export class ReplicaManager {
     const waitMs = Math.min(Math.max(0, request.maxWaitMs), FETCH_MAX_WAIT_MS_LIMIT);
     const bytes = () => results.reduce((sum, result) => sum + result.records.length, 0);
     if (results.some((result) => result.errorCode !== 0 || result.divergingEpoch.epoch !== -1) || bytes() >= Math.max(1, request.minBytes) || waitMs === 0 || signal?.aborted === true) return results;
-    const partitions = readable.filter((entry): entry is Partition => entry instanceof Object && 'log' in entry);
-    await waitForData(partitions, waitMs, signal, () => {
+    const partitions = readable.filter((entry): entry is Partition => entry instanceof Partition);
+    const satisfied = await waitForData(partitions, waitMs, signal, () => {
       results = this.readForFollower(request, readable);
       return bytes() >= Math.max(1, request.minBytes) || results.some((result) => result.errorCode !== 0);
     });
-    return this.readForFollower(request, readable);
+    return satisfied ? results : this.readForFollower(request, readable);
   }
 
   /** Validates one partition of a follower's fetch and records the follower's position; returns the partition or the result to send. */
@@ -397,11 +387,10 @@ export class ReplicaManager {
   }
 
   private readForFollower(request: ReplicaFetchInput, entries: ReadonlyArray<Partition | ReplicaFetchResult>): ReplicaFetchResult[] {
-    let remaining = Math.min(Math.max(0, request.maxBytes), this.fetchMaxBytes);
-    let first = true;
+    const budget = new ResponseBudget(Math.min(Math.max(0, request.maxBytes), this.fetchMaxBytes));
     return entries.map((entry, k) => {
-      if (!(entry instanceof Object && 'log' in entry)) return entry as ReplicaFetchResult;
-      const partition = entry as Partition;
+      if (!(entry instanceof Partition)) return entry;
+      const partition = entry;
       const input = request.partitions[k]!;
       const log = partition.log;
       const base: ReplicaFetchResult = {
@@ -419,14 +408,9 @@ export class ReplicaManager {
         return { ...base, errorCode: errorCode('NOT_LEADER_OR_FOLLOWER'), errorMessage: `leadership of ${partition.name} moved` };
       }
       if (input.fetchOffset >= log.logEndOffset || input.fetchOffset < log.logStartOffset) return base;
-      if (!first && remaining === 0) return base;
-      const maxBytes = first ? Math.max(1, input.partitionMaxBytes) : Math.min(Math.max(1, input.partitionMaxBytes), remaining);
-      const read = log.read(input.fetchOffset, maxBytes);
-      if (!first && read.records.length > remaining) return base;
-      if (read.records.length > 0) first = false;
-      remaining = Math.max(0, remaining - read.records.length);
-      this.metrics.replicationBytesOut.inc(read.records.length);
-      return { ...base, records: read.records };
+      const records = budget.take(Math.max(1, input.partitionMaxBytes), (maxBytes) => log.read(input.fetchOffset, maxBytes).records);
+      this.metrics.replicationBytesOut.inc(records.length);
+      return { ...base, records };
     });
   }
 
@@ -477,33 +461,55 @@ export class ReplicaManager {
 }
 
 /**
- * A long poll: resolves when `satisfied()` says so, after `waitMs`, or when `signal` aborts (the
- * caller went away). News from `partitions` is looked at once per turn of the event loop: the
+ * A long poll: resolves true when `satisfied()` says so, false after `waitMs` or when `signal`
+ * aborts (the caller went away). News from `partitions` is looked at once per turn of the event loop: the
  * appends of one produce request land in the same turn, so one answer carries all of them instead
  * of the first one alone (for followers that is one fetch round trip instead of several).
  */
-function waitForData(partitions: readonly Partition[], waitMs: number, signal: AbortSignal | undefined, satisfied: () => boolean): Promise<void> {
-  return new Promise<void>((resolve) => {
+function waitForData(partitions: readonly Partition[], waitMs: number, signal: AbortSignal | undefined, satisfied: () => boolean): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
     const unsubscribers: Array<() => void> = [];
     let done = false;
     let looking: NodeJS.Immediate | undefined;
-    const finish = () => {
+    const finish = (wasSatisfied: boolean) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       clearImmediate(looking);
-      signal?.removeEventListener('abort', finish);
+      signal?.removeEventListener('abort', onAbort);
       for (const unsubscribe of unsubscribers) unsubscribe();
-      resolve();
+      resolve(wasSatisfied);
     };
+    const onAbort = () => finish(false);
     const onNews = () => {
       looking ??= setImmediate(() => {
         looking = undefined;
-        if (satisfied()) finish();
+        if (satisfied()) finish(true);
       });
     };
-    const timer = setTimeout(finish, waitMs);
-    signal?.addEventListener('abort', finish);
+    const timer = setTimeout(() => finish(false), waitMs);
+    signal?.addEventListener('abort', onAbort);
     for (const partition of partitions) unsubscribers.push(partition.onData(onNews));
   });
+}
+
+/**
+ * The response byte limit of one fetch, as KIP-74 has it: the first partition with data may
+ * exceed it (one large batch must not stall a reader); after that it is strict, and a partition
+ * whose data does not fit is left out of this response.
+ */
+class ResponseBudget {
+  private seenData = false;
+
+  constructor(private remaining: number) {}
+
+  /** What `read(maxBytes)` returns if it fits, else nothing; the budget shrinks by what is taken. */
+  take(partitionMaxBytes: number, read: (maxBytes: number) => Buffer): Buffer {
+    if (this.seenData && this.remaining === 0) return EMPTY;
+    const records = read(this.seenData ? Math.min(partitionMaxBytes, this.remaining) : partitionMaxBytes);
+    if (this.seenData && records.length > this.remaining) return EMPTY;
+    if (records.length > 0) this.seenData = true;
+    this.remaining = Math.max(0, this.remaining - records.length);
+    return records;
+  }
 }

@@ -35,9 +35,7 @@ export function normalizeAddress(address: string): string {
   return `[${trimmed}]:${DEFAULT_PORT}`; // a bare IPv6 address
 }
 
-export function brokerAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { brokerAddress } from '@runnel/common';
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;

@@ -290,3 +290,8 @@ export function parseQuorumVoters(text: string, key: string): Map<number, string
   }
   return voters;
 }
+
+/** host:port as grpc-js dials it (an IPv6 host in brackets). */
+export function brokerAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -17,34 +17,20 @@ const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-let clientProto: ClientProto | undefined;
+/** A loader for one .proto file of proto/runnel/v1: parsed on first use, then kept. */
+function protoLoaderFor<T>(file: string): () => T {
+  let loaded: T | undefined;
+  return () => (loaded ??= grpc.loadPackageDefinition(protoLoader.loadSync(`runnel/v1/${file}`, LOADER_OPTIONS)) as unknown as T);
+}
 
 /** The `runnel.v1` package of client.proto, as grpc-js service constructors and definitions. */
-export function loadClientProto(): ClientProto {
-  clientProto ??= grpc.loadPackageDefinition(protoLoader.loadSync('runnel/v1/client.proto', LOADER_OPTIONS)) as unknown as ClientProto;
-  return clientProto;
-}
-
-let raftProto: RaftProto | undefined;
+export const loadClientProto = protoLoaderFor<ClientProto>('client.proto');
 
 /** The `runnel.v1` package of raft.proto: the transport between members of a Raft group. */
-export function loadRaftProto(): RaftProto {
-  raftProto ??= grpc.loadPackageDefinition(protoLoader.loadSync('runnel/v1/raft.proto', LOADER_OPTIONS)) as unknown as RaftProto;
-  return raftProto;
-}
-
-let controllerProto: ControllerProto | undefined;
+export const loadRaftProto = protoLoaderFor<RaftProto>('raft.proto');
 
 /** The `runnel.v1` package of controller.proto: the metadata quorum's API for brokers and the CLI. */
-export function loadControllerProto(): ControllerProto {
-  controllerProto ??= grpc.loadPackageDefinition(protoLoader.loadSync('runnel/v1/controller.proto', LOADER_OPTIONS)) as unknown as ControllerProto;
-  return controllerProto;
-}
-
-let replicationProto: ReplicationProto | undefined;
+export const loadControllerProto = protoLoaderFor<ControllerProto>('controller.proto');
 
 /** The `runnel.v1` package of replication.proto: followers fetching from leaders. */
-export function loadReplicationProto(): ReplicationProto {
-  replicationProto ??= grpc.loadPackageDefinition(protoLoader.loadSync('runnel/v1/replication.proto', LOADER_OPTIONS)) as unknown as ReplicationProto;
-  return replicationProto;
-}
+export const loadReplicationProto = protoLoaderFor<ReplicationProto>('replication.proto');

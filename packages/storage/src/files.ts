@@ -1,6 +1,6 @@
 // File names, assertions and the few fs helpers every part of storage shares.
 import fs from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export const LOG_SUFFIX = '.log';
 export const OFFSET_INDEX_SUFFIX = '.index';
@@ -162,17 +162,43 @@ export function readRecoveryPoint(dir: string): number {
  * Lowering it (after a truncation) must be durable, so `durable` fsyncs the file and directory.
  */
 export function writeRecoveryPoint(dir: string, offset: number, durable: boolean): void {
-  const path = join(dir, RECOVERY_POINT_FILE);
+  replaceFile(join(dir, RECOVERY_POINT_FILE), `${offset}\n`, { durable });
+}
+
+/**
+ * Replaces a small file so that a crash leaves the old content or the new, never a mix: a
+ * temporary file, renamed over the old one. `durable` (the default) fsyncs the file before the
+ * rename and the directory after it, so the new content also survives a machine crash.
+ */
+export function replaceFile(path: string, text: string, options: { readonly durable?: boolean } = {}): void {
+  const durable = options.durable ?? true;
   const temporary = `${path}.tmp`;
-  fs.writeFileSync(temporary, `${offset}\n`);
-  if (durable) {
-    const fd = fs.openSync(temporary, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+  const fd = fs.openSync(temporary, 'w', 0o644);
+  try {
+    fs.writeFileSync(fd, text);
+    if (durable) fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
   fs.renameSync(temporary, path);
-  if (durable) fsyncDirectory(dir);
+  if (durable) fsyncDirectory(dirname(path));
+}
+
+/** `replaceFile` off the event loop (the fsyncs run in libuv's thread pool). */
+export async function replaceFileAsync(path: string, text: string): Promise<void> {
+  const temporary = `${path}.tmp`;
+  const handle = await fs.promises.open(temporary, 'w', 0o644);
+  try {
+    await handle.writeFile(text);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await fs.promises.rename(temporary, path);
+  const directory = await fs.promises.open(dirname(path), 'r');
+  try {
+    await directory.sync();
+  } finally {
+    await directory.close();
+  }
 }

@@ -10,5 +10,5 @@ export {
   type PartitionLogOptions,
 } from './partitionLog.js';
 export { LEADER_EPOCH_CHECKPOINT_FILE, LeaderEpochCache, formatCheckpoint, parseCheckpoint, type EpochEntry } from './leaderEpochCache.js';
-export { CLEAN_SHUTDOWN_FILE, segmentFileName, parseSegmentFileName, AssertionError } from './files.js';
+export { CLEAN_SHUTDOWN_FILE, segmentFileName, parseSegmentFileName, AssertionError, replaceFile, replaceFileAsync } from './files.js';
 export { OFFSET_INDEX_ENTRY_BYTES, TIME_INDEX_ENTRY_BYTES } from './indexes.js';

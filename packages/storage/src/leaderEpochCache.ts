@@ -6,7 +6,7 @@
 // PartitionLog owns when the cache changes; this class keeps the entries and the file consistent.
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { assert, fsyncDirectory } from './files.js';
+import { assert, replaceFile } from './files.js';
 
 export const LEADER_EPOCH_CHECKPOINT_FILE = 'leader-epoch-checkpoint';
 const CHECKPOINT_VERSION = 0;
@@ -81,17 +81,7 @@ export function readCheckpoint(dir: string): CheckpointLoad {
 
 /** Replaces the checkpoint: temporary file, fsync, rename, fsync of the directory. */
 export function writeCheckpoint(dir: string, entries: readonly EpochEntry[]): void {
-  const path = join(dir, LEADER_EPOCH_CHECKPOINT_FILE);
-  const temporary = `${path}.tmp`;
-  const fd = fs.openSync(temporary, 'w', 0o644);
-  try {
-    fs.writeFileSync(fd, formatCheckpoint(entries));
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(temporary, path);
-  fsyncDirectory(dir);
+  replaceFile(join(dir, LEADER_EPOCH_CHECKPOINT_FILE), formatCheckpoint(entries));
 }
 
 /**

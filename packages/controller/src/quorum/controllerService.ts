@@ -181,7 +181,7 @@ export class ControllerService {
             isFenced: response.isFenced,
             inControlledShutdown: response.inControlledShutdown,
             shouldShutDown: response.shouldShutDown,
-            metadataOffset: Math.max(response.metadataOffset, this.controller.image.highestOffset),
+            metadataOffset: response.metadataOffset,
           };
         });
       },

@@ -262,7 +262,11 @@ export class QuorumController {
     this.queue = queued.catch(() => undefined);
     const { response, applied, activation } = await queued;
     try {
-      return { response, image: await applied };
+      const image = await applied;
+      // A decision with no records waits for this controller's last proposal, whose image may be
+      // older than what is applied by now; callers get the newer one (offsets only grow).
+      const current = this.stateMachine.image;
+      return { response, image: current.highestOffset > image.highestOffset ? current : image };
     } catch (error) {
       if (this.active === activation) this.resign();
       throw new NotControllerError(this.leaderId, `the metadata entry was not applied: ${(error as Error).message}`);
