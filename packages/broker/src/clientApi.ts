@@ -245,7 +245,8 @@ export class ClientApiService {
         replicas: [...state.replicas],
         isr: [...state.isr],
         logStartOffset: local?.isLeader === true ? local.log.logStartOffset : -1,
-        highWatermark: local?.isLeader === true ? local.highWatermark : -1,
+        // A new leader's watermark may still be below what the previous leader answered (KIP-207).
+        highWatermark: local?.isLeader === true && local.highWatermarkReachedEpochStart ? local.highWatermark : -1,
       });
     }
     return partitions;

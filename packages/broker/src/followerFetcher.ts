@@ -169,6 +169,8 @@ export class FollowerFetcher {
     if (result.records.length > 0) {
       const appended = await log.append(Buffer.from(result.records.buffer, result.records.byteOffset, result.records.byteLength), { assignOffsets: false });
       this.settings.metrics.replicationBytesIn.inc(appended.bytes);
+      // The role may have changed during the append (this replica may lead now).
+      if (partition.role.leader !== this.leaderId || partition.leaderEpoch !== epoch) return;
     }
     partition.updateFollowerHighWatermark(Number(result.highWatermark));
   }

@@ -7,7 +7,7 @@ import type { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import type { ServerHttp2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import { loadClientProto, loadReplicationProto, type BrokerConfig, type Logger } from '@runnel/common';
+import { RunnelError, loadClientProto, loadReplicationProto, type BrokerConfig, type Logger } from '@runnel/common';
 import { ControllerClient, ControllerService, QuorumController } from '@runnel/controller/quorum';
 import { BrokerLifecycle } from './brokerLifecycle.js';
 import { ClientApiService } from './clientApi.js';
@@ -231,9 +231,17 @@ export class Node {
           });
           const result = response.partitions[0];
           const code = response.errorCode !== 0 ? response.errorCode : (result?.errorCode ?? 0);
-          if (code !== 0) throw new Error(`AlterPartition for ${partition.name} refused (${code}): ${response.errorMessage || result?.errorMessage}`);
+          if (code !== 0) throw RunnelError.fromCode(code, `AlterPartition for ${partition.name} refused: ${response.errorMessage || result?.errorMessage}`);
           // The leader acts on the committed ISR: wait until this broker has applied it.
           await follower.waitForOffset(Number(response.metadataOffset), CONTROLLER_CALL_TIMEOUT_MS);
+          return { partitionEpoch: result === undefined ? -1 : result.partitionEpoch };
+        },
+        isrIneligibility: (brokerId, brokerEpoch) => {
+          const broker = follower.image.broker(brokerId);
+          if (broker === undefined) return `broker ${brokerId} is not registered`;
+          if (broker.fenced) return `broker ${brokerId} is fenced`;
+          if (brokerEpoch !== -1 && broker.epoch !== brokerEpoch) return `broker ${brokerId} fetched at epoch ${brokerEpoch}, registered at ${broker.epoch}`;
+          return null;
         },
       },
       this.logger,

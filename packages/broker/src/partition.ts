@@ -1,5 +1,10 @@
 import type { PartitionLog } from '@runnel/storage';
 
+/** A broken invariant is a bug: fail loudly, naming it. */
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`invariant: ${message}`);
+}
+
 /** No leader: the partition is offline (or this broker has not learned the leader yet). */
 export const NO_LEADER = -1;
 
@@ -26,19 +31,42 @@ export interface FollowerState {
 }
 
 /**
+ * An ISR change sent to the controller whose outcome the leader has not seen in the metadata yet.
+ * `partitionEpoch` is the epoch it was based on: once the metadata shows a newer one, the
+ * controller has decided (applied it or refused it) and the change is no longer pending.
+ */
+export interface PendingIsrChange {
+  readonly isr: readonly number[];
+  readonly partitionEpoch: number;
+  readonly kind: 'expand' | 'shrink';
+}
+
+/**
  * One replica hosted by this broker: its log, the role the committed metadata gives it, and — while
  * it leads — the state of its followers and the high watermark. The role changes only through
- * `applyRole`, when the broker applies a metadata delta. The leader computes the high watermark
- * from the committed ISR only: the smallest log end offset in it, never moving back, and not at all
- * while the ISR is smaller than min.insync.replicas (KIP-966's strict rule).
+ * `applyRole`, when the broker applies a metadata delta.
+ *
+ * The leader computes the high watermark over the *maximal* ISR (KIP-497): the committed ISR plus
+ * any member whose addition is in flight. A member being added may be committed by the controller
+ * at any moment, and from then on it may be elected leader; were the watermark to pass its log end
+ * before that, an acknowledged record would be missing on an ISR member. While a shrink is in flight
+ * the maximal ISR is the committed one (the larger set). The watermark is the smallest log end
+ * offset in the maximal ISR, never moves back, and does not move at all while the committed ISR is
+ * smaller than min.insync.replicas (KIP-966's strict rule).
  */
 export class Partition {
   private highWatermarkOffset: number;
   private readonly dataListeners = new Set<() => void>();
   private current: PartitionRole;
   readonly followers = new Map<number, FollowerState>();
-  /** An ISR change sent to the controller and not yet answered (at most one at a time). */
-  pendingIsrChange: readonly number[] | null = null;
+  /**
+   * An ISR change sent to the controller whose outcome the metadata does not show yet (at most one
+   * at a time). It stays pending when the controller's answer is lost or says nothing about the
+   * outcome: only the metadata (a new partition epoch, or a new leadership) settles it.
+   */
+  private pendingIsr: PendingIsrChange | null = null;
+  /** Where this broker's current leadership started in the log (-1 when it does not lead). */
+  private leaderEpochStart = -1;
 
   constructor(
     readonly topic: string,
@@ -84,9 +112,10 @@ export class Partition {
     const previous = this.current;
     const newLeadership = role.leader === this.brokerId && (role.leaderEpoch !== previous.leaderEpoch || previous.leader !== this.brokerId);
     this.current = role;
-    if (role.partitionEpoch !== previous.partitionEpoch || newLeadership) this.pendingIsrChange = null;
+    if (role.partitionEpoch !== previous.partitionEpoch || newLeadership) this.pendingIsr = null;
     if (role.leader === this.brokerId) {
       if (newLeadership) {
+        this.leaderEpochStart = this.log.logEndOffset;
         this.log.assignEpochStartOffset(role.leaderEpoch, this.log.logEndOffset);
         this.followers.clear();
       }
@@ -100,43 +129,103 @@ export class Partition {
       this.maybeAdvanceHighWatermark();
     } else {
       this.followers.clear();
+      this.leaderEpochStart = -1;
     }
     this.notify();
+  }
+
+  /**
+   * Whether this leader's high watermark has reached the start of its leadership. A new leader
+   * starts from its follower high watermark (or a checkpoint), which may be below what the previous
+   * leader answered; until it reaches the epoch start, offsets answered from it could go backwards
+   * (KIP-207: ListOffsets answers OFFSET_NOT_AVAILABLE meanwhile).
+   */
+  get highWatermarkReachedEpochStart(): boolean {
+    return this.highWatermarkOffset >= this.leaderEpochStart;
   }
 
   get highWatermark(): number {
     return this.highWatermarkOffset;
   }
 
-  /** The smallest log end offset in the committed ISR, if the ISR is large enough; moves the watermark up to it. */
+  get pendingIsrChange(): PendingIsrChange | null {
+    return this.pendingIsr;
+  }
+
+  /** Records an ISR change sent to the controller; the maximal ISR counts its additions from now on. */
+  beginIsrChange(isr: readonly number[], kind: 'expand' | 'shrink'): PendingIsrChange {
+    assert(this.isLeader, `${this.name}: only the leader changes the ISR`);
+    assert(this.pendingIsr === null, `${this.name}: an ISR change is already pending (${this.pendingIsr?.isr.join(',')})`);
+    assert(isr.includes(this.brokerId), `${this.name}: the leader ${this.brokerId} must stay in the ISR [${isr.join(',')}]`);
+    this.pendingIsr = { isr: [...isr], partitionEpoch: this.current.partitionEpoch, kind };
+    return this.pendingIsr;
+  }
+
+  /**
+   * The controller refused `change` without applying it (the refusal names the reason, e.g. an
+   * ineligible replica): the committed ISR stands. A change that is no longer the pending one has
+   * already been settled by the metadata.
+   */
+  abandonIsrChange(change: PendingIsrChange): void {
+    if (this.pendingIsr === change) this.pendingIsr = null;
+  }
+
+  /** KIP-497's maximal ISR: the committed ISR plus the members a pending change adds. */
+  get maximalIsr(): readonly number[] {
+    const committed = this.current.isr;
+    const pending = this.pendingIsr;
+    if (pending === null) return committed;
+    const added = pending.isr.filter((id) => !committed.includes(id));
+    return added.length === 0 ? committed : [...committed, ...added];
+  }
+
+  /**
+   * The smallest log end offset in the maximal ISR, if the committed ISR is large enough; moves the
+   * watermark up to it.
+   */
   maybeAdvanceHighWatermark(): boolean {
     if (!this.isLeader) return false;
-    const isr = this.current.isr;
-    if (isr.length < this.minInsyncReplicas) return false;
+    if (this.current.isr.length < this.minInsyncReplicas) return false;
+    const maximalIsr = this.maximalIsr;
     let candidate = this.log.logEndOffset;
-    for (const id of isr) {
+    for (const id of maximalIsr) {
       if (id === this.brokerId) continue;
       candidate = Math.min(candidate, this.followers.get(id)?.logEndOffset ?? -1);
     }
     if (candidate <= this.highWatermarkOffset) return false;
+    this.checkHighWatermarkAdvance(candidate, maximalIsr);
     this.highWatermarkOffset = candidate;
     this.notify();
     return true;
   }
 
+  /** The leader's invariants for a new high watermark; a violation is a bug, and fails loudly. */
+  private checkHighWatermarkAdvance(next: number, maximalIsr: readonly number[]): void {
+    assert(next > this.highWatermarkOffset, `${this.name}: the high watermark would move back from ${this.highWatermarkOffset} to ${next}`);
+    assert(next <= this.log.logEndOffset, `${this.name}: the high watermark ${next} would pass the leader's log end ${this.log.logEndOffset}`);
+    for (const id of maximalIsr) {
+      if (id === this.brokerId) continue;
+      const end = this.followers.get(id)?.logEndOffset ?? -1;
+      assert(next <= end, `${this.name}: the high watermark ${next} would pass the log end ${end} of ${id}, a member of the maximal ISR [${maximalIsr.join(',')}]`);
+    }
+  }
+
   /** A follower's high watermark: the leader's, bounded by what the follower has. Never moves back. */
   updateFollowerHighWatermark(leaderHighWatermark: number): void {
+    assert(!this.isLeader, `${this.name}: a leader's high watermark comes from its ISR, not from another leader`);
     const next = Math.min(leaderHighWatermark, this.log.logEndOffset);
     if (next > this.highWatermarkOffset) this.highWatermarkOffset = next;
   }
 
   /** After truncation (a follower's divergent tail) the watermark may not exceed the log end. */
   clampHighWatermarkToLogEnd(): void {
+    assert(!this.isLeader, `${this.name}: a leader's high watermark never moves back`);
     if (this.highWatermarkOffset > this.log.logEndOffset) this.highWatermarkOffset = this.log.logEndOffset;
   }
 
   /** After truncation or retention the log may start above the old watermark. */
   resetHighWatermarkToLogEnd(): void {
+    assert(!this.isLeader, `${this.name}: a leader's high watermark never moves back`);
     this.highWatermarkOffset = this.log.logEndOffset;
     this.notify();
   }

@@ -5,7 +5,7 @@
 import { RunnelError, errorCode, type Logger } from '@runnel/common';
 import { errorResult } from './errorResult.js';
 import type { LogManager } from './logManager.js';
-import { Partition } from './partition.js';
+import { Partition, type PendingIsrChange } from './partition.js';
 import type { BrokerMetrics } from './metrics.js';
 
 export interface ProduceInput {
@@ -81,7 +81,31 @@ export interface LeadershipView {
    * Sends an ISR change for a partition this broker leads to the controller (AlterPartition); the
    * leader acts on the new ISR only once the change is committed and applied through the metadata.
    */
-  alterIsr(partition: Partition, newIsr: ReadonlyArray<{ brokerId: number; brokerEpoch: number }>): Promise<void>;
+  alterIsr(partition: Partition, newIsr: ReadonlyArray<{ brokerId: number; brokerEpoch: number }>): Promise<IsrChangeOutcome>;
+  /**
+   * null when `brokerId` (at `brokerEpoch`, -1 unknown) may join an ISR as far as this broker's
+   * metadata knows; otherwise why not (not registered, fenced, another incarnation).
+   */
+  isrIneligibility(brokerId: number, brokerEpoch: number): string | null;
+}
+
+/** What the controller answered to an applied ISR change: the partition epoch it is at now (-1 unknown). */
+export interface IsrChangeOutcome {
+  readonly partitionEpoch: number;
+}
+
+/** Refusals that say the controller applied nothing: the committed ISR stands. */
+const ISR_CHANGE_NOT_APPLIED = new Set<string>(['INELIGIBLE_REPLICA', 'INVALID_REQUEST', 'STALE_BROKER_EPOCH', 'UNKNOWN_TOPIC_OR_PARTITION', 'UNKNOWN_TOPIC_ID']);
+/**
+ * Answers that say this leader's view is stale (or the change went through under a new leader):
+ * newer metadata is on its way and shows the outcome; until then the change stays pending.
+ */
+const ISR_CHANGE_SETTLED_BY_METADATA = new Set<string>(['FENCED_LEADER_EPOCH', 'INVALID_UPDATE_VERSION', 'NEW_LEADER_ELECTED']);
+const ISR_RETRY_DELAY_MIN_MS = 100;
+const ISR_RETRY_DELAY_MAX_MS = 5_000;
+
+function isrRetryDelayMs(attempt: number): number {
+  return Math.min(ISR_RETRY_DELAY_MAX_MS, ISR_RETRY_DELAY_MIN_MS * 2 ** Math.min(attempt, 16));
 }
 
 export interface ReplicaFetchPartitionInput {
@@ -128,6 +152,10 @@ export class ReplicaManager {
   private readonly fetchMaxBytes: number;
   private readonly now: () => number;
   private isrTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** Partitions whose last ISR change was refused: no new one before `notBeforeMs`. */
+  private readonly isrChangeBackoff = new WeakMap<Partition, { attempts: number; notBeforeMs: number }>();
+  private readonly isrRetryTimers = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly logs: LogManager,
@@ -147,7 +175,10 @@ export class ReplicaManager {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.isrTimer);
+    for (const timer of this.isrRetryTimers) clearTimeout(timer);
+    this.isrRetryTimers.clear();
   }
 
   /** The partition if this broker leads it now; otherwise the Kafka error a client acts on. */
@@ -380,9 +411,14 @@ export class ReplicaManager {
     partition.maybeAdvanceHighWatermark();
     // Back into the ISR once it has everything up to the high watermark and this epoch's start.
     const role = partition.role;
-    if (!role.isr.includes(replicaId) && partition.pendingIsrChange === null) {
+    if (!role.isr.includes(replicaId) && this.mayChangeIsr(partition)) {
       const epochStart = partition.log.endOffsetForEpoch(partition.leaderEpoch - 1).endOffset;
-      if (fetchOffset >= partition.highWatermark && fetchOffset >= Math.max(0, epochStart)) this.changeIsr(partition, [...role.isr, replicaId], 'expand');
+      if (fetchOffset >= partition.highWatermark && fetchOffset >= Math.max(0, epochStart)) {
+        // Kafka's isReplicaIsrEligible: a fenced broker, or an older incarnation of it, would be
+        // refused; asking anyway costs a controller round trip per fetch.
+        const ineligible = this.cluster.isrIneligibility(replicaId, brokerEpoch);
+        if (ineligible === null) this.changeIsr(partition, [...role.isr, replicaId], 'expand');
+      }
     }
   }
 
@@ -418,7 +454,7 @@ export class ReplicaManager {
   shrinkIsrs(): void {
     const now = this.now();
     for (const partition of this.logs.allPartitions()) {
-      if (!partition.isLeader || partition.pendingIsrChange !== null) continue;
+      if (!partition.isLeader || !this.mayChangeIsr(partition)) continue;
       const role = partition.role;
       const lagging = role.isr.filter((id) => {
         if (id === partition.role.leader) return false;
@@ -429,17 +465,69 @@ export class ReplicaManager {
     }
   }
 
-  private changeIsr(partition: Partition, newIsr: number[], why: 'expand' | 'shrink'): void {
-    partition.pendingIsrChange = newIsr;
-    this.metrics.isrChanges.inc({ kind: why });
-    const members = newIsr.map((id) => ({ brokerId: id, brokerEpoch: partition.followers.get(id)?.brokerEpoch ?? -1 }));
-    this.logger.info({ partition: partition.name, isr: partition.role.isr, newIsr, why }, 'asking the controller to change the ISR');
+  private changeIsr(partition: Partition, newIsr: number[], kind: 'expand' | 'shrink'): void {
+    const change = partition.beginIsrChange(newIsr, kind);
+    this.metrics.isrChanges.inc({ kind });
+    this.logger.info({ partition: partition.name, isr: partition.role.isr, newIsr, kind }, 'asking the controller to change the ISR');
+    this.sendIsrChange(partition, change, 0);
+  }
+
+  /**
+   * Sends a pending ISR change and acts on the answer. The change stays pending — and the maximal
+   * ISR keeps counting its additions — until the metadata shows the outcome, unless the controller
+   * says it applied nothing. An answer that says nothing about the outcome (lost, timed out, no
+   * controller) is asked again after a backoff, with the same partition epoch, so the controller
+   * applies it at most once.
+   */
+  private sendIsrChange(partition: Partition, change: PendingIsrChange, attempt: number): void {
+    const members = change.isr.map((id) => ({ brokerId: id, brokerEpoch: partition.followers.get(id)?.brokerEpoch ?? -1 }));
     this.cluster.alterIsr(partition, members).then(
-      () => undefined,
-      (error: unknown) => this.logger.warn({ partition: partition.name, err: (error as Error).message }, 'ISR change failed'),
-    ).finally(() => {
-      if (partition.pendingIsrChange === newIsr) partition.pendingIsrChange = null;
-    });
+      (outcome) => {
+        // Applied: the metadata that shows it has been applied here too, or is on its way (and
+        // settles the change then). A new partition epoch no higher than ours means nothing changed.
+        this.isrChangeBackoff.delete(partition);
+        if (outcome.partitionEpoch !== -1 && outcome.partitionEpoch <= change.partitionEpoch) partition.abandonIsrChange(change);
+      },
+      (error: unknown) => {
+        if (partition.pendingIsrChange !== change) return; // the metadata settled it meanwhile
+        const code = error instanceof RunnelError ? error.errorName : null;
+        if (code !== null && ISR_CHANGE_NOT_APPLIED.has(code)) {
+          partition.abandonIsrChange(change);
+          const delayMs = this.backOffIsrChanges(partition);
+          const repeated = this.isrChangeBackoff.get(partition)!.attempts > 1;
+          this.logger[repeated ? 'debug' : 'warn']({ partition: partition.name, newIsr: change.isr, err: (error as Error).message, retryInMs: delayMs }, 'ISR change refused');
+          return;
+        }
+        if (code !== null && ISR_CHANGE_SETTLED_BY_METADATA.has(code)) {
+          this.logger.info({ partition: partition.name, newIsr: change.isr, err: (error as Error).message }, 'ISR change is stale; waiting for the metadata to show the outcome');
+          return;
+        }
+        const delayMs = isrRetryDelayMs(attempt);
+        this.logger[attempt === 0 ? 'warn' : 'debug']({ partition: partition.name, newIsr: change.isr, err: (error as Error).message, retryInMs: delayMs }, 'ISR change outcome unknown: keeping the maximal ISR and asking again');
+        const timer = setTimeout(() => {
+          this.isrRetryTimers.delete(timer);
+          if (partition.pendingIsrChange === change && partition.isLeader && !this.stopped) this.sendIsrChange(partition, change, attempt + 1);
+        }, delayMs);
+        timer.unref();
+        this.isrRetryTimers.add(timer);
+      },
+    );
+  }
+
+  /** After a refusal, no new ISR change for this partition before a growing backoff; returns it. */
+  private backOffIsrChanges(partition: Partition): number {
+    const previous = this.isrChangeBackoff.get(partition);
+    const attempts = (previous?.attempts ?? 0) + 1;
+    const delayMs = isrRetryDelayMs(attempts - 1);
+    this.isrChangeBackoff.set(partition, { attempts, notBeforeMs: this.now() + delayMs });
+    return delayMs;
+  }
+
+  /** Whether a new ISR change may be proposed for `partition` now. */
+  private mayChangeIsr(partition: Partition): boolean {
+    if (partition.pendingIsrChange !== null) return false;
+    const backoff = this.isrChangeBackoff.get(partition);
+    return backoff === undefined || this.now() >= backoff.notBeforeMs;
   }
 
   listOffsets(queries: readonly OffsetQuery[]): OffsetResult[] {
@@ -447,6 +535,9 @@ export class ReplicaManager {
       const base = { topic: query.topic, partition: query.partition, errorCode: 0, offset: -1, timestamp: -1 };
       try {
         const partition = this.leaderPartition(query.topic, query.partition);
+        if (!partition.highWatermarkReachedEpochStart) {
+          throw new RunnelError('OFFSET_NOT_AVAILABLE', `${partition.name} has a new leader whose high watermark ${partition.highWatermark} has not reached the start of its epoch yet; retry`);
+        }
         if (query.timestamp === LATEST_TIMESTAMP) return { ...base, offset: partition.highWatermark };
         if (query.timestamp === EARLIEST_TIMESTAMP) return { ...base, offset: partition.log.logStartOffset };
         if (query.timestamp < 0) throw new RunnelError('INVALID_REQUEST', `timestamp ${query.timestamp} is neither -1 (latest), -2 (earliest) nor a time`);
