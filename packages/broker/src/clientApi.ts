@@ -9,6 +9,14 @@ import type { ControllerClient } from '@runnel/controller/quorum';
 import type { LogManager } from './logManager.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { ReplicaManager } from './replicaManager.js';
+import { RequestMemoryPool } from './requestMemoryPool.js';
+
+/** The bytes a produce request holds while in flight: its record batches. */
+function produceRequestBytes(request: ClientApi.ProduceRequest__Output): number {
+  let bytes = 0;
+  for (const entry of request.partitions) bytes += entry.records.length;
+  return bytes;
+}
 
 /** Requests a single stream may have in flight before the broker stops reading from it. */
 export const STREAM_REQUESTS_IN_FLIGHT_MAX = 64;
@@ -37,6 +45,8 @@ export class ClientApiService {
     private readonly replicas: ReplicaManager,
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
+    /** queued.max.request.bytes, shared by every stream of this broker. */
+    private readonly memory: RequestMemoryPool = new RequestMemoryPool(-1),
   ) {}
 
   handlers(): ClientApi.ClientApiHandlers {
@@ -48,7 +58,7 @@ export class ClientApiService {
         this.unary('listOffsets', call, callback, async (request) => ({ partitions: this.replicas.listOffsets(request.partitions) })),
       DescribeCluster: (call, callback) => this.unary('describeCluster', call, callback, () => this.describeCluster()),
       ElectPreferredLeaders: (call, callback) => this.unary('electPreferredLeaders', call, callback, () => this.electPreferredLeaders()),
-      Produce: (call) => this.stream('produce', call, (request) => this.produce(request)),
+      Produce: (call) => this.stream('produce', call, (request) => this.produce(request), produceRequestBytes),
       Fetch: (call) => this.stream('fetch', call, (request, signal) => this.fetch(request, signal)),
     };
   }
@@ -112,10 +122,14 @@ export class ClientApiService {
     api: string,
     call: grpc.ServerDuplexStream<Request, Response>,
     handle: (request: Request, signal: AbortSignal) => Promise<Response | null>,
+    bytesOf: (request: Request) => number = () => 0,
   ): void {
     const closed = new AbortController();
     let inFlight = 0;
     let ended = false;
+    // Requests received but waiting for room in the broker's request memory (in order).
+    let waitingForMemory = 0;
+    const reading = () => inFlight < STREAM_REQUESTS_IN_FLIGHT_MAX && waitingForMemory === 0;
     const endIfDone = () => {
       if (ended && inFlight === 0 && !closed.signal.aborted) {
         this.openStreams.delete(drain);
@@ -127,11 +141,8 @@ export class ClientApiService {
       endIfDone();
     };
     this.openStreams.add(drain);
-    call.on('data', (request: Request) => {
-      this.metrics.requests.inc({ api });
+    const run = (request: Request, bytes: number) => {
       const stopTimer = this.metrics.requestSeconds.startTimer({ api });
-      inFlight++;
-      if (inFlight >= STREAM_REQUESTS_IN_FLIGHT_MAX) call.pause();
       handle(request, closed.signal)
         .then(
           (response) => {
@@ -141,10 +152,27 @@ export class ClientApiService {
           (error: unknown) => this.logger.error({ err: error, api }, 'stream request failed'),
         )
         .finally(() => {
+          if (bytes > 0) this.memory.release(bytes);
           inFlight--;
-          if (inFlight === STREAM_REQUESTS_IN_FLIGHT_MAX - 1) call.resume();
+          if (reading()) call.resume();
           endIfDone();
         });
+    };
+    call.on('data', (request: Request) => {
+      this.metrics.requests.inc({ api });
+      inFlight++;
+      const bytes = bytesOf(request);
+      if (bytes === 0 || this.memory.acquire(bytes, () => {
+        waitingForMemory--;
+        run(request, bytes);
+        if (reading()) call.resume();
+      })) {
+        run(request, bytes);
+      } else {
+        waitingForMemory++;
+        this.metrics.requestsWaitingForMemory.inc();
+      }
+      if (!reading()) call.pause();
     });
     call.on('end', () => {
       ended = true;

@@ -53,6 +53,10 @@ export class FollowerFetcher {
     return this.partitions.size;
   }
 
+  followed(): Partition[] {
+    return [...this.partitions.values()].map((entry) => entry.partition);
+  }
+
   add(partition: Partition): void {
     this.partitions.set(partition.name, { partition, retryAtMs: 0 });
     this.wake?.();
@@ -269,17 +273,27 @@ export class ReplicaFetcherManager {
     this.stopFollowing(partition);
     let fetcher = this.fetchers.get(leaderId);
     if (fetcher !== undefined && fetcher.address !== address) {
+      // The leader moved (a restart on another address): every partition followed there moves
+      // with it, not only the one whose metadata said so first.
+      const moved = fetcher.followed();
       void fetcher.stop();
       this.fetchers.delete(leaderId);
-      fetcher = undefined;
+      fetcher = this.startFetcher(leaderId, address);
+      for (const other of moved) {
+        fetcher.add(other);
+        this.followedBy.set(other.name, fetcher);
+      }
     }
-    if (fetcher === undefined) {
-      fetcher = new FollowerFetcher(leaderId, address, this.settings);
-      this.fetchers.set(leaderId, fetcher);
-      fetcher.start();
-    }
+    fetcher ??= this.startFetcher(leaderId, address);
     fetcher.add(partition);
     this.followedBy.set(partition.name, fetcher);
+  }
+
+  private startFetcher(leaderId: number, address: string): FollowerFetcher {
+    const fetcher = new FollowerFetcher(leaderId, address, this.settings);
+    this.fetchers.set(leaderId, fetcher);
+    fetcher.start();
+    return fetcher;
   }
 
   stopFollowing(partition: Partition): void {
@@ -287,6 +301,21 @@ export class ReplicaFetcherManager {
     if (fetcher === undefined) return;
     fetcher.remove(partition);
     this.followedBy.delete(partition.name);
+    // A fetcher that follows nothing closes its stream and connection (Kafka's shutdownIdleFetcherThreads).
+    if (fetcher.size === 0 && this.fetchers.get(fetcher.leaderId) === fetcher) {
+      this.fetchers.delete(fetcher.leaderId);
+      void fetcher.stop();
+    }
+  }
+
+  /** How many leaders this broker fetches from now. */
+  get fetcherCount(): number {
+    return this.fetchers.size;
+  }
+
+  /** The address `partition` is fetched from, if it is followed. */
+  fetchedFrom(partition: Partition): string | undefined {
+    return this.followedBy.get(partition.name)?.address;
   }
 
   async stop(): Promise<void> {

@@ -100,6 +100,7 @@ export class LogManager {
     const partition = this.partitions.get(name);
     if (partition === undefined) return undefined;
     this.partitions.delete(name);
+    partition.markRemoved();
     await partition.log.close();
     this.deleteDirectory(partition.log.dir, name);
     return partition;

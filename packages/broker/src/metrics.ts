@@ -19,6 +19,8 @@ export class BrokerMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  readonly requestsWaitingForMemory = new Counter({ name: 'runnel_requests_waiting_for_memory_total', help: 'Requests that waited for room under queued.max.request.bytes (their stream stopped reading meanwhile)', registers: [this.registry] });
+  readonly requestMemoryPeakBytes = new Gauge({ name: 'runnel_request_memory_peak_bytes', help: 'The most bytes of unanswered requests held at once (bounded by queued.max.request.bytes)', registers: [this.registry] });
   readonly partitions = new Gauge({ name: 'runnel_partitions', help: 'Partitions hosted by this node', registers: [this.registry] });
   readonly logSizeBytes = new Gauge({ name: 'runnel_log_size_bytes', help: 'Bytes of all partition logs on this node', registers: [this.registry] });
 

@@ -19,6 +19,7 @@ import { MetadataFollower } from './metadataFollower.js';
 import { BrokerMetadataPublisher } from './metadataPublisher.js';
 import { BrokerMetrics } from './metrics.js';
 import { ReplicaManager } from './replicaManager.js';
+import { RequestMemoryPool } from './requestMemoryPool.js';
 
 /** How long a graceful stop waits for in-flight calls before it cancels them. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -72,6 +73,8 @@ interface BrokerRole {
 
 export class Node {
   readonly metrics: BrokerMetrics;
+  /** queued.max.request.bytes: the bytes of unanswered requests every client stream shares. */
+  readonly requestMemory: RequestMemoryPool;
   private quorum: QuorumController | undefined;
   private controllerService: ControllerService | undefined;
   private broker: BrokerRole | undefined;
@@ -89,6 +92,7 @@ export class Node {
     private readonly logger: Logger,
   ) {
     this.metrics = new BrokerMetrics();
+    this.requestMemory = new RequestMemoryPool(config.int('queued.max.request.bytes'));
   }
 
   /**
@@ -263,6 +267,7 @@ export class Node {
       replicas,
       this.metrics,
       this.logger,
+      this.requestMemory,
     );
     const server = new grpc.Server({
       'grpc.max_receive_message_length': config.int('socket.request.max.bytes'),
@@ -304,6 +309,7 @@ export class Node {
 
     this.sizeTimer = setInterval(() => {
       this.metrics.logSizeBytes.set(logs.allPartitions().reduce((sum, partition) => sum + partition.log.sizeInBytes, 0));
+      this.metrics.requestMemoryPeakBytes.set(this.requestMemory.peakBytes);
     }, 5_000);
     this.sizeTimer.unref();
     return { host: grpcListener.host, port: grpcPort };

@@ -65,6 +65,7 @@ export class Partition {
    * outcome: only the metadata (a new partition epoch, or a new leadership) settles it.
    */
   private pendingIsr: PendingIsrChange | null = null;
+  private removed = false;
   /** Where this broker's current leadership started in the log (-1 when it does not lead). */
   private leaderEpochStart = -1;
 
@@ -91,8 +92,24 @@ export class Partition {
     return this.current;
   }
 
+  /** A removed replica (deleted, or moved off this broker) leads nothing and serves nothing. */
   get isLeader(): boolean {
-    return this.current.leader === this.brokerId;
+    return this.current.leader === this.brokerId && !this.removed;
+  }
+
+  get isRemoved(): boolean {
+    return this.removed;
+  }
+
+  /**
+   * This broker no longer hosts the replica. Waiting produces and long polls are woken so that they
+   * answer at once (the partition is gone, or led elsewhere) instead of at their timeout.
+   */
+  markRemoved(): void {
+    this.removed = true;
+    this.followers.clear();
+    this.pendingIsr = null;
+    this.notify();
   }
 
   get leaderEpoch(): number {

@@ -262,6 +262,11 @@ export class ReplicaManager {
       });
     }
     if (outcome === 'done') return;
+    if (outcome === 'lost' && partition.isRemoved) {
+      // Deleted, or moved off this broker: the error the lookup gives now (unknown partition, or not the leader).
+      this.leaderPartition(partition.topic, partition.index);
+      throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `${partition.name} was removed from this broker before the write reached every in-sync replica`);
+    }
     if (outcome === 'lost') {
       throw new RunnelError('NOT_LEADER_OR_FOLLOWER', `leadership of ${partition.name} moved (epoch ${leaderEpoch} → ${partition.leaderEpoch}) before the write reached every in-sync replica; it may or may not survive`);
     }
@@ -277,18 +282,25 @@ export class ReplicaManager {
    * or `signal` aborts (the client went away).
    */
   async fetch(request: FetchRequestInput, signal?: AbortSignal): Promise<FetchResult[]> {
-    let results = this.readAll(request);
+    const first = this.readAll(request);
     const waitMs = Math.min(Math.max(0, request.maxWaitMs), FETCH_MAX_WAIT_MS_LIMIT);
-    if (this.satisfied(results, request.minBytes) || waitMs === 0 || signal?.aborted === true) return results;
-    const partitions = request.partitions
-      .map((input) => this.logs.partition(input.topic, input.partition))
-      .filter((partition): partition is Partition => partition !== undefined);
-    const satisfied = await waitForData(partitions, waitMs, signal, () => {
-      results = this.readAll(request);
-      return this.satisfied(results, request.minBytes);
+    if (this.satisfied(first, request.minBytes) || waitMs === 0 || signal?.aborted === true) return this.answered(first);
+    // While waiting, news from a partition re-reads that partition alone: a fetch over many
+    // partitions does not read all of them again on every append to one.
+    const available = first.map((result) => result.records.length);
+    const indexes = partitionIndexes(request.partitions, (input) => this.logs.partition(input.topic, input.partition));
+    await waitForData([...indexes.keys()], waitMs, signal, (changed) => {
+      for (const partition of changed) {
+        for (const k of indexes.get(partition) ?? []) {
+          const probe = this.readPartition(request.partitions[k]!, new ResponseBudget(Number.MAX_SAFE_INTEGER));
+          if (probe.errorCode !== 0) return true;
+          available[k] = probe.records.length;
+        }
+      }
+      return available.reduce((sum, bytes) => sum + bytes, 0) >= Math.max(1, request.minBytes);
     });
-    // Satisfied, `results` was read just now; after a timeout, read once more for what came since.
-    return satisfied ? results : this.readAll(request);
+    // Satisfied or not, the answer is read once more, whole, within the response budget.
+    return this.answered(this.readAll(request));
   }
 
   private satisfied(results: readonly FetchResult[], minBytes: number): boolean {
@@ -298,6 +310,15 @@ export class ReplicaManager {
       bytes += result.records.length;
     }
     return bytes >= Math.max(1, minBytes);
+  }
+
+  /** Counts what a fetch answers (reads made while it waited are not answers). */
+  private answered(results: FetchResult[]): FetchResult[] {
+    for (const result of results) {
+      this.metrics.bytesOut.inc(result.records.length);
+      if (result.errorCode !== 0) this.metrics.errors.inc({ api: 'fetch', error: String(result.errorCode) });
+    }
+    return results;
   }
 
   private readAll(request: FetchRequestInput): FetchResult[] {
@@ -317,11 +338,9 @@ export class ReplicaManager {
       }
       if (input.partitionMaxBytes <= 0) throw new RunnelError('INVALID_FETCH_SIZE', `partition max bytes must be positive, got ${input.partitionMaxBytes}`);
       const records = budget.take(input.partitionMaxBytes, (maxBytes) => log.read(input.fetchOffset, maxBytes, { maxOffset: partition.highWatermark }).records);
-      this.metrics.bytesOut.inc(records.length);
       return { ...base, records };
     } catch (error) {
       const { errorCode: code } = errorResult(error, this.logger, { topic: input.topic, partition: input.partition });
-      this.metrics.errors.inc({ api: 'fetch', error: String(code) });
       return { ...base, errorCode: code };
     }
   }
@@ -336,16 +355,31 @@ export class ReplicaManager {
    */
   async replicaFetch(request: ReplicaFetchInput, signal?: AbortSignal): Promise<ReplicaFetchResult[]> {
     const readable = request.partitions.map((input) => this.followerFetched(request, input));
-    let results = this.readForFollower(request, readable);
+    const first = this.readForFollower(request, readable);
     const waitMs = Math.min(Math.max(0, request.maxWaitMs), FETCH_MAX_WAIT_MS_LIMIT);
-    const bytes = () => results.reduce((sum, result) => sum + result.records.length, 0);
-    if (results.some((result) => result.errorCode !== 0 || result.divergingEpoch.epoch !== -1) || bytes() >= Math.max(1, request.minBytes) || waitMs === 0 || signal?.aborted === true) return results;
-    const partitions = readable.filter((entry): entry is Partition => entry instanceof Partition);
-    const satisfied = await waitForData(partitions, waitMs, signal, () => {
-      results = this.readForFollower(request, readable);
-      return bytes() >= Math.max(1, request.minBytes) || results.some((result) => result.errorCode !== 0);
+    const minBytes = Math.max(1, request.minBytes);
+    const sum = (sizes: readonly number[]) => sizes.reduce((total, bytes) => total + bytes, 0);
+    const available = first.map((result) => result.records.length);
+    if (first.some((result) => result.errorCode !== 0 || result.divergingEpoch.epoch !== -1) || sum(available) >= minBytes || waitMs === 0 || signal?.aborted === true) {
+      return this.sentToFollower(first);
+    }
+    const indexes = partitionIndexes(readable, (entry) => (entry instanceof Partition ? entry : undefined));
+    await waitForData([...indexes.keys()], waitMs, signal, (changed) => {
+      for (const partition of changed) {
+        for (const k of indexes.get(partition) ?? []) {
+          const probe = this.readForFollowerAt(request.partitions[k]!, partition, new ResponseBudget(Number.MAX_SAFE_INTEGER));
+          if (probe.errorCode !== 0) return true;
+          available[k] = probe.records.length;
+        }
+      }
+      return sum(available) >= minBytes;
     });
-    return satisfied ? results : this.readForFollower(request, readable);
+    return this.sentToFollower(this.readForFollower(request, readable));
+  }
+
+  private sentToFollower(results: ReplicaFetchResult[]): ReplicaFetchResult[] {
+    for (const result of results) this.metrics.replicationBytesOut.inc(result.records.length);
+    return results;
   }
 
   /** Validates one partition of a follower's fetch and records the follower's position; returns the partition or the result to send. */
@@ -424,30 +458,28 @@ export class ReplicaManager {
 
   private readForFollower(request: ReplicaFetchInput, entries: ReadonlyArray<Partition | ReplicaFetchResult>): ReplicaFetchResult[] {
     const budget = new ResponseBudget(Math.min(Math.max(0, request.maxBytes), this.fetchMaxBytes));
-    return entries.map((entry, k) => {
-      if (!(entry instanceof Partition)) return entry;
-      const partition = entry;
-      const input = request.partitions[k]!;
-      const log = partition.log;
-      const base: ReplicaFetchResult = {
-        topic: input.topic,
-        partition: input.partition,
-        errorCode: 0,
-        errorMessage: '',
-        highWatermark: partition.highWatermark,
-        logStartOffset: log.logStartOffset,
-        logEndOffset: log.logEndOffset,
-        divergingEpoch: NO_DIVERGENCE,
-        records: EMPTY,
-      };
-      if (!partition.isLeader || partition.leaderEpoch !== input.currentLeaderEpoch) {
-        return { ...base, errorCode: errorCode('NOT_LEADER_OR_FOLLOWER'), errorMessage: `leadership of ${partition.name} moved` };
-      }
-      if (input.fetchOffset >= log.logEndOffset || input.fetchOffset < log.logStartOffset) return base;
-      const records = budget.take(Math.max(1, input.partitionMaxBytes), (maxBytes) => log.read(input.fetchOffset, maxBytes).records);
-      this.metrics.replicationBytesOut.inc(records.length);
-      return { ...base, records };
-    });
+    return entries.map((entry, k) => (entry instanceof Partition ? this.readForFollowerAt(request.partitions[k]!, entry, budget) : entry));
+  }
+
+  private readForFollowerAt(input: ReplicaFetchPartitionInput, partition: Partition, budget: ResponseBudget): ReplicaFetchResult {
+    const log = partition.log;
+    const base: ReplicaFetchResult = {
+      topic: input.topic,
+      partition: input.partition,
+      errorCode: 0,
+      errorMessage: '',
+      highWatermark: partition.highWatermark,
+      logStartOffset: log.logStartOffset,
+      logEndOffset: log.logEndOffset,
+      divergingEpoch: NO_DIVERGENCE,
+      records: EMPTY,
+    };
+    if (!partition.isLeader || partition.leaderEpoch !== input.currentLeaderEpoch) {
+      return { ...base, errorCode: errorCode('NOT_LEADER_OR_FOLLOWER'), errorMessage: partition.isRemoved ? `${partition.name} was removed from this broker` : `leadership of ${partition.name} moved` };
+    }
+    if (input.fetchOffset >= log.logEndOffset || input.fetchOffset < log.logStartOffset) return base;
+    const records = budget.take(Math.max(1, input.partitionMaxBytes), (maxBytes) => log.read(input.fetchOffset, maxBytes).records);
+    return { ...base, records };
   }
 
   /** Drops from the ISR every follower that has not caught up for replica.lag.time.max.ms. */
@@ -551,15 +583,30 @@ export class ReplicaManager {
   }
 }
 
+/** Where each partition appears in a request (a partition may be asked for more than once). */
+function partitionIndexes<T>(entries: readonly T[], partitionOf: (entry: T) => Partition | undefined): Map<Partition, number[]> {
+  const indexes = new Map<Partition, number[]>();
+  entries.forEach((entry, k) => {
+    const partition = partitionOf(entry);
+    if (partition === undefined) return;
+    const list = indexes.get(partition) ?? [];
+    list.push(k);
+    indexes.set(partition, list);
+  });
+  return indexes;
+}
+
 /**
- * A long poll: resolves true when `satisfied()` says so, false after `waitMs` or when `signal`
- * aborts (the caller went away). News from `partitions` is looked at once per turn of the event loop: the
- * appends of one produce request land in the same turn, so one answer carries all of them instead
- * of the first one alone (for followers that is one fetch round trip instead of several).
+ * A long poll: resolves true when `satisfied(changed)` says so, false after `waitMs` or when
+ * `signal` aborts (the caller went away). `changed` holds the partitions with news since the last
+ * look. News is looked at once per turn of the event loop: the appends of one produce request land
+ * in the same turn, so one answer carries all of them instead of the first one alone (for
+ * followers that is one fetch round trip instead of several).
  */
-function waitForData(partitions: readonly Partition[], waitMs: number, signal: AbortSignal | undefined, satisfied: () => boolean): Promise<boolean> {
+function waitForData(partitions: readonly Partition[], waitMs: number, signal: AbortSignal | undefined, satisfied: (changed: ReadonlySet<Partition>) => boolean): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const unsubscribers: Array<() => void> = [];
+    const changed = new Set<Partition>();
     let done = false;
     let looking: NodeJS.Immediate | undefined;
     const finish = (wasSatisfied: boolean) => {
@@ -572,15 +619,21 @@ function waitForData(partitions: readonly Partition[], waitMs: number, signal: A
       resolve(wasSatisfied);
     };
     const onAbort = () => finish(false);
-    const onNews = () => {
-      looking ??= setImmediate(() => {
-        looking = undefined;
-        if (satisfied()) finish(true);
-      });
-    };
     const timer = setTimeout(() => finish(false), waitMs);
     signal?.addEventListener('abort', onAbort);
-    for (const partition of partitions) unsubscribers.push(partition.onData(onNews));
+    for (const partition of partitions) {
+      unsubscribers.push(
+        partition.onData(() => {
+          changed.add(partition);
+          looking ??= setImmediate(() => {
+            looking = undefined;
+            const news = new Set(changed);
+            changed.clear();
+            if (satisfied(news)) finish(true);
+          });
+        }),
+      );
+    }
   });
 }
 

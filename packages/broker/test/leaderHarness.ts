@@ -40,10 +40,12 @@ export interface AlterIsrCall {
 export class ControllerStandIn implements LeadershipView {
   readonly calls: AlterIsrCall[] = [];
   revoked: string | null = null;
+  /** Whether the metadata knows the partition (false: deleted). */
+  exists = true;
   readonly ineligible = new Map<number, string>();
 
   partitionExists(): boolean {
-    return true;
+    return this.exists;
   }
 
   leadershipRevoked(): string | null {
