@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The long chaos run: a local 3-node cluster in a temp dir, producers sending uniquely numbered
-// values with acks=all, a live consumer, and faults (kill, pause, partition) in turn for the given
+// values with acks=all, a live consumer, and faults (kill, pause, partition, promote) in turn for the given
 // minutes; then the history checker and a byte comparison of every partition's replicas.
 // Prints the report as JSON on stdout and a summary line; exits 1 if the run is not ok.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const HELP = `npm run chaos -- [--minutes 10] [--faults kill,pause,partition] [--records 200000] [options]
+const HELP = `npm run chaos -- [--minutes 10] [--faults kill,pause,partition,promote] [--records 200000] [options]
 
 Starts a local cluster of real node processes in a temp dir and runs the chaos suite against it:
 producers send uniquely numbered values with acks=all (each retried on its own, every attempt
@@ -18,6 +18,9 @@ recorded), a consumer reads along, and the faults run in turn for the given minu
   pause      SIGSTOP the leader of a random partition past broker.session.timeout.ms, then SIGCONT
   partition  cut a node off from the others (Raft, controller API, replication) past its session
              timeout, then heal (clients still reach it)
+  promote    SIGKILL a node, restart it, and the moment it is back in the ISR of a partition whose
+             preferred replica it is, make it leader: preferred-leader election and SIGKILL of the
+             current leader, in turn
 Afterwards: heal everything, wait for a full ISR (must be back within 10 s of the last fault), read
 every partition from the start, check the history (nothing acknowledged lost, each offset one
 record, duplicates only after a retried unknown outcome, consumers never go back) and compare the
@@ -27,7 +30,7 @@ It builds nothing: run \`npm run build\` first (it imports packages/testkit/dist
 
 Options:
   --minutes N          how long the faults run (default 10)
-  --faults LIST        comma-separated, taken in turn (default kill,pause,partition)
+  --faults LIST        comma-separated, taken in turn (default kill,pause,partition,promote)
   --records N          values to send (default 200000), spread over the run
   --rate N             at most N sends started per second (default records / run seconds)
   --nodes N            cluster size (default 3)
@@ -48,7 +51,7 @@ try {
   ({ values } = parseArgs({
     options: {
       minutes: { type: 'string', default: '10' },
-      faults: { type: 'string', default: 'kill,pause,partition' },
+      faults: { type: 'string', default: 'kill,pause,partition,promote' },
       records: { type: 'string', default: '200000' },
       rate: { type: 'string' },
       nodes: { type: 'string', default: '3' },
@@ -90,8 +93,8 @@ const rate = values.rate === undefined ? undefined : number('rate', { integer: f
 const seed = values.seed === undefined ? undefined : number('seed', { min: 0 });
 const faults = values.faults.split(',').map((kind) => kind.trim()).filter((kind) => kind !== '');
 for (const kind of faults) {
-  if (!['kill', 'pause', 'partition'].includes(kind)) {
-    process.stderr.write(`chaos: unknown fault '${kind}' (known: kill, pause, partition)\n`);
+  if (!['kill', 'pause', 'partition', 'promote'].includes(kind)) {
+    process.stderr.write(`chaos: unknown fault '${kind}' (known: kill, pause, partition, promote)\n`);
     process.exit(2);
   }
 }

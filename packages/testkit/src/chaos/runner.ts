@@ -14,8 +14,18 @@ import type { NodeProcess } from '../nodeProcess.js';
 import { checkHistory, summarizeCheck, type CheckReport, type LogRecord } from './checker.js';
 import { History, errorNameOf, type SendEntry } from './history.js';
 
-export type FaultKind = 'kill' | 'pause' | 'partition';
-export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'partition'];
+/**
+ * kill: SIGKILL a random node and restart it. pause: SIGSTOP a partition leader past its session.
+ * partition: cut a node off from the others. promote: restart a follower and, the moment it is back
+ * in the ISR of a partition it prefers, make it that partition's leader — by preferred-leader
+ * election or by SIGKILL of the current leader, in turn (the window of KIP-497's maximal ISR: a
+ * member just added must already have every acknowledged record).
+ */
+/** How long a restarted node may take to rejoin an ISR before a promote fault gives up on it. */
+const REJOIN_WAIT_MS = 30_000;
+
+export type FaultKind = 'kill' | 'pause' | 'partition' | 'promote';
+export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'partition', 'promote'];
 
 /** What the runner needs of a cluster; LocalCluster has it all. */
 export interface ChaosCluster {
@@ -204,7 +214,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const errors: Record<string, number> = {};
   const consumerErrors: Record<string, number> = {};
   const observed = new Map<number, LogRecord[]>(Array.from({ length: partitions }, (_, p) => [p, []]));
-  const faultCounts: Record<FaultKind, number> = { kill: 0, pause: 0, partition: 0 };
+  const faultCounts: Record<FaultKind, number> = { kill: 0, pause: 0, partition: 0, promote: 0 };
   const events: FaultEvent[] = [];
   const paused = new Set<number>();
   const down = new Set<number>();
@@ -269,6 +279,31 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await sleep(200);
     }
   };
+  /**
+   * Polls (every 50 ms, at most `timeoutMs`) until `nodeId` is in the ISR of a partition whose
+   * preferred replica it is and which another node leads: that partition and its leader, or null.
+   */
+  const waitForRejoin = async (nodeId: number, timeoutMs: number): Promise<{ partition: number; leader: number } | null> => {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() <= deadline) {
+      const state = (await status())?.topics.find((candidate) => candidate.name === topic);
+      const found = state?.partitions.find((candidate) => candidate.replicas[0] === nodeId && candidate.isr.includes(nodeId) && candidate.leader >= 0 && candidate.leader !== nodeId);
+      if (found !== undefined) return { partition: found.partition, leader: found.leader };
+      await sleep(50);
+    }
+    return null;
+  };
+  const electPreferredLeaders = async (): Promise<void> => {
+    const admin = new Admin({ bootstrap: healthyNodes().map((node) => node.bootstrap), requestTimeoutMs: 3000 });
+    try {
+      await admin.electPreferredLeaders();
+    } catch (error) {
+      log(`chaos ${Math.round(since() / 1000)}s: preferred-leader election failed: ${(error as Error).message}`);
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
+  };
+  let promotions = 0;
   /** Ms until every partition has a full ISR, polling every 100 ms; -1 after `timeoutMs`. */
   const waitForFullIsr = async (fromMs: number, timeoutMs: number): Promise<number> => {
     const deadline = Date.now() + timeoutMs;
@@ -429,6 +464,36 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         await waitWhileRunning(durationMs);
         await node.launch();
         down.delete(nodeId);
+      } else if (kind === 'promote') {
+        const node = pick(cluster.nodes.filter((candidate) => candidate.running));
+        nodeId = node.nodeId;
+        durationMs = between(killDown);
+        currentFault = `promote node ${nodeId}`;
+        log(`chaos ${Math.round(atMs / 1000)}s: SIGKILL node ${nodeId}, restart in ${Math.round(durationMs)} ms, then make it leader as soon as it rejoins an ISR`);
+        down.add(nodeId);
+        await node.kill('SIGKILL');
+        await waitWhileRunning(durationMs);
+        await node.launch();
+        down.delete(nodeId);
+        const rejoined = await waitForRejoin(nodeId, REJOIN_WAIT_MS);
+        if (rejoined === null) {
+          log(`chaos ${Math.round(since() / 1000)}s: node ${nodeId} did not rejoin an ISR it prefers within ${REJOIN_WAIT_MS} ms; no promotion`);
+        } else {
+          partition = rejoined.partition;
+          promotions++;
+          if (promotions % 2 === 1) {
+            log(`chaos ${Math.round(since() / 1000)}s: node ${nodeId} is back in the ISR of ${topic}-${partition}: preferred-leader election now`);
+            await electPreferredLeaders();
+          } else {
+            const leader = cluster.node(rejoined.leader);
+            log(`chaos ${Math.round(since() / 1000)}s: node ${nodeId} is back in the ISR of ${topic}-${partition}: SIGKILL its leader ${rejoined.leader}`);
+            down.add(leader.nodeId);
+            await leader.kill('SIGKILL');
+            await waitWhileRunning(between(killDown));
+            await leader.launch();
+            down.delete(leader.nodeId);
+          }
+        }
       } else if (kind === 'pause') {
         partition = Math.floor(rand() * partitions);
         const current = await status();
@@ -527,13 +592,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   if (isrHealMs < 0) problems.push('the ISR never became full again');
   else if (isrHealMs > isrHealLimitMs) problems.push(`full ISR ${isrHealMs} ms after the last restart/heal (limit ${isrHealLimitMs} ms)`);
   if (!replicasIdentical) problems.push(`replicas differ: partitions ${replicas.filter((replica) => !replica.identical).map((replica) => replica.partition).join(', ')}`);
-  const total = faultCounts.kill + faultCounts.pause + faultCounts.partition;
+  const total = faultCounts.kill + faultCounts.pause + faultCounts.partition + faultCounts.promote;
   const ok = problems.length === 0;
   const c = check.counts;
   const summary =
     `chaos ${ok ? 'OK' : 'FAILED'} (${topic}, seed ${seed}, ${Math.round(since() / 1000)} s): records ${c.sent}, acked ${c.acknowledged}, failed ${c.failed}, unknown ${c.unknown}, exhausted ${c.exhausted}, ` +
     `lost ${c.lost}, inconsistent ${c.inconsistent}, duplicates ${c.duplicates} (unexplained ${c.unexplainedDuplicates}), gaps ${c.gaps}, backwards ${c.backwards}, phantoms ${c.phantoms}; ` +
-    `faults ${total} (kill ${faultCounts.kill}, pause ${faultCounts.pause}, partition ${faultCounts.partition}); ISR healed ${isrHealMs} ms; replicas ${replicasIdentical ? 'identical' : 'DIFFER'}` +
+    `faults ${total} (kill ${faultCounts.kill}, pause ${faultCounts.pause}, partition ${faultCounts.partition}, promote ${faultCounts.promote}); ISR healed ${isrHealMs} ms; replicas ${replicasIdentical ? 'identical' : 'DIFFER'}` +
     (ok ? '' : `; problems: ${problems.join('; ')}`);
   log(summary);
   log(`checker: ${summarizeCheck(check)}`);
