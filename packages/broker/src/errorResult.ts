@@ -1,4 +1,5 @@
 import { RunnelError, errorCode, type Logger } from '@runnel/common';
+import { failStop, InvariantViolation } from './invariant.js';
 
 /**
  * The error_code and error_message a response carries for `error`: a RunnelError keeps its Kafka
@@ -6,6 +7,7 @@ import { RunnelError, errorCode, type Logger } from '@runnel/common';
  */
 export function errorResult(error: unknown, logger: Logger, context: object = {}): { errorCode: number; errorMessage: string } {
   if (error instanceof RunnelError) return { errorCode: error.code, errorMessage: error.detail };
+  if (error instanceof InvariantViolation) failStop(error, logger);
   // The controller's client errors (no active controller reachable: NOT_CONTROLLER) carry their code.
   const code = (error as { errorCode?: unknown } | null)?.errorCode;
   if (typeof code === 'number' && Number.isInteger(code)) return { errorCode: code, errorMessage: (error as Error).message };

@@ -6,6 +6,7 @@
 // leader; the leader long-polls when there is nothing new, so an idle follower costs nothing.
 import * as grpc from '@grpc/grpc-js';
 import { errorCode, loadReplicationProto, type Logger, type ReplicationApi } from '@runnel/common';
+import { failStop, InvariantViolation } from './invariant.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { Partition } from './partition.js';
 
@@ -118,6 +119,7 @@ export class FollowerFetcher {
         try {
           await this.handle(entry.followed, entry.epoch, entry.fetchOffset, result);
         } catch (error) {
+          if (error instanceof InvariantViolation) failStop(error, this.settings.logger);
           entry.followed.retryAtMs = Date.now() + PARTITION_BACKOFF_MS;
           this.settings.logger.error({ partition: entry.followed.partition.name, err: error }, 'applying fetched data failed');
         }

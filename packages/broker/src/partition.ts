@@ -1,9 +1,5 @@
 import type { PartitionLog } from '@runnel/storage';
-
-/** A broken invariant is a bug: fail loudly, naming it. */
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(`invariant: ${message}`);
-}
+import { assert, InvariantViolation } from './invariant.js';
 
 /** No leader: the partition is offline (or this broker has not learned the leader yet). */
 export const NO_LEADER = -1;
@@ -124,7 +120,7 @@ export class Partition {
    */
   applyRole(role: PartitionRole, nowMs: number): void {
     if (role.leaderEpoch < this.current.leaderEpoch) {
-      throw new Error(`invariant: leader epoch of ${this.name} would go back from ${this.current.leaderEpoch} to ${role.leaderEpoch}`);
+      throw new InvariantViolation(`leader epoch of ${this.name} would go back from ${this.current.leaderEpoch} to ${role.leaderEpoch}`);
     }
     const previous = this.current;
     const newLeadership = role.leader === this.brokerId && (role.leaderEpoch !== previous.leaderEpoch || previous.leader !== this.brokerId);

@@ -5,6 +5,8 @@
 // stream stops reading, which HTTP/2 flow control turns into back-pressure on the client — until
 // answered requests free enough; it is never refused or cut.
 
+import { assert } from './invariant.js';
+
 interface Waiter {
   readonly bytes: number;
   readonly grant: () => void;
@@ -17,9 +19,7 @@ export class RequestMemoryPool {
 
   /** `capacityBytes` -1: unlimited. */
   constructor(readonly capacityBytes: number) {
-    if (!Number.isSafeInteger(capacityBytes) || capacityBytes < -1 || capacityBytes === 0) {
-      throw new Error(`invariant: a request memory pool holds -1 (unlimited) or a positive number of bytes, not ${capacityBytes}`);
-    }
+    assert(Number.isSafeInteger(capacityBytes) && (capacityBytes === -1 || capacityBytes > 0), `a request memory pool holds -1 (unlimited) or a positive number of bytes, not ${capacityBytes}`);
   }
 
   get usedBytes(): number {
@@ -50,7 +50,7 @@ export class RequestMemoryPool {
   }
 
   release(bytes: number): void {
-    if (bytes > this.used) throw new Error(`invariant: releasing ${bytes} bytes from a pool holding ${this.used}`);
+    assert(bytes <= this.used, `releasing ${bytes} bytes from a pool holding ${this.used}`);
     this.used -= bytes;
     while (this.waiting.length > 0 && this.fits(this.waiting[0]!.bytes)) {
       const next = this.waiting.shift()!;

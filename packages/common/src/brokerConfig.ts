@@ -142,6 +142,9 @@ export class BrokerConfig {
     if (session <= heartbeat) {
       throw new ConfigError(`broker.session.timeout.ms: ${session} must be greater than broker.heartbeat.interval.ms (${heartbeat})`);
     }
+    if (this.int('queued.max.request.bytes') === 0) {
+      throw new ConfigError('queued.max.request.bytes: 0 would hold no request; use a positive number of bytes, or -1 for unlimited');
+    }
   }
 
   int(key: string): number {

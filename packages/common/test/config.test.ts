@@ -179,6 +179,13 @@ describe('cluster configuration', () => {
     expect(BrokerConfig.from({ file: { 'broker.heartbeat.interval.ms': '100', 'broker.session.timeout.ms': '101' } }).int('broker.session.timeout.ms')).toBe(101);
   });
 
+  it('takes queued.max.request.bytes as -1 (unlimited) or a positive size', () => {
+    expect(BrokerConfig.from({}).int('queued.max.request.bytes')).toBe(268435456);
+    expect(BrokerConfig.from({ file: { 'queued.max.request.bytes': '-1' } }).int('queued.max.request.bytes')).toBe(-1);
+    expect(() => BrokerConfig.from({ file: { 'queued.max.request.bytes': '0' } })).toThrow(/^queued.max.request.bytes: 0 would hold no request/);
+    expect(() => BrokerConfig.from({ file: { 'queued.max.request.bytes': '-2' } })).toThrow(/queued.max.request.bytes/);
+  });
+
   it('checks the ranges of the new keys', () => {
     const bad = (key: string, value: string) => () => BrokerConfig.from({ file: { [key]: value } });
     expect(bad('controller.quorum.election.timeout.ms', '99')).toThrow(/'controller.quorum.election.timeout.ms': expected at least 100/);
