@@ -172,7 +172,7 @@ const c = report.check.counts;
 log(
   `chaos ${report.ok ? 'OK' : 'FAILED'}: ${c.sent} records sent, ${c.acknowledged} acknowledged, ${c.failed} failed, ${c.unknown} unknown (${c.exhausted} given up); ` +
     `lost ${c.lost}, inconsistent ${c.inconsistent}, duplicates ${c.duplicates} (${c.unexplainedDuplicates} unexplained), gaps ${c.gaps}, backwards ${c.backwards}; ` +
-    `faults ${report.faults.total} (kill ${report.faults.kill}, pause ${report.faults.pause}, partition ${report.faults.partition}); ` +
+    `faults ${report.faults.total} (kill ${report.faults.kill}, pause ${report.faults.pause}, partition ${report.faults.partition}, promote ${report.faults.promote}); ` +
     `full ISR ${report.isrHealMs} ms after the last fault; replicas ${report.replicasIdentical ? 'identical' : 'DIFFER'}`,
 );
 if (report.ok) {
