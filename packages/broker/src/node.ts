@@ -70,6 +70,15 @@ interface BrokerRole {
   readonly replicas: ReplicaManager;
 }
 
+export interface NodeOptions {
+  /**
+   * Called once if the controller's Raft member stops for good (a broken invariant, a failed
+   * write to the metadata log). The process should exit non-zero: the node cannot go on as a
+   * controller, and a supervisor restarting it is the way back.
+   */
+  readonly onFatal?: (error: Error) => void;
+}
+
 export class Node {
   readonly metrics: BrokerMetrics;
   private quorum: QuorumController | undefined;
@@ -87,6 +96,7 @@ export class Node {
   constructor(
     readonly config: BrokerConfig,
     private readonly logger: Logger,
+    private readonly options: NodeOptions = {},
   ) {
     this.metrics = new BrokerMetrics();
   }
@@ -141,6 +151,7 @@ export class Node {
         electionTicks,
         heartbeatTicks: 1,
         services: (server) => this.controllerService?.addTo(server),
+        onFatal: (error) => this.options.onFatal?.(error),
       },
       sessionTimeoutMs: config.int('broker.session.timeout.ms'),
       autoLeaderRebalanceEnable: config.boolean('auto.leader.rebalance.enable'),

@@ -7,7 +7,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '@runnel/common';
 import { RawNode, type Ready, type Status } from '../rawNode.js';
 import { Xoshiro128 } from '../random.js';
-import { RaftError, type Entry } from '../types.js';
+import { RaftError, RaftInvariantError, type Entry } from '../types.js';
 import { LevelRaftStorage } from './levelStorage.js';
 import { RaftTransport } from './transport.js';
 
@@ -43,6 +43,12 @@ export interface RaftHostOptions {
   seed?: number;
   /** More gRPC services on the Raft listener (added before it binds). */
   services?: (server: grpc.Server) => void;
+  /**
+   * Called once when the node stops for good: a broken invariant (a bug) or a failed write, after
+   * which its state can no longer be trusted. It stays stopped; the process should exit non-zero
+   * rather than run on without it.
+   */
+  onFatal?: (error: Error) => void;
 }
 
 interface PendingProposal {
@@ -105,15 +111,11 @@ export class RaftHost {
       ...(options.services === undefined ? {} : { services: options.services }),
       onMessage: (message) => {
         if (this.stopped || this.failure !== undefined) return;
-        this.node.step(message);
-        this.kick();
+        this.input(() => this.node.step(message));
       },
     });
     this.port = await this.transport.start();
-    this.tickTimer = setInterval(() => {
-      this.node.tick();
-      this.kick();
-    }, options.tickMs ?? 100);
+    this.tickTimer = setInterval(() => this.input(() => this.node.tick()), options.tickMs ?? 100);
   }
 
   status(): Status {
@@ -133,7 +135,7 @@ export class RaftHost {
     if (this.proposals.size >= PENDING_PROPOSALS_MAX) return Promise.reject(new RaftError('ProposalDropped', `${PENDING_PROPOSALS_MAX} proposals are already in flight`));
     let index: number;
     try {
-      index = this.node.propose(data);
+      index = this.callCore(() => this.node.propose(data));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -159,7 +161,7 @@ export class RaftHost {
       }, this.options.proposalTimeoutMs ?? 10_000);
       this.reads.set(context, { resolve, reject, timer, index: undefined });
       try {
-        this.node.readIndex(Buffer.from(context));
+        this.callCore(() => this.node.readIndex(Buffer.from(context)));
       } catch (error) {
         clearTimeout(timer);
         this.reads.delete(context);
@@ -171,7 +173,8 @@ export class RaftHost {
   }
 
   transferLeadership(to: number): void {
-    this.node.transferLeadership(to);
+    this.checkRunning();
+    this.callCore(() => this.node.transferLeadership(to));
     this.kick();
   }
 
@@ -200,8 +203,57 @@ export class RaftHost {
     if (this.stopped) throw new RaftError('ProposalDropped', 'the node is stopped');
   }
 
+  /** A tick or a peer's message: no caller to throw to, so a failure only stops the node. */
+  private input(call: () => void): void {
+    try {
+      this.callCore(call);
+    } catch {
+      return; // the node has failed (see callCore); nothing more to do here
+    }
+    this.kick();
+  }
+
+  /**
+   * Calls into the core. A RaftError is an operating error, thrown on to the caller; anything else
+   * is a bug (a RaftInvariantError names the invariant) and stops this node before it is thrown on.
+   */
+  private callCore<T>(call: () => T): T {
+    try {
+      return call();
+    } catch (error) {
+      if (!(error instanceof RaftError)) this.fail(error as Error);
+      throw error;
+    }
+  }
+
+  /**
+   * Stops this node for good: after a broken invariant or a failed write its state can no longer
+   * be trusted, so it neither ticks, steps, persists, sends nor applies again (etcd panics; TigerBeetle
+   * crashes). Pending callers learn at once; `onFatal` tells the process.
+   */
+  private fail(error: Error): void {
+    if (this.failure !== undefined) return;
+    this.failure = error;
+    clearInterval(this.tickTimer);
+    const invariant = error instanceof RaftInvariantError ? error.invariant : undefined;
+    this.options.logger.fatal({ err: error, ...(invariant === undefined ? {} : { invariant }) }, 'raft node failed; stopping it');
+    const failed = new Error(`raft node ${this.options.id} has failed: ${error.message}`);
+    for (const proposal of this.proposals.values()) {
+      clearTimeout(proposal.timer);
+      proposal.reject(failed);
+    }
+    this.proposals.clear();
+    for (const read of this.reads.values()) {
+      clearTimeout(read.timer);
+      read.reject(failed);
+    }
+    this.reads.clear();
+    this.options.onFatal?.(error);
+  }
+
   /** Handles Ready batches until there are none; calls while one is being handled run it again after. */
   private kick(): void {
+    if (this.failure !== undefined) return;
     if (this.processing) {
       this.processAgain = true;
       return;
@@ -214,15 +266,15 @@ export class RaftHost {
 
   private async process(): Promise<void> {
     try {
+      // A message stepped while a Ready is being persisted may fail the node: check each round.
+      const running = () => !this.stopped && this.failure === undefined;
       do {
         this.processAgain = false;
-        while (!this.stopped && this.node.hasReady()) await this.handle(this.node.ready());
-      } while (this.processAgain && !this.stopped);
+        while (running() && this.node.hasReady()) await this.handle(this.node.ready());
+      } while (this.processAgain && running());
     } catch (error) {
       // A failed fsync or a broken invariant: this node must not go on as if its log were intact.
-      this.failure = error as Error;
-      this.options.logger.fatal({ err: error }, 'raft node failed; stopping it');
-      clearInterval(this.tickTimer);
+      this.fail(error as Error);
     }
   }
 

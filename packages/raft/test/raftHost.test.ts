@@ -1,0 +1,191 @@
+// RaftHost over real gRPC and LevelDB, its peer played by the test: a RaftTransport the test sends
+// hand-written messages through and reads the host's messages from. Each test drives the host into
+// one situation a real cluster reaches only by bad luck (a restart with a read in flight, an index
+// reused by a re-elected leader, a broken invariant) and checks what the host does there.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createLogger } from '@runnel/common';
+import { RaftHost, type RaftHostOptions, type StateMachine } from '../src/host/raftHost.js';
+import { RaftTransport } from '../src/host/transport.js';
+import { RaftInvariantError, type Message } from '../src/types.js';
+
+const GROUP = 'host-test';
+const TICK_MS = 20;
+/** Long enough that neither the host nor CheckQuorum acts on its own while a test runs (10–20 s). */
+const ELECTION_TICKS = 500;
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') throw new Error('no port');
+      server.close(() => resolve(address.port));
+    });
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Records what it applied; each entry's result names its data and index. */
+class RecordingStateMachine implements StateMachine {
+  readonly applied: string[] = [];
+  apply(data: Uint8Array, index: number): unknown {
+    const text = Buffer.from(data).toString('utf8');
+    this.applied.push(text);
+    return `${text}@${index}`;
+  }
+  snapshot(): Uint8Array {
+    return Buffer.from(JSON.stringify(this.applied));
+  }
+  restore(data: Uint8Array): void {
+    this.applied.splice(0, this.applied.length, ...(JSON.parse(Buffer.from(data).toString('utf8')) as string[]));
+  }
+}
+
+/** The other member of a two-voter group, played by the test over a real RaftTransport. */
+class ScriptedPeer {
+  private constructor(
+    readonly id: number,
+    private readonly transport: RaftTransport,
+    /** Everything the host sent to this peer, in arrival order. */
+    readonly received: Message[],
+  ) {}
+
+  static async start(id: number, port: number, hostId: number, hostAddress: string): Promise<ScriptedPeer> {
+    const received: Message[] = [];
+    const transport = new RaftTransport({
+      nodeId: id,
+      group: GROUP,
+      host: '127.0.0.1',
+      port,
+      peers: new Map([[hostId, hostAddress]]),
+      logger: createLogger({ name: 'scripted-peer', level: 'silent' }),
+      onMessage: (message) => received.push(message),
+    });
+    await transport.start();
+    cleanups.push(() => transport.stop());
+    return new ScriptedPeer(id, transport, received);
+  }
+
+  send(message: Message): void {
+    this.transport.send([message]);
+  }
+
+  /**
+   * Sends `message` until the host answers with a message that `reply` accepts: a stream that a
+   * restart broke loses what it held, and the transport reconnects only after a backoff.
+   */
+  async sendUntil<T extends Message>(message: Message, reply: (m: Message) => m is T, what: string): Promise<T> {
+    const from = this.received.length;
+    let sentAt = 0;
+    return until(what, () => {
+      const answer = this.received.slice(from).find(reply);
+      if (answer !== undefined) return answer;
+      if (Date.now() - sentAt > 300) {
+        this.send(message);
+        sentAt = Date.now();
+      }
+      return undefined;
+    });
+  }
+
+  async next<T extends Message>(reply: (m: Message) => m is T, what: string, from = 0): Promise<T> {
+    return until(what, () => this.received.slice(from).find(reply));
+  }
+}
+
+/** A message of type `type` (for which `extra` holds). */
+type Of<K extends Message['type']> = Message & { type: K };
+const is =
+  <K extends Message['type']>(type: K, extra: (m: Of<K>) => boolean = () => true) =>
+  (m: Message): m is Of<K> =>
+    m.type === type && extra(m as Of<K>);
+
+interface Group {
+  hostId: number;
+  peerId: number;
+  hostPort: number;
+  dataDir: string;
+  voters: Map<number, string>;
+  peer: ScriptedPeer;
+  start(extra?: Partial<RaftHostOptions>): Promise<RaftHost>;
+}
+
+/** A RaftHost `hostId` and a ScriptedPeer `peerId`, the two voters of one group. */
+async function twoVoters(hostId: number, peerId: number): Promise<Group> {
+  const [hostPort, peerPort] = [await freePort(), await freePort()];
+  const dataDir = mkdtempSync(join(tmpdir(), 'raft-host-'));
+  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const voters = new Map([
+    [hostId, `127.0.0.1:${hostPort}`],
+    [peerId, `127.0.0.1:${peerPort}`],
+  ]);
+  const peer = await ScriptedPeer.start(peerId, peerPort, hostId, voters.get(hostId)!);
+  return {
+    hostId,
+    peerId,
+    hostPort,
+    dataDir,
+    voters,
+    peer,
+    async start(extra = {}) {
+      const host = new RaftHost({
+        id: hostId,
+        voters,
+        group: GROUP,
+        dataDir,
+        listenHost: '127.0.0.1',
+        listenPort: hostPort,
+        stateMachine: new RecordingStateMachine(),
+        logger: createLogger({ name: 'raft-host-test', level: 'silent' }),
+        tickMs: TICK_MS,
+        electionTicks: ELECTION_TICKS,
+        ...extra,
+      });
+      await host.start();
+      cleanups.push(() => host.stop());
+      return host;
+    },
+  };
+}
+
+describe('RaftHost: a broken invariant', () => {
+  it('stops the node and reports a fatal error when stepping a message breaks an invariant; it is not logged as a malformed message', async () => {
+    const group = await twoVoters(1, 2);
+    const fatal: Error[] = [];
+    const logger = createLogger({ name: 'raft-host-test', level: 'silent' });
+    const warn = vi.spyOn(logger, 'warn');
+    const host = await group.start({ logger, onFatal: (error) => fatal.push(error) });
+    // The peer hands leadership to the host (TimeoutNow) and grants its vote: the host leads term 1.
+    const vote = await group.peer.sendUntil({ type: 'timeoutNow', from: 2, to: 1, term: 0 }, is('vote'), 'a vote request');
+    group.peer.send({ type: 'voteResponse', from: 2, to: 1, term: vote.term, reject: false });
+    await until('the host to lead', () => host.status().role === 'leader');
+    // A second leader of the same term: Raft's election safety is broken, and only a bug can do that.
+    group.peer.send({ type: 'append', from: 2, to: 1, term: vote.term, prevIndex: 0, prevTerm: 0, entries: [], commit: 0 });
+    await until('a fatal error', () => fatal.length > 0, 3000);
+    expect(fatal[0]).toBeInstanceOf(RaftInvariantError);
+    expect((fatal[0] as RaftInvariantError).invariant).toBe('election safety');
+    expect(warn.mock.calls.map((call) => call[1])).not.toContain('dropping a malformed Raft message');
+    expect(() => host.propose(Buffer.from('after'))).toThrow(/raft node 1 has failed: raft invariant "election safety" violated/);
+  });
+});
