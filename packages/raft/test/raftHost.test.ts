@@ -189,3 +189,41 @@ describe('RaftHost: a broken invariant', () => {
     expect(() => host.propose(Buffer.from('after'))).toThrow(/raft node 1 has failed: raft invariant "election safety" violated/);
   });
 });
+
+describe('RaftHost: linearizable reads', () => {
+  it('a read answer meant for an earlier run of this node does not complete a read after a restart', async () => {
+    const group = await twoVoters(2, 1);
+    let host = await group.start();
+    // The peer leads term 1 and commits one entry on the host.
+    await group.peer.sendUntil(
+      { type: 'append', from: 1, to: 2, term: 1, prevIndex: 0, prevTerm: 0, entries: [{ index: 1, term: 1, type: 'normal', data: Buffer.from('a') }], commit: 1 },
+      is('appendResponse', (m) => m.index === 1 && !m.reject),
+      'the host to take entry 1',
+    );
+    void host.linearizableRead().catch(() => undefined);
+    const before = await group.peer.next(is('readIndex'), 'a forwarded read');
+
+    await host.stop();
+    host = await group.start();
+    await group.peer.sendUntil({ type: 'heartbeat', from: 1, to: 2, term: 1, commit: 1, readId: 0 }, is('heartbeatResponse'), 'the restarted host to follow');
+    let readDone = false;
+    const read = host.linearizableRead().then(() => {
+      readDone = true;
+    });
+    read.catch(() => undefined); // awaited below; a failed test stops the host while it is pending
+    const after = await group.peer.next(is('readIndex'), 'the new forwarded read', group.peer.received.indexOf(before) + 1);
+
+    // The leader's answer to the first run's read arrives late, then a heartbeat: once the host
+    // answered the heartbeat it has stepped the stale answer, and the new read must still wait.
+    group.peer.send({ type: 'readIndexResponse', from: 1, to: 2, term: 1, index: 1, context: before.context });
+    const mark = group.peer.received.length;
+    group.peer.send({ type: 'heartbeat', from: 1, to: 2, term: 1, commit: 1, readId: 0 });
+    await group.peer.next(is('heartbeatResponse'), 'a heartbeat answer', mark);
+    await sleep(50);
+    expect(readDone).toBe(false);
+
+    group.peer.send({ type: 'readIndexResponse', from: 1, to: 2, term: 1, index: 1, context: after.context });
+    await read;
+    expect(readDone).toBe(true);
+  });
+});

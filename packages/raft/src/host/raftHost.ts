@@ -2,6 +2,7 @@
 // machine. It keeps the core's contract: a Ready's snapshot, entries and hard state are durable
 // (one fsynced batch) before its messages leave, committed entries are applied in order, and
 // only then is advance() called. One Ready is handled at a time.
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '@runnel/common';
@@ -79,6 +80,12 @@ export class RaftHost {
   private applied = 0;
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<string, PendingRead>();
+  /**
+   * Names this run of the node in its ReadIndex contexts. The sequence starts at 0 on every
+   * start, so without it an answer the leader sent to an earlier run (still queued, or delayed)
+   * could complete a new read with an index from before the read began: a stale read.
+   */
+  private incarnation = '';
   private readSequence = 0;
   private failure: Error | undefined;
   /** Bound Raft port (the configured one, or the one the OS chose for port 0). */
@@ -89,6 +96,7 @@ export class RaftHost {
   async start(): Promise<void> {
     const options = this.options;
     const voters = [...options.voters.keys()].sort((a, b) => a - b);
+    this.incarnation = randomBytes(8).toString('hex');
     this.storage = await LevelRaftStorage.open(join(options.dataDir, 'raft'), { nodeId: options.id, bootstrap: { voters, learners: [] }, sync: options.sync });
     const snapshot = this.storage.snapshot();
     if (snapshot.metadata.index > 0) options.stateMachine.restore(snapshot.data);
@@ -153,7 +161,7 @@ export class RaftHost {
   /** Resolves when the state machine here reflects every write committed before the call (ReadIndex). */
   linearizableRead(): Promise<void> {
     this.checkRunning();
-    const context = `${this.options.id}:${++this.readSequence}`;
+    const context = `${this.options.id}:${this.incarnation}:${++this.readSequence}`;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.reads.delete(context);
@@ -289,8 +297,15 @@ export class RaftHost {
     }
     for (const entry of ready.committedEntries) this.apply(entry);
     for (const readState of ready.readStates) {
-      const read = this.reads.get(Buffer.from(readState.context).toString());
-      if (read !== undefined) read.index = readState.index;
+      // Only an answer to a read pending here counts. One to a read that timed out, or meant for
+      // an earlier run of this node (the context names the run), says nothing about reads now.
+      const context = Buffer.from(readState.context).toString();
+      const read = this.reads.get(context);
+      if (read === undefined) {
+        this.options.logger.debug({ context, index: readState.index }, 'dropping an answer to a read that is not pending');
+        continue;
+      }
+      read.index ??= readState.index;
     }
     this.node.advance();
     this.releaseReads();
