@@ -227,3 +227,47 @@ describe('RaftHost: linearizable reads', () => {
     expect(readDone).toBe(true);
   });
 });
+
+describe('RaftHost: proposals', () => {
+  it('an entry settles only the proposal made at its index and term: an old proposal at a reused index neither removes nor settles the new one', async () => {
+    const group = await twoVoters(1, 2);
+    const host = await group.start({ proposalTimeoutMs: 1500 });
+    const settled = new Map<string, string>();
+    const track = (name: string, proposal: Promise<unknown>): Promise<unknown> =>
+      proposal.then(
+        (result) => settled.set(name, `resolved ${String(result)}`),
+        (error: Error) => settled.set(name, `rejected ${error.message}`),
+      );
+
+    // Term 1: the host leads (empty entry 1) and proposes p0 at 2 and p1 at 3; nothing commits.
+    const vote1 = await group.peer.sendUntil({ type: 'timeoutNow', from: 2, to: 1, term: 0 }, is('vote'), 'a vote request');
+    group.peer.send({ type: 'voteResponse', from: 2, to: 1, term: vote1.term, reject: false });
+    await until('the host to lead term 1', () => host.status().role === 'leader' && host.status().term === 1);
+    void track('p0', host.propose(Buffer.from('p0')));
+    void track('p1', host.propose(Buffer.from('p1')));
+    expect(host.status().lastIndex).toBe(3);
+    await sleep(500); // p2's timer will fire this much after p1's: time for entry 3 to commit
+
+    // Term 2: the peer leads and replaces the host's entries 1..3 with its empty entry 1.
+    group.peer.send({ type: 'append', from: 2, to: 1, term: 2, prevIndex: 0, prevTerm: 0, entries: [{ index: 1, term: 2, type: 'empty', data: new Uint8Array(0) }], commit: 0 });
+    await until('the host to follow term 2 with one entry', () => host.status().term === 2 && host.status().lastIndex === 1);
+
+    // Term 3: the host leads again (empty entry 2) and proposes p2 at index 3, the index of p1.
+    const mark = group.peer.received.length;
+    group.peer.send({ type: 'timeoutNow', from: 2, to: 1, term: 2 });
+    const vote3 = await group.peer.next(is('vote', (m) => m.term === 3), 'a vote request for term 3', mark);
+    group.peer.send({ type: 'voteResponse', from: 2, to: 1, term: vote3.term, reject: false });
+    await until('the host to lead term 3', () => host.status().role === 'leader' && host.status().term === 3);
+    const p2 = track('p2', host.propose(Buffer.from('p2')));
+    expect(host.status().lastIndex).toBe(3);
+
+    // p1's timer fires first; only then does entry 3 of term 3 commit.
+    await until('p1 to time out', () => settled.get('p1'), 3000);
+    expect(settled.has('p2')).toBe(false);
+    group.peer.send({ type: 'appendResponse', from: 2, to: 1, term: 3, index: 3, reject: false, rejectHint: 0, logTerm: 0 });
+    await p2;
+    expect(settled.get('p2')).toBe('resolved p2@3');
+    expect(settled.get('p1')).toMatch(/^rejected ProposalDropped/);
+    expect(settled.get('p0')).toMatch(/^rejected ProposalDropped/);
+  });
+});

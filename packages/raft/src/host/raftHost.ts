@@ -69,6 +69,49 @@ interface PendingRead {
 /** Proposals in flight on one node before new ones are refused. */
 const PENDING_PROPOSALS_MAX = 100_000;
 
+/**
+ * Proposals waiting for their entry, by (index, term). A leader re-elected after its entries were
+ * replaced reuses their indexes, so an index alone does not name a proposal: the timer of an old
+ * one must never remove a new one at the same index, and the entry committed at (index, term)
+ * resolves only the proposal made at that (index, term).
+ */
+class PendingProposals {
+  private readonly byIndex = new Map<number, Map<number, PendingProposal>>();
+  size = 0;
+
+  add(index: number, proposal: PendingProposal): void {
+    let byTerm = this.byIndex.get(index);
+    if (byTerm === undefined) this.byIndex.set(index, (byTerm = new Map()));
+    byTerm.set(proposal.term, proposal);
+    this.size++;
+  }
+
+  /** Removes the proposal made at (index, term); false if it is no longer pending. */
+  delete(index: number, term: number): boolean {
+    const byTerm = this.byIndex.get(index);
+    if (byTerm === undefined || !byTerm.delete(term)) return false;
+    if (byTerm.size === 0) this.byIndex.delete(index);
+    this.size--;
+    return true;
+  }
+
+  /** Removes and returns every proposal made at `index`, in any term. */
+  takeAt(index: number): PendingProposal[] {
+    const byTerm = this.byIndex.get(index);
+    if (byTerm === undefined) return [];
+    this.byIndex.delete(index);
+    this.size -= byTerm.size;
+    return [...byTerm.values()];
+  }
+
+  takeAll(): PendingProposal[] {
+    const all = [...this.byIndex.values()].flatMap((byTerm) => [...byTerm.values()]);
+    this.byIndex.clear();
+    this.size = 0;
+    return all;
+  }
+}
+
 export class RaftHost {
   private node!: RawNode;
   private storage!: LevelRaftStorage;
@@ -78,7 +121,7 @@ export class RaftHost {
   private processAgain = false;
   private stopped = false;
   private applied = 0;
-  private readonly proposals = new Map<number, PendingProposal>();
+  private readonly proposals = new PendingProposals();
   private readonly reads = new Map<string, PendingRead>();
   /**
    * Names this run of the node in its ReadIndex contexts. The sequence starts at 0 on every
@@ -151,10 +194,10 @@ export class RaftHost {
     this.kick();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.proposals.delete(index);
+        if (!this.proposals.delete(index, term)) return;
         reject(new RaftError('ProposalDropped', `entry ${index} was not applied within ${this.options.proposalTimeoutMs ?? 10_000} ms (leadership may have moved); its outcome is unknown`));
       }, this.options.proposalTimeoutMs ?? 10_000);
-      this.proposals.set(index, { term, resolve, reject, timer });
+      this.proposals.add(index, { term, resolve, reject, timer });
     });
   }
 
@@ -192,11 +235,10 @@ export class RaftHost {
     clearInterval(this.tickTimer);
     while (this.processing) await new Promise((resolve) => setTimeout(resolve, 5));
     const stopped = new RaftError('ProposalDropped', 'the node is stopping');
-    for (const proposal of this.proposals.values()) {
+    for (const proposal of this.proposals.takeAll()) {
       clearTimeout(proposal.timer);
       proposal.reject(stopped);
     }
-    this.proposals.clear();
     for (const read of this.reads.values()) {
       clearTimeout(read.timer);
       read.reject(stopped);
@@ -246,11 +288,10 @@ export class RaftHost {
     const invariant = error instanceof RaftInvariantError ? error.invariant : undefined;
     this.options.logger.fatal({ err: error, ...(invariant === undefined ? {} : { invariant }) }, 'raft node failed; stopping it');
     const failed = new Error(`raft node ${this.options.id} has failed: ${error.message}`);
-    for (const proposal of this.proposals.values()) {
+    for (const proposal of this.proposals.takeAll()) {
       clearTimeout(proposal.timer);
       proposal.reject(failed);
     }
-    this.proposals.clear();
     for (const read of this.reads.values()) {
       clearTimeout(read.timer);
       read.reject(failed);
@@ -316,12 +357,13 @@ export class RaftHost {
     let result: unknown;
     if (entry.type === 'normal') result = this.options.stateMachine.apply(entry.data, entry.index);
     this.applied = entry.index;
-    const proposal = this.proposals.get(entry.index);
-    if (proposal === undefined) return;
-    this.proposals.delete(entry.index);
-    clearTimeout(proposal.timer);
-    if (proposal.term === entry.term) proposal.resolve(result);
-    else proposal.reject(new RaftError('ProposalDropped', `entry ${entry.index} was replaced by another leader's entry (term ${entry.term}, proposed in ${proposal.term})`));
+    // The proposal made at (index, term) is this entry; one made at this index in another term
+    // was replaced (its entry can be nowhere else), so it is settled too, as dropped.
+    for (const proposal of this.proposals.takeAt(entry.index)) {
+      clearTimeout(proposal.timer);
+      if (proposal.term === entry.term) proposal.resolve(result);
+      else proposal.reject(new RaftError('ProposalDropped', `entry ${entry.index} was replaced by another leader's entry (term ${entry.term}, proposed in ${proposal.term})`));
+    }
   }
 
   private releaseReads(): void {
