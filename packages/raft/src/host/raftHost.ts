@@ -35,6 +35,12 @@ export interface RaftHostOptions {
   heartbeatTicks?: number;
   /** fsync each Ready's writes (default true). */
   sync?: boolean;
+  /**
+   * Start a new member with `voters` when `dataDir` holds no Raft log (default true). False when
+   * the caller knows this member had a log (it ran before): starting over with none could vote
+   * twice in a term, so `start()` fails with RaftLogMissingError instead.
+   */
+  createIfEmpty?: boolean;
   /** Snapshot the state machine and compact the log after this many applied entries. */
   snapshotEveryEntries?: number;
   /** Entries kept behind a snapshot for followers that are only a little behind. */
@@ -140,7 +146,12 @@ export class RaftHost {
     const options = this.options;
     const voters = [...options.voters.keys()].sort((a, b) => a - b);
     this.incarnation = randomBytes(8).toString('hex');
-    this.storage = await LevelRaftStorage.open(join(options.dataDir, 'raft'), { nodeId: options.id, bootstrap: { voters, learners: [] }, sync: options.sync });
+    this.storage = await LevelRaftStorage.open(join(options.dataDir, 'raft'), {
+      nodeId: options.id,
+      bootstrap: { voters, learners: [] },
+      sync: options.sync,
+      createIfEmpty: options.createIfEmpty ?? true,
+    });
     const snapshot = this.storage.snapshot();
     if (snapshot.metadata.index > 0) options.stateMachine.restore(snapshot.data);
     this.applied = snapshot.metadata.index;
@@ -175,6 +186,11 @@ export class RaftHost {
 
   get appliedIndex(): number {
     return this.applied;
+  }
+
+  /** Whether start() found no Raft log and started a new one. */
+  get createdLog(): boolean {
+    return this.storage.created;
   }
 
   /**
