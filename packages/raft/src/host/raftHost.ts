@@ -269,12 +269,13 @@ export class RaftHost {
     if (this.stopped) throw new RaftError('ProposalDropped', 'the node is stopped');
   }
 
-  /** A tick or a peer's message: no caller to throw to, so a failure only stops the node. */
+  /** A tick or a peer's message. Neither may throw, not even a RaftError: any error is a bug. */
   private input(call: () => void): void {
     try {
-      this.callCore(call);
-    } catch {
-      return; // the node has failed (see callCore); nothing more to do here
+      call();
+    } catch (error) {
+      this.fail(error as Error);
+      return;
     }
     this.kick();
   }
