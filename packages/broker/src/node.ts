@@ -8,13 +8,13 @@ import { mkdirSync } from 'node:fs';
 import type { ServerHttp2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { RunnelError, loadClientProto, loadReplicationProto, type BrokerConfig, type Logger } from '@runnel/common';
-import { ControllerClient, ControllerService, QuorumController } from '@runnel/controller/quorum';
+import { ControllerClient, ControllerService, QuorumController, RaftLogMissingError } from '@runnel/controller/quorum';
 import { BrokerLifecycle } from './brokerLifecycle.js';
 import { ClientApiService } from './clientApi.js';
 import { ReplicaFetcherManager } from './followerFetcher.js';
 import { HttpEndpoint } from './httpEndpoint.js';
 import { LogManager } from './logManager.js';
-import { loadOrCreateMetaProperties } from './metaProperties.js';
+import { metaPropertiesPath, newClusterId, readMetaProperties, writeMetaProperties } from './metaProperties.js';
 import { MetadataFollower } from './metadataFollower.js';
 import { BrokerMetadataPublisher } from './metadataPublisher.js';
 import { BrokerMetrics } from './metrics.js';
@@ -71,6 +71,15 @@ interface BrokerRole {
   readonly replicas: ReplicaManager;
 }
 
+export interface NodeOptions {
+  /**
+   * Called once if the controller's Raft member stops for good (a broken invariant, a failed
+   * write to the metadata log). The process should exit non-zero: the node cannot go on as a
+   * controller, and a supervisor restarting it is the way back.
+   */
+  readonly onFatal?: (error: Error) => void;
+}
+
 export class Node {
   readonly metrics: BrokerMetrics;
   /** queued.max.request.bytes: the bytes of unanswered requests every client stream shares. */
@@ -90,6 +99,7 @@ export class Node {
   constructor(
     readonly config: BrokerConfig,
     private readonly logger: Logger,
+    private readonly options: NodeOptions = {},
   ) {
     this.metrics = new BrokerMetrics();
     this.requestMemory = new RequestMemoryPool(config.int('queued.max.request.bytes'));
@@ -107,11 +117,17 @@ export class Node {
     const roles = config.roles();
     const logDir = config.logDir();
     mkdirSync(logDir, { recursive: true });
-    this.clusterId = loadOrCreateMetaProperties(logDir, config.nodeId, config.string('cluster.id')).clusterId;
+    const configuredClusterId = config.string('cluster.id');
+    const stored = readMetaProperties(logDir, config.nodeId, configuredClusterId);
+    const meta = stored ?? { nodeId: config.nodeId, clusterId: configuredClusterId ?? newClusterId() };
+    this.clusterId = meta.clusterId;
     const voters = config.quorumVoters();
     const addresses: NodeAddresses = { grpc: null, controller: null, http: null };
 
-    if (roles.controller) addresses.controller = await this.startController(voters);
+    if (roles.controller) addresses.controller = await this.startController(voters, stored !== undefined);
+    // Written after the controller's metadata log exists, so that meta.properties present means
+    // "this node ran before, and a controller here had its log" (startController relies on it).
+    if (stored === undefined) writeMetaProperties(logDir, meta);
     if (roles.broker) addresses.grpc = await this.startBroker(voters);
 
     const httpListener = config.listener('HTTP');
@@ -128,8 +144,18 @@ export class Node {
     return addresses;
   }
 
-  private async startController(voters: ReadonlyMap<number, string>): Promise<{ host: string; port: number }> {
+  /**
+   * Starts this node's member of the metadata quorum. A node that ran before (`ranBefore`: its
+   * meta.properties exists) must find its metadata log: if the directory was wiped, the member
+   * lost the votes it cast and the entries it acknowledged, and starting over as a new member
+   * could vote twice in a term or help elect a leader that lacks a committed entry. It refuses,
+   * unless controller.quorum.new.member says the node joins as a new member. A fresh cluster
+   * (every node's first start, no meta.properties anywhere) bootstraps as before.
+   * (The rule cannot tell a node whose whole log directory was wiped from a new one.)
+   */
+  private async startController(voters: ReadonlyMap<number, string>, ranBefore: boolean): Promise<{ host: string; port: number }> {
     const config = this.config;
+    const newMember = config.boolean('controller.quorum.new.member');
     const listener = config.listener('CONTROLLER')!;
     const electionTicks = Math.max(3, Math.round(config.int('controller.quorum.election.timeout.ms') / RAFT_TICK_MS));
     const quorum = new QuorumController({
@@ -145,6 +171,8 @@ export class Node {
         electionTicks,
         heartbeatTicks: 1,
         services: (server) => this.controllerService?.addTo(server),
+        onFatal: (error) => this.options.onFatal?.(error),
+        createIfEmpty: !ranBefore || newMember,
       },
       sessionTimeoutMs: config.int('broker.session.timeout.ms'),
       autoLeaderRebalanceEnable: config.boolean('auto.leader.rebalance.enable'),
@@ -159,7 +187,22 @@ export class Node {
     });
     this.quorum = quorum;
     this.controllerService = new ControllerService(quorum);
-    await quorum.start();
+    try {
+      await quorum.start();
+    } catch (error) {
+      if (!(error instanceof RaftLogMissingError)) throw error;
+      throw new Error(
+        `metadata log directory ${config.metadataLogDir()} is empty, but node ${config.nodeId} has run before (${metaPropertiesPath(config.logDir())} exists): ` +
+          'its Raft votes and log are lost, and starting over could vote twice in a term. Restore the directory, or start the node once with ' +
+          'controller.quorum.new.member=true if it is meant to join the quorum as a new member',
+      );
+    }
+    // Either way the key should go now: left set, it would let a later wipe through unnoticed.
+    if (ranBefore && quorum.raft.createdLog) {
+      this.logger.warn({ dir: config.metadataLogDir() }, 'started a new, empty metadata log as a new quorum member (controller.quorum.new.member=true); remove the key now');
+    } else if (newMember) {
+      this.logger.warn('controller.quorum.new.member=true had no effect (this is the first start, or the metadata log exists); remove it, so that a wiped metadata directory is refused');
+    }
     this.logger.info({ voters: Object.fromEntries(voters), port: quorum.raft.port }, 'controller quorum member started');
     return { host: listener.host, port: quorum.raft.port };
   }

@@ -42,6 +42,7 @@ export const BROKER_CONFIG = new ConfigDef(
     'log.index.interval.bytes': { type: 'int', default: 4096, min: 0, doc: 'Bytes between offset index entries.' },
     'controller.quorum.voters': { type: 'string', default: '1@127.0.0.1:9292', doc: 'The controller quorum: id@host:port for each voter, comma separated (the host:port of its CONTROLLER listener).' },
     'controller.quorum.election.timeout.ms': { type: 'int', default: 1000, min: 100, doc: 'How long a controller waits without hearing from a leader before it starts an election.' },
+    'controller.quorum.new.member': { type: 'boolean', default: false, doc: 'Let a controller start as a new quorum member although its metadata log directory is empty and the node has run before (meta.properties exists); without it such a node refuses to start, since its Raft votes and log are lost and starting over could vote twice in a term. Set it for one start only.' },
     'metadata.log.dir': { type: 'string', default: null, doc: 'The directory of the metadata (Raft) log; defaults to __cluster_metadata under the log directory.' },
     'cluster.id': { type: 'string', default: null, doc: 'The cluster id written by `runnel cluster up`; a node refuses to start on a log dir formatted for another cluster.' },
     'broker.heartbeat.interval.ms': { type: 'int', default: 2000, min: 1, doc: 'How often a broker heartbeats to the controller.' },
@@ -136,6 +137,9 @@ export class BrokerConfig {
       throw new ConfigError(
         `controller.quorum.voters: node.id ${this.nodeId} is not a voter (voters: ${[...voters.keys()].join(', ')}); a node with process.roles=controller must be one`,
       );
+    }
+    if (this.boolean('controller.quorum.new.member') && !roles.controller) {
+      throw new ConfigError(`controller.quorum.new.member: only a controller joins the quorum, and process.roles has no controller`);
     }
     const heartbeat = this.int('broker.heartbeat.interval.ms');
     const session = this.int('broker.session.timeout.ms');

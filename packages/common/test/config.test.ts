@@ -171,6 +171,15 @@ describe('cluster configuration', () => {
     expect(BrokerConfig.from({ file: { 'node.id': '2', 'controller.quorum.voters': '1@h1:9293,2@h2:9294' } }).nodeId).toBe(2);
   });
 
+  it('takes controller.quorum.new.member only on a controller', () => {
+    expect(BrokerConfig.from().boolean('controller.quorum.new.member')).toBe(false);
+    expect(BrokerConfig.from({ env: { RUNNEL_CONTROLLER_QUORUM_NEW_MEMBER: 'true' } }).boolean('controller.quorum.new.member')).toBe(true);
+    expect(() => BrokerConfig.from({ file: { 'controller.quorum.new.member': 'yes' } })).toThrow(/'controller.quorum.new.member': expected true or false/);
+    expect(() => BrokerConfig.from({ file: { 'process.roles': 'broker', 'controller.quorum.new.member': 'true' } })).toThrow(
+      'controller.quorum.new.member: only a controller joins the quorum, and process.roles has no controller',
+    );
+  });
+
   it('requires the session timeout to exceed the heartbeat interval', () => {
     expect(() => BrokerConfig.from({ file: { 'broker.session.timeout.ms': '2000' } })).toThrow(
       /^broker.session.timeout.ms: 2000 must be greater than broker.heartbeat.interval.ms \(2000\)$/,

@@ -43,6 +43,10 @@ const stateMachine = new KvStateMachine();
 const host = new RaftHost({
   id, voters, group: 'kv-example', dataDir: values['data-dir'], listenHost: raftHost, listenPort: Number(raftPort),
   stateMachine, logger, sync: !values['no-sync'], tickMs: Number(values['tick-ms']), snapshotEveryEntries: Number(values['snapshot-every']), retainEntries: Number(values.retain),
+  onFatal: (error) => {
+    process.stderr.write(`kv-node ${id}: raft node failed, exiting: ${error.message}\n`);
+    process.exit(1);
+  },
 });
 await host.start();
 

@@ -10,8 +10,13 @@ export function encodeConfChange(change: ConfChange): Uint8Array {
   return bytes;
 }
 
+/** Whether `data` is a config entry's payload; a transport refuses an entry whose payload is not. */
+export function isWellFormedConfChange(data: Uint8Array): boolean {
+  return data.length === 5 && data[0]! < KINDS.length;
+}
+
 export function decodeConfChange(data: Uint8Array): ConfChange {
-  assert(data.length === 5 && data[0]! < KINDS.length, 'config entry is well formed', () => `${data.length} bytes`);
+  assert(isWellFormedConfChange(data), 'config entry is well formed', () => `${data.length} bytes`);
   const nodeId = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(1);
   return { type: KINDS[data[0]!]!, nodeId };
 }

@@ -13,7 +13,10 @@ export class RaftLog {
   committed: number;
   /** Highest index handed to the host for applying and acknowledged by advance(). */
   applied: number;
-  /** Told of every append before it happens (entries at and after entries[0].index are replaced). */
+  /**
+   * Told of every append after it passed the log's checks and before it happens (entries at and
+   * after entries[0].index are replaced). It must check before it changes anything too.
+   */
   onAppend: ((entries: readonly Entry[]) => void) | undefined = undefined;
 
   constructor(storage: Storage, committed: number, applied: number) {
@@ -110,6 +113,11 @@ export class RaftLog {
   /** Follower side of AppendEntries. Returns the index of the last new entry, or undefined on mismatch. */
   maybeAppend(prevIndex: number, prevTerm: number, commit: number, entries: readonly Entry[]): number | undefined {
     if (!this.matchTerm(prevIndex, prevTerm)) return undefined;
+    // The conflict search and the slice below count on it; checked before anything changes.
+    for (let k = 0; k < entries.length; k++) {
+      const index = entries[k]!.index;
+      assert(index === prevIndex + 1 + k, 'appended entries are contiguous', () => `entry ${k} has index ${index} after prevIndex ${prevIndex}`);
+    }
     const lastNewIndex = prevIndex + entries.length;
     const conflictIndex = this.findConflict(entries);
     if (conflictIndex !== 0) this.append(entries.slice(conflictIndex - prevIndex - 1));
@@ -117,14 +125,25 @@ export class RaftLog {
     return lastNewIndex;
   }
 
-  /** Append (possibly replacing a conflicting unstable or durable tail). Committed entries never change. */
+  /**
+   * Append (possibly replacing a conflicting unstable or durable tail). Committed entries never
+   * change. Every check runs before anything changes, `onAppend` included: a broken invariant
+   * stops the node, and what it leaves behind must be the log (and configuration) it had.
+   */
   append(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
-    this.onAppend?.(entries);
     const first = entries[0]!.index;
     assert(first > this.committed, 'committed entries are never overwritten', () =>
       `append at ${first} with commit ${this.committed}`);
     assert(first <= this.lastIndex() + 1, 'log append is contiguous', () => `append at ${first} after ${this.lastIndex()}`);
+    let previousTerm = this.term(first - 1) ?? 0;
+    for (let k = 0; k < entries.length; k++) {
+      const entry = entries[k]!;
+      assert(entry.index === first + k, 'appended entries are contiguous', () => `entry ${k} has index ${entry.index}, expected ${first + k}`);
+      assert(entry.term >= previousTerm, 'log terms never go backwards', () => `entry ${entry.index} has term ${entry.term} after term ${previousTerm}`);
+      previousTerm = entry.term;
+    }
+    this.onAppend?.(entries);
     if (first === this.unstableOffset + this.unstableEntries.length) {
       this.unstableEntries.push(...entries);
     } else if (first <= this.unstableOffset) {

@@ -725,23 +725,27 @@ export class Raft {
     return this.confBase.confState;
   }
 
-  /** Entries are about to be appended at entries[0].index: drop configs of replaced entries, add new ones. */
+  /**
+   * Entries are about to be appended at entries[0].index: drop configs of replaced entries, add
+   * new ones. The new history is worked out (every config entry decoded and checked) before it
+   * replaces the old one, so a malformed entry leaves the configuration in force as it was.
+   */
   private trackConfigEntries(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
     const first = entries[0]!.index;
-    let changed = false;
-    while (this.confHistory.length > 0 && this.confHistory[this.confHistory.length - 1]!.index >= first) {
-      this.confHistory.pop();
-      changed = true;
-    }
+    let kept = this.confHistory.length;
+    while (kept > 0 && this.confHistory[kept - 1]!.index >= first) kept--;
+    let confState = kept > 0 ? this.confHistory[kept - 1]!.confState : this.confBase.confState;
+    const added: { index: number; confState: ConfState }[] = [];
     for (const entry of entries) {
       if (entry.type !== 'config') continue;
-      const confState = applyConfChange(this.confStateAt(entry.index), decodeConfChange(entry.data));
+      confState = applyConfChange(confState, decodeConfChange(entry.data));
       assert(confState.voters.length > 0, 'a configuration has a voter', () => `entry ${entry.index}`);
-      this.confHistory.push({ index: entry.index, confState });
-      changed = true;
+      added.push({ index: entry.index, confState });
     }
-    if (changed) this.switchConfig(this.confStateAt(Infinity));
+    if (kept === this.confHistory.length && added.length === 0) return;
+    this.confHistory.splice(kept, this.confHistory.length - kept, ...added);
+    this.switchConfig(this.confStateAt(Infinity));
   }
 
   private switchConfig(confState: ConfState): void {

@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync, truncateSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, truncateSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LevelRaftStorage, RaftStorageError } from '../src/host/levelStorage.js';
+import { LevelRaftStorage, RaftLogMissingError, RaftStorageError } from '../src/host/levelStorage.js';
 import type { Entry } from '../src/types.js';
 
 const dirs: string[] = [];
@@ -78,6 +78,25 @@ describe('LevelRaftStorage', () => {
     storage = await LevelRaftStorage.open(dir, { nodeId: 3, bootstrap });
     expect([storage.firstIndex(), storage.lastIndex(), storage.term(50)]).toEqual([51, 50, 4]);
     await storage.close();
+  });
+
+  it('without createIfEmpty, refuses a missing or emptied directory (creating nothing) and opens an existing log', async () => {
+    const dir = freshDir();
+    const missing = await LevelRaftStorage.open(dir, { nodeId: 1, bootstrap, createIfEmpty: false }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(RaftLogMissingError);
+    expect((missing as Error).message).toBe(`raft storage ${dir}: holds no Raft log, and this member may not start a new one`);
+    expect(existsSync(dir)).toBe(false);
+    mkdirSync(dir);
+    await expect(LevelRaftStorage.open(dir, { nodeId: 1, bootstrap, createIfEmpty: false })).rejects.toBeInstanceOf(RaftLogMissingError);
+    // Still refused the next time: the refusal wrote no log.
+    await expect(LevelRaftStorage.open(dir, { nodeId: 1, bootstrap, createIfEmpty: false })).rejects.toBeInstanceOf(RaftLogMissingError);
+
+    const created = await LevelRaftStorage.open(dir, { nodeId: 1, bootstrap });
+    expect(created.created).toBe(true);
+    await created.close();
+    const reopened = await LevelRaftStorage.open(dir, { nodeId: 1, bootstrap, createIfEmpty: false });
+    expect(reopened.created).toBe(false);
+    await reopened.close();
   });
 
   it("refuses another node's directory", async () => {

@@ -57,7 +57,19 @@ describe('RaftTransport', () => {
     const client = new Client(`127.0.0.1:${portB}`, grpc.credentials.createInsecure());
     await new Promise<void>((resolve) => {
       const stream = client.Send(() => resolve());
-      stream.write({ group: 'g', messages: [{ type: 'bogus', from: 1, to: 2 }, { type: 'append', from: 0, to: 2 }, { type: 'timeoutNow', from: 1, to: 2, term: 9 }] });
+      stream.write({
+        group: 'g',
+        messages: [
+          { type: 'bogus', from: 1, to: 2 },
+          { type: 'append', from: 0, to: 2 },
+          // Entries with a gap, a term above the message's, a config entry that does not decode.
+          { type: 'append', from: 1, to: 2, term: 3, prevIndex: 4, prevTerm: 1, entries: [{ index: 6, term: 3, type: 'normal' }] },
+          { type: 'append', from: 1, to: 2, term: 3, prevIndex: 4, prevTerm: 1, entries: [{ index: 5, term: 4, type: 'normal' }] },
+          { type: 'append', from: 1, to: 2, term: 3, prevIndex: 4, prevTerm: 1, entries: [{ index: 5, term: 3, type: 'config', data: Buffer.from([9]) }] },
+          { type: 'snapshot', from: 1, to: 2, term: 3, snapshot: { index: 5, term: 3, voters: [], learners: [], data: Buffer.alloc(0), chunkOffset: 0, totalBytes: 0 } },
+          { type: 'timeoutNow', from: 1, to: 2, term: 9 },
+        ],
+      });
       stream.end();
     });
     client.close();

@@ -26,7 +26,14 @@ export async function runNode(options: NodeCommandOptions): Promise<void> {
   const config = loadBrokerConfig(options);
   const { Node } = await import('@runnel/broker');
   const logger = createLogger({ name: 'runnel', bindings: { nodeId: config.nodeId } });
-  const node = new Node(config, logger);
+  const node = new Node(config, logger, {
+    // The node is broken, not stopping: no graceful shutdown (it would hand over leadership and
+    // write more), just one line saying why, and a non-zero exit for the supervisor.
+    onFatal: (error) => {
+      process.stderr.write(`runnel: node ${config.nodeId}'s controller (Raft member) failed, exiting: ${error.message}\n`);
+      process.exit(1);
+    },
+  });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;

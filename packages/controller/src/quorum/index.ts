@@ -36,3 +36,5 @@ export {
   type ControllerClientOptions,
   type ControllerErrorFields,
 } from './controllerService.js';
+// Raised by QuorumController.start() when its member may not start a new metadata log.
+export { RaftLogMissingError } from '@runnel/raft/host';

@@ -3,6 +3,7 @@
 // `persist` writes one atomic, fsynced LevelDB batch and only then updates the mirror, so the
 // core never sees an entry that a crash could take away. Anything inconsistent at open is an
 // error naming the directory: silently starting empty would let a node vote twice in a term.
+import { existsSync } from 'node:fs';
 import { ClassicLevel } from 'classic-level';
 import { MemoryStorage, type Storage } from '../storage.js';
 import type { ConfState, Entry, EntryType, HardState, Snapshot } from '../types.js';
@@ -19,6 +20,17 @@ export class RaftStorageError extends Error {
   constructor(dir: string, detail: string) {
     super(`raft storage ${dir}: ${detail}`);
     this.name = 'RaftStorageError';
+  }
+}
+
+/**
+ * The directory holds no Raft log, and the caller did not allow a new one: it knows this member
+ * had a log (a member that starts over with none could vote twice in a term it voted in).
+ */
+export class RaftLogMissingError extends RaftStorageError {
+  constructor(dir: string) {
+    super(dir, 'holds no Raft log, and this member may not start a new one');
+    this.name = 'RaftLogMissingError';
   }
 }
 
@@ -51,6 +63,12 @@ export interface LevelRaftStorageOptions {
   bootstrap: ConfState;
   /** fsync every write (default). Off only for benchmarks that measure what fsync costs. */
   sync?: boolean;
+  /**
+   * Start a new log (with `bootstrap`) when the directory holds none (default true). False when
+   * the caller knows this member had a log: `open` then fails with RaftLogMissingError and
+   * creates nothing.
+   */
+  createIfEmpty?: boolean;
 }
 
 export class LevelRaftStorage implements Storage {
@@ -59,9 +77,13 @@ export class LevelRaftStorage implements Storage {
     private readonly db: ClassicLevel<Buffer, Uint8Array>,
     private readonly mirror: MemoryStorage,
     private readonly sync: boolean,
+    /** Whether `open` started this log (the directory held none). */
+    readonly created: boolean,
   ) {}
 
   static async open(dir: string, options: LevelRaftStorageOptions): Promise<LevelRaftStorage> {
+    // Opening creates the directory: refuse a missing one first, so a refusal leaves no trace.
+    if (options.createIfEmpty === false && !existsSync(dir)) throw new RaftLogMissingError(dir);
     const db = new ClassicLevel<Buffer, Uint8Array>(dir, { keyEncoding: 'buffer', valueEncoding: 'view' });
     try {
       await db.open();
@@ -70,18 +92,19 @@ export class LevelRaftStorage implements Storage {
       throw new RaftStorageError(dir, `cannot open (${cause}); refusing to start with a damaged Raft log`);
     }
     try {
-      const mirror = await LevelRaftStorage.load(dir, db, options);
-      return new LevelRaftStorage(dir, db, mirror, options.sync ?? true);
+      const { mirror, created } = await LevelRaftStorage.load(dir, db, options);
+      return new LevelRaftStorage(dir, db, mirror, options.sync ?? true, created);
     } catch (error) {
       await db.close();
       throw error;
     }
   }
 
-  private static async load(dir: string, db: ClassicLevel<Buffer, Uint8Array>, options: LevelRaftStorageOptions): Promise<MemoryStorage> {
+  private static async load(dir: string, db: ClassicLevel<Buffer, Uint8Array>, options: LevelRaftStorageOptions): Promise<{ mirror: MemoryStorage; created: boolean }> {
     const metaValue = await db.get(KEY_META);
     if (metaValue === undefined) {
       for await (const _key of db.keys({ limit: 1 })) throw new RaftStorageError(dir, 'holds data but no format record: it is not a Runnel Raft log, or it is damaged');
+      if (options.createIfEmpty === false) throw new RaftLogMissingError(dir);
       const snapshot: Snapshot = { metadata: { index: 0, term: 0, confState: options.bootstrap }, data: new Uint8Array(0) };
       await db.batch(
         [
@@ -92,7 +115,7 @@ export class LevelRaftStorage implements Storage {
         ],
         { sync: true },
       );
-      return new MemoryStorage(options.bootstrap);
+      return { mirror: new MemoryStorage(options.bootstrap), created: true };
     }
     const meta = parseJson<{ version: number; nodeId: number }>(dir, 'format record', metaValue);
     if (meta.version !== FORMAT_VERSION) throw new RaftStorageError(dir, `format version ${meta.version} is not ${FORMAT_VERSION}`);
@@ -129,7 +152,7 @@ export class LevelRaftStorage implements Storage {
     if (hardState.term < previousTerm) throw new RaftStorageError(dir, `hard state term ${hardState.term} is below the last entry's term ${previousTerm}`);
     mirror.append(entries);
     mirror.setHardState(hardState);
-    return mirror;
+    return { mirror, created: false };
   }
 
   initialState(): { hardState: HardState; confState: ConfState } {

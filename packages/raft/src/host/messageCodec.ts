@@ -1,6 +1,7 @@
 // Raft messages to and from their protobuf form (proto/runnel/v1/raft.proto). A message that
 // does not make sense is refused here, before it reaches the core.
 import type { RaftApi } from '@runnel/common';
+import { isWellFormedConfChange } from '../confChange.js';
 import type { Entry, EntryType, Message, Snapshot } from '../types.js';
 
 const ENTRY_TYPES: readonly EntryType[] = ['normal', 'config', 'empty'];
@@ -18,7 +19,26 @@ function entryToWire(entry: Entry): RaftApi.RaftEntry {
 
 function entryFromWire(entry: RaftApi.RaftEntry__Output): Entry {
   if (!ENTRY_TYPES.includes(entry.type as EntryType)) throw new MalformedMessageError(`unknown entry type '${entry.type}'`);
-  return { index: entry.index, term: entry.term, type: entry.type as EntryType, data: entry.data ?? EMPTY };
+  const data = entry.data ?? EMPTY;
+  if (entry.type === 'config' && !isWellFormedConfChange(data)) throw new MalformedMessageError(`config entry ${entry.index} has a malformed payload`);
+  return { index: entry.index, term: entry.term, type: entry.type as EntryType, data };
+}
+
+/**
+ * An append's entries follow prevIndex one by one, with terms from prevTerm up to the message's
+ * term. The core asserts the same (a broken invariant stops the node); bytes off the wire that
+ * break it are a malformed message, refused here.
+ */
+function appendEntriesFromWire(wire: RaftApi.RaftMessage__Output): Entry[] {
+  const entries = wire.entries.map(entryFromWire);
+  let previousTerm = wire.prevTerm;
+  for (let k = 0; k < entries.length; k++) {
+    const { index, term } = entries[k]!;
+    if (index !== wire.prevIndex + 1 + k) throw new MalformedMessageError(`append entry ${k} has index ${index} after prevIndex ${wire.prevIndex}`);
+    if (term < previousTerm || term > wire.term) throw new MalformedMessageError(`append entry ${index} has term ${term} (previous ${previousTerm}, message term ${wire.term})`);
+    previousTerm = term;
+  }
+  return entries;
 }
 
 function snapshotToWire(snapshot: Snapshot): RaftApi.RaftSnapshot {
@@ -28,6 +48,7 @@ function snapshotToWire(snapshot: Snapshot): RaftApi.RaftSnapshot {
 
 function snapshotFromWire(snapshot: RaftApi.RaftSnapshot__Output | null): Snapshot {
   if (snapshot === null) throw new MalformedMessageError('snapshot message without a snapshot');
+  if (snapshot.voters.length === 0) throw new MalformedMessageError(`snapshot at ${snapshot.index} has no voter`);
   return {
     metadata: { index: snapshot.index, term: snapshot.term, confState: { voters: snapshot.voters, learners: snapshot.learners } },
     data: snapshot.data ?? EMPTY,
@@ -75,7 +96,7 @@ export function messageFromWire(wire: RaftApi.RaftMessage__Output): Message {
     case 'preVoteResponse':
       return { ...base, type, reject: wire.reject };
     case 'append':
-      return { ...base, type, prevIndex: wire.prevIndex, prevTerm: wire.prevTerm, entries: wire.entries.map(entryFromWire), commit: wire.commit };
+      return { ...base, type, prevIndex: wire.prevIndex, prevTerm: wire.prevTerm, entries: appendEntriesFromWire(wire), commit: wire.commit };
     case 'appendResponse':
       return { ...base, type, index: wire.index, reject: wire.reject, rejectHint: wire.rejectHint, logTerm: wire.logTerm };
     case 'heartbeat':

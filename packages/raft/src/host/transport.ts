@@ -38,6 +38,7 @@ export interface RaftTransportOptions {
   host: string;
   port: number;
   peers: ReadonlyMap<number, string>;
+  /** Each well-formed message for this node. Must not throw: it runs inside gRPC's stream handler. */
   onMessage: (message: Message) => void;
   logger: Logger;
   /** Chunk size for snapshots on the wire (tests make it small). */
@@ -206,15 +207,19 @@ export class RaftTransport {
         return;
       }
       for (const wire of batch.messages) {
+        let message: Message;
         try {
           const whole = wire.type === 'snapshot' ? this.assemble(wire) : wire;
           if (whole === undefined) continue;
-          const message = messageFromWire(whole);
-          if (message.to !== this.options.nodeId) continue;
-          this.options.onMessage(message);
+          message = messageFromWire(whole);
         } catch (error) {
           this.options.logger.warn({ err: (error as Error).message, type: wire.type, from: wire.from }, 'dropping a malformed Raft message');
+          continue;
         }
+        if (message.to !== this.options.nodeId) continue;
+        // Outside the try: only decoding can make a message malformed. What the node does with a
+        // well-formed one is the node's business, and a failure there is no fault of the message.
+        this.options.onMessage(message);
       }
     });
     call.on('end', () => {
