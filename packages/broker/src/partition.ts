@@ -39,6 +39,8 @@ export class Partition {
   readonly followers = new Map<number, FollowerState>();
   /** An ISR change sent to the controller and not yet answered (at most one at a time). */
   pendingIsrChange: readonly number[] | null = null;
+  /** Why this replica was taken offline on this broker (see takeOffline); null while it serves. */
+  offlineReason: string | null = null;
 
   constructor(
     readonly topic: string,
@@ -63,8 +65,9 @@ export class Partition {
     return this.current;
   }
 
+  /** Leads now: the metadata says so and the replica is not offline here. */
   get isLeader(): boolean {
-    return this.current.leader === this.brokerId;
+    return this.current.leader === this.brokerId && this.offlineReason === null;
   }
 
   get leaderEpoch(): number {
@@ -78,6 +81,7 @@ export class Partition {
    * leadership moved away).
    */
   applyRole(role: PartitionRole, nowMs: number): void {
+    if (this.offlineReason !== null) throw new Error(`invariant: ${this.name} is offline on this broker and takes no role (${this.offlineReason})`);
     if (role.leaderEpoch < this.current.leaderEpoch) {
       throw new Error(`invariant: leader epoch of ${this.name} would go back from ${this.current.leaderEpoch} to ${role.leaderEpoch}`);
     }
@@ -101,6 +105,18 @@ export class Partition {
     } else {
       this.followers.clear();
     }
+    this.notify();
+  }
+
+  /**
+   * Stops this replica for good on this broker (its log failed, or it could not take its role):
+   * it no longer leads (produces waiting for replication and long-polling fetches wake up and see
+   * it) and takes no further role. Only a new Partition — a restart — serves it again.
+   */
+  takeOffline(reason: string): void {
+    this.offlineReason ??= reason;
+    this.followers.clear();
+    this.pendingIsrChange = null;
     this.notify();
   }
 
