@@ -244,6 +244,7 @@ export class ClientApiService {
         partitionEpoch: state.partitionEpoch,
         replicas: [...state.replicas],
         isr: [...state.isr],
+        offlineReplicas: image.offlineBrokersOf(state.topicId, state.partition),
         logStartOffset: local?.isLeader === true ? local.log.logStartOffset : -1,
         highWatermark: local?.isLeader === true ? local.highWatermark : -1,
       });
@@ -306,6 +307,7 @@ export class ClientApiService {
           incarnationId: broker.incarnationId,
           brokerEpoch: broker.epoch,
           inControlledShutdown: false,
+          offlineReplicas: image.offlineReplicas(broker.id).map((replica) => ({ topic: replica.topic, partition: replica.partition })),
         };
       })
       .sort((a, b) => a.nodeId - b.nodeId);
