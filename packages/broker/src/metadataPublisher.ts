@@ -94,6 +94,7 @@ export class BrokerMetadataPublisher {
     for (const partition of this.logs.allPartitions()) if (partition.isLeader && partition.role.isr.length < partition.role.replicas.length) underReplicated++;
     this.metrics.underReplicatedPartitions.set(underReplicated);
     this.metrics.partitions.set(this.logs.allPartitions().length);
+    this.metrics.offlineReplicas.set(this.logs.offlineReplicas().length);
   }
 
   /**

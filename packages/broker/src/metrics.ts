@@ -19,6 +19,7 @@ export class BrokerMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  readonly offlineReplicas = new Gauge({ name: 'runnel_offline_replicas', help: 'Replicas offline on this node (their log failed, or they could not take their role) until it restarts', registers: [this.registry] });
   readonly partitions = new Gauge({ name: 'runnel_partitions', help: 'Partitions hosted by this node', registers: [this.registry] });
   readonly logSizeBytes = new Gauge({ name: 'runnel_log_size_bytes', help: 'Bytes of all partition logs on this node', registers: [this.registry] });
 

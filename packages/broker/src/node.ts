@@ -227,6 +227,7 @@ export class Node {
     brokerEpoch = () => lifecycle.brokerEpoch;
     replicaOffline = (partition) => {
       if (partition !== undefined) fetchers.stopFollowing(partition);
+      this.metrics.offlineReplicas.set(logs.offlineReplicas().length);
       lifecycle.heartbeatNow();
     };
     const replicas = new ReplicaManager(

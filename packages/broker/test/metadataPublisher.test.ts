@@ -39,6 +39,7 @@ interface Broker {
   readonly fetchers: ReplicaFetcherManager;
   readonly publisher: BrokerMetadataPublisher;
   readonly replicas: ReplicaManager;
+  readonly metrics: BrokerMetrics;
   readonly reported: OfflineReplica[];
 }
 
@@ -57,7 +58,7 @@ function startBroker(dir: string): Broker {
     metrics,
     { fetchMaxBytes: 1 << 20, replicaLagTimeMaxMs: 30_000 },
   );
-  return { dir, logs, fetchers, publisher, replicas, reported };
+  return { dir, logs, fetchers, publisher, replicas, metrics, reported };
 }
 
 beforeEach(async () => {
@@ -151,6 +152,7 @@ describe('BrokerMetadataPublisher: one partition failing its new role', () => {
     expect(broker.logs.offlineReplicas()).toEqual([expect.objectContaining(expected)]);
     expect(broker.logs.offlineReplicas()[0]!.reason).toMatch(/KAFKA_STORAGE_ERROR|EISDIR/);
     expect(publishError).toBeNull();
+    expect((await broker.metrics.offlineReplicas.get()).values[0]!.value).toBe(1);
 
     // A later update does not bring it back (only a restart retries the log): it stays offline.
     const third = second.apply({ type: 'PartitionChange', topicId: TOPIC_ID, partition: 0, leader: OTHER_BROKER, isr: [OTHER_BROKER], leaderEpoch: 2, partitionEpoch: 2 }, second.highestOffset + 1);
@@ -163,6 +165,7 @@ describe('BrokerMetadataPublisher: one partition failing its new role', () => {
     const fourth = third.apply({ type: 'RemoveTopic', topicId: TOPIC_ID }, third.highestOffset + 1);
     await broker.publisher.publish(third, fourth, false);
     expect(broker.logs.offlineReplicas()).toEqual([]);
+    expect((await broker.metrics.offlineReplicas.get()).values[0]!.value).toBe(0);
   });
 
   it('a log that fails at runtime (fsync EIO on an acks=1 write) goes offline and is reported', async () => {
