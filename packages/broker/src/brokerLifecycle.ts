@@ -5,6 +5,10 @@
 // broker.session.timeout.ms may already be fenced and replaced without knowing, so it stops acting
 // as a leader until a heartbeat is answered again. A paused (SIGSTOP) broker therefore refuses
 // writes the moment it resumes, before it has heard anything.
+//
+// Each heartbeat carries every replica this broker has taken offline (KIP-858's offline log
+// directories, per replica); `heartbeatNow` sends one at once when that set grows, rather than a
+// heartbeat interval later. A broker that cannot apply the metadata at all asks to be fenced.
 import { randomUUID } from 'node:crypto';
 import { errorCode, type Logger } from '@runnel/common';
 import type { ControllerClient } from '@runnel/controller/quorum';
@@ -18,6 +22,10 @@ export interface BrokerLifecycleOptions {
   readonly sessionTimeoutMs: number;
   /** The highest metadata offset this broker has applied. */
   readonly metadataOffset: () => number;
+  /** The replicas this broker cannot serve, reported in every heartbeat. */
+  readonly offlineReplicas: () => readonly { readonly topicId: string; readonly partition: number }[];
+  /** Whether to ask the controller to fence this broker (it cannot apply the metadata to its replicas). */
+  readonly wantFence: () => boolean;
   readonly logger: Logger;
 }
 
@@ -38,6 +46,8 @@ export class BrokerLifecycle {
   private catchUpOffset = -1;
   private timer: NodeJS.Timeout | undefined;
   private beating = false;
+  /** heartbeatNow was called while a heartbeat was out: send another as soon as it is answered. */
+  private beatAgain = false;
   private readonly unfencedWaiters = new Set<() => void>();
 
   constructor(private readonly options: BrokerLifecycleOptions) {}
@@ -98,6 +108,7 @@ export class BrokerLifecycle {
           brokerEpoch: this.epoch,
           currentMetadataOffset: this.options.metadataOffset(),
           wantShutDown: true,
+          offlineReplicas: this.offlineReplicas(),
         });
         if (response.errorCode === 0) {
           this.lastAnsweredMs = Math.max(this.lastAnsweredMs, sentMs);
@@ -116,6 +127,16 @@ export class BrokerLifecycle {
     }
     this.options.logger.warn({ timeoutMs }, 'controlled shutdown timed out; stopping anyway');
     return false;
+  }
+
+  /**
+   * Sends a heartbeat now (or right after the one in flight), e.g. with a replica just taken
+   * offline. Before registration there is nothing to send: the first heartbeat carries it.
+   */
+  heartbeatNow(): void {
+    if (this.phase !== 'running' || this.epoch === -1) return;
+    if (this.beating) this.beatAgain = true;
+    else this.schedule(0);
   }
 
   stop(): void {
@@ -144,7 +165,8 @@ export class BrokerLifecycle {
     } finally {
       this.beating = false;
     }
-    this.schedule(next);
+    this.schedule(this.beatAgain ? 0 : next);
+    this.beatAgain = false;
   }
 
   private async register(): Promise<number> {
@@ -176,8 +198,9 @@ export class BrokerLifecycle {
       brokerId: this.options.brokerId,
       brokerEpoch: this.epoch,
       currentMetadataOffset: this.options.metadataOffset(),
-      wantFence: false,
+      wantFence: this.options.wantFence(),
       wantShutDown: false,
+      offlineReplicas: this.offlineReplicas(),
     });
     if (response.errorCode === STALE_BROKER_EPOCH) {
       // The registration this broker holds is gone or replaced: register again.
@@ -197,6 +220,10 @@ export class BrokerLifecycle {
     }
     this.lastAnsweredMs = Math.max(this.lastAnsweredMs, sentMs);
     this.setFenced(response.isFenced);
+  }
+
+  private offlineReplicas(): { topicId: string; partition: number }[] {
+    return this.options.offlineReplicas().map((replica) => ({ topicId: replica.topicId, partition: replica.partition }));
   }
 
   private setFenced(fenced: boolean): void {

@@ -272,6 +272,7 @@ export class ClientApiService {
         partitionEpoch: state.partitionEpoch,
         replicas: [...state.replicas],
         isr: [...state.isr],
+        offlineReplicas: image.offlineBrokersOf(state.topicId, state.partition),
         logStartOffset: local?.isLeader === true ? local.log.logStartOffset : -1,
         // A new leader's watermark may still be below what the previous leader answered (KIP-207).
         highWatermark: local?.isLeader === true && local.highWatermarkReachedEpochStart ? local.highWatermark : -1,
@@ -335,6 +336,7 @@ export class ClientApiService {
           incarnationId: broker.incarnationId,
           brokerEpoch: broker.epoch,
           inControlledShutdown: false,
+          offlineReplicas: image.offlineReplicas(broker.id).map((replica) => ({ topic: replica.topic, partition: replica.partition })),
         };
       })
       .sort((a, b) => a.nodeId - b.nodeId);

@@ -320,6 +320,11 @@ export class ReplicaFetcherManager {
     return this.followedBy.get(partition.name)?.address;
   }
 
+  /** The `<topic>-<partition>` names this broker fetches for, sorted. */
+  followedPartitions(): string[] {
+    return [...this.followedBy.keys()].sort();
+  }
+
   async stop(): Promise<void> {
     await Promise.all([...this.fetchers.values()].map((fetcher) => fetcher.stop()));
     this.fetchers.clear();

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { withTopicOverrides, type LogSettings, type Logger } from '@runnel/common';
+import { RunnelError, withTopicOverrides, type LogSettings, type Logger } from '@runnel/common';
 import { PartitionLog, replaceFile, replaceFileAsync } from '@runnel/storage';
 import { Partition } from './partition.js';
 
@@ -16,6 +16,8 @@ const PARTITION_METADATA = 'partition.metadata';
 /** Every partition's high watermark, as Kafka's replication-offset-checkpoint (one file per log dir). */
 const HIGH_WATERMARK_CHECKPOINT = 'replication-offset-checkpoint';
 const HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS = 5_000;
+/** How often every log is checked for a failure (a write or fsync error) that takes its replica offline. */
+const LOG_FAILURE_CHECK_INTERVAL_MS = 500;
 /** `<topic>-<partition>`: topic names use [a-zA-Z0-9._-], so the partition is after the last '-'. */
 const PARTITION_DIR = /^(.+)-(\d+)$/;
 
@@ -24,10 +26,31 @@ export interface LogManagerOptions {
   defaults: LogSettings;
   retentionCheckIntervalMs: number;
   logger: Logger;
+  /**
+   * Called once per replica taken offline, with the Partition it served as if it was open (the
+   * broker stops fetching for it and tells the controller at once).
+   */
+  onReplicaOffline?: (replica: OfflineReplica, partition: Partition | undefined) => void;
+}
+
+/**
+ * A replica this broker cannot serve: its log failed (a write or fsync error), or it could not take
+ * the role the metadata gave it. It refuses produce and fetch with KAFKA_STORAGE_ERROR, leads and
+ * follows nothing, and is reported to the controller in every heartbeat until this process ends: a
+ * restart (a new incarnation) is what retries the log (KIP-858's offline log directory, per replica).
+ */
+export interface OfflineReplica {
+  readonly topic: string;
+  readonly topicId: string;
+  readonly partition: number;
+  readonly reason: string;
 }
 
 export class LogManager {
   private readonly partitions = new Map<string, Partition>();
+  /** Offline replicas by `<topic>-<partition>`; never in `partitions` at the same time. */
+  private readonly offline = new Map<string, OfflineReplica>();
+  private failureCheckTimer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing = false;
@@ -46,6 +69,8 @@ export class LogManager {
     this.checkpointTimer.unref();
     this.retentionTimer = setInterval(() => this.applyRetention(), this.options.retentionCheckIntervalMs);
     this.retentionTimer.unref();
+    this.failureCheckTimer = setInterval(() => this.takeFailedLogsOffline(), LOG_FAILURE_CHECK_INTERVAL_MS);
+    this.failureCheckTimer.unref();
     this.scheduleTimedFlush();
   }
 
@@ -53,6 +78,7 @@ export class LogManager {
     clearInterval(this.retentionTimer);
     clearInterval(this.flushTimer);
     clearInterval(this.checkpointTimer);
+    clearInterval(this.failureCheckTimer);
     await this.checkpointHighWatermarks();
     await Promise.all([...this.partitions.values()].map((partition) => partition.log.close()));
     this.partitions.clear();
@@ -66,6 +92,52 @@ export class LogManager {
     return [...this.partitions.values()];
   }
 
+  offlineReplica(topic: string, index: number): OfflineReplica | undefined {
+    return this.offline.get(`${topic}-${index}`);
+  }
+
+  /** Every replica offline on this broker, by name: what each heartbeat reports. */
+  offlineReplicas(): OfflineReplica[] {
+    return [...this.offline.values()].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+  }
+
+  /**
+   * Takes the replica offline on this broker (see OfflineReplica): it is no longer served, its log
+   * is closed, and `onReplicaOffline` hears of it. Returns false if it already was offline.
+   */
+  takeOffline(topic: string, topicId: string, index: number, cause: unknown): boolean {
+    const name = `${topic}-${index}`;
+    if (this.offline.has(name)) return false;
+    const partition = this.partitions.get(name);
+    if (partition !== undefined && partition.topicId !== topicId) {
+      throw new Error(`invariant: taking ${name} of topic id ${topicId} offline, but this broker hosts topic id ${partition.topicId} under that name`);
+    }
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    const replica: OfflineReplica = { topic, topicId, partition: index, reason };
+    this.offline.set(name, replica);
+    if (partition !== undefined) {
+      this.partitions.delete(name);
+      partition.takeOffline(reason);
+      // Closed to let go of its files; a failed log writes no clean-shutdown marker, so a restart recovers it.
+      partition.log.close().catch((error: unknown) => this.options.logger.error({ err: error, partition: name }, 'closing an offline replica\'s log failed'));
+    }
+    this.options.logger.error({ partition: name, topicId, err: cause }, 'replica offline on this broker: it stops serving, and the controller moves leadership and the ISR off it');
+    this.options.onReplicaOffline?.(replica, partition);
+    return true;
+  }
+
+  /** Takes the replica offline if its log has failed (a write or fsync error); returns whether it did. */
+  takeOfflineIfFailed(topic: string, index: number): boolean {
+    const partition = this.partitions.get(`${topic}-${index}`);
+    const cause = partition?.log.failureCause ?? null;
+    return partition !== undefined && cause !== null && this.takeOffline(partition.topic, partition.topicId, partition.index, cause);
+  }
+
+  /** Every failed log's replica goes offline (failures found by retention, flushes and followers' appends). */
+  private takeFailedLogsOffline(): void {
+    for (const partition of [...this.partitions.values()]) this.takeOfflineIfFailed(partition.topic, partition.index);
+  }
+
   settingsFor(configs: Readonly<Record<string, string>>): LogSettings {
     return withTopicOverrides(this.options.defaults, configs);
   }
@@ -77,6 +149,12 @@ export class LogManager {
    */
   async openPartition(topic: string, topicId: string, index: number, configs: Readonly<Record<string, string>>, brokerId: number): Promise<Partition> {
     const name = `${topic}-${index}`;
+    const offline = this.offline.get(name);
+    if (offline !== undefined && offline.topicId === topicId) {
+      throw new RunnelError('KAFKA_STORAGE_ERROR', `replica ${name} is offline on this broker until it restarts: ${offline.reason}`);
+    }
+    // An offline replica of an older topic of the same name: that topic is gone, and its directory with it below.
+    if (offline !== undefined) this.offline.delete(name);
     const existing = this.partitions.get(name);
     if (existing !== undefined && existing.topicId === topicId) return existing;
     if (existing !== undefined) await this.removePartition(topic, index);
@@ -94,9 +172,22 @@ export class LogManager {
     return partition;
   }
 
-  /** Stops serving a replica and deletes its data (the topic was deleted or the replica moved away). */
+  /**
+   * Stops serving a replica and deletes its data (the topic was deleted or the replica moved away).
+   * An offline replica is forgotten (nothing is left to report) and its directory deleted if it can be.
+   */
   async removePartition(topic: string, index: number): Promise<Partition | undefined> {
     const name = `${topic}-${index}`;
+    if (this.offline.delete(name)) {
+      const dir = join(this.options.logDir, name);
+      try {
+        if (existsSync(dir)) this.deleteDirectory(dir, name);
+      } catch (error) {
+        // Left where it is: at the next start it is not assigned here and is set aside as a stray.
+        this.options.logger.warn({ partition: name, err: error }, 'cannot delete the directory of a removed offline replica');
+      }
+      return undefined;
+    }
     const partition = this.partitions.get(name);
     if (partition === undefined) return undefined;
     this.partitions.delete(name);

@@ -3,6 +3,12 @@
 // re-roles and removes replicas) before the follower's image and offset move on, so "the broker has
 // applied offset N" means its replicas already act on it. A broken stream is reopened, from the
 // next offset, on another quorum member after a short backoff.
+//
+// `publish` handles each partition's failure itself (the replica goes offline). If it still throws,
+// which replicas took their new role is unknown, so the image does not move on: the follower
+// re-reads the whole image from a snapshot and publishes it again, and until one publish succeeds
+// `applyFailure` says why this broker must not lead anything (the broker also asks the controller
+// to fence it, which moves its leadership elsewhere).
 import type * as grpc from '@grpc/grpc-js';
 import type { ClientApi as Pb, Logger } from '@runnel/common';
 import { MetadataImage } from '@runnel/controller';
@@ -18,6 +24,8 @@ export interface MetadataFollowerOptions {
   readonly members: readonly number[];
   readonly publish: MetadataPublisher;
   readonly logger: Logger;
+  /** Called when a publish fails as a whole (the broker tells the controller at once). */
+  readonly onApplyFailure?: () => void;
 }
 
 interface Waiter {
@@ -36,6 +44,9 @@ export class MetadataFollower {
   private readonly waiters = new Set<Waiter>();
   /** Bumped per stream: events of an abandoned stream are ignored. */
   private generation = 0;
+  /** Set when a publish failed as a whole: the next stream starts from a snapshot, and until then nothing else is applied. */
+  private resyncFromSnapshot = false;
+  private failure: string | null = null;
 
   constructor(private readonly options: MetadataFollowerOptions) {
     if (options.members.length === 0) throw new Error('MetadataFollower: no quorum members');
@@ -44,6 +55,11 @@ export class MetadataFollower {
   /** The image this broker has applied. */
   get image(): MetadataImage {
     return this.current;
+  }
+
+  /** Why the latest update could not be applied to the replicas (so nothing may be led), or null. */
+  get applyFailure(): string | null {
+    return this.failure;
   }
 
   /** The highest metadata offset applied (-1 before the first update). */
@@ -85,9 +101,10 @@ export class MetadataFollower {
     const generation = ++this.generation;
     // Connecting waits until every received update is applied, so the stream starts right after
     // the image's offset; `received` skips what a replay repeats.
-    let received = this.current.highestOffset;
+    let received = this.resyncFromSnapshot ? -1 : this.current.highestOffset;
     let stream: grpc.ClientReadableStream<Pb.MetadataUpdate__Output>;
     try {
+      // From offset 0 every member answers with a snapshot first.
       stream = this.options.client.fetchMetadata(received + 1, member);
     } catch (error) {
       this.options.logger.warn({ member, err: (error as Error).message }, 'cannot follow the metadata log from this member');
@@ -127,6 +144,8 @@ export class MetadataFollower {
 
   private async apply(update: Pb.MetadataUpdate__Output, member: number): Promise<void> {
     if (this.stopped) return;
+    // After a failed publish only a snapshot is applied: updates queued behind the failed one do not follow from the image.
+    if (this.resyncFromSnapshot && !update.snapshot) return;
     const before = this.current;
     if (!update.snapshot && Number(update.offset) <= before.highestOffset) return;
     let after: MetadataImage;
@@ -143,8 +162,16 @@ export class MetadataFollower {
     try {
       await this.options.publish(before, after, update.snapshot);
     } catch (error) {
-      this.options.logger.error({ err: error, offset: after.highestOffset }, 'applying metadata to the replicas failed');
+      this.failure = `metadata offset ${after.highestOffset} could not be applied to this broker's replicas (${(error as Error)?.message ?? String(error)}); re-reading the metadata`;
+      this.options.logger.error({ err: error, offset: after.highestOffset }, 'applying metadata to the replicas failed; leading nothing until a snapshot of the metadata applies');
+      this.options.onApplyFailure?.();
+      this.resyncFromSnapshot = true;
+      this.stream?.cancel();
+      return;
     }
+    // Applied (a snapshot, if a resync was due): this broker's replicas act on `after`.
+    this.resyncFromSnapshot = false;
+    this.failure = null;
     this.current = after;
     for (const waiter of [...this.waiters]) if (after.highestOffset >= waiter.offset) this.settle(waiter, true);
   }

@@ -1,9 +1,13 @@
 // Turns each committed metadata change into what this broker's replicas do (KRaft's
 // BrokerMetadataPublisher): open a replica and lead it, open a replica and follow, or stop a
-// replica and delete its data.
+// replica and delete its data. Each partition's change is applied on its own: one that fails (its
+// log went offline after EIO, ENOSPC writing a checkpoint, EMFILE opening a segment) takes that
+// replica offline here — it stops serving and the controller is told — and every other partition
+// of the update still takes its new role, so none is left leading at an old epoch.
 import { brokerAddress, type Logger } from '@runnel/common';
-import { diffImages, type MetadataImage } from '@runnel/controller';
+import { diffImages, type MetadataImage, type PartitionRef } from '@runnel/controller';
 import type { ReplicaFetcherManager } from './followerFetcher.js';
+import { failStop, InvariantViolation } from './invariant.js';
 import type { LogManager } from './logManager.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { Partition } from './partition.js';
@@ -36,11 +40,15 @@ export class BrokerMetadataPublisher {
     return names;
   }
 
+  /**
+   * Applies the change from `before` to `after` to this broker's replicas. A partition whose change
+   * fails is taken offline (LogManager.takeOffline) and the others go on; what still throws is a
+   * bug outside any one partition, and the caller must not treat `after` as applied.
+   */
   async publish(before: MetadataImage, after: MetadataImage, snapshot: boolean): Promise<void> {
     const delta = diffImages(before, after, this.brokerId);
     for (const removal of delta.stopAndDelete) {
-      const removed = await this.remove(removal.topic, removal.partition);
-      if (removed !== undefined) this.logger.info({ partition: removed.name, reason: removal.reason }, 'replica stopped and deleted');
+      await this.removeReplica(removal, removal.reason);
     }
     if (snapshot) {
       // A snapshot replaces the image: replicas it no longer assigns here go (their removal may
@@ -49,35 +57,75 @@ export class BrokerMetadataPublisher {
       for (const partition of this.logs.allPartitions()) {
         const topic = after.topic(partition.topic);
         if (!assigned.has(partition.name) || topic?.id !== partition.topicId) {
-          await this.remove(partition.topic, partition.index);
-          this.logger.info({ partition: partition.name }, 'replica stopped and deleted (not in the metadata snapshot)');
+          await this.removeReplica({ topic: partition.topic, topicId: partition.topicId, partition: partition.index }, 'not in the metadata snapshot');
+        }
+      }
+      for (const offline of this.logs.offlineReplicas()) {
+        if (after.topic(offline.topic)?.id !== offline.topicId || !assigned.has(`${offline.topic}-${offline.partition}`)) {
+          await this.removeReplica(offline, 'not in the metadata snapshot');
         }
       }
     }
     const now = Date.now();
     for (const lead of delta.lead) {
-      const partition = await this.logs.openPartition(lead.topic, lead.topicId, lead.partition, topicConfigs(after, lead.topic), this.brokerId);
-      const wasLeader = partition.isLeader && partition.leaderEpoch === lead.leaderEpoch;
-      this.fetchers.stopFollowing(partition);
-      partition.applyRole({ leader: this.brokerId, leaderEpoch: lead.leaderEpoch, partitionEpoch: lead.partitionEpoch, replicas: lead.replicas, isr: lead.isr }, now);
-      if (!wasLeader) this.logger.info({ partition: partition.name, leaderEpoch: lead.leaderEpoch, isr: lead.isr }, 'became leader');
+      await this.changeRole(lead, async () => {
+        const partition = await this.logs.openPartition(lead.topic, lead.topicId, lead.partition, topicConfigs(after, lead.topic), this.brokerId);
+        const wasLeader = partition.isLeader && partition.leaderEpoch === lead.leaderEpoch;
+        this.fetchers.stopFollowing(partition);
+        partition.applyRole({ leader: this.brokerId, leaderEpoch: lead.leaderEpoch, partitionEpoch: lead.partitionEpoch, replicas: lead.replicas, isr: lead.isr }, now);
+        if (!wasLeader) this.logger.info({ partition: partition.name, leaderEpoch: lead.leaderEpoch, isr: lead.isr }, 'became leader');
+      });
     }
     for (const follow of delta.follow) {
-      const partition = await this.logs.openPartition(follow.topic, follow.topicId, follow.partition, topicConfigs(after, follow.topic), this.brokerId);
-      const state = after.partition(follow.topic, follow.partition)!;
-      const wasLeader = partition.isLeader;
-      partition.applyRole({ leader: follow.leader, leaderEpoch: follow.leaderEpoch, partitionEpoch: follow.partitionEpoch, replicas: state.replicas, isr: state.isr }, now);
-      if (wasLeader) this.logger.info({ partition: partition.name, leader: follow.leader, leaderEpoch: follow.leaderEpoch }, 'stopped leading');
-      // Followers fetch from the leader's REPLICATION listener when it has one (inter-broker traffic
-      // apart from clients'), else from its GRPC listener, which serves both.
-      const leaderListeners = follow.leader === -1 ? [] : (after.broker(follow.leader)?.listeners ?? []);
-      const listener = leaderListeners.find((candidate) => candidate.name === 'REPLICATION') ?? leaderListeners.find((candidate) => candidate.name === 'GRPC');
-      if (listener === undefined) this.fetchers.stopFollowing(partition);
-      else this.fetchers.follow(partition, follow.leader, brokerAddress(listener.host, listener.port));
+      await this.changeRole(follow, async () => {
+        const partition = await this.logs.openPartition(follow.topic, follow.topicId, follow.partition, topicConfigs(after, follow.topic), this.brokerId);
+        const state = after.partition(follow.topic, follow.partition)!;
+        const wasLeader = partition.isLeader;
+        partition.applyRole({ leader: follow.leader, leaderEpoch: follow.leaderEpoch, partitionEpoch: follow.partitionEpoch, replicas: state.replicas, isr: state.isr }, now);
+        if (wasLeader) this.logger.info({ partition: partition.name, leader: follow.leader, leaderEpoch: follow.leaderEpoch }, 'stopped leading');
+        // Followers fetch from the leader's REPLICATION listener when it has one (inter-broker traffic
+        // apart from clients'), else from its GRPC listener, which serves both.
+        const leaderListeners = follow.leader === -1 ? [] : (after.broker(follow.leader)?.listeners ?? []);
+        const listener = leaderListeners.find((candidate) => candidate.name === 'REPLICATION') ?? leaderListeners.find((candidate) => candidate.name === 'GRPC');
+        if (listener === undefined) this.fetchers.stopFollowing(partition);
+        else this.fetchers.follow(partition, follow.leader, brokerAddress(listener.host, listener.port));
+      });
     }
     let underReplicated = 0;
     for (const partition of this.logs.allPartitions()) if (partition.isLeader && partition.role.isr.length < partition.role.replicas.length) underReplicated++;
     this.metrics.underReplicatedPartitions.set(underReplicated);
     this.metrics.partitions.set(this.logs.allPartitions().length);
+    this.metrics.offlineReplicas.set(this.logs.offlineReplicas().length);
+  }
+
+  /**
+   * Gives one replica its new role, or takes it offline when that fails. An offline replica takes
+   * no role until the broker restarts (it keeps being reported; the controller moves leadership
+   * and the ISR off it).
+   */
+  private async changeRole(ref: PartitionRef, apply: () => Promise<void>): Promise<void> {
+    if (this.logs.offlineReplica(ref.topic, ref.partition)?.topicId === ref.topicId) return;
+    try {
+      await apply();
+    } catch (error) {
+      // A bug (a role that breaks an invariant) ends the process; an operating error ends this replica.
+      if (error instanceof InvariantViolation) failStop(error, this.logger);
+      const partition = this.logs.partition(ref.topic, ref.partition);
+      if (partition !== undefined) this.fetchers.stopFollowing(partition);
+      this.logs.takeOffline(ref.topic, ref.topicId, ref.partition, error);
+    }
+  }
+
+  /**
+   * Stops and deletes one replica. The replica is out of service even when deleting its files
+   * fails (it was unregistered first); the directory is then left to be set aside at the next start.
+   */
+  private async removeReplica(ref: PartitionRef, reason: string): Promise<void> {
+    try {
+      const removed = await this.remove(ref.topic, ref.partition);
+      if (removed !== undefined) this.logger.info({ partition: removed.name, reason }, 'replica stopped and deleted');
+    } catch (error) {
+      this.logger.error({ partition: `${ref.topic}-${ref.partition}`, reason, err: error }, 'replica stopped; deleting its data failed');
+    }
   }
 }

@@ -21,6 +21,7 @@ export class BrokerMetrics {
   });
   readonly requestsWaitingForMemory = new Counter({ name: 'runnel_requests_waiting_for_memory_total', help: 'Requests that waited for room under queued.max.request.bytes (their stream stopped reading meanwhile)', registers: [this.registry] });
   readonly requestMemoryPeakBytes = new Gauge({ name: 'runnel_request_memory_peak_bytes', help: 'The most bytes of unanswered requests held at once (bounded by queued.max.request.bytes)', registers: [this.registry] });
+  readonly offlineReplicas = new Gauge({ name: 'runnel_offline_replicas', help: 'Replicas offline on this node (their log failed, or they could not take their role) until it restarts', registers: [this.registry] });
   readonly partitions = new Gauge({ name: 'runnel_partitions', help: 'Partitions hosted by this node', registers: [this.registry] });
   readonly logSizeBytes = new Gauge({ name: 'runnel_log_size_bytes', help: 'Bytes of all partition logs on this node', registers: [this.registry] });
 

@@ -18,6 +18,7 @@ import { metaPropertiesPath, newClusterId, readMetaProperties, writeMetaProperti
 import { MetadataFollower } from './metadataFollower.js';
 import { BrokerMetadataPublisher } from './metadataPublisher.js';
 import { BrokerMetrics } from './metrics.js';
+import type { Partition } from './partition.js';
 import { ReplicaManager } from './replicaManager.js';
 import { RequestMemoryPool } from './requestMemoryPool.js';
 
@@ -210,11 +211,14 @@ export class Node {
   private async startBroker(voters: ReadonlyMap<number, string>): Promise<{ host: string; port: number }> {
     const config = this.config;
     const nodeId = config.nodeId;
+    // Set below, once they exist: a replica taken offline stops being fetched and is reported at once.
+    let replicaOffline = (_partition: Partition | undefined): void => undefined;
     const logs = new LogManager({
       logDir: config.logDir(),
       defaults: config.logSettings(),
       retentionCheckIntervalMs: config.int('log.retention.check.interval.ms'),
       logger: this.logger,
+      onReplicaOffline: (_replica, partition) => replicaOffline(partition),
     });
     const started = Date.now();
     await logs.start();
@@ -244,6 +248,7 @@ export class Node {
       members,
       publish: (before, after, snapshot) => publisher.publish(before, after, snapshot),
       logger: this.logger.child({ role: 'metadata' }),
+      onApplyFailure: () => lifecycle.heartbeatNow(),
     });
     const advertised = config.advertisedListeners().find((listener) => listener.name === 'GRPC')!;
     const grpcListener = config.listener('GRPC')!;
@@ -261,14 +266,22 @@ export class Node {
       heartbeatIntervalMs: config.int('broker.heartbeat.interval.ms'),
       sessionTimeoutMs: config.int('broker.session.timeout.ms'),
       metadataOffset: () => follower.offset,
+      offlineReplicas: () => logs.offlineReplicas(),
+      // A broker whose replicas may be in stale roles must lead nothing: being fenced moves its leadership away.
+      wantFence: () => follower.applyFailure !== null,
       logger: this.logger.child({ role: 'lifecycle' }),
     });
     brokerEpoch = () => lifecycle.brokerEpoch;
+    replicaOffline = (partition) => {
+      if (partition !== undefined) fetchers.stopFollowing(partition);
+      this.metrics.offlineReplicas.set(logs.offlineReplicas().length);
+      lifecycle.heartbeatNow();
+    };
     const replicas = new ReplicaManager(
       logs,
       {
         partitionExists: (topic, index) => follower.image.partition(topic, index) !== undefined,
-        leadershipRevoked: () => lifecycle.leadershipRevoked(),
+        leadershipRevoked: () => follower.applyFailure ?? lifecycle.leadershipRevoked(),
         alterIsr: async (partition, newIsr) => {
           const role = partition.role;
           const response = await controllerClient.alterPartition({

@@ -64,6 +64,8 @@ export class Partition {
   private removed = false;
   /** Where this broker's current leadership started in the log (-1 when it does not lead). */
   private leaderEpochStart = -1;
+  /** Why this replica was taken offline on this broker (see takeOffline); null while it serves. */
+  offlineReason: string | null = null;
 
   constructor(
     readonly topic: string,
@@ -88,9 +90,12 @@ export class Partition {
     return this.current;
   }
 
-  /** A removed replica (deleted, or moved off this broker) leads nothing and serves nothing. */
+  /**
+   * Leads now: the metadata says so, the replica is still hosted here (not removed) and not
+   * offline here.
+   */
   get isLeader(): boolean {
-    return this.current.leader === this.brokerId && !this.removed;
+    return this.current.leader === this.brokerId && !this.removed && this.offlineReason === null;
   }
 
   get isRemoved(): boolean {
@@ -119,6 +124,7 @@ export class Partition {
    * leadership moved away).
    */
   applyRole(role: PartitionRole, nowMs: number): void {
+    assert(this.offlineReason === null, `${this.name} is offline on this broker and takes no role (${this.offlineReason})`);
     if (role.leaderEpoch < this.current.leaderEpoch) {
       throw new InvariantViolation(`leader epoch of ${this.name} would go back from ${this.current.leaderEpoch} to ${role.leaderEpoch}`);
     }
@@ -155,6 +161,18 @@ export class Partition {
    */
   get highWatermarkReachedEpochStart(): boolean {
     return this.highWatermarkOffset >= this.leaderEpochStart;
+  }
+
+  /**
+   * Stops this replica for good on this broker (its log failed, or it could not take its role):
+   * it no longer leads (produces waiting for replication and long-polling fetches wake up and see
+   * it) and takes no further role. Only a new Partition — a restart — serves it again.
+   */
+  takeOffline(reason: string): void {
+    this.offlineReason ??= reason;
+    this.followers.clear();
+    this.pendingIsr = null;
+    this.notify();
   }
 
   get highWatermark(): number {

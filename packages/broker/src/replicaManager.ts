@@ -183,6 +183,9 @@ export class ReplicaManager {
 
   /** The partition if this broker leads it now; otherwise the Kafka error a client acts on. */
   private leaderPartition(topic: string, index: number): Partition {
+    // Offline here (its log failed, or it could not take its role): whatever the metadata says.
+    const offline = this.logs.offlineReplica(topic, index);
+    if (offline !== undefined) throw new RunnelError('KAFKA_STORAGE_ERROR', `${topic}-${index} is offline on this broker: ${offline.reason}`);
     const partition = this.logs.partition(topic, index);
     if (partition === undefined) {
       if (!this.cluster.partitionExists(topic, index)) {
@@ -234,6 +237,8 @@ export class ReplicaManager {
       if (acks === -1) await this.awaitReplication(partition, leaderEpoch, result.lastOffset + 1, timeoutMs);
       return { ...this.failedProduce(input), baseOffset: result.firstOffset, logAppendTime: -1, logStartOffset: partition.log.logStartOffset };
     } catch (error) {
+      // A failed write or fsync leaves the log refusing writes: its replica goes offline now, not at the next check.
+      this.logs.takeOfflineIfFailed(input.topic, input.partition);
       const fields = errorResult(error, this.logger, { topic: input.topic, partition: input.partition });
       this.metrics.errors.inc({ api: 'produce', error: String(fields.errorCode) });
       return { ...this.failedProduce(input), ...fields };
@@ -262,6 +267,9 @@ export class ReplicaManager {
       });
     }
     if (outcome === 'done') return;
+    if (outcome === 'lost' && partition.offlineReason !== null) {
+      throw new RunnelError('KAFKA_STORAGE_ERROR', `${partition.name} went offline on this broker (${partition.offlineReason}) before the write reached every in-sync replica; it may or may not survive`);
+    }
     if (outcome === 'lost' && partition.isRemoved) {
       // Deleted, or moved off this broker: the error the lookup gives now (unknown partition, or not the leader).
       this.leaderPartition(partition.topic, partition.index);

@@ -45,6 +45,8 @@ export interface ClusterPartitionStatus {
   partitionEpoch: number;
   replicas: number[];
   isr: number[];
+  /** Replicas whose broker reported them offline (their log failed there); not leaders, not in the ISR. */
+  offlineReplicas: number[];
 }
 
 export interface ClusterNodeStatus {
@@ -58,6 +60,8 @@ export interface ClusterNodeStatus {
   /** The offset of the node's RegisterBroker record in the metadata log. */
   brokerEpoch: number;
   inControlledShutdown: boolean;
+  /** The replicas this node reported offline (its log failed for them), by topic and partition. */
+  offlineReplicas: Array<{ topic: string; partition: number }>;
 }
 
 /** What `runnel cluster status` prints: the answering node's metadata image plus the controller quorum. */
@@ -276,6 +280,7 @@ export function clusterStatusOf(response: ClientApi.DescribeClusterResponse__Out
         incarnationId: node.incarnationId,
         brokerEpoch: node.brokerEpoch,
         inControlledShutdown: node.inControlledShutdown,
+        offlineReplicas: node.offlineReplicas.map((replica) => ({ topic: replica.topic, partition: replica.partition })),
       }))
       .sort((a, b) => a.id - b.id),
     topics: response.topics
@@ -289,6 +294,7 @@ export function clusterStatusOf(response: ClientApi.DescribeClusterResponse__Out
             partitionEpoch: partition.partitionEpoch,
             replicas: [...partition.replicas],
             isr: [...partition.isr],
+            offlineReplicas: [...partition.offlineReplicas],
           }))
           .sort((a, b) => a.partition - b.partition),
       }))

@@ -78,14 +78,24 @@ describe('Admin against a fake broker', () => {
     expect(status.servedBy).toBe(1);
     expect(status.metadataOffset).toBe(10);
     expect(status.nodes).toEqual([
-      { id: 1, host: '127.0.0.1', port: cluster.brokers[0]!.port, rack: null, fenced: false, incarnationId: 'incarnation-1', brokerEpoch: 1, inControlledShutdown: false },
-      { id: 2, host: '127.0.0.1', port: cluster.brokers[1]!.port, rack: 'rack-b', fenced: false, incarnationId: 'incarnation-2', brokerEpoch: 2, inControlledShutdown: false },
+      { id: 1, host: '127.0.0.1', port: cluster.brokers[0]!.port, rack: null, fenced: false, incarnationId: 'incarnation-1', brokerEpoch: 1, inControlledShutdown: false, offlineReplicas: [] },
+      {
+        id: 2,
+        host: '127.0.0.1',
+        port: cluster.brokers[1]!.port,
+        rack: 'rack-b',
+        fenced: false,
+        incarnationId: 'incarnation-2',
+        brokerEpoch: 2,
+        inControlledShutdown: false,
+        offlineReplicas: [{ topic: 'alpha', partition: 0 }],
+      },
     ]);
     expect(status.topics.map((topic) => topic.name)).toEqual(['alpha', 'zeta']);
     expect(status.topics[0]!.partitions).toEqual([
-      { partition: 0, leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: [1], isr: [1] },
-      { partition: 1, leader: 2, leaderEpoch: 1, partitionEpoch: 2, replicas: [2], isr: [2] },
-      { partition: 2, leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: [1], isr: [1] },
+      { partition: 0, leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: [1], isr: [1], offlineReplicas: [] },
+      { partition: 1, leader: 2, leaderEpoch: 1, partitionEpoch: 2, replicas: [2], isr: [2], offlineReplicas: [] },
+      { partition: 2, leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: [1], isr: [1], offlineReplicas: [] },
     ]);
   });
 

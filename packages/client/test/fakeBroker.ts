@@ -217,6 +217,8 @@ export class FakeCluster {
         incarnationId: `incarnation-${broker.nodeId}`,
         brokerEpoch: broker.nodeId,
         inControlledShutdown: false,
+        // Node 2 has lost one replica (its log failed there).
+        offlineReplicas: broker.nodeId === 2 ? [{ topic: 'alpha', partition: 0 }] : [],
       })),
       topics: [...(metadata.topics ?? [])].reverse().map((topic) => ({ ...topic, partitions: [...(topic.partitions ?? [])].reverse().map((p) => ({ ...p, partitionEpoch: 2 })) })),
     };

@@ -2,7 +2,7 @@
 // reassignment plan for brokers that join or leave. Pure functions of an image.
 
 import { buildPartitionChange } from './election.js';
-import type { MetadataImage, PartitionRef } from './image.js';
+import type { MetadataImage, PartitionRef, PartitionState } from './image.js';
 import type { PlacementBroker } from './placement.js';
 import type { PartitionChangeRecord } from './records.js';
 
@@ -17,7 +17,7 @@ export interface LeaderMove extends PartitionRef {
 export interface LeaderNotMoved extends PartitionRef {
   readonly preferred: number;
   readonly leader: number;
-  readonly reason: 'preferred replica is not in the ISR' | 'preferred replica is not alive';
+  readonly reason: 'preferred replica is not in the ISR' | 'preferred replica is not alive' | 'preferred replica is offline';
 }
 
 export interface BrokerLeaderBalance {
@@ -42,11 +42,12 @@ export interface PreferredElectionResult {
  * For every broker that is the preferred replica of some partitions, if more than
  * `imbalancePercentage` percent of those are led by someone else, move leadership of each back to
  * it when it is alive and in the ISR (Kafka's checkAndTriggerAutoLeaderRebalance). With 0, every
- * partition not led by its preferred replica is elected ("run it now").
+ * partition not led by its preferred replica is elected ("run it now"). `canLead(id, state)` says
+ * whether a broker may lead that partition (alive, and its replica not offline).
  */
 export function electPreferredLeaders(
   image: MetadataImage,
-  isAlive: (brokerId: number) => boolean,
+  canLead: (brokerId: number, state: PartitionState) => boolean,
   imbalancePercentage: number,
 ): PreferredElectionResult {
   if (!Number.isFinite(imbalancePercentage) || imbalancePercentage < 0 || imbalancePercentage > 100) {
@@ -73,7 +74,11 @@ export function electPreferredLeaders(
     for (const entry of notLed) {
       const state = image.topicById(entry.topicId)!.partition(entry.partition)!;
       const ref = { topic: entry.topic, topicId: entry.topicId, partition: entry.partition };
-      if (!isAlive(preferred)) {
+      if (image.isReplicaOffline(preferred, state.topicId, state.partition)) {
+        notMoved.push({ ...ref, preferred, leader: state.leader, reason: 'preferred replica is offline' });
+        continue;
+      }
+      if (!canLead(preferred, state)) {
         notMoved.push({ ...ref, preferred, leader: state.leader, reason: 'preferred replica is not alive' });
         continue;
       }
@@ -81,7 +86,7 @@ export function electPreferredLeaders(
         notMoved.push({ ...ref, preferred, leader: state.leader, reason: 'preferred replica is not in the ISR' });
         continue;
       }
-      const record = buildPartitionChange(state, { election: 'preferred', isAcceptableLeader: isAlive });
+      const record = buildPartitionChange(state, { election: 'preferred', isAcceptableLeader: (id) => canLead(id, state) });
       if (record === null || record.leader !== preferred) throw new Error(`preferred election of ${entry.topic}-${entry.partition} did not elect ${preferred}`);
       records.push(record);
       moved.push({ ...ref, from: state.leader, to: preferred, leaderEpoch: record.leaderEpoch });

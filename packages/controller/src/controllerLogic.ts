@@ -81,6 +81,17 @@ export interface BrokerHeartbeatRequest {
   readonly wantFence?: boolean;
   /** The broker asks for a controlled shutdown. */
   readonly wantShutDown?: boolean;
+  /**
+   * Every replica the broker cannot serve (its log failed, or it could not take its role), each
+   * heartbeat the whole set (KIP-858's offline log directories, per replica).
+   */
+  readonly offlineReplicas?: readonly OfflineReplicaReport[];
+}
+
+/** One replica a broker reports offline. */
+export interface OfflineReplicaReport {
+  readonly topicId: string;
+  readonly partition: number;
 }
 
 export interface BrokerHeartbeatResponse extends ApiError {
@@ -204,6 +215,11 @@ export class ControllerLogic {
     return broker !== undefined && !broker.fenced && !this.sessions.inControlledShutdown(brokerId);
   }
 
+  /** Active, and its replica of the partition is not offline: may lead the partition or be in its ISR. */
+  canServe(image: MetadataImage, brokerId: number, state: PartitionState): boolean {
+    return this.isActive(image, brokerId) && !image.isReplicaOffline(brokerId, state.topicId, state.partition);
+  }
+
   /** The brokers new replicas may go to. */
   usableBrokers(image: MetadataImage): PlacementBroker[] {
     return image
@@ -227,13 +243,12 @@ export class ControllerLogic {
    */
   private leaveIsrs(image: MetadataImage, brokerId: number, excluded: ReadonlySet<number> = new Set()): MetadataRecord[] {
     const records: MetadataRecord[] = [];
-    const acceptable = (id: number): boolean => id !== brokerId && !excluded.has(id) && this.isActive(image, id);
     for (const { topic, state } of image.allPartitions()) {
       if (!state.isr.includes(brokerId)) continue;
       const record = buildPartitionChange(state, {
         targetIsr: state.isr.filter((id) => id !== brokerId),
         election: this.electionFor(image, topic.name),
-        isAcceptableLeader: acceptable,
+        isAcceptableLeader: (id) => id !== brokerId && !excluded.has(id) && this.canServe(image, id, state),
       });
       if (record !== null) records.push(record);
     }
@@ -256,11 +271,35 @@ export class ControllerLogic {
       if (state.leader !== NO_LEADER) continue;
       const record = buildPartitionChange(state, {
         election: this.electionFor(image, topic.name),
-        isAcceptableLeader: (id) => this.isActive(image, id),
+        isAcceptableLeader: (id) => this.canServe(image, id, state),
       });
       if (record !== null) records.push(record);
     }
     work.add(records);
+  }
+
+  /**
+   * Records each replica a broker reports offline that is not recorded yet (KIP-858): first its
+   * leadership moves to another ISR member that can serve (or none) and it leaves the ISR (unless it
+   * is the last member), then ReplicaOffline. Replicas of unknown topics or partitions, or of
+   * partitions the broker does not host (a deleted topic, a stale report), are ignored: the broker
+   * learns from the metadata that it no longer has them.
+   */
+  private recordOfflineReplicas(work: Work, brokerId: number, reports: readonly OfflineReplicaReport[]): void {
+    for (const report of reports) {
+      const topic = work.image.topicById(report.topicId);
+      const state = topic?.partition(report.partition);
+      if (topic === undefined || state === undefined || !state.replicas.includes(brokerId)) continue;
+      if (work.image.isReplicaOffline(brokerId, report.topicId, report.partition)) continue;
+      const image = work.image;
+      const change = buildPartitionChange(state, {
+        targetIsr: state.isr.filter((id) => id !== brokerId),
+        election: this.electionFor(image, topic.name),
+        isAcceptableLeader: (id) => id !== brokerId && this.canServe(image, id, state),
+      });
+      if (change !== null) work.add([change]);
+      work.add([{ type: 'ReplicaOffline', brokerId, brokerEpoch: image.broker(brokerId)!.epoch, topicId: report.topicId, partition: report.partition }]);
+    }
   }
 
   registerBroker(image: MetadataImage, request: RegisterBrokerRequest, nowMs: number): ControllerResult<RegisterBrokerResponse> {
@@ -306,6 +345,8 @@ export class ControllerLogic {
     }
     const id = request.brokerId;
     this.sessions.touch(id, nowMs, request.currentMetadataOffset);
+    // First, so that whatever this heartbeat elects (unfencing) already avoids the offline replicas.
+    if (request.offlineReplicas !== undefined) this.recordOfflineReplicas(work, id, request.offlineReplicas);
     const isCaughtUp = request.currentMetadataOffset >= broker.epoch;
     let shouldShutDown = false;
     if (broker.fenced) {
@@ -512,10 +553,11 @@ export class ControllerLogic {
       const error = this.validateAlterPartition(work.image, request.brokerId, state, item);
       if (error !== null) return { ...at, ...error };
       const newIsr = item.newIsr.map((member) => (typeof member === 'number' ? member : member.brokerId));
+      const image = work.image;
       const record = buildPartitionChange(state, {
         targetIsr: newIsr,
-        election: this.electionFor(work.image, item.topic),
-        isAcceptableLeader: (id) => this.isActive(work.image, id),
+        election: this.electionFor(image, item.topic),
+        isAcceptableLeader: (id) => this.canServe(image, id, state),
       });
       if (record !== null) work.add([record]);
       const next = work.image.topic(item.topic)!.partition(item.partition)!;
@@ -549,7 +591,9 @@ export class ControllerLogic {
             ? 'fenced'
             : this.sessions.inControlledShutdown(id)
               ? 'shutting down'
-              : typeof member !== 'number' && member.brokerEpoch !== -1 && member.brokerEpoch !== broker.epoch
+              : image.isReplicaOffline(id, state.topicId, state.partition)
+                ? 'offline on that broker (its log failed there)'
+                : typeof member !== 'number' && member.brokerEpoch !== -1 && member.brokerEpoch !== broker.epoch
                 ? `broker epoch ${member.brokerEpoch}, registered at ${broker.epoch}`
                 : null;
       if (reason !== null) return apiError('INELIGIBLE_REPLICA', `replica ${id} is ${reason}`);
@@ -565,7 +609,7 @@ export class ControllerLogic {
   preferredLeaderElection(image: MetadataImage, options: { readonly imbalancePercentage?: number } = {}): ControllerResult<PreferredElectionResult> {
     const result = electPreferredLeaders(
       image,
-      (id) => this.isActive(image, id),
+      (id, state) => this.canServe(image, id, state),
       options.imbalancePercentage ?? this.config.leaderImbalancePerBrokerPercentage,
     );
     const work = new Work(image);

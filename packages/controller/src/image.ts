@@ -4,7 +4,7 @@
 // 10,000-partition topic copies one chunk, not the topic). Invariants are asserted on every apply;
 // a failure throws MetadataInvariantError naming the invariant — a bug in whoever wrote the record.
 
-import type { ConfigResourceType, Listener, MetadataRecord, PartitionChangeRecord, PartitionRecord } from './records.js';
+import type { ConfigResourceType, Listener, MetadataRecord, PartitionChangeRecord, PartitionRecord, ReplicaOfflineRecord } from './records.js';
 
 export const NO_LEADER = -1;
 const CHUNK_SIZE = 256;
@@ -54,7 +54,20 @@ export const INVARIANTS = {
   knownReference: 'records refer to known brokers, topics and partitions',
   uniqueTopics: 'topic names and ids are unique',
   partitionsInOrder: 'partitions are created in order',
+  offlineReplicaIsReplica: 'an offline replica is a replica of its partition',
+  offlineReplicaLeadsNothing: 'an offline replica leads nothing',
+  offlineReplicaOutOfIsr: 'an offline replica is out of the ISR unless it is its last member',
 } as const;
+
+/** The key of one partition in a broker's set of offline replicas (the partition first: topic ids are free text). */
+function replicaKey(topicId: string, partition: number): string {
+  return `${partition}:${topicId}`;
+}
+
+function parseReplicaKey(key: string): { topicId: string; partition: number } {
+  const colon = key.indexOf(':');
+  return { partition: Number(key.slice(0, colon)), topicId: key.slice(colon + 1) };
+}
 
 function fail(invariant: string, detail: string): never {
   throw new MetadataInvariantError(invariant, detail);
@@ -92,6 +105,8 @@ interface ImageState {
   readonly configs: ReadonlyMap<string, ReadonlyMap<string, string>>;
   /** partitions led per broker; brokers that lead nothing are absent */
   readonly leaderCounts: ReadonlyMap<number, number>;
+  /** per broker, the replicas it reported offline (replicaKey); brokers with none are absent */
+  readonly offlineReplicas: ReadonlyMap<number, ReadonlySet<string>>;
   readonly highestOffset: number;
 }
 
@@ -110,6 +125,7 @@ export class MetadataImage {
     topicIdsByName: new Map(),
     configs: new Map(),
     leaderCounts: new Map(),
+    offlineReplicas: new Map(),
     highestOffset: -1,
   });
 
@@ -209,6 +225,31 @@ export class MetadataImage {
     return result;
   }
 
+  /** Whether broker `brokerId` reported its replica of the partition offline (ReplicaOffline) since it registered. */
+  isReplicaOffline(brokerId: number, topicId: string, partition: number): boolean {
+    return this.state.offlineReplicas.get(brokerId)?.has(replicaKey(topicId, partition)) ?? false;
+  }
+
+  /** The replicas broker `brokerId` reported offline, by topic name and partition. */
+  offlineReplicas(brokerId: number): PartitionRef[] {
+    const keys = this.state.offlineReplicas.get(brokerId);
+    if (keys === undefined) return [];
+    const refs: PartitionRef[] = [];
+    for (const key of keys) {
+      const { topicId, partition } = parseReplicaKey(key);
+      const topic = this.state.topicsById.get(topicId)!;
+      refs.push({ topic: topic.name, topicId, partition });
+    }
+    return refs.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+  }
+
+  /** The brokers whose replica of the partition is offline, in id order. */
+  offlineBrokersOf(topicId: string, partition: number): number[] {
+    const brokers: number[] = [];
+    for (const [brokerId, keys] of this.state.offlineReplicas) if (keys.has(replicaKey(topicId, partition))) brokers.push(brokerId);
+    return brokers.sort((a, b) => a - b);
+  }
+
   /** Every partition, topics in name order, partitions in index order. */
   *allPartitions(): IterableIterator<{ readonly topic: TopicImage; readonly state: PartitionState }> {
     for (const topic of this.topics()) {
@@ -279,6 +320,7 @@ class ImageDraft {
   private topicIdsByName: Map<string, string> | undefined;
   private configs: Map<string, ReadonlyMap<string, string>> | undefined;
   private leaderCounts: Map<number, number> | undefined;
+  private offlineReplicas: Map<number, ReadonlySet<string>> | undefined;
   private readonly topicDrafts = new Map<string, TopicDraft>();
   private readonly removedTopics = new Set<string>();
 
@@ -324,6 +366,24 @@ class ImageDraft {
     else this.leaderCounts.set(brokerId, next);
   }
 
+  private readOffline(brokerId: number): ReadonlySet<string> | undefined {
+    return (this.offlineReplicas ?? this.base.offlineReplicas).get(brokerId);
+  }
+
+  private writeOffline(brokerId: number, keys: ReadonlySet<string>): void {
+    this.offlineReplicas ??= new Map(this.base.offlineReplicas);
+    if (keys.size === 0) this.offlineReplicas.delete(brokerId);
+    else this.offlineReplicas.set(brokerId, keys);
+  }
+
+  /** The brokers whose replica of the partition is offline. */
+  private offlineBrokersOf(topicId: string, partition: number): number[] {
+    const key = replicaKey(topicId, partition);
+    const brokers: number[] = [];
+    for (const [brokerId, keys] of this.offlineReplicas ?? this.base.offlineReplicas) if (keys.has(key)) brokers.push(brokerId);
+    return brokers;
+  }
+
   apply(record: MetadataRecord, offset: number): void {
     switch (record.type) {
       case 'RegisterBroker': {
@@ -339,6 +399,8 @@ class ImageDraft {
           fenced: true,
           epoch: offset,
         });
+        // A new registration is a new process: it opens its logs afresh, so nothing is offline yet.
+        if (this.readOffline(record.brokerId) !== undefined) this.writeOffline(record.brokerId, new Set());
         return;
       }
       case 'FenceBroker':
@@ -379,8 +441,15 @@ class ImageDraft {
         this.topicIdsByName.delete(draft.name);
         this.configs ??= new Map(this.base.configs);
         this.configs.delete(configKey('topic', draft.name));
+        for (const [brokerId, keys] of [...(this.offlineReplicas ?? this.base.offlineReplicas)]) {
+          const kept = [...keys].filter((key) => parseReplicaKey(key).topicId !== record.topicId);
+          if (kept.length !== keys.size) this.writeOffline(brokerId, new Set(kept));
+        }
         return;
       }
+      case 'ReplicaOffline':
+        this.applyReplicaOffline(record);
+        return;
       case 'Config': {
         this.configs ??= new Map(this.base.configs);
         const key = configKey(record.resourceType, record.resourceName);
@@ -465,6 +534,39 @@ class ImageDraft {
     draft.set(record.partition, next);
     this.adjustLeaderCount(previous.leader, -1);
     this.adjustLeaderCount(next.leader, 1);
+    for (const brokerId of this.offlineBrokersOf(record.topicId, record.partition)) {
+      if (next.replicas.includes(brokerId)) this.checkOfflineReplica(brokerId, next, context);
+      else {
+        // Reassigned away: the broker deletes that replica, so there is nothing offline to remember.
+        const kept = new Set(this.readOffline(brokerId));
+        kept.delete(replicaKey(record.topicId, record.partition));
+        this.writeOffline(brokerId, kept);
+      }
+    }
+  }
+
+  private checkOfflineReplica(brokerId: number, state: PartitionState, context: string): void {
+    if (!state.replicas.includes(brokerId)) fail(INVARIANTS.offlineReplicaIsReplica, `${context}: broker ${brokerId}, replicas [${state.replicas.join(',')}]`);
+    if (state.leader === brokerId) fail(INVARIANTS.offlineReplicaLeadsNothing, `${context}: the replica on broker ${brokerId} is offline and leads`);
+    if (state.isr.includes(brokerId) && state.isr.length > 1) {
+      fail(INVARIANTS.offlineReplicaOutOfIsr, `${context}: the replica on broker ${brokerId} is offline and in the ISR [${state.isr.join(',')}]`);
+    }
+  }
+
+  private applyReplicaOffline(record: ReplicaOfflineRecord): void {
+    const context = `ReplicaOffline ${record.topicId}-${record.partition} on broker ${record.brokerId}`;
+    const broker = this.readBroker(record.brokerId);
+    if (broker === undefined) fail(INVARIANTS.knownReference, `${context}: unregistered broker`);
+    if (broker.epoch !== record.brokerEpoch) fail(INVARIANTS.brokerEpochMatches, `${context}: at epoch ${record.brokerEpoch}, registered at epoch ${broker.epoch}`);
+    // Read without copying the topic: the record changes no partition state.
+    const topic = this.topicDrafts.get(record.topicId) ?? (this.removedTopics.has(record.topicId) ? undefined : this.base.topicsById.get(record.topicId));
+    if (topic === undefined) fail(INVARIANTS.knownReference, `${context}: unknown topic id`);
+    const state = topic instanceof TopicDraft ? topic.get(record.partition) : topic.partition(record.partition);
+    if (state === undefined) fail(INVARIANTS.knownReference, `${context}: no such partition`);
+    this.checkOfflineReplica(record.brokerId, state, context);
+    const keys = new Set(this.readOffline(record.brokerId));
+    keys.add(replicaKey(record.topicId, record.partition));
+    this.writeOffline(record.brokerId, keys);
   }
 
   finish(highestOffset: number): ImageState {
@@ -481,6 +583,7 @@ class ImageDraft {
       topicIdsByName: this.topicIdsByName ?? this.base.topicIdsByName,
       configs: this.configs ?? this.base.configs,
       leaderCounts: this.leaderCounts ?? this.base.leaderCounts,
+      offlineReplicas: this.offlineReplicas ?? this.base.offlineReplicas,
       highestOffset,
     };
   }

@@ -82,6 +82,21 @@ export interface RemoveTopicRecord {
   readonly topicId: string;
 }
 
+/**
+ * Broker `brokerId`, at registration `brokerEpoch`, cannot serve its replica of the partition (its
+ * log failed, or it could not take the role the metadata gave it): KIP-858's offline log directory,
+ * per replica. While recorded, the replica may not lead or join the ISR; a new registration of the
+ * broker (a restart retries the log) or the topic's removal clears it. Written after the
+ * PartitionChange that moves leadership and the ISR off the replica.
+ */
+export interface ReplicaOfflineRecord {
+  readonly type: 'ReplicaOffline';
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+  readonly topicId: string;
+  readonly partition: number;
+}
+
 export type ConfigResourceType = 'topic' | 'broker' | 'cluster';
 
 /** Sets (value a string) or deletes (value null) one config key of a resource. */
@@ -102,7 +117,8 @@ export type MetadataRecord =
   | PartitionRecord
   | PartitionChangeRecord
   | RemoveTopicRecord
-  | ConfigRecord;
+  | ConfigRecord
+  | ReplicaOfflineRecord;
 
 export type MetadataRecordType = MetadataRecord['type'];
 
@@ -115,6 +131,7 @@ export const METADATA_RECORD_TYPES: readonly MetadataRecordType[] = [
   'PartitionChange',
   'RemoveTopic',
   'Config',
+  'ReplicaOffline',
 ];
 
 export class MetadataRecordError extends Error {
@@ -293,6 +310,16 @@ function validateRecord(fields: Record<string, unknown>, context: string): Metad
     case 'RemoveTopic': {
       read.onlyFields(['type', 'topicId']);
       return { type: 'RemoveTopic', topicId: read.string('topicId', 1, 64) };
+    }
+    case 'ReplicaOffline': {
+      read.onlyFields(['type', 'brokerId', 'brokerEpoch', 'topicId', 'partition']);
+      return {
+        type: 'ReplicaOffline',
+        brokerId: read.int('brokerId', 0, brokerIdMax),
+        brokerEpoch: read.int('brokerEpoch', 0, Number.MAX_SAFE_INTEGER),
+        topicId: read.string('topicId', 1, 64),
+        partition: read.int('partition', 0),
+      };
     }
     case 'Config': {
       read.onlyFields(['type', 'resourceType', 'resourceName', 'name', 'value']);

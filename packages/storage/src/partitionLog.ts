@@ -176,6 +176,11 @@ export class PartitionLog {
     return this.writtenRecords - this.flushedRecords;
   }
 
+  /** The I/O error that took this log offline (it refuses writes), or null while it is healthy. */
+  get failureCause(): Error | null {
+    return this.failure;
+  }
+
   /** Base offsets of the segments, oldest first (for tests and operators). */
   get segmentBaseOffsets(): number[] {
     return this.segments.map((segment) => segment.baseOffset);

@@ -4,9 +4,12 @@ import type { ClusterNodeStatus, ClusterPartitionStatus, ClusterStatus, Preferre
 import { printJson, printLine, renderTable, type OutputFormat } from '../output.js';
 import { withAdmin } from './topic.js';
 
-/** An offline partition has no leader; an under-replicated one has fewer in-sync replicas than replicas. */
-export function partitionHealth(partition: ClusterPartitionStatus): { underReplicated: boolean; offline: boolean } {
-  return { underReplicated: partition.isr.length < partition.replicas.length, offline: partition.leader < 0 };
+/**
+ * An offline partition has no leader; an under-replicated one has fewer in-sync replicas than
+ * replicas; one with a replica offline has a broker whose log failed for it.
+ */
+export function partitionHealth(partition: ClusterPartitionStatus): { underReplicated: boolean; offline: boolean; replicaOffline: boolean } {
+  return { underReplicated: partition.isr.length < partition.replicas.length, offline: partition.leader < 0, replicaOffline: partition.offlineReplicas.length > 0 };
 }
 
 /** Partitions led per node: every node (0 when it leads none), then any other leader id seen. */
@@ -34,6 +37,7 @@ export function clusterStatusJson(status: ClusterStatus): object {
       fenced: node.fenced,
       incarnationId: node.incarnationId,
       inControlledShutdown: node.inControlledShutdown,
+      offlineReplicas: node.offlineReplicas,
     })),
     topics: status.topics.map((topic) => ({
       name: topic.name,
@@ -44,6 +48,7 @@ export function clusterStatusJson(status: ClusterStatus): object {
         partitionEpoch: partition.partitionEpoch,
         replicas: partition.replicas,
         isr: partition.isr,
+        offlineReplicas: partition.offlineReplicas,
         ...partitionHealth(partition),
       })),
     })),
@@ -55,6 +60,14 @@ function nodeState(node: ClusterNodeStatus): string {
   if (node.fenced) return 'FENCED';
   if (node.inControlledShutdown) return 'shutting down';
   return 'live';
+}
+
+/** A node's offline replicas as `topic-partition` names, the first few of them. */
+function offlineReplicaNames(node: ClusterNodeStatus): string {
+  const shown = 3;
+  const names = node.offlineReplicas.slice(0, shown).map((replica) => `${replica.topic}-${replica.partition}`);
+  if (node.offlineReplicas.length > shown) names.push(`+${node.offlineReplicas.length - shown} more`);
+  return names.join(' ') || '-';
 }
 
 function address(host: string, port: number): string {
@@ -81,8 +94,8 @@ export function renderClusterStatus(status: ClusterStatus): string {
     status.nodes.length === 0
       ? 'No nodes registered.'
       : renderTable(
-          ['NODE', 'ADDRESS', 'RACK', 'STATE', 'INCARNATION'],
-          status.nodes.map((node) => [node.id, address(node.host, node.port), node.rack ?? '-', nodeState(node), node.incarnationId || '-']),
+          ['NODE', 'ADDRESS', 'RACK', 'STATE', 'INCARNATION', 'OFFLINE REPLICAS'],
+          status.nodes.map((node) => [node.id, address(node.host, node.port), node.rack ?? '-', nodeState(node), node.incarnationId || '-', offlineReplicaNames(node)]),
         ),
   );
   const counts = leaderCounts(status);
@@ -91,13 +104,21 @@ export function renderClusterStatus(status: ClusterStatus): string {
   let partitions = 0;
   let offline = 0;
   let underReplicated = 0;
+  let offlineReplicas = 0;
   for (const topic of status.topics) {
     const rows = topic.partitions.map((partition) => {
       const health = partitionHealth(partition);
       partitions++;
       if (health.offline) offline++;
       if (health.underReplicated) underReplicated++;
-      const flags = [health.offline ? 'OFFLINE' : '', health.underReplicated ? 'UNDER-REPLICATED' : ''].filter((flag) => flag !== '').join(' ');
+      offlineReplicas += partition.offlineReplicas.length;
+      const flags = [
+        health.offline ? 'OFFLINE' : '',
+        health.underReplicated ? 'UNDER-REPLICATED' : '',
+        health.replicaOffline ? `REPLICA-OFFLINE ${partition.offlineReplicas.join(',')}` : '',
+      ]
+        .filter((flag) => flag !== '')
+        .join(' ');
       return [partition.partition, health.offline ? 'none' : partition.leader, partition.leaderEpoch, partition.replicas.join(','), partition.isr.join(',') || '-', flags];
     });
     const table = renderTable(['PARTITION', 'LEADER', 'EPOCH', 'REPLICAS', 'ISR', 'STATUS'], rows)
@@ -107,7 +128,9 @@ export function renderClusterStatus(status: ClusterStatus): string {
     blocks.push(`Topic: ${topic.name}  Partitions: ${topic.partitions.length}\n${table}`);
   }
   if (status.topics.length === 0) blocks.push('No topics.');
-  blocks.push(`${plural(partitions, 'partition')} in ${plural(status.topics.length, 'topic')}: ${offline} offline, ${underReplicated} under-replicated.`);
+  blocks.push(
+    `${plural(partitions, 'partition')} in ${plural(status.topics.length, 'topic')}: ${offline} offline, ${underReplicated} under-replicated, ${plural(offlineReplicas, 'offline replica')}.`,
+  );
   return blocks.join('\n\n');
 }
 

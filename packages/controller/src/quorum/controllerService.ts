@@ -24,6 +24,8 @@ const INVALID_REQUEST = CONTROLLER_ERRORS.INVALID_REQUEST.code;
 const NOT_CONTROLLER = CONTROLLER_ERRORS.NOT_CONTROLLER.code;
 const UNKNOWN_SERVER_ERROR = -1;
 const INT32_MAX = 2 ** 31 - 1;
+/** A limit on one heartbeat's offline replicas (a broker hosting more than this would need to say so in parts). */
+export const OFFLINE_REPLICAS_PER_HEARTBEAT_MAX = 100_000;
 
 /** A request that cannot be turned into a controller request: INVALID_REQUEST (42). */
 export class InvalidRequestError extends Error {
@@ -166,10 +168,18 @@ export class ControllerService {
       BrokerHeartbeat: (call, callback) => {
         this.unary(callback, async () => {
           const request = object(call.request, 'request');
+          const offlineReplicas = list(request.offlineReplicas, 'offline_replicas');
+          if (offlineReplicas.length > OFFLINE_REPLICAS_PER_HEARTBEAT_MAX) {
+            throw new InvalidRequestError(`offline_replicas has ${offlineReplicas.length} entries, at most ${OFFLINE_REPLICAS_PER_HEARTBEAT_MAX}`);
+          }
           const fields = {
             brokerId: int(request.brokerId, 'broker_id', 0, INT32_MAX),
             brokerEpoch: int(request.brokerEpoch, 'broker_epoch', -1),
             currentMetadataOffset: int(request.currentMetadataOffset, 'current_metadata_offset', -1),
+            offlineReplicas: offlineReplicas.map((replica, k) => ({
+              topicId: text(replica.topicId, `offline_replicas[${k}].topic_id`, { nonEmpty: true }),
+              partition: int(replica.partition, `offline_replicas[${k}].partition`, 0, INT32_MAX),
+            })),
           };
           const response =
             request.wantShutDown === true

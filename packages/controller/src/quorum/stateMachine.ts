@@ -5,7 +5,8 @@
 //
 // The snapshot is the image itself as a canonical list of records that rebuilds it (brokers in id
 // order with their epochs, then unfencing, configs, topics and their partitions in their current
-// state) — not the record log, so its size follows the image, not the history.
+// state, then the replicas brokers reported offline) — not the record log, so its size follows the
+// image, not the history.
 
 import type { StateMachine } from '@runnel/raft/host';
 import { MetadataImage } from '../image.js';
@@ -70,6 +71,12 @@ export function imageToSnapshotRecords(image: MetadataImage): { record: Metadata
         },
         offset: -1,
       });
+    }
+  }
+  // Last: each needs its broker's registration and its partition's current state.
+  for (const broker of brokers) {
+    for (const replica of image.offlineReplicas(broker.id)) {
+      entries.push({ record: { type: 'ReplicaOffline', brokerId: broker.id, brokerEpoch: broker.epoch, topicId: replica.topicId, partition: replica.partition }, offset: -1 });
     }
   }
   return entries;

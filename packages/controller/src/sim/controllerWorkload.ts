@@ -57,6 +57,8 @@ export interface ControllerWorkloadStats {
   alterPartitionsAccepted: number;
   alterPartitionsRejected: number;
   leaderChanges: number;
+  /** The most replicas recorded offline at once in a leader's log image (brokers' logs failing for one replica). */
+  offlineReplicasMax: number;
 }
 
 interface NodeState {
@@ -84,6 +86,8 @@ interface SimBroker {
   /** The broker epoch it was told (once its registration committed); -1 before. */
   epoch: number;
   shuttingDown: boolean;
+  /** Replicas whose log failed in this incarnation: every heartbeat reports them all. */
+  offline: Array<{ topicId: string; partition: number }>;
 }
 
 const TOPICS = ['t0', 't1', 't2', 't3', 't4'];
@@ -103,6 +107,7 @@ export class ControllerWorkload implements SimWorkload {
     alterPartitionsAccepted: 0,
     alterPartitionsRejected: 0,
     leaderChanges: 0,
+    offlineReplicasMax: 0,
   };
   private readonly tickMs: number;
   private readonly sessionTimeoutMs: number;
@@ -130,6 +135,7 @@ export class ControllerWorkload implements SimWorkload {
       registered: false,
       epoch: -1,
       shuttingDown: false,
+      offline: [],
     }));
   }
 
@@ -203,6 +209,9 @@ export class ControllerWorkload implements SimWorkload {
         }
         if (state.leader !== NO_LEADER && !state.isr.includes(state.leader)) {
           throw new ControllerSimViolation('every leader is in its ISR', `${where} leader ${state.leader} ISR [${state.isr}]`);
+        }
+        if (state.leader !== NO_LEADER && image.isReplicaOffline(state.leader, state.topicId, state.partition)) {
+          throw new ControllerSimViolation('an offline replica never leads', `${where} leader ${state.leader} reported its replica offline`);
         }
         const key = `${state.topicId}/${state.partition}/${state.leaderEpoch}`;
         const known = this.leaderOfEpoch.get(key);
@@ -292,6 +301,7 @@ export class ControllerWorkload implements SimWorkload {
         continue;
       }
       if (broker.epoch === -1) continue;
+      if (random.nextFloat() < 0.02) this.failReplica(broker, current(), random);
       const lag = random.nextInt(3);
       const response = submit(
         logic.brokerHeartbeat(
@@ -301,11 +311,13 @@ export class ControllerWorkload implements SimWorkload {
             brokerEpoch: broker.epoch,
             currentMetadataOffset: Math.max(-1, applied.image.highestOffset - lag),
             wantShutDown: broker.shuttingDown,
+            offlineReplicas: broker.offline,
           },
           now,
         ),
       );
       if (response === null) return;
+      this.stats.offlineReplicasMax = Math.max(this.stats.offlineReplicasMax, this.offlineCount(current()));
       if (response.errorCode !== 0) {
         // STALE_BROKER_EPOCH: fenced out for good (a newer registration, or none): register again.
         broker.registered = false;
@@ -331,6 +343,7 @@ export class ControllerWorkload implements SimWorkload {
       else {
         broker.alive = true;
         broker.incarnation++;
+        broker.offline = [];
         broker.registered = false;
         broker.epoch = -1;
         broker.shuttingDown = false;
@@ -339,6 +352,7 @@ export class ControllerWorkload implements SimWorkload {
       // A restarted process re-registers at once with a new incarnation while its old session may be live.
       const broker = brokerOf();
       broker.incarnation++;
+      broker.offline = [];
       broker.alive = true;
       broker.epoch = -1;
       broker.shuttingDown = false;
@@ -363,6 +377,20 @@ export class ControllerWorkload implements SimWorkload {
     } else if (roll < 0.94) {
       submit(logic.preferredLeaderElection(image, { imbalancePercentage: random.nextFloat() < 0.5 ? 0 : 10 }));
     }
+  }
+
+  /** One of the broker's replicas fails (its log, or its role change): reported from now on. */
+  private failReplica(broker: SimBroker, image: MetadataImage, random: Random): void {
+    const hosted = [...image.allPartitions()].filter(({ state }) => state.replicas.includes(broker.id));
+    if (hosted.length === 0) return;
+    const { state } = hosted[random.nextInt(hosted.length)]!;
+    if (!broker.offline.some((replica) => replica.topicId === state.topicId && replica.partition === state.partition)) {
+      broker.offline.push({ topicId: state.topicId, partition: state.partition });
+    }
+  }
+
+  private offlineCount(image: MetadataImage): number {
+    return image.brokers().reduce((sum, broker) => sum + image.offlineReplicas(broker.id).length, 0);
   }
 
   private alterPartition(
@@ -462,7 +490,9 @@ export function canonicalImage(image: MetadataImage): string {
   for (const topic of image.topics()) config('topic', topic.name);
   return JSON.stringify({
     offset: image.highestOffset,
-    brokers: image.brokers().map((b) => [b.id, b.incarnationId, b.epoch, b.fenced, b.rack, b.listeners.map((l) => [l.name, l.host, l.port]), image.leaderCount(b.id)]),
+    brokers: image
+      .brokers()
+      .map((b) => [b.id, b.incarnationId, b.epoch, b.fenced, b.rack, b.listeners.map((l) => [l.name, l.host, l.port]), image.leaderCount(b.id), image.offlineReplicas(b.id).map((r) => [r.topicId, r.partition])]),
     topics: image.topics().map((t) => [t.name, t.id, [...t.partitions()].map((p) => [p.partition, p.replicas, p.isr, p.leader, p.leaderEpoch, p.partitionEpoch])]),
     configs,
   });
