@@ -53,7 +53,7 @@ function startBroker(dir: string): Broker {
   const publisher = new BrokerMetadataPublisher(THIS_BROKER, logs, fetchers, metrics, logger);
   const replicas = new ReplicaManager(
     logs,
-    { partitionExists: () => true, leadershipRevoked: () => null, alterIsr: () => Promise.resolve() },
+    { partitionExists: () => true, leadershipRevoked: () => null, alterIsr: () => Promise.resolve({ partitionEpoch: -1 }), isrIneligibility: () => null },
     logger,
     metrics,
     { fetchMaxBytes: 1 << 20, replicaLagTimeMaxMs: 30_000 },
