@@ -171,12 +171,17 @@ export class LogManager {
       }
     }
   }
-  /** Runs retention over every partition; returns how many segments were deleted. */
+  /**
+   * Runs retention over every partition; returns how many segments were deleted. Each partition
+   * keeps every record at or above its high watermark (a leader's, or a follower's as the leader
+   * told it, as Kafka does on both): a follower that lags still finds them, and an acks=all
+   * request waiting for them is not answered by their deletion.
+   */
   applyRetention(): number {
     let deleted = 0;
     for (const partition of this.partitions.values()) {
       try {
-        const count = partition.log.deleteRetainedSegments();
+        const count = partition.log.deleteRetainedSegments(partition.highWatermark);
         if (count > 0) {
           deleted += count;
           this.options.logger.info({ partition: partition.name, segments: count, logStartOffset: partition.log.logStartOffset }, 'retention deleted segments');

@@ -595,16 +595,21 @@ export class PartitionLog {
 
   /**
    * Deletes whole segments from the start, never the active one: while the oldest is older than
-   * retentionMs (by its largest record timestamp) or the log without it is still >= retentionBytes.
+   * retentionMs (by its largest record timestamp) or the log without it is still >= retentionBytes
+   * — and only while every record of the oldest is below `upperBoundOffset` (the next segment
+   * starts at or below it; Kafka's UnifiedLog.deletableSegments). The caller passes its high
+   * watermark: records it has not passed may still be needed by a lagging follower or a waiting
+   * acks=all request, however old their timestamps are.
    */
-  deleteRetainedSegments(): number {
+  deleteRetainedSegments(upperBoundOffset: number): number {
     this.checkWritable();
+    assertOffset(upperBoundOffset, 'retention upper bound');
     const nowMs = this.now();
     const { retentionMs, retentionBytes } = this.settings;
     return this.mutate('deleteRetainedSegments', () => {
       let deleted = 0;
       let sizeBytes = this.sizeInBytes;
-      while (this.segments.length > 1) {
+      while (this.segments.length > 1 && this.segments[1]!.baseOffset <= upperBoundOffset) {
         const oldest = this.segments[0]!;
         const newestMs = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : oldest.lastModifiedMs;
         const expired = retentionMs >= 0 && nowMs - newestMs > retentionMs;

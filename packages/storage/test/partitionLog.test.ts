@@ -315,14 +315,14 @@ describe('retention', () => {
     const segments = log.segmentCount;
     expect(segments).toBeGreaterThan(3);
     nowMs = 100_000 + 5 * 1000 + 10_000 + 1; // batches 0..4 are past retention
-    const deleted = log.deleteRetainedSegments();
+    const deleted = log.deleteRetainedSegments(log.logEndOffset);
     expect(deleted).toBeGreaterThan(0);
     expect(log.logStartOffset).toBeGreaterThan(0);
     expect(log.logStartOffset).toBeLessThanOrEqual(6);
     expectRunnelError(() => log.read(0, 100), 'OFFSET_OUT_OF_RANGE');
     expect(readAll(log)[0]!.offset).toBe(log.logStartOffset);
     nowMs = 10_000_000;
-    log.deleteRetainedSegments();
+    log.deleteRetainedSegments(log.logEndOffset);
     expect(log.segmentCount).toBe(1);
     expect(log.logEndOffset).toBe(12);
     expect(log.logStartOffset).toBe(segmentFiles(log.dir, '.log').map((name) => Number(name.slice(0, 20)))[0]);
@@ -335,15 +335,56 @@ describe('retention', () => {
     const before = log.segmentCount;
     const segmentSize = Math.round(log.sizeInBytes / before);
     log.updateSettings(testSettings({ segmentBytes: 1000, retentionBytes: segmentSize * 3 }));
-    const deleted = log.deleteRetainedSegments();
+    const deleted = log.deleteRetainedSegments(log.logEndOffset);
     expect(deleted).toBeGreaterThan(0);
     expect(log.sizeInBytes).toBeGreaterThanOrEqual(segmentSize * 3 - segmentSize);
     expect(log.segmentCount).toBe(before - deleted);
-    expect(log.deleteRetainedSegments()).toBe(0);
+    expect(log.deleteRetainedSegments(log.logEndOffset)).toBe(0);
     log.updateSettings(testSettings({ segmentBytes: 1000, retentionBytes: 0 }));
-    log.deleteRetainedSegments();
+    log.deleteRetainedSegments(log.logEndOffset);
     expect(log.segmentCount).toBe(1);
     expect(log.logEndOffset).toBe(30);
+  });
+});
+
+describe('retention bounded by the high watermark', () => {
+  /** 40 batches of one record stamped at 1 ms after the epoch: every segment is past any retention.ms. */
+  async function oldRecordsLog(): Promise<PartitionLog> {
+    const log = await openLog({ segmentBytes: 600, retentionMs: 1 });
+    for (let i = 0; i < 40; i++) await log.append(makeBatch(i, { records: 1, valueBytes: 150, timestamps: [1] }));
+    expect(log.segmentCount).toBeGreaterThan(8);
+    return log;
+  }
+
+  it('retention.ms deletes only segments wholly below the bound (the next segment starts at or below it)', async () => {
+    const log = await oldRecordsLog();
+    const bases = log.segmentBaseOffsets;
+    // A bound in the middle of a segment: that segment holds records at and above the bound, so it stays.
+    const containing = bases[4]!;
+    const bound = containing + 1;
+    expect(bases[5]!).toBeGreaterThan(bound);
+    log.deleteRetainedSegments(bound);
+    expect(log.logStartOffset).toBe(containing);
+    expect(readAll(log).map((record) => record.offset)).toEqual(Array.from({ length: 40 - containing }, (_, i) => containing + i));
+    // A bound on a segment boundary lets the segment below it go, and nothing more.
+    log.deleteRetainedSegments(bases[6]!);
+    expect(log.logStartOffset).toBe(bases[6]!);
+    // Nothing was replicated: nothing may go, however old.
+    const empty = await oldRecordsLog();
+    expect(empty.deleteRetainedSegments(0)).toBe(0);
+    expect(empty.logStartOffset).toBe(0);
+  });
+
+  it('retention.bytes stops at the bound too, even when the log stays larger than retention.bytes', async () => {
+    const log = await oldRecordsLog();
+    log.updateSettings(testSettings({ segmentBytes: 600, retentionBytes: 0 }));
+    const bases = log.segmentBaseOffsets;
+    log.deleteRetainedSegments(bases[3]! + 1);
+    expect(log.logStartOffset).toBe(bases[3]!);
+    // A bound at the log end still never deletes the active segment.
+    log.deleteRetainedSegments(log.logEndOffset);
+    expect(log.segmentCount).toBe(1);
+    expect(log.logEndOffset).toBe(40);
   });
 });
 
