@@ -168,6 +168,7 @@ export class Node {
       defaults: config.logSettings(),
       retentionCheckIntervalMs: config.int('log.retention.check.interval.ms'),
       logger: this.logger,
+      metrics: this.metrics,
     });
     const started = Date.now();
     await logs.start();

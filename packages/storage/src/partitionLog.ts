@@ -80,6 +80,13 @@ export const READ_BYTES_MAX = 256 * 1024 * 1024;
 /** One append call carries at most this many batches. */
 export const APPEND_BATCHES_MAX = 1_000_000;
 const EMPTY = Buffer.alloc(0);
+/**
+ * A retention step takes at most this many segments out of the log before the pass yields to the
+ * event loop (a step costs a close and three renames per segment: a few milliseconds at most).
+ */
+export const RETENTION_SEGMENTS_PER_STEP = 32;
+/** setTimeout fires at once for a longer delay; a longer fileDeleteDelayMs waits this long (~24.8 days). */
+const TIMER_DELAY_MS_MAX = INT32_MAX;
 /** Epoch scans (header-only) read this much of a .log at a time. */
 const EPOCH_SCAN_CHUNK_BYTES = 64 * 1024;
 
@@ -100,6 +107,7 @@ function checkSettings(settings: LogSettings): void {
   assert(settings.flushMs === null || (Number.isSafeInteger(settings.flushMs) && settings.flushMs >= 0), 'LogSettings.flushMs must be null or >= 0');
   assert(Number.isSafeInteger(settings.indexIntervalBytes) && settings.indexIntervalBytes >= 0, 'LogSettings.indexIntervalBytes must be >= 0');
   assert(Number.isSafeInteger(settings.maxMessageBytes) && settings.maxMessageBytes >= 0, 'LogSettings.maxMessageBytes must be >= 0');
+  assert(Number.isSafeInteger(settings.fileDeleteDelayMs) && settings.fileDeleteDelayMs >= 0, 'LogSettings.fileDeleteDelayMs must be >= 0');
 }
 
 interface ValidatedBatch {
@@ -130,6 +138,10 @@ export class PartitionLog {
   private recoveryPoint = 0;
   /** Which leader epoch wrote which part of the log; loaded (or rebuilt) by recover(). */
   private epochs!: LeaderEpochCache;
+  /** Retention passes run one after another: each waits for the previous one. */
+  private retentionQueue: Promise<unknown> = Promise.resolve();
+  /** Timers that remove `.deleted` files after fileDeleteDelayMs; cancelled on close. */
+  private readonly fileRemovalTimers = new Set<NodeJS.Timeout>();
 
   private constructor(
     readonly dir: string,
@@ -599,33 +611,105 @@ export class PartitionLog {
    * — and only while every record of the oldest is below `upperBoundOffset` (the next segment
    * starts at or below it; Kafka's UnifiedLog.deletableSegments). The caller passes its high
    * watermark: records it has not passed may still be needed by a lagging follower or a waiting
-   * acks=all request, however old their timestamps are.
+   * acks=all request, however old their timestamps are. Resolves to the number of segments deleted.
+   *
+   * Off the hot path, as Kafka does it: each step takes at most RETENTION_SEGMENTS_PER_STEP
+   * segments out of the list (reads never see them again), closes them and renames their files to
+   * `.deleted`, and the pass yields to the event loop before each step; the files are removed in the
+   * background after fileDeleteDelayMs (unlinking hundreds of segments synchronously stood the
+   * event loop still for seconds). Nothing is fsynced per segment: a crash that loses a rename
+   * brings the segment back, and the next pass deletes it again. The leader-epoch checkpoint is
+   * written once, at the end of the pass. Passes over one log run one after another.
    */
-  deleteRetainedSegments(upperBoundOffset: number): number {
+  async deleteRetainedSegments(upperBoundOffset: number): Promise<number> {
     this.checkWritable();
     assertOffset(upperBoundOffset, 'retention upper bound');
+    const pass = this.retentionQueue.then(() => this.retentionPass(upperBoundOffset));
+    this.retentionQueue = pass.catch(() => undefined);
+    return pass;
+  }
+
+  private async retentionPass(upperBoundOffset: number): Promise<number> {
+    let deleted = 0;
+    let epochsTruncated = false;
+    for (let step = 0; step <= this.segments.length; step++) {
+      // Before every step, the first too: a caller running passes over many logs yields between them.
+      await yieldToEventLoop();
+      // Closed or failed meanwhile: stop; open() removes the .deleted files and fits the checkpoint.
+      if (this.state !== 'open' || this.failure !== null) return deleted;
+      const taken = this.mutate('deleteRetainedSegments', () => this.retentionStep(upperBoundOffset));
+      deleted += taken;
+      // In memory at once, so that an OffsetsForLeaderEpoch between steps sees the new log start.
+      if (taken > 0 && this.epochs.truncateFromStart(this.logStartOffset)) epochsTruncated = true;
+      if (taken < RETENTION_SEGMENTS_PER_STEP) break;
+    }
+    // Kafka's truncateFromStart: the epoch covering the new log start now starts there.
+    if (epochsTruncated) this.mutate('deleteRetainedSegments', () => this.epochs.persist());
+    return deleted;
+  }
+
+  /** One bounded step of a retention pass: takes segments out of the log and renames their files. */
+  private retentionStep(upperBoundOffset: number): number {
     const nowMs = this.now();
     const { retentionMs, retentionBytes } = this.settings;
-    return this.mutate('deleteRetainedSegments', () => {
-      let deleted = 0;
-      let sizeBytes = this.sizeInBytes;
-      while (this.segments.length > 1 && this.segments[1]!.baseOffset <= upperBoundOffset) {
-        const oldest = this.segments[0]!;
-        const newestMs = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : oldest.lastModifiedMs;
-        const expired = retentionMs >= 0 && nowMs - newestMs > retentionMs;
-        const oversized = retentionBytes >= 0 && sizeBytes - oldest.sizeBytes >= retentionBytes;
-        if (!expired && !oversized) break;
-        this.segments.shift();
-        oldest.deleteFiles();
-        sizeBytes -= oldest.sizeBytes;
-        deleted++;
-        this.logger.info({ dir: this.dir, baseOffset: oldest.baseOffset, nextOffset: oldest.nextOffset, expired, oversized }, 'deleted segment by retention');
+    let sizeBytes = this.sizeInBytes;
+    const renamed: string[] = [];
+    const taken: Array<{ baseOffset: number; nextOffset: number; expired: boolean; oversized: boolean }> = [];
+    while (taken.length < RETENTION_SEGMENTS_PER_STEP && this.segments.length > 1 && this.segments[1]!.baseOffset <= upperBoundOffset) {
+      const oldest = this.segments[0]!;
+      const newestMs = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : oldest.lastModifiedMs;
+      const expired = retentionMs >= 0 && nowMs - newestMs > retentionMs;
+      const oversized = retentionBytes >= 0 && sizeBytes - oldest.sizeBytes >= retentionBytes;
+      if (!expired && !oversized) break;
+      this.segments.shift();
+      renamed.push(...oldest.closeAndRename());
+      sizeBytes -= oldest.sizeBytes;
+      taken.push({ baseOffset: oldest.baseOffset, nextOffset: oldest.nextOffset, expired, oversized });
+    }
+    if (taken.length === 0) return 0;
+    this.scheduleFileRemoval(renamed);
+    this.logger.info(
+      {
+        dir: this.dir,
+        segments: taken.length,
+        fromBaseOffset: taken[0]!.baseOffset,
+        toNextOffset: taken[taken.length - 1]!.nextOffset,
+        expired: taken.filter((segment) => segment.expired).length,
+        oversized: taken.filter((segment) => segment.oversized).length,
+        logStartOffset: this.logStartOffset,
+        fileDeleteDelayMs: this.settings.fileDeleteDelayMs,
+      },
+      'deleted segments by retention',
+    );
+    return taken.length;
+  }
+
+  /** Removes `.deleted` files after fileDeleteDelayMs, one at a time in libuv's pool, never on the event loop. */
+  private scheduleFileRemoval(paths: string[]): void {
+    if (paths.length === 0) return;
+    const timer = setTimeout(() => {
+      this.fileRemovalTimers.delete(timer);
+      void this.removeFiles(paths);
+    }, Math.min(this.settings.fileDeleteDelayMs, TIMER_DELAY_MS_MAX));
+    timer.unref();
+    this.fileRemovalTimers.add(timer);
+  }
+
+  private async removeFiles(paths: string[]): Promise<void> {
+    for (const path of paths) {
+      // Nothing touches the directory after close; open() removes whatever is left.
+      if (this.state === 'closed') return;
+      try {
+        await fs.promises.rm(path, { force: true });
+      } catch (error) {
+        this.logger.warn({ dir: this.dir, file: path, err: error }, 'could not remove a deleted segment file; the next open will');
       }
-      if (deleted > 0) fsyncDirectory(this.dir);
-      // Kafka's truncateFromStart: the epoch covering the new log start now starts there.
-      if (deleted > 0 && this.epochs.truncateFromStart(this.logStartOffset)) this.epochs.persist();
-      return deleted;
-    });
+    }
+  }
+
+  private cancelFileRemovals(): void {
+    for (const timer of this.fileRemovalTimers) clearTimeout(timer);
+    this.fileRemovalTimers.clear();
   }
 
   // ---- lifecycle ------------------------------------------------------------------------------
@@ -639,6 +723,7 @@ export class PartitionLog {
   private async closeCleanly(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closing';
+    this.cancelFileRemovals();
     let clean = this.failure === null;
     try {
       if (clean) await this.flush();
@@ -671,6 +756,7 @@ export class PartitionLog {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.closing = Promise.resolve();
+    this.cancelFileRemovals();
     for (const segment of this.segments) segment.close(false);
   }
 
@@ -860,6 +946,10 @@ export class PartitionLog {
       segment.deleteFiles();
     }
   }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /**
