@@ -81,10 +81,13 @@ export const READ_BYTES_MAX = 256 * 1024 * 1024;
 export const APPEND_BATCHES_MAX = 1_000_000;
 const EMPTY = Buffer.alloc(0);
 /**
- * A retention step takes at most this many segments out of the log before the pass yields to the
- * event loop (a step costs a close and three renames per segment: a few milliseconds at most).
+ * A retention step takes at most this many segments out of the log, and goes on to another only
+ * within RETENTION_STEP_MS_MAX, before the pass yields to the event loop. A segment costs a close
+ * and three renames: ~0.2 ms, but renames wait for the file system's journal, which a disk busy
+ * with appends can make much slower.
  */
 export const RETENTION_SEGMENTS_PER_STEP = 32;
+const RETENTION_STEP_MS_MAX = 5;
 /** setTimeout fires at once for a longer delay; a longer fileDeleteDelayMs waits this long (~24.8 days). */
 const TIMER_DELAY_MS_MAX = INT32_MAX;
 /** Epoch scans (header-only) read this much of a .log at a time. */
@@ -614,12 +617,13 @@ export class PartitionLog {
    * acks=all request, however old their timestamps are. Resolves to the number of segments deleted.
    *
    * Off the hot path, as Kafka does it: each step takes at most RETENTION_SEGMENTS_PER_STEP
-   * segments out of the list (reads never see them again), closes them and renames their files to
+   * segments (and what fits in RETENTION_STEP_MS_MAX) out of the list (reads never see them
+   * again), closes them and renames their files to
    * `.deleted`, and the pass yields to the event loop before each step; the files are removed in the
    * background after fileDeleteDelayMs (unlinking hundreds of segments synchronously stood the
    * event loop still for seconds). Nothing is fsynced per segment: a crash that loses a rename
    * brings the segment back, and the next pass deletes it again. The leader-epoch checkpoint is
-   * written once, at the end of the pass. Passes over one log run one after another.
+   * written once, at the end of the pass, without fsync. Passes over one log run one after another.
    */
   async deleteRetainedSegments(upperBoundOffset: number): Promise<number> {
     this.checkWritable();
@@ -632,19 +636,23 @@ export class PartitionLog {
   private async retentionPass(upperBoundOffset: number): Promise<number> {
     let deleted = 0;
     let epochsTruncated = false;
-    for (let step = 0; step <= this.segments.length; step++) {
+    // Every step takes a segment or ends the pass: as many steps as segments is the bound.
+    const stepsMax = this.segments.length;
+    for (let step = 0; step < stepsMax; step++) {
       // Before every step, the first too: a caller running passes over many logs yields between them.
       await yieldToEventLoop();
       // Closed or failed meanwhile: stop; open() removes the .deleted files and fits the checkpoint.
       if (this.state !== 'open' || this.failure !== null) return deleted;
       const taken = this.mutate('deleteRetainedSegments', () => this.retentionStep(upperBoundOffset));
       deleted += taken;
+      if (taken === 0) break;
       // In memory at once, so that an OffsetsForLeaderEpoch between steps sees the new log start.
-      if (taken > 0 && this.epochs.truncateFromStart(this.logStartOffset)) epochsTruncated = true;
-      if (taken < RETENTION_SEGMENTS_PER_STEP) break;
+      if (this.epochs.truncateFromStart(this.logStartOffset)) epochsTruncated = true;
     }
-    // Kafka's truncateFromStart: the epoch covering the new log start now starts there.
-    if (epochsTruncated) this.mutate('deleteRetainedSegments', () => this.epochs.persist());
+    // Kafka's truncateFromStart: the epoch covering the new log start now starts there. Not fsynced
+    // (as Kafka since KAFKA-15046): an fsync on the event loop under write load can take tens of
+    // milliseconds, and losing this write is harmless, since open() trims entries below the log start.
+    if (epochsTruncated) this.mutate('deleteRetainedSegments', () => this.epochs.persist({ durable: false }));
     return deleted;
   }
 
@@ -655,7 +663,13 @@ export class PartitionLog {
     let sizeBytes = this.sizeInBytes;
     const renamed: string[] = [];
     const taken: Array<{ baseOffset: number; nextOffset: number; expired: boolean; oversized: boolean }> = [];
-    while (taken.length < RETENTION_SEGMENTS_PER_STEP && this.segments.length > 1 && this.segments[1]!.baseOffset <= upperBoundOffset) {
+    const startedMs = performance.now();
+    while (
+      taken.length < RETENTION_SEGMENTS_PER_STEP &&
+      (taken.length === 0 || performance.now() - startedMs < RETENTION_STEP_MS_MAX) &&
+      this.segments.length > 1 &&
+      this.segments[1]!.baseOffset <= upperBoundOffset
+    ) {
       const oldest = this.segments[0]!;
       const newestMs = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : oldest.lastModifiedMs;
       const expired = retentionMs >= 0 && nowMs - newestMs > retentionMs;
