@@ -93,6 +93,7 @@ async function main() {
     indexIntervalBytes: 4096,
     maxMessageBytes: Math.max(1048588, options.batchBytes * 2),
     minInsyncReplicas: 1,
+    fileDeleteDelayMs: 60_000,
   };
   const silent = { debug() {}, info() {}, warn() {}, error() {} };
   const { calls, recordsPerBatch, batchCount } = encodeBatches(options);

@@ -4,10 +4,11 @@
 // metadata deltas. Each partition directory holds `partition.metadata` with its topic id, so that a
 // directory left from a deleted topic is never served as the new topic of the same name.
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsPromises, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunnelError, withTopicOverrides, type LogSettings, type Logger } from '@runnel/common';
 import { PartitionLog, replaceFile, replaceFileAsync } from '@runnel/storage';
+import type { BrokerMetrics } from './metrics.js';
 import { Partition } from './partition.js';
 
 const DELETED_SUFFIX = '-delete';
@@ -26,6 +27,8 @@ export interface LogManagerOptions {
   defaults: LogSettings;
   retentionCheckIntervalMs: number;
   logger: Logger;
+  /** Counts what retention deletes (runnel_log_segments_deleted_total); absent in unit tests. */
+  metrics?: Pick<BrokerMetrics, 'segmentsDeleted'>;
   /**
    * Called once per replica taken offline, with the Partition it served as if it was open (the
    * broker stops fetching for it and tells the controller at once).
@@ -52,6 +55,9 @@ export class LogManager {
   private readonly offline = new Map<string, OfflineReplica>();
   private failureCheckTimer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
+  /** The retention pass in progress: one at a time, however slow the disk. */
+  private retaining: Promise<number> | null = null;
+  private stopping = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing = false;
   private checkpointTimer: NodeJS.Timeout | undefined;
@@ -67,7 +73,7 @@ export class LogManager {
     this.checkpointed = this.readHighWatermarks();
     this.checkpointTimer = setInterval(() => void this.checkpointHighWatermarks(), HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
     this.checkpointTimer.unref();
-    this.retentionTimer = setInterval(() => this.applyRetention(), this.options.retentionCheckIntervalMs);
+    this.retentionTimer = setInterval(() => void this.applyRetention(), this.options.retentionCheckIntervalMs);
     this.retentionTimer.unref();
     this.failureCheckTimer = setInterval(() => this.takeFailedLogsOffline(), LOG_FAILURE_CHECK_INTERVAL_MS);
     this.failureCheckTimer.unref();
@@ -75,10 +81,14 @@ export class LogManager {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.retentionTimer);
     clearInterval(this.flushTimer);
     clearInterval(this.checkpointTimer);
     clearInterval(this.failureCheckTimer);
+    // A pass stops at its next partition. Directory removals are not waited for: what they leave
+    // is removed at the next start.
+    await this.retaining;
     await this.checkpointHighWatermarks();
     await Promise.all([...this.partitions.values()].map((partition) => partition.log.close()));
     this.partitions.clear();
@@ -248,10 +258,18 @@ export class LogManager {
     return marks;
   }
 
+  /**
+   * Renames the directory out of the way at once (the partition is gone from this moment) and
+   * removes it in the background: removing gigabytes of segments synchronously would stall every
+   * request on this node. A crash before the removal ends leaves a `-delete` directory, which
+   * start() removes.
+   */
   private deleteDirectory(dir: string, name: string): void {
     const doomed = join(this.options.logDir, `${name}.${randomUUID().replaceAll('-', '')}${DELETED_SUFFIX}`);
     renameSync(dir, doomed);
-    rmSync(doomed, { recursive: true, force: true });
+    void fsPromises
+      .rm(doomed, { recursive: true, force: true })
+      .catch((error: unknown) => this.options.logger.warn({ err: error, dir: doomed }, 'could not remove the directory of a deleted partition; the next start will'));
   }
 
   private removeDeletedDirectories(): void {
@@ -263,15 +281,32 @@ export class LogManager {
       }
     }
   }
-  /** Runs retention over every partition; returns how many segments were deleted. */
-  applyRetention(): number {
+  /**
+   * Runs retention over every partition, one after another; resolves to how many segments were
+   * deleted. Each partition keeps every record at or above its high watermark (a leader's, or a
+   * follower's as the leader told it, as Kafka does on both): a follower that lags still finds
+   * them, and an acks=all request waiting for them is not answered by their deletion. The logs
+   * take deleted segments out at once and remove their files later, in bounded steps that let
+   * produce, fetch and heartbeats run in between. A pass started while one runs joins it.
+   */
+  applyRetention(): Promise<number> {
+    this.retaining ??= this.retentionPass().finally(() => {
+      this.retaining = null;
+    });
+    return this.retaining;
+  }
+
+  private async retentionPass(): Promise<number> {
     let deleted = 0;
-    for (const partition of this.partitions.values()) {
+    for (const partition of [...this.partitions.values()]) {
+      if (this.stopping) break;
+      if (this.partitions.get(partition.name) !== partition) continue; // removed while the pass ran
       try {
-        const count = partition.log.deleteRetainedSegments();
+        const count = await partition.log.deleteRetainedSegments(partition.highWatermark);
         if (count > 0) {
           deleted += count;
-          this.options.logger.info({ partition: partition.name, segments: count, logStartOffset: partition.log.logStartOffset }, 'retention deleted segments');
+          this.options.metrics?.segmentsDeleted.inc(count);
+          this.options.logger.info({ partition: partition.name, segments: count, logStartOffset: partition.log.logStartOffset, highWatermark: partition.highWatermark }, 'retention deleted segments');
         }
       } catch (error) {
         this.options.logger.error({ err: error, partition: partition.name }, 'retention failed');

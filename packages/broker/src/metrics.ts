@@ -24,6 +24,7 @@ export class BrokerMetrics {
   readonly offlineReplicas = new Gauge({ name: 'runnel_offline_replicas', help: 'Replicas offline on this node (their log failed, or they could not take their role) until it restarts', registers: [this.registry] });
   readonly partitions = new Gauge({ name: 'runnel_partitions', help: 'Partitions hosted by this node', registers: [this.registry] });
   readonly logSizeBytes = new Gauge({ name: 'runnel_log_size_bytes', help: 'Bytes of all partition logs on this node', registers: [this.registry] });
+  readonly segmentsDeleted = new Counter({ name: 'runnel_log_segments_deleted_total', help: 'Segments deleted by retention (their files are removed file.delete.delay.ms later)', registers: [this.registry] });
 
   constructor(defaultMetrics = true) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'runnel_process_' });

@@ -219,6 +219,7 @@ export class Node {
       retentionCheckIntervalMs: config.int('log.retention.check.interval.ms'),
       logger: this.logger,
       onReplicaOffline: (_replica, partition) => replicaOffline(partition),
+      metrics: this.metrics,
     });
     const started = Date.now();
     await logs.start();

@@ -254,7 +254,7 @@ export class Partition {
     if (this.highWatermarkOffset > this.log.logEndOffset) this.highWatermarkOffset = this.log.logEndOffset;
   }
 
-  /** After truncation or retention the log may start above the old watermark. */
+  /** A follower that starts over at the leader's log start has a log that begins above its old watermark. */
   resetHighWatermarkToLogEnd(): void {
     assert(!this.isLeader, `${this.name}: a leader's high watermark never moves back`);
     this.highWatermarkOffset = this.log.logEndOffset;

@@ -24,6 +24,7 @@ export function logSettings(overrides: Partial<LogSettings> = {}): LogSettings {
     indexIntervalBytes: 4096,
     maxMessageBytes: 1024 * 1024,
     minInsyncReplicas: 1,
+    fileDeleteDelayMs: 60_000,
     ...overrides,
   };
 }

@@ -7,13 +7,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createLogger, encodeRecordBatch, errorCode, type LogSettings } from '@runnel/common';
+import { createLogger, encodeRecordBatch, errorCode } from '@runnel/common';
 import { MetadataImage, type MetadataRecord } from '@runnel/controller';
 import { ReplicaFetcherManager } from '../src/followerFetcher.js';
 import { LogManager, type OfflineReplica } from '../src/logManager.js';
 import { BrokerMetadataPublisher } from '../src/metadataPublisher.js';
 import { BrokerMetrics } from '../src/metrics.js';
 import { ReplicaManager } from '../src/replicaManager.js';
+import { logSettings } from './leaderHarness.js';
 
 const THIS_BROKER = 1;
 const OTHER_BROKER = 2;
@@ -21,17 +22,7 @@ const TOPIC = 'orders';
 const TOPIC_ID = 'AAAAAAAAAAAAAAAAAAAAAQ';
 const logger = createLogger({ name: 'test', level: 'silent' });
 
-const settings: LogSettings = {
-  segmentBytes: 1024 * 1024,
-  segmentMs: 7 * 24 * 3_600_000,
-  retentionMs: -1,
-  retentionBytes: -1,
-  flushMessages: Number.MAX_SAFE_INTEGER,
-  flushMs: null,
-  indexIntervalBytes: 4096,
-  maxMessageBytes: 1024 * 1024,
-  minInsyncReplicas: 1,
-};
+const settings = logSettings();
 
 interface Broker {
   readonly dir: string;

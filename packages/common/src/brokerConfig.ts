@@ -37,6 +37,7 @@ export const BROKER_CONFIG = new ConfigDef(
     'log.retention.hours': { type: 'int', default: 168, min: -1, doc: 'Retention in hours.' },
     'log.retention.bytes': { type: 'long', default: -1, min: -1, doc: 'Delete the oldest segments while a partition is larger than this; -1 is unlimited.' },
     'log.retention.check.interval.ms': { type: 'long', default: 300000, min: 1, doc: 'How often retention runs.' },
+    'log.segment.delete.delay.ms': { type: 'long', default: 60000, min: 0, doc: 'How long the files of a segment taken out of the log (by retention) stay on disk, renamed to .deleted, before they are removed in the background.' },
     'log.flush.interval.messages': { type: 'long', default: MAX_LONG, min: 1, doc: 'fsync a partition after this many records.' },
     'log.flush.interval.ms': { type: 'long', default: null, min: 0, doc: 'fsync a partition whose oldest unflushed record is older than this.' },
     'log.index.interval.bytes': { type: 'int', default: 4096, min: 0, doc: 'Bytes between offset index entries.' },
@@ -76,6 +77,7 @@ export const TOPIC_CONFIG = new ConfigDef({
   'min.insync.replicas': { type: 'int', default: null, min: 1, doc: 'min.insync.replicas for this topic.' },
   'cleanup.policy': { type: 'string', default: null, choices: ['delete'], doc: 'Only "delete": log compaction is not implemented.' },
   'unclean.leader.election.enable': { type: 'boolean', default: null, doc: 'unclean.leader.election.enable for this topic' },
+  'file.delete.delay.ms': { type: 'long', default: null, min: 0, doc: 'log.segment.delete.delay.ms for this topic.' },
 });
 
 /** The settings a PartitionLog runs with, after topic overrides are applied to the broker defaults. */
@@ -93,6 +95,8 @@ export interface LogSettings {
   indexIntervalBytes: number;
   maxMessageBytes: number;
   minInsyncReplicas: number;
+  /** How long a deleted segment's files wait, renamed to .deleted, before they are removed. */
+  fileDeleteDelayMs: number;
 }
 
 export interface Listener {
@@ -219,6 +223,7 @@ export class BrokerConfig {
       indexIntervalBytes: this.int('log.index.interval.bytes'),
       maxMessageBytes: this.int('message.max.bytes'),
       minInsyncReplicas: this.int('min.insync.replicas'),
+      fileDeleteDelayMs: this.int('log.segment.delete.delay.ms'),
     };
   }
 
@@ -260,6 +265,7 @@ export function withTopicOverrides(defaults: LogSettings, configs: Readonly<Reco
     indexIntervalBytes: pick('index.interval.bytes', defaults.indexIntervalBytes),
     maxMessageBytes: pick('max.message.bytes', defaults.maxMessageBytes),
     minInsyncReplicas: pick('min.insync.replicas', defaults.minInsyncReplicas),
+    fileDeleteDelayMs: pick('file.delete.delay.ms', defaults.fileDeleteDelayMs),
   };
 }
 

@@ -57,6 +57,17 @@ describe('server.properties', () => {
   });
 });
 
+describe('delayed file deletion', () => {
+  it('takes Kafka\'s log.segment.delete.delay.ms (60 s) and the topic\'s file.delete.delay.ms', () => {
+    expect(BrokerConfig.from().logSettings().fileDeleteDelayMs).toBe(60_000);
+    const defaults = BrokerConfig.from({ file: { 'log.segment.delete.delay.ms': '5000' } }).logSettings();
+    expect(defaults.fileDeleteDelayMs).toBe(5000);
+    expect(withTopicOverrides(defaults, { 'file.delete.delay.ms': '0' }).fileDeleteDelayMs).toBe(0);
+    expect(() => BrokerConfig.from({ file: { 'log.segment.delete.delay.ms': '-1' } })).toThrow(/'log.segment.delete.delay.ms': expected at least 0/);
+    expect(() => parseTopicConfigs({ 'file.delete.delay.ms': '-1' })).toThrow(/'file.delete.delay.ms': expected at least 0/);
+  });
+});
+
 describe('cluster configuration', () => {
   const controllerOnly = { 'process.roles': 'controller', listeners: 'CONTROLLER://127.0.0.1:9292' };
 

@@ -79,9 +79,9 @@ export function readCheckpoint(dir: string): CheckpointLoad {
   }
 }
 
-/** Replaces the checkpoint: temporary file, fsync, rename, fsync of the directory. */
-export function writeCheckpoint(dir: string, entries: readonly EpochEntry[]): void {
-  replaceFile(join(dir, LEADER_EPOCH_CHECKPOINT_FILE), formatCheckpoint(entries));
+/** Replaces the checkpoint: temporary file, rename; `durable` (the default) fsyncs the file before and the directory after. */
+export function writeCheckpoint(dir: string, entries: readonly EpochEntry[], options: { readonly durable?: boolean } = {}): void {
+  replaceFile(join(dir, LEADER_EPOCH_CHECKPOINT_FILE), formatCheckpoint(entries), options);
 }
 
 /**
@@ -186,10 +186,14 @@ export class LeaderEpochCache {
     return true;
   }
 
-  /** Writes the checkpoint file atomically. */
-  persist(): void {
+  /**
+   * Writes the checkpoint file atomically. `durable: false` skips the fsyncs, for a change whose
+   * loss is harmless (retention raising the first entry: open() trims entries below the log start
+   * again, and rebuilds an unreadable file from the batch headers).
+   */
+  persist(options: { readonly durable?: boolean } = {}): void {
     this.checkInvariants();
-    writeCheckpoint(this.dir, this.entries);
+    writeCheckpoint(this.dir, this.entries, options);
   }
 
   private checkInvariants(): void {

@@ -80,6 +80,16 @@ export const READ_BYTES_MAX = 256 * 1024 * 1024;
 /** One append call carries at most this many batches. */
 export const APPEND_BATCHES_MAX = 1_000_000;
 const EMPTY = Buffer.alloc(0);
+/**
+ * A retention step takes at most this many segments out of the log, and goes on to another only
+ * within RETENTION_STEP_MS_MAX, before the pass yields to the event loop. A segment costs a close
+ * and three renames: ~0.2 ms, but renames wait for the file system's journal, which a disk busy
+ * with appends can make much slower.
+ */
+export const RETENTION_SEGMENTS_PER_STEP = 32;
+const RETENTION_STEP_MS_MAX = 5;
+/** setTimeout fires at once for a longer delay; a longer fileDeleteDelayMs waits this long (~24.8 days). */
+const TIMER_DELAY_MS_MAX = INT32_MAX;
 /** Epoch scans (header-only) read this much of a .log at a time. */
 const EPOCH_SCAN_CHUNK_BYTES = 64 * 1024;
 
@@ -100,6 +110,7 @@ function checkSettings(settings: LogSettings): void {
   assert(settings.flushMs === null || (Number.isSafeInteger(settings.flushMs) && settings.flushMs >= 0), 'LogSettings.flushMs must be null or >= 0');
   assert(Number.isSafeInteger(settings.indexIntervalBytes) && settings.indexIntervalBytes >= 0, 'LogSettings.indexIntervalBytes must be >= 0');
   assert(Number.isSafeInteger(settings.maxMessageBytes) && settings.maxMessageBytes >= 0, 'LogSettings.maxMessageBytes must be >= 0');
+  assert(Number.isSafeInteger(settings.fileDeleteDelayMs) && settings.fileDeleteDelayMs >= 0, 'LogSettings.fileDeleteDelayMs must be >= 0');
 }
 
 interface ValidatedBatch {
@@ -130,6 +141,10 @@ export class PartitionLog {
   private recoveryPoint = 0;
   /** Which leader epoch wrote which part of the log; loaded (or rebuilt) by recover(). */
   private epochs!: LeaderEpochCache;
+  /** Retention passes run one after another: each waits for the previous one. */
+  private retentionQueue: Promise<unknown> = Promise.resolve();
+  /** Timers that remove `.deleted` files after fileDeleteDelayMs; cancelled on close. */
+  private readonly fileRemovalTimers = new Set<NodeJS.Timeout>();
 
   private constructor(
     readonly dir: string,
@@ -600,32 +615,121 @@ export class PartitionLog {
 
   /**
    * Deletes whole segments from the start, never the active one: while the oldest is older than
-   * retentionMs (by its largest record timestamp) or the log without it is still >= retentionBytes.
+   * retentionMs (by its largest record timestamp) or the log without it is still >= retentionBytes
+   * — and only while every record of the oldest is below `upperBoundOffset` (the next segment
+   * starts at or below it; Kafka's UnifiedLog.deletableSegments). The caller passes its high
+   * watermark: records it has not passed may still be needed by a lagging follower or a waiting
+   * acks=all request, however old their timestamps are. Resolves to the number of segments deleted.
+   *
+   * Off the hot path, as Kafka does it: each step takes at most RETENTION_SEGMENTS_PER_STEP
+   * segments (and what fits in RETENTION_STEP_MS_MAX) out of the list (reads never see them
+   * again), closes them and renames their files to `.deleted`, and the pass yields to the event
+   * loop before each step; the files are removed in the background after fileDeleteDelayMs
+   * (unlinking hundreds of segments synchronously stood the event loop still for seconds). Nothing is fsynced per segment: a crash that loses a rename
+   * brings the segment back, and the next pass deletes it again. The leader-epoch checkpoint is
+   * written once, at the end of the pass, without fsync. Passes over one log run one after another.
    */
-  deleteRetainedSegments(): number {
+  async deleteRetainedSegments(upperBoundOffset: number): Promise<number> {
     this.checkWritable();
+    assertOffset(upperBoundOffset, 'retention upper bound');
+    const pass = this.retentionQueue.then(() => this.retentionPass(upperBoundOffset));
+    this.retentionQueue = pass.catch(() => undefined);
+    return pass;
+  }
+
+  private async retentionPass(upperBoundOffset: number): Promise<number> {
+    let deleted = 0;
+    let epochsTruncated = false;
+    // Every step takes a segment or ends the pass: as many steps as segments is the bound.
+    const stepsMax = this.segments.length;
+    for (let step = 0; step < stepsMax; step++) {
+      // Before every step, the first too: a caller running passes over many logs yields between them.
+      await yieldToEventLoop();
+      // Closed or failed meanwhile: stop; open() removes the .deleted files and fits the checkpoint.
+      if (this.state !== 'open' || this.failure !== null) return deleted;
+      const taken = this.mutate('deleteRetainedSegments', () => this.retentionStep(upperBoundOffset));
+      deleted += taken;
+      if (taken === 0) break;
+      // In memory at once, so that an OffsetsForLeaderEpoch between steps sees the new log start.
+      if (this.epochs.truncateFromStart(this.logStartOffset)) epochsTruncated = true;
+    }
+    // Kafka's truncateFromStart: the epoch covering the new log start now starts there. Not fsynced
+    // (as Kafka since KAFKA-15046): an fsync on the event loop under write load can take tens of
+    // milliseconds, and losing this write is harmless, since open() trims entries below the log start.
+    if (epochsTruncated) this.mutate('deleteRetainedSegments', () => this.epochs.persist({ durable: false }));
+    return deleted;
+  }
+
+  /** One bounded step of a retention pass: takes segments out of the log and renames their files. */
+  private retentionStep(upperBoundOffset: number): number {
     const nowMs = this.now();
     const { retentionMs, retentionBytes } = this.settings;
-    return this.mutate('deleteRetainedSegments', () => {
-      let deleted = 0;
-      let sizeBytes = this.sizeInBytes;
-      while (this.segments.length > 1) {
-        const oldest = this.segments[0]!;
-        const newestMs = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : oldest.lastModifiedMs;
-        const expired = retentionMs >= 0 && nowMs - newestMs > retentionMs;
-        const oversized = retentionBytes >= 0 && sizeBytes - oldest.sizeBytes >= retentionBytes;
-        if (!expired && !oversized) break;
-        this.segments.shift();
-        oldest.deleteFiles();
-        sizeBytes -= oldest.sizeBytes;
-        deleted++;
-        this.logger.info({ dir: this.dir, baseOffset: oldest.baseOffset, nextOffset: oldest.nextOffset, expired, oversized }, 'deleted segment by retention');
+    let sizeBytes = this.sizeInBytes;
+    const renamed: string[] = [];
+    const taken: Array<{ baseOffset: number; nextOffset: number; expired: boolean; oversized: boolean }> = [];
+    const startedMs = performance.now();
+    while (
+      taken.length < RETENTION_SEGMENTS_PER_STEP &&
+      (taken.length === 0 || performance.now() - startedMs < RETENTION_STEP_MS_MAX) &&
+      this.segments.length > 1 &&
+      this.segments[1]!.baseOffset <= upperBoundOffset
+    ) {
+      const oldest = this.segments[0]!;
+      const newestMs = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : oldest.lastModifiedMs;
+      const expired = retentionMs >= 0 && nowMs - newestMs > retentionMs;
+      const oversized = retentionBytes >= 0 && sizeBytes - oldest.sizeBytes >= retentionBytes;
+      if (!expired && !oversized) break;
+      this.segments.shift();
+      renamed.push(...oldest.closeAndRename());
+      sizeBytes -= oldest.sizeBytes;
+      taken.push({ baseOffset: oldest.baseOffset, nextOffset: oldest.nextOffset, expired, oversized });
+    }
+    if (taken.length === 0) return 0;
+    this.scheduleFileRemoval(renamed);
+    this.logger.info(
+      {
+        dir: this.dir,
+        segments: taken.length,
+        fromBaseOffset: taken[0]!.baseOffset,
+        toNextOffset: taken[taken.length - 1]!.nextOffset,
+        expired: taken.filter((segment) => segment.expired).length,
+        oversized: taken.filter((segment) => segment.oversized).length,
+        logStartOffset: this.logStartOffset,
+        fileDeleteDelayMs: this.settings.fileDeleteDelayMs,
+        // How long this step held the event loop: what a retention pass costs every other request.
+        stepMs: Number((performance.now() - startedMs).toFixed(2)),
+      },
+      'deleted segments by retention',
+    );
+    return taken.length;
+  }
+
+  /** Removes `.deleted` files after fileDeleteDelayMs, one at a time in libuv's pool, never on the event loop. */
+  private scheduleFileRemoval(paths: string[]): void {
+    if (paths.length === 0) return;
+    const timer = setTimeout(() => {
+      this.fileRemovalTimers.delete(timer);
+      void this.removeFiles(paths);
+    }, Math.min(this.settings.fileDeleteDelayMs, TIMER_DELAY_MS_MAX));
+    timer.unref();
+    this.fileRemovalTimers.add(timer);
+  }
+
+  private async removeFiles(paths: string[]): Promise<void> {
+    for (const path of paths) {
+      // Nothing touches the directory after close; open() removes whatever is left.
+      if (this.state === 'closed') return;
+      try {
+        await fs.promises.rm(path, { force: true });
+      } catch (error) {
+        this.logger.warn({ dir: this.dir, file: path, err: error }, 'could not remove a deleted segment file; the next open will');
       }
-      if (deleted > 0) fsyncDirectory(this.dir);
-      // Kafka's truncateFromStart: the epoch covering the new log start now starts there.
-      if (deleted > 0 && this.epochs.truncateFromStart(this.logStartOffset)) this.epochs.persist();
-      return deleted;
-    });
+    }
+  }
+
+  private cancelFileRemovals(): void {
+    for (const timer of this.fileRemovalTimers) clearTimeout(timer);
+    this.fileRemovalTimers.clear();
   }
 
   // ---- lifecycle ------------------------------------------------------------------------------
@@ -639,6 +743,7 @@ export class PartitionLog {
   private async closeCleanly(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closing';
+    this.cancelFileRemovals();
     let clean = this.failure === null;
     try {
       if (clean) await this.flush();
@@ -671,6 +776,7 @@ export class PartitionLog {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.closing = Promise.resolve();
+    this.cancelFileRemovals();
     for (const segment of this.segments) segment.close(false);
   }
 
@@ -860,6 +966,10 @@ export class PartitionLog {
       segment.deleteFiles();
     }
   }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /**

@@ -15,6 +15,7 @@ export function testSettings(overrides: Partial<LogSettings> = {}): LogSettings 
     indexIntervalBytes: 4096,
     maxMessageBytes: 1024 * 1024,
     minInsyncReplicas: 1,
+    fileDeleteDelayMs: 60_000,
     ...overrides,
   };
 }

@@ -337,7 +337,7 @@ describe('PartitionLog leader epochs', () => {
       .filter((n) => n.endsWith('.log') && Number(n.slice(0, 20)) >= newStart)
       .reduce((total, n) => total + fs.statSync(join(log.dir, n)).size, 0);
     log.updateSettings(testSettings({ segmentBytes: 700, retentionBytes: sizeFrom }));
-    log.deleteRetainedSegments();
+    await log.deleteRetainedSegments(log.logEndOffset);
     expect(log.segmentCount).toBe(keepSegments);
     expect(log.logStartOffset).toBe(newStart);
     expect(log.epochEntries()).toEqual([

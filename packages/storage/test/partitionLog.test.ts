@@ -315,14 +315,14 @@ describe('retention', () => {
     const segments = log.segmentCount;
     expect(segments).toBeGreaterThan(3);
     nowMs = 100_000 + 5 * 1000 + 10_000 + 1; // batches 0..4 are past retention
-    const deleted = log.deleteRetainedSegments();
+    const deleted = await log.deleteRetainedSegments(log.logEndOffset);
     expect(deleted).toBeGreaterThan(0);
     expect(log.logStartOffset).toBeGreaterThan(0);
     expect(log.logStartOffset).toBeLessThanOrEqual(6);
     expectRunnelError(() => log.read(0, 100), 'OFFSET_OUT_OF_RANGE');
     expect(readAll(log)[0]!.offset).toBe(log.logStartOffset);
     nowMs = 10_000_000;
-    log.deleteRetainedSegments();
+    await log.deleteRetainedSegments(log.logEndOffset);
     expect(log.segmentCount).toBe(1);
     expect(log.logEndOffset).toBe(12);
     expect(log.logStartOffset).toBe(segmentFiles(log.dir, '.log').map((name) => Number(name.slice(0, 20)))[0]);
@@ -335,15 +335,120 @@ describe('retention', () => {
     const before = log.segmentCount;
     const segmentSize = Math.round(log.sizeInBytes / before);
     log.updateSettings(testSettings({ segmentBytes: 1000, retentionBytes: segmentSize * 3 }));
-    const deleted = log.deleteRetainedSegments();
+    const deleted = await log.deleteRetainedSegments(log.logEndOffset);
     expect(deleted).toBeGreaterThan(0);
     expect(log.sizeInBytes).toBeGreaterThanOrEqual(segmentSize * 3 - segmentSize);
     expect(log.segmentCount).toBe(before - deleted);
-    expect(log.deleteRetainedSegments()).toBe(0);
+    expect(await log.deleteRetainedSegments(log.logEndOffset)).toBe(0);
     log.updateSettings(testSettings({ segmentBytes: 1000, retentionBytes: 0 }));
-    log.deleteRetainedSegments();
+    await log.deleteRetainedSegments(log.logEndOffset);
     expect(log.segmentCount).toBe(1);
     expect(log.logEndOffset).toBe(30);
+  });
+});
+
+describe('retention bounded by the high watermark', () => {
+  /** 40 batches of one record stamped at 1 ms after the epoch: every segment is past any retention.ms. */
+  async function oldRecordsLog(): Promise<PartitionLog> {
+    const log = await openLog({ segmentBytes: 600, retentionMs: 1 });
+    for (let i = 0; i < 40; i++) await log.append(makeBatch(i, { records: 1, valueBytes: 150, timestamps: [1] }));
+    expect(log.segmentCount).toBeGreaterThan(8);
+    return log;
+  }
+
+  it('retention.ms deletes only segments wholly below the bound (the next segment starts at or below it)', async () => {
+    const log = await oldRecordsLog();
+    const bases = log.segmentBaseOffsets;
+    // A bound in the middle of a segment: that segment holds records at and above the bound, so it stays.
+    const containing = bases[4]!;
+    const bound = containing + 1;
+    expect(bases[5]!).toBeGreaterThan(bound);
+    await log.deleteRetainedSegments(bound);
+    expect(log.logStartOffset).toBe(containing);
+    expect(readAll(log).map((record) => record.offset)).toEqual(Array.from({ length: 40 - containing }, (_, i) => containing + i));
+    // A bound on a segment boundary lets the segment below it go, and nothing more.
+    await log.deleteRetainedSegments(bases[6]!);
+    expect(log.logStartOffset).toBe(bases[6]!);
+    // Nothing was replicated: nothing may go, however old.
+    const empty = await oldRecordsLog();
+    expect(await empty.deleteRetainedSegments(0)).toBe(0);
+    expect(empty.logStartOffset).toBe(0);
+  });
+
+  it('retention.bytes stops at the bound too, even when the log stays larger than retention.bytes', async () => {
+    const log = await oldRecordsLog();
+    log.updateSettings(testSettings({ segmentBytes: 600, retentionBytes: 0 }));
+    const bases = log.segmentBaseOffsets;
+    await log.deleteRetainedSegments(bases[3]! + 1);
+    expect(log.logStartOffset).toBe(bases[3]!);
+    // A bound at the log end still never deletes the active segment.
+    await log.deleteRetainedSegments(log.logEndOffset);
+    expect(log.segmentCount).toBe(1);
+    expect(log.logEndOffset).toBe(40);
+  });
+});
+
+describe('retention off the hot path', () => {
+  const deletedFiles = (dir: string) => fs.readdirSync(dir).filter((name) => name.endsWith('.deleted'));
+
+  it('a pass over hundreds of segments renames them to .deleted in bounded steps, with no unlink or fsync and one checkpoint write, and removes the files after fileDeleteDelayMs', async () => {
+    // One batch per segment: 320 segments, every one past retention.ms, written by leader epochs 0..3.
+    const log = await openLog({ segmentBytes: 200, retentionMs: 1, fileDeleteDelayMs: 1500 });
+    for (let i = 0; i < 320; i++) await log.append(makeBatch(i, { records: 1, valueBytes: 100, timestamps: [1] }), { leaderEpoch: Math.floor(i / 100) });
+    expect(log.segmentCount).toBe(320);
+    expect(log.epochEntries()).toHaveLength(4);
+    const unlinks = vi.spyOn(fs, 'unlinkSync');
+    const renames = vi.spyOn(fs, 'renameSync');
+    const removals = vi.spyOn(fs, 'rmSync');
+    const fsyncs = vi.spyOn(fs, 'fsyncSync');
+    const datasyncs = vi.spyOn(fs, 'fdatasyncSync');
+    // The pass must let other work run between its steps: count event-loop turns while it runs.
+    let turns = 0;
+    let ticking = true;
+    const tick = (): void => {
+      turns++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const deleted = await log.deleteRetainedSegments(log.logEndOffset);
+    ticking = false;
+
+    expect(deleted).toBe(319);
+    expect(log.segmentBaseOffsets).toEqual([319]);
+    expectRunnelError(() => log.read(0, 1000), 'OFFSET_OUT_OF_RANGE');
+    expect(turns).toBeGreaterThanOrEqual(4);
+    expect(unlinks).not.toHaveBeenCalled();
+    expect(removals).not.toHaveBeenCalled();
+    expect(datasyncs).not.toHaveBeenCalled();
+    expect(fsyncs).not.toHaveBeenCalled();
+    // The leader-epoch checkpoint is written once for the pass, not per step or segment.
+    expect(renames.mock.calls.filter(([, to]) => String(to).endsWith('leader-epoch-checkpoint'))).toHaveLength(1);
+    expect(log.epochEntries()).toEqual([{ epoch: 3, startOffset: 319 }]);
+    expect(fs.readFileSync(join(log.dir, 'leader-epoch-checkpoint'), 'utf8')).toBe('0\n1\n3 319\n');
+    expect(deletedFiles(log.dir)).toHaveLength(319 * 3);
+    expect(segmentFiles(log.dir, '.log')).toEqual(['00000000000000000319.log']);
+
+    const passEndMs = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Not before the delay (unless a loaded machine slept through it).
+    if (Date.now() - passEndMs < 1000) expect(deletedFiles(log.dir)).toHaveLength(319 * 3);
+    await vi.waitFor(() => expect(deletedFiles(log.dir)).toEqual([]), { timeout: 10_000, interval: 50 });
+    expect(unlinks).not.toHaveBeenCalled();
+    expect(readAll(log).map((record) => record.offset)).toEqual([319]);
+  });
+
+  it('.deleted files left by a pass are never loaded as segments and are removed at open', async () => {
+    const log = await openLog({ segmentBytes: 200, retentionMs: 1, fileDeleteDelayMs: 3_600_000 });
+    for (let i = 0; i < 10; i++) await log.append(makeBatch(i, { records: 1, valueBytes: 100, timestamps: [1] }));
+    await log.deleteRetainedSegments(5);
+    expect(log.logStartOffset).toBe(5);
+    expect(deletedFiles(log.dir)).toHaveLength(5 * 3);
+    await log.close(); // before the delay: the files stay for open() to find
+    expect(deletedFiles(log.dir)).toHaveLength(5 * 3);
+    const reopened = await openLog({ segmentBytes: 200 }, { dir: log.dir });
+    expect(reopened.segmentBaseOffsets).toEqual([5, 6, 7, 8, 9]);
+    expect(deletedFiles(log.dir)).toEqual([]);
+    expect(readAll(reopened).map((record) => record.offset)).toEqual([5, 6, 7, 8, 9]);
   });
 });
 
