@@ -4,12 +4,11 @@
 // instead of acting on stale leadership, and leadership is balanced again once everyone is back.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { Admin, type ClusterStatus } from '@runnel/client';
-import { encodeRecordBatch, errorCode, loadClientProto, type ClientApi } from '@runnel/common';
+import { errorCode } from '@runnel/common';
 import type { LocalCluster } from '@runnel/testkit';
-import { useCluster, waitFor } from './harness.js';
+import { produceOnce, useCluster, waitFor } from './harness.js';
 
 const SESSION_TIMEOUT_MS = 3000;
 const CHECK_INTERVAL_S = 3;
@@ -34,26 +33,6 @@ function balanced(status: ClusterStatus, topic: string, partitions: number): boo
   return status.nodes.every((node) => !node.fenced && Math.abs((counts.get(node.id) ?? 0) - share) <= 1) && !counts.has(-1);
 }
 
-function produceOnce(address: string, topic: string, partition: number): Promise<ClientApi.PartitionProduceResult__Output> {
-  const { ClientApi: Client } = loadClientProto().runnel.v1;
-  const client = new Client(address, grpc.credentials.createInsecure());
-  return new Promise((resolve, reject) => {
-    const stream = client.Produce();
-    const timer = setTimeout(() => reject(new Error(`no produce answer from ${address} within 5 s`)), 5000);
-    stream.on('data', (response: ClientApi.ProduceResponse__Output) => {
-      clearTimeout(timer);
-      stream.end();
-      client.close();
-      resolve(response.partitions[0]!);
-    });
-    stream.on('error', (error) => {
-      clearTimeout(timer);
-      client.close();
-      reject(error);
-    });
-    stream.write({ requestId: 1, acks: 1, timeoutMs: 5000, partitions: [{ topic, partition, records: encodeRecordBatch([{ value: Buffer.from('probe') }]) }] });
-  });
-}
 
 describe('a 3-node cluster losing nodes', () => {
   const fixture = useCluster(3, { 'leader.imbalance.check.interval.seconds': String(CHECK_INTERVAL_S), 'broker.session.timeout.ms': String(SESSION_TIMEOUT_MS) });

@@ -2,6 +2,8 @@
 // suite, their output printed when a test fails, and everything removed afterwards.
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
+import { encodeRecordBatch, loadClientProto, type ClientApi } from '@runnel/common';
 import { LocalCluster, NodeProcess, makeTempDir } from '@runnel/testkit';
 
 const TAIL_BYTES = 8000;
@@ -77,4 +79,29 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : ` (last error: ${(last as Error).message})`}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/**
+ * One acks=1 produce of a single record straight to the broker at `address` (no client, no retries,
+ * no metadata): what that broker itself answers.
+ */
+export function produceOnce(address: string, topic: string, partition: number): Promise<ClientApi.PartitionProduceResult__Output> {
+  const { ClientApi: Client } = loadClientProto().runnel.v1;
+  const client = new Client(address, grpc.credentials.createInsecure());
+  return new Promise((resolve, reject) => {
+    const stream = client.Produce();
+    const timer = setTimeout(() => reject(new Error(`no produce answer from ${address} within 5 s`)), 5000);
+    stream.on('data', (response: ClientApi.ProduceResponse__Output) => {
+      clearTimeout(timer);
+      stream.end();
+      client.close();
+      resolve(response.partitions[0]!);
+    });
+    stream.on('error', (error) => {
+      clearTimeout(timer);
+      client.close();
+      reject(error);
+    });
+    stream.write({ requestId: 1, acks: 1, timeoutMs: 5000, partitions: [{ topic, partition, records: encodeRecordBatch([{ value: Buffer.from('probe') }]) }] });
+  });
 }

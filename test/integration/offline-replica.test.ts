@@ -7,12 +7,11 @@
 // restart (a new incarnation) retries the log and the replica rejoins the ISR.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { Admin, Consumer, Producer, type ClusterStatus } from '@runnel/client';
-import { encodeRecordBatch, errorCode, loadClientProto, type ClientApi } from '@runnel/common';
+import { errorCode } from '@runnel/common';
 import { runCli } from './cli.js';
-import { useCluster, waitFor } from './harness.js';
+import { produceOnce, useCluster, waitFor } from './harness.js';
 
 const SESSION_TIMEOUT_MS = 3000;
 const TOPIC = 'fragile';
@@ -27,26 +26,6 @@ function partitionOf(status: ClusterStatus, index = 0) {
   return status.topics.find((candidate) => candidate.name === TOPIC)!.partitions[index]!;
 }
 
-function produceOnce(address: string, partition: number): Promise<ClientApi.PartitionProduceResult__Output> {
-  const { ClientApi: Client } = loadClientProto().runnel.v1;
-  const client = new Client(address, grpc.credentials.createInsecure());
-  return new Promise((resolve, reject) => {
-    const stream = client.Produce();
-    const timer = setTimeout(() => reject(new Error(`no produce answer from ${address} within 5 s`)), 5000);
-    stream.on('data', (response: ClientApi.ProduceResponse__Output) => {
-      clearTimeout(timer);
-      stream.end();
-      client.close();
-      resolve(response.partitions[0]!);
-    });
-    stream.on('error', (error) => {
-      clearTimeout(timer);
-      client.close();
-      reject(error);
-    });
-    stream.write({ requestId: 1, acks: 1, timeoutMs: 5000, partitions: [{ topic: TOPIC, partition, records: encodeRecordBatch([{ value: Buffer.from('probe') }]) }] });
-  });
-}
 
 async function readValues(bootstrap: string[]): Promise<string[]> {
   const consumer = new Consumer({ bootstrap, requestTimeoutMs: 5000 });
@@ -113,7 +92,7 @@ describe('a replica whose directory fails on one broker', () => {
       expect(partition.offlineReplicas).toEqual([victim]);
 
       // The victim refuses the partition with KAFKA_STORAGE_ERROR, whatever its image says.
-      const refused = await produceOnce(cluster.node(victim).bootstrap, 0);
+      const refused = await produceOnce(cluster.node(victim).bootstrap, TOPIC, 0);
       expect(refused.errorCode, refused.errorMessage).toBe(errorCode('KAFKA_STORAGE_ERROR'));
 
       // Every acknowledged acks=all record is on the new leader.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { INVARIANTS, MetadataImage, MetadataInvariantError, diffImages, type MetadataRecord } from '../src/index.js';
+import { violation } from './violation.js';
 
 const register = (brokerId: number, rack: string | null = null): MetadataRecord => ({
   type: 'RegisterBroker',
@@ -26,16 +27,6 @@ function base(): MetadataImage {
     ],
     0,
   );
-}
-
-function violation(image: MetadataImage, record: MetadataRecord): string {
-  try {
-    image.apply(record, image.highestOffset + 1);
-  } catch (error) {
-    if (error instanceof MetadataInvariantError) return error.invariant;
-    throw error;
-  }
-  return 'none';
 }
 
 describe('MetadataImage', () => {

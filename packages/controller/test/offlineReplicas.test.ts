@@ -4,10 +4,11 @@
 // replica out of the ISR, and never elects it or lets it back into an ISR until the broker
 // re-registers (a restart retries opening the log) or the topic is deleted.
 import { describe, expect, it } from 'vitest';
-import { INVARIANTS, MetadataImage, MetadataInvariantError, decodeRecord, encodeRecord, MetadataRecordError, type MetadataRecord } from '../src/index.js';
+import { INVARIANTS, MetadataImage, decodeRecord, encodeRecord, MetadataRecordError, type MetadataRecord } from '../src/index.js';
 import { decodeImageSnapshot, encodeImageSnapshot } from '../src/quorum/index.js';
 import { canonicalImage } from '../src/sim/controllerWorkload.js';
 import { Cluster } from './cluster.js';
+import { violation } from './violation.js';
 
 const types = (records: readonly MetadataRecord[]): string[] => records.map((record) => record.type);
 
@@ -48,16 +49,6 @@ describe('the ReplicaOffline record', () => {
 });
 
 describe('offline replicas in the image', () => {
-  function violation(image: MetadataImage, record: MetadataRecord): string {
-    try {
-      image.apply(record, image.highestOffset + 1);
-    } catch (error) {
-      if (error instanceof MetadataInvariantError) return error.invariant;
-      throw error;
-    }
-    return 'none';
-  }
-
   it('asserts that the record names a current registration and a replica of a known partition', () => {
     const { cluster, topicId } = started();
     const epoch = cluster.image.broker(2)!.epoch;
