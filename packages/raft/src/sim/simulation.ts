@@ -70,8 +70,7 @@ export interface SimOptions {
    */
   verifyChecksumsAtOpen?: boolean;
   /**
-   * The replicated state machine and its clients. Absent: the built-in key-value store (whose runs,
-   * seeds and traces are what they always were).
+   * The replicated state machine and its clients. Absent: the built-in key-value store.
    */
   workload?: SimWorkload;
 }
