@@ -94,7 +94,9 @@ export class SimDisk implements DurableView {
     return records;
   }
 
+  /** A snapshot replaces the whole log; one no newer than the stored snapshot is ignored (as MemoryStorage does). */
   writeSnapshot(snapshot: Snapshot): void {
+    if (snapshot.metadata.index <= this.snapshotIndex) return;
     this.storage.applySnapshot(snapshot);
     this.checksums.clear();
   }

@@ -209,6 +209,8 @@ interface SimNode {
   diskStalledUntilTick: number;
   /** A compaction the nemesis asked for while a write was pending: the host runs it after advance(). */
   compactAfterWrite: boolean;
+  /** The index of the entry that rotted on this node's disk, if one did. */
+  damagedIndex: number | undefined;
   /** The disk failed its checksum verification at open: the node refuses to start, for good. */
   damaged: boolean;
   /** Leader only: the term and commit index whose durability on a quorum was checked last. */
@@ -270,7 +272,7 @@ export class Simulation {
     for (let id = 1; id <= options.nodeCount; id++) {
       const node: SimNode = {
         id, disk: new SimDisk(new MemoryStorage({ voters, learners: [] })), raw: undefined, restartAtTick: 0, kv: new Map(), appliedIndex: 0,
-        pendingWrite: undefined, diskStalledUntilTick: 0, compactAfterWrite: false, damaged: false, commitChecked: { term: 0, index: 0 },
+        pendingWrite: undefined, diskStalledUntilTick: 0, compactAfterWrite: false, damagedIndex: undefined, damaged: false, commitChecked: { term: 0, index: 0 },
       };
       this.nodes.push(node);
       this.start(node);
@@ -509,6 +511,8 @@ export class Simulation {
     if (options.verifyChecksumsAtOpen !== false) {
       const damagedIndex = node.disk.findDamage();
       if (damagedIndex !== undefined) {
+        // A checksum that fails on an intact entry would silently keep a healthy node down.
+        if (damagedIndex !== node.damagedIndex) this.fail('checksums fail only on damaged entries', `node ${node.id} entry ${damagedIndex}`);
         this.log(() => `node ${node.id} refuses to start: entry ${damagedIndex} fails its checksum`);
         node.damaged = true;
         node.restartAtTick = Infinity;
@@ -568,6 +572,7 @@ export class Simulation {
     const index = node.disk.damageOneEntry((count) => random.nextInt(count), node.disk.hardState.commit);
     if (index === undefined) return;
     this.corruptionInjected = true;
+    node.damagedIndex = index;
     this.log(() => `node ${node.id}: entry ${index} is damaged on disk`);
   }
 
