@@ -777,7 +777,12 @@ export class Simulation {
     this.log(() => 'liveness phase: network healed, faults stopped, every node restarted');
     this.network.heal();
     this.network.faults = { dropRate: 0, duplicateRate: 0, delayTicksMax: 1 };
-    for (const node of this.nodes) if (node.raw === undefined && !node.damaged) node.restartAtTick = this.tick;
+    for (const node of this.nodes) {
+      // A stalled disk is a fault too: one outlasting the heal would silence a node in the checks that follow.
+      node.diskStalledUntilTick = 0;
+      if (node.pendingWrite !== undefined) node.pendingWrite.dueTick = Math.min(node.pendingWrite.dueTick, this.tick);
+      if (node.raw === undefined && !node.damaged) node.restartAtTick = this.tick;
+    }
     this.restartDue();
   }
 
