@@ -596,14 +596,15 @@ export class Raft {
   // ---- ReadIndex ------------------------------------------------------------------------------
 
   private handleReadIndex(from: number, context: Uint8Array): void {
-    if (this.voters.size === 1 && this.voters.has(this.id)) {
-      this.answerRead(from, this.log.committed, context);
-      return;
-    }
     if (this.log.term(this.log.committed) !== this.term) {
-      // A new leader does not know the commit index until an entry of its term commits.
+      // A new leader does not know the commit index until an entry of its term commits — even as
+      // the only voter: its predecessor may have committed entries with its acknowledgement alone.
       if (this.readsBeforeCommit.length >= this.maxPendingReads) return this.dropRead(from);
       this.readsBeforeCommit.push({ from, context });
+      return;
+    }
+    if (this.voters.size === 1 && this.voters.has(this.id)) {
+      this.answerRead(from, this.log.committed, context);
       return;
     }
     if (this.reads.length >= this.maxPendingReads) return this.dropRead(from);

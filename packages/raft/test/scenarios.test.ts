@@ -258,6 +258,25 @@ describe('leadership transfer and ReadIndex', () => {
     expect(cluster.node(1).readStates).toEqual([{ index: 1, context: encode('early') }]);
   });
 
+  it('a new leader that is the only voter also waits for an entry of its term before serving reads', () => {
+    // Simulator seed 576: the single-voter shortcut answered from a commit index that missed an
+    // entry its predecessor had committed with this node's acknowledgement alone.
+    const cluster = new Cluster(2);
+    cluster.elect(1);
+    const removal = cluster.raw(1).proposeConfChange({ type: 'removeVoter', nodeId: 1 });
+    cluster.processReady(1);
+    cluster.deliver((message) => message.to === 2);
+    cluster.deliver((message) => message.to === 1);
+    cluster.queue = []; // node 2 never hears that the removal committed
+    expect(cluster.raw(1).commit).toBe(removal);
+    expect(cluster.raw(2).commit).toBeLessThan(removal);
+    cluster.raw(2).campaign();
+    expect(cluster.raw(2).role).toBe('leader');
+    cluster.raw(2).readIndex(encode('r'));
+    cluster.processReady(2);
+    expect(cluster.node(2).readStates).toEqual([{ index: removal + 1, context: encode('r') }]);
+  });
+
   it('a follower forwards ReadIndex to the leader and serves it once applied', () => {
     const cluster = new Cluster(3);
     cluster.elect(1);

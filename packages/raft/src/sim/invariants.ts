@@ -1,6 +1,8 @@
 // The safety properties the simulator checks after every event. Each check is incremental (it
 // looks at what the event changed), so checking after every event stays cheap.
-import type { Entry, HardState, Role } from '../types.js';
+import { quorumSize } from '../quorum.js';
+import type { Entry, HardState, Message, Role } from '../types.js';
+import type { DurableView } from './disk.js';
 
 export class InvariantViolation extends Error {
   readonly invariant: string;
@@ -98,6 +100,9 @@ export class InvariantChecker {
     }
     check(node.commit >= memory.commitSeen, 'commit index never goes backwards', () =>
       `node ${id}: ${memory.commitSeen} -> ${node.commit}`);
+    // PreVote (Raft thesis §9.6): a pre-election is a dry run; only a real campaign raises one's own term.
+    check(node.role !== 'preCandidate' || node.term === memory.termSeen, 'a pre-candidate keeps its term', () =>
+      `node ${id} became a pre-candidate at term ${node.term}, was at ${memory.termSeen}`);
     memory.termSeen = node.term;
     memory.voteSeen = node.vote;
     memory.commitSeen = node.commit;
@@ -142,6 +147,58 @@ export class InvariantChecker {
     }
     memory.commitRegistered = node.commit;
     this.commitIndexMaxSeen = Math.max(this.commitIndexMaxSeen, node.commit);
+  }
+
+  /** Node `id` stepped `message` (observe() follows); its term was `termBefore`. */
+  onDeliver(id: number, message: Message, termBefore: number, node: NodeObservation): void {
+    // Otherwise a node that cannot win (a partitioned one) still forces terms up, the disruption PreVote exists to prevent.
+    check(message.type !== 'preVote' || node.term === termBefore, 'a pre-vote request leaves the receiver\'s term unchanged', () =>
+      `node ${id} went from term ${termBefore} to ${node.term} on a pre-vote from ${message.from} at term ${message.term}`);
+  }
+
+  /**
+   * Node `id` sends `message`; `disk` is what a crash of the node would leave now. A granted vote,
+   * a candidate's vote for itself and an acknowledged append are promises, so they must be durable
+   * when they leave — unless the node's durable term has moved past the message's: it will never
+   * vote in that term again, and a leader of a newer term may have truncated what it acknowledged.
+   * An acknowledgement promises the leader's entries, not just some entry at that index:
+   * `leaderTermAt` is the addressee's log while it still leads in the message's term.
+   */
+  onSend(id: number, message: Message, disk: DurableView, leaderTermAt?: (index: number) => number | undefined): void {
+    const durable = disk.hardState;
+    if (durable.term > message.term) return;
+    if ((message.type === 'voteResponse' && !message.reject) || message.type === 'vote') {
+      const votedFor = message.type === 'vote' ? id : message.to;
+      check(durable.term === message.term && durable.vote === votedFor, 'a vote is durable when sent', () =>
+        `node ${id} sends ${message.type} for node ${votedFor} in term ${message.term}; durable term ${durable.term} vote ${durable.vote}`);
+    } else if (message.type === 'appendResponse' && !message.reject) {
+      const index = message.index;
+      if (index <= disk.snapshotIndex) return; // a snapshot holds committed state only
+      const durableTerm = index <= disk.lastIndex ? disk.termAt(index) : undefined;
+      const leaderTerm = leaderTermAt?.(index);
+      check(durableTerm !== undefined && (leaderTerm === undefined || durableTerm === leaderTerm),
+        'an acknowledged append is durable when sent', () =>
+          `node ${id} acknowledges index ${index} in term ${message.term}; on its disk: ${durableTerm === undefined ? 'nothing' : `term ${durableTerm}`} ` +
+          `(log ends at ${disk.lastIndex}, snapshot ${disk.snapshotIndex}); the leader has term ${leaderTerm} there`);
+    }
+  }
+
+  /**
+   * Leader `id` advanced its commit index to `index` (an entry of term `entryTerm`). Its voters'
+   * acknowledgements and its own count were durable, so a quorum of `voters` holds the entry on
+   * disk (or a snapshot past it): otherwise one crash could lose a committed entry.
+   */
+  onLeaderCommit(id: number, term: number, index: number, entryTerm: number, voters: readonly number[], diskOf: (id: number) => DurableView): void {
+    // Raft §5.4.2 (Figure 8): an entry of an earlier term on a quorum can still be overwritten.
+    check(entryTerm === term, 'a leader commits by counting replicas only entries of its term', () =>
+      `leader ${id} of term ${term} moved its commit index to ${index}, an entry of term ${entryTerm}`);
+    let holding = 0;
+    for (const voter of voters) {
+      const disk = diskOf(voter);
+      if (disk.snapshotIndex >= index || disk.termAt(index) === entryTerm) holding++;
+    }
+    check(holding >= quorumSize(voters.length), 'a committed entry is durable on a quorum', () =>
+      `leader ${id} committed ${index} (term ${entryTerm}); ${holding} of voters [${voters}] hold it on disk`);
   }
 
   /** Node `id` persisted a hard state. */

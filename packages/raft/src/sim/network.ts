@@ -65,6 +65,10 @@ export class Network {
     }
   }
 
+  hasInFlight(matches: (message: Message) => boolean): boolean {
+    return this.inFlight.some((item) => matches(item.message));
+  }
+
   /** Messages due at `nowTick`, in random order; cut links drop them on arrival too. */
   takeDue(nowTick: number): Message[] {
     const due: Message[] = [];

@@ -2,11 +2,20 @@
 // RaftEventSimulationTest style). One seeded PRNG drives everything: swarm options, network
 // faults, crashes, proposals and the nodes' election timeouts. A safety phase runs with faults and
 // checks the invariants after every event; a liveness phase heals everything and requires the
-// cluster to converge within a bounded number of ticks. A failure names the seed and the invariant.
+// cluster to converge within a bounded number of ticks, then to stay live and stable: a follower cut
+// off from the leader must not disrupt it when it comes back, new proposals commit, reads are served.
+// A failure names the seed and the invariant.
+//
+// The host loop is the real host's: a Ready's write is issued, and while its fsync is pending the
+// node keeps stepping messages, ticking and taking proposals (their output goes into the next
+// Ready); only when the fsync completes are the Ready's messages sent, its entries applied, and
+// advance() called. The disk faults (lost fsync, torn write, corrupt entry) are modelled in disk.ts.
+import { quorumSize } from '../quorum.js';
 import { RawNode, type Ready } from '../rawNode.js';
 import { Xoshiro128, type Random } from '../random.js';
 import { MemoryStorage } from '../storage.js';
-import { RaftError, RaftInvariantError, type ConfChange, type Entry, type Message } from '../types.js';
+import { NONE, RaftError, RaftInvariantError, type ConfChange, type Entry, type Message } from '../types.js';
+import { SimDisk, type DiskRecord } from './disk.js';
 import { InvariantChecker, InvariantViolation } from './invariants.js';
 import { Network } from './network.js';
 
@@ -41,9 +50,27 @@ export interface SimOptions {
   readRate: number;
   transferRate: number;
   membershipRate: number;
+  /** Per Ready: probability that its fsync is still pending while the node runs on (steps, ticks, proposals). */
+  fsyncPendingRate: number;
+  /** A pending fsync completes at the end of a tick 0..fsyncPendingTicksMax ticks later (safety phase; 0 after). */
+  fsyncPendingTicksMax: number;
   /**
-   * The replicated state machine and its clients. Absent: the built-in key-value store (whose runs,
-   * seeds and traces are what they always were).
+   * Per tick: probability that a random node's disk stalls for electionTicks..3·electionTicks ticks
+   * (fsync latency spikes under I/O pressure): its writes stay pending, so it falls silent while it
+   * still steps messages — long enough to be deposed with its own entries unsynced.
+   */
+  diskStallRate: number;
+  /** Per tick: probability that a node whose fsync is pending loses power (its write is lost or torn). */
+  lostFsyncRate: number;
+  /** Per crash: probability that a committed entry on the node's disk is damaged while it is down (at most one node per run). */
+  corruptionRate: number;
+  /**
+   * The host verifies every entry's checksum at open and refuses to start on damage (default). Off
+   * only to show that the checker catches a node that serves a damaged log.
+   */
+  verifyChecksumsAtOpen?: boolean;
+  /**
+   * The replicated state machine and its clients. Absent: the built-in key-value store.
    */
   workload?: SimWorkload;
 }
@@ -99,6 +126,18 @@ export interface SimResult {
   readsServed: number;
   snapshotsInstalled: number;
   confChanges: number;
+  /** Ready writes whose fsync stayed pending while the node ran on. */
+  fsyncsPending: number;
+  /** Ready writes whose last entry the core replaced (a new leader's append) before the fsync completed. */
+  entriesReplacedWhilePending: number;
+  /** Crashes that cut a pending write: nothing or only a prefix of its records survived. */
+  writesLost: number;
+  /** Nodes that refused to start on a damaged log (and stayed down). */
+  corruptionsDetected: number;
+  /** Healed runs in which a voter was cut off from the leader and came back without disrupting it. */
+  rejoinsWithoutDisruption: number;
+  /** Reads issued at every member once healed, all served. */
+  probeReadsServed: number;
 }
 
 export class SimulationFailure extends Error {
@@ -147,16 +186,48 @@ export function swarmOptions(seed: number): SimOptions {
     readRate: maybe(0.5, random.nextFloat() * 0.3),
     transferRate: maybe(0.3, random.nextFloat() * 0.02),
     membershipRate: membership ? 0.02 + random.nextFloat() * 0.06 : 0,
+    // Drawn last, so the options above are what they were for every seed.
+    fsyncPendingRate: pick([0, 0.3, 0.7, 1]),
+    fsyncPendingTicksMax: pick([0, 1, 2]),
+    diskStallRate: maybe(0.5, random.nextFloat() * 0.03),
+    lostFsyncRate: maybe(0.5, random.nextFloat() * 0.05),
+    // A damaged node stays down for good: only with a fixed membership, where the others keep a quorum.
+    corruptionRate: membership ? 0 : maybe(0.3, 0.3 + random.nextFloat() * 0.7),
   };
 }
 
 interface SimNode {
   readonly id: number;
-  readonly storage: MemoryStorage;
+  readonly disk: SimDisk;
   raw: RawNode | undefined;
   restartAtTick: number;
   kv: Map<string, string>;
   appliedIndex: number;
+  /** The Ready handed out whose fsync is pending (the host handles one Ready at a time). */
+  pendingWrite: PendingWrite | undefined;
+  /** No fsync of this node completes before this tick (a stalled disk). */
+  diskStalledUntilTick: number;
+  /** A compaction the nemesis asked for while a write was pending: the host runs it after advance(). */
+  compactAfterWrite: boolean;
+  /** The index of the entry that rotted on this node's disk, if one did. */
+  damagedIndex: number | undefined;
+  /** The disk failed its checksum verification at open: the node refuses to start, for good. */
+  damaged: boolean;
+  /** Leader only: the term and commit index whose durability on a quorum was checked last. */
+  commitChecked: { term: number; index: number };
+}
+
+interface PendingWrite {
+  readonly ready: Ready;
+  readonly records: DiskRecord[];
+  dueTick: number;
+}
+
+/** Once healed: the leader that must keep its term, and what the check is about. */
+interface Stability {
+  readonly leader: SimNode;
+  readonly term: number;
+  invariant: string;
 }
 
 interface PendingRead {
@@ -181,7 +252,12 @@ export class Simulation {
   private readonly pendingReads = new Map<number, PendingRead>();
   /** Keys of proposals applied somewhere (so committed): every member must end up with them. */
   private readonly acknowledged = new Set<string>();
-  private readonly stats = { crashes: 0, elections: 0, readsServed: 0, snapshotsInstalled: 0, confChanges: 0, proposals: 0 };
+  private readonly stats = {
+    crashes: 0, elections: 0, readsServed: 0, snapshotsInstalled: 0, confChanges: 0, proposals: 0,
+    fsyncsPending: 0, entriesReplacedWhilePending: 0, writesLost: 0, corruptionsDetected: 0, rejoinsWithoutDisruption: 0, probeReadsServed: 0,
+  };
+  private corruptionInjected = false;
+  private stability: Stability | undefined = undefined;
 
   constructor(options: SimOptions, trace?: (line: string) => void) {
     this.options = options;
@@ -194,7 +270,10 @@ export class Simulation {
     });
     const voters = Array.from({ length: options.initialVoterCount }, (_, k) => k + 1);
     for (let id = 1; id <= options.nodeCount; id++) {
-      const node: SimNode = { id, storage: new MemoryStorage({ voters, learners: [] }), raw: undefined, restartAtTick: 0, kv: new Map(), appliedIndex: 0 };
+      const node: SimNode = {
+        id, disk: new SimDisk(new MemoryStorage({ voters, learners: [] })), raw: undefined, restartAtTick: 0, kv: new Map(), appliedIndex: 0,
+        pendingWrite: undefined, diskStalledUntilTick: 0, compactAfterWrite: false, damagedIndex: undefined, damaged: false, commitChecked: { term: 0, index: 0 },
+      };
       this.nodes.push(node);
       this.start(node);
     }
@@ -214,6 +293,7 @@ export class Simulation {
         this.step();
       }
       this.checkConvergedState();
+      this.settle();
       return this.result(this.tick - livenessStart);
     } catch (error) {
       if (error instanceof SimulationFailure) throw error;
@@ -253,60 +333,138 @@ export class Simulation {
       const node = this.nodes[message.to - 1]!;
       if (node.raw === undefined) continue;
       this.log(() => `deliver ${formatMessage(message)}`);
+      const termBefore = node.raw.term;
       node.raw.step(message);
+      this.checker.onDeliver(node.id, message, termBefore, node.raw);
       this.observe(node);
       if (this.random.nextFloat() < 0.7) this.processReady(node);
     }
-    for (const node of this.nodes) this.processReady(node);
+    this.completeDueWrites();
     this.options.workload?.check(this.tick);
+    if (this.stability !== undefined) this.checkStable(this.stability);
   }
 
   private observe(node: SimNode): void {
-    this.checker.observe(node.id, node.raw!);
+    const raw = node.raw!;
+    this.checker.observe(node.id, raw);
+    if (raw.role !== 'leader') return;
+    const checked = node.commitChecked;
+    if (checked.term !== raw.term) {
+      // Entries committed before this term were committed under an earlier leader's configuration.
+      node.commitChecked = { term: raw.term, index: raw.commit };
+    } else if (raw.commit > checked.index) {
+      checked.index = raw.commit;
+      const entryTerm = raw.termAt(raw.commit);
+      if (entryTerm !== undefined) {
+        this.checker.onLeaderCommit(node.id, raw.term, raw.commit, entryTerm, raw.confState().voters, (id) => this.nodes[id - 1]!.disk);
+      }
+    }
   }
 
   // ---- the host loop --------------------------------------------------------------------------
 
+  /** Hands out Readies until there is none, or one's fsync stays pending. */
   private processReady(node: SimNode): void {
-    for (let round = 0; round < 8 && node.raw !== undefined && node.raw.hasReady(); round++) {
+    for (let round = 0; round < 8; round++) {
       const raw = node.raw;
+      if (raw === undefined || node.pendingWrite !== undefined || !raw.hasReady()) return;
       const ready = raw.ready();
-      const crashRoll = this.options.readyCrashRate > 0 && this.phase === 'safety' ? this.random.nextFloat() : 1;
-      const crashStep = crashRoll < this.options.readyCrashRate ? this.random.nextInt(3) : -1;
-      if (crashStep === 0) return this.crash(node, 'before persisting a Ready');
-      this.persist(node, ready, crashStep === 1);
-      if (crashStep === 1) return this.crash(node, 'after persisting entries, before the hard state');
-      if (crashStep === 2) return this.crash(node, 'after persisting, before sending');
-      for (const message of ready.messages) this.network.send(message, this.tick);
-      this.apply(node, ready);
-      raw.advance();
-      this.observe(node);
+      const { options, random } = this;
+      const delayTicks = this.phase === 'safety' && options.fsyncPendingTicksMax > 0 ? random.nextInt(options.fsyncPendingTicksMax + 1) : 0;
+      const dueTick = Math.max(this.tick + delayTicks, node.diskStalledUntilTick);
+      node.pendingWrite = { ready, records: SimDisk.records(ready), dueTick };
+      if (dueTick > this.tick || (options.fsyncPendingRate > 0 && random.nextFloat() < options.fsyncPendingRate)) {
+        this.stats.fsyncsPending++;
+        return; // completes at the end of tick dueTick; until then the node runs on
+      }
+      this.completeWrite(node);
     }
   }
 
-  private persist(node: SimNode, ready: Ready, tornBeforeHardState: boolean): void {
+  /** End of a tick: every due fsync completes (in random order), and the nodes go on with their next Ready. */
+  private completeDueWrites(): void {
+    const offset = this.random.nextInt(this.nodes.length);
+    for (let round = 0; round < 8; round++) {
+      let completed = false;
+      for (let k = 0; k < this.nodes.length; k++) {
+        const node = this.nodes[(offset + k) % this.nodes.length]!;
+        const write = node.pendingWrite;
+        if (write !== undefined && write.dueTick <= this.tick) {
+          this.completeWrite(node);
+          completed = true;
+        }
+        this.processReady(node);
+      }
+      if (!completed) return;
+    }
+  }
+
+  /** The pending write's fsync completes: persist, send, apply, advance(). */
+  private completeWrite(node: SimNode): void {
     const raw = node.raw!;
+    const write = node.pendingWrite!;
+    const { ready } = write;
     if (ready.softState !== undefined) {
-      this.log(() => `node ${node.id} is ${ready.softState!.role} (leader ${ready.softState!.leader}) term ${raw.term}`);
+      this.log(() => `node ${node.id} is ${ready.softState!.role} (leader ${ready.softState!.leader}) term ${ready.hardState?.term ?? raw.term}`);
       if (ready.softState.role === 'leader') this.stats.elections++;
     }
-    if (ready.snapshot !== undefined) {
-      node.storage.applySnapshot(ready.snapshot);
-      this.stats.snapshotsInstalled++;
-      this.log(() => `node ${node.id} installs snapshot at ${ready.snapshot!.metadata.index}`);
+    if (this.options.readyCrashRate > 0 && this.phase === 'safety' && this.random.nextFloat() < this.options.readyCrashRate) {
+      // The fsync fails (the host stops; crash() tears the write), or it succeeds and the host dies before sending.
+      if (this.random.nextFloat() < 0.5) return this.crash(node, 'as its fsync fails');
+      node.pendingWrite = undefined;
+      this.persist(node, write.records);
+      return this.crash(node, 'after persisting, before sending');
     }
-    if (ready.entries.length > 0) {
-      this.checker.onPersistEntries(node.id, ready.entries, raw);
-      node.storage.append(ready.entries);
+    node.pendingWrite = undefined;
+    const last = ready.entries[ready.entries.length - 1];
+    if (last !== undefined && raw.termAt(last.index) !== last.term) this.stats.entriesReplacedWhilePending++;
+    this.persist(node, write.records);
+    for (const message of ready.messages) {
+      const addressee = this.nodes[message.to - 1]?.raw;
+      const leads = addressee !== undefined && addressee.role === 'leader' && addressee.term === message.term;
+      this.checker.onSend(node.id, message, node.disk, leads ? (index) => addressee.termAt(index) : undefined);
+      this.network.send(message, this.tick);
     }
-    if (ready.hardState !== undefined && !tornBeforeHardState) {
-      this.checker.onPersistHardState(node.id, ready.hardState);
-      node.storage.setHardState(ready.hardState);
+    this.apply(node, ready);
+    raw.advance();
+    this.observe(node);
+    if (node.compactAfterWrite) {
+      node.compactAfterWrite = false;
+      this.compact(node);
     }
+  }
+
+  /** Make `records` (a whole write, or the prefix a crash left) durable, checking them as they land. */
+  private persist(node: SimNode, records: readonly DiskRecord[]): void {
+    const { disk } = node;
+    let entries: Entry[] = [];
+    const flushEntries = (): void => {
+      if (entries.length === 0) return;
+      disk.writeEntries(entries);
+      // Log matching against what is on this disk now: the predecessor of each entry as stored.
+      this.checker.onPersistEntries(node.id, entries, disk);
+      entries = [];
+    };
+    for (const record of records) {
+      if (record.kind === 'entry') {
+        entries.push(record.entry);
+        continue;
+      }
+      flushEntries();
+      if (record.kind === 'snapshot') {
+        disk.writeSnapshot(record.snapshot);
+      } else {
+        this.checker.onPersistHardState(node.id, record.hardState);
+        disk.writeHardState(record.hardState);
+      }
+    }
+    flushEntries();
   }
 
   private apply(node: SimNode, ready: Ready): void {
     if (ready.snapshot !== undefined) {
+      this.stats.snapshotsInstalled++;
+      this.log(() => `node ${node.id} installs snapshot at ${ready.snapshot!.metadata.index}`);
       this.restoreStateMachine(node, ready.snapshot.data, ready.snapshot.metadata.index);
       node.appliedIndex = ready.snapshot.metadata.index;
     }
@@ -350,21 +508,34 @@ export class Simulation {
 
   private start(node: SimNode): void {
     const { options } = this;
+    if (options.verifyChecksumsAtOpen !== false) {
+      const damagedIndex = node.disk.findDamage();
+      if (damagedIndex !== undefined) {
+        // A checksum that fails on an intact entry would silently keep a healthy node down.
+        if (damagedIndex !== node.damagedIndex) this.fail('checksums fail only on damaged entries', `node ${node.id} entry ${damagedIndex}`);
+        this.log(() => `node ${node.id} refuses to start: entry ${damagedIndex} fails its checksum`);
+        node.damaged = true;
+        node.restartAtTick = Infinity;
+        this.stats.corruptionsDetected++;
+        return;
+      }
+    }
     node.raw = new RawNode({
       id: node.id,
       voters: [],
       electionTicks: options.electionTicks,
       heartbeatTicks: options.heartbeatTicks,
-      storage: node.storage,
+      storage: node.disk.storage,
       random: this.random,
       preVote: options.preVote,
       checkQuorum: options.checkQuorum,
       maxInflightMessages: options.maxInflightMessages,
       maxEntriesPerMessage: options.maxEntriesPerMessage,
     });
-    const snapshot = node.storage.snapshot();
+    const snapshot = node.disk.storage.snapshot();
     this.restoreStateMachine(node, snapshot.data, snapshot.metadata.index);
     node.appliedIndex = snapshot.metadata.index;
+    node.commitChecked = { term: 0, index: 0 };
     this.checker.onRestart(node.id, node.raw);
   }
 
@@ -375,12 +546,34 @@ export class Simulation {
 
   private crash(node: SimNode, when: string): void {
     this.log(() => `node ${node.id} crashes ${when}`);
+    const write = node.pendingWrite;
+    if (write !== undefined) {
+      // Lost fsync: only a prefix of the write may have reached the disk (see disk.ts).
+      const kept = this.random.nextInt(write.records.length + 1);
+      this.persist(node, write.records.slice(0, kept));
+      if (kept < write.records.length) this.stats.writesLost++;
+      this.log(() => `node ${node.id} keeps ${kept} of the ${write.records.length} records of its pending write`);
+      node.pendingWrite = undefined;
+    }
+    node.compactAfterWrite = false;
+    this.maybeDamage(node);
     node.raw = undefined;
     this.options.workload?.crash(node.id);
     node.restartAtTick = this.tick + 1 + this.random.nextInt(this.options.restartTicksMax);
     this.checker.onCrash(node.id);
     this.stats.crashes++;
     for (const [id, read] of this.pendingReads) if (read.node === node.id) this.pendingReads.delete(id);
+  }
+
+  /** While the node is down, one committed entry on its disk may rot (one node per run). */
+  private maybeDamage(node: SimNode): void {
+    const { options, random } = this;
+    if (this.corruptionInjected || options.corruptionRate <= 0 || random.nextFloat() >= options.corruptionRate) return;
+    const index = node.disk.damageOneEntry((count) => random.nextInt(count), node.disk.hardState.commit);
+    if (index === undefined) return;
+    this.corruptionInjected = true;
+    node.damagedIndex = index;
+    this.log(() => `node ${node.id}: entry ${index} is damaged on disk`);
   }
 
   private restartDue(): void {
@@ -399,6 +592,16 @@ export class Simulation {
     if (options.crashRate > 0 && random.nextFloat() < options.crashRate) {
       const node = this.nodes[random.nextInt(this.nodes.length)]!;
       if (node.raw !== undefined) this.crash(node, 'at random');
+    }
+    if (options.diskStallRate > 0 && random.nextFloat() < options.diskStallRate) {
+      const node = this.nodes[random.nextInt(this.nodes.length)]!;
+      node.diskStalledUntilTick = this.tick + options.electionTicks * (1 + random.nextInt(3)) + random.nextInt(options.electionTicks);
+      if (node.pendingWrite !== undefined) node.pendingWrite.dueTick = Math.max(node.pendingWrite.dueTick, node.diskStalledUntilTick);
+      this.log(() => `node ${node.id}'s disk stalls until tick ${node.diskStalledUntilTick}`);
+    }
+    if (options.lostFsyncRate > 0 && random.nextFloat() < options.lostFsyncRate) {
+      const writing = this.nodes.filter((node) => node.pendingWrite !== undefined);
+      if (writing.length > 0) this.crash(writing[random.nextInt(writing.length)]!, 'with its fsync pending (power loss)');
     }
     if (options.compactionRate > 0 && random.nextFloat() < options.compactionRate) {
       this.compact(this.nodes[random.nextInt(this.nodes.length)]!);
@@ -435,13 +638,17 @@ export class Simulation {
     }
   }
 
+  /** Snapshot the state machine at the applied index and compact; the host does it between Readies. */
   private compact(node: SimNode): void {
     const raw = node.raw;
-    if (raw === undefined || node.appliedIndex <= node.storage.snapshot().metadata.index) return;
+    if (raw === undefined || node.appliedIndex <= node.disk.snapshotIndex) return;
+    if (node.pendingWrite !== undefined) {
+      node.compactAfterWrite = true; // RaftHost compacts right after advance()
+      return;
+    }
     const data = this.options.workload !== undefined ? this.options.workload.snapshot(node.id) : encodeKv(node.kv);
-    node.storage.createSnapshot(node.appliedIndex, raw.confStateAt(node.appliedIndex), data);
-    const compactTo = Math.max(node.storage.firstIndex() - 1, node.appliedIndex - this.random.nextInt(4));
-    node.storage.compact(compactTo);
+    const compactTo = Math.max(node.disk.storage.firstIndex() - 1, node.appliedIndex - this.random.nextInt(4));
+    node.disk.compact(node.appliedIndex, raw.confStateAt(node.appliedIndex), data, compactTo);
     this.log(() => `node ${node.id} snapshots at ${node.appliedIndex}, compacts to ${compactTo}`);
   }
 
@@ -497,24 +704,29 @@ export class Simulation {
     for (; proposals > 0; proposals--) {
       // Clients mostly find the leader; some talk to whichever node they reach.
       const node = (random.nextFloat() < 0.8 ? this.leader() : undefined) ?? this.nodes[random.nextInt(this.nodes.length)]!;
-      if (node.raw?.role !== 'leader') continue;
-      if (options.workload !== undefined) {
-        options.workload.propose(this.leaderHandle(node, node.raw), random, this.tick);
-        this.observe(node);
-        this.processReady(node);
-        continue;
-      }
-      const key = `p${++this.proposalSequence}`;
+      if (node.raw?.role === 'leader') this.proposeAt(node);
+    }
+    if (options.readRate > 0 && random.nextFloat() < options.readRate) this.read(this.nodes[random.nextInt(this.nodes.length)]!);
+  }
+
+  /** One client request at a leader. Built-in store: the key proposed, or undefined if the core dropped it. */
+  private proposeAt(node: SimNode): string | undefined {
+    const raw = node.raw!;
+    let key: string | undefined;
+    if (this.options.workload !== undefined) {
+      this.options.workload.propose(this.leaderHandle(node, raw), this.random, this.tick);
+    } else {
       try {
-        node.raw.propose(textEncoder.encode(`${key}=${node.id}@${node.raw.term}`));
+        raw.propose(textEncoder.encode(`p${this.proposalSequence + 1}=${node.id}@${raw.term}`));
+        key = `p${++this.proposalSequence}`;
         this.stats.proposals++;
       } catch (error) {
         if (!(error instanceof RaftError)) throw error;
       }
-      this.observe(node);
-      this.processReady(node);
     }
-    if (options.readRate > 0 && random.nextFloat() < options.readRate) this.read(this.nodes[random.nextInt(this.nodes.length)]!);
+    this.observe(node);
+    this.processReady(node);
+    return key;
   }
 
   private leaderHandle(node: SimNode, raw: RawNode): LeaderHandle {
@@ -540,18 +752,22 @@ export class Simulation {
     };
   }
 
-  private read(node: SimNode): void {
-    if (node.raw === undefined) return;
+  /** A linearizable read at `node`: its id, or undefined if the core dropped it. */
+  private read(node: SimNode): number | undefined {
+    if (node.raw === undefined) return undefined;
     const id = ++this.readSequence;
     const context = new Uint8Array(4);
     new DataView(context.buffer).setUint32(0, id);
+    let started = false;
     try {
       node.raw.readIndex(context);
       this.pendingReads.set(id, { node: node.id, committedAtStart: this.checker.committedIndexMax() });
+      started = true;
     } catch (error) {
       if (!(error instanceof RaftError)) throw error;
     }
     this.processReady(node);
+    return started ? id : undefined;
   }
 
   // ---- liveness -------------------------------------------------------------------------------
@@ -561,13 +777,19 @@ export class Simulation {
     this.log(() => 'liveness phase: network healed, faults stopped, every node restarted');
     this.network.heal();
     this.network.faults = { dropRate: 0, duplicateRate: 0, delayTicksMax: 1 };
-    for (const node of this.nodes) if (node.raw === undefined) node.restartAtTick = this.tick;
+    for (const node of this.nodes) {
+      // A stalled disk is a fault too: one outlasting the heal would silence a node in the checks that follow.
+      node.diskStalledUntilTick = 0;
+      if (node.pendingWrite !== undefined) node.pendingWrite.dueTick = Math.min(node.pendingWrite.dueTick, this.tick);
+      if (node.raw === undefined && !node.damaged) node.restartAtTick = this.tick;
+    }
     this.restartDue();
   }
 
+  /** The leader's configuration, less a node that refused to start on a damaged log (an operator must replace it). */
   private members(leader: SimNode): SimNode[] {
     const { voters, learners } = leader.raw!.confState();
-    return [...voters, ...learners].map((id) => this.nodes[id - 1]!);
+    return [...voters, ...learners].map((id) => this.nodes[id - 1]!).filter((node) => !node.damaged);
   }
 
   private converged(): boolean {
@@ -578,7 +800,8 @@ export class Simulation {
     for (const member of this.members(leader)) {
       if (member.raw === undefined || member.appliedIndex !== raw.lastIndex || member.raw.leader !== leader.id) return false;
     }
-    return true;
+    // A leadership transfer started under faults may still finish: leadership is settled once none is under way.
+    return raw.status().leadTransferee === NONE && !this.network.hasInFlight((message) => message.type === 'timeoutNow');
   }
 
   private checkConvergedState(): void {
@@ -596,11 +819,116 @@ export class Simulation {
     }
   }
 
+  // ---- once healed: stable and live -----------------------------------------------------------
+
+  /**
+   * The cluster converged under one leader; with no faults it must keep that leader and term. With
+   * PreVote and CheckQuorum on, a voter is cut off from the leader (sometimes after a spell in full
+   * isolation) while it still reaches the others, so its pre-votes arrive: they must not change the
+   * term, and it must catch up once reconnected (etcd's disruptive follower; the leader lease of
+   * thesis §9.6). Then new proposals must commit on every member and a read at every member be served.
+   */
+  private settle(): void {
+    const leader = this.leader()!;
+    const stability: Stability = { leader, term: leader.raw!.term, invariant: 'a healed cluster keeps its leader' };
+    this.stability = stability;
+    const cutOff = this.options.preVote && this.options.checkQuorum && this.cutOffFollower(leader, stability);
+    stability.invariant = cutOff ? 'a rejoining follower does not disrupt the leader' : 'a healed cluster keeps its leader';
+    this.probe(leader);
+    if (cutOff) this.stats.rejoinsWithoutDisruption++;
+    this.stability = undefined;
+    this.checkConvergedState();
+  }
+
+  /** Returns false when no voter can be cut off while the leader keeps a quorum. */
+  private cutOffFollower(leader: SimNode, stability: Stability): boolean {
+    const { network, random, options } = this;
+    const voterIds = leader.raw!.confState().voters;
+    const running = voterIds.map((id) => this.nodes[id - 1]!).filter((node) => node.raw !== undefined);
+    const followers = running.filter((node) => node !== leader);
+    if (followers.length === 0 || running.length - 1 < quorumSize(voterIds.length)) return false;
+    const follower = followers[random.nextInt(followers.length)]!;
+    // Without proposals its log stays as up to date as the others': only the leader lease stops its pre-votes.
+    const withProposals = random.nextFloat() < 0.5;
+    stability.invariant = 'a follower cut off from the leader does not disrupt it';
+    const others = this.nodes.filter((node) => node !== follower);
+    if (random.nextFloat() < 0.5) {
+      for (const other of others) (network.cut(follower.id, other.id), network.cut(other.id, follower.id));
+      this.log(() => `node ${follower.id} is isolated`);
+      this.runTicks(options.electionTicks + random.nextInt(options.electionTicks), withProposals ? leader : undefined);
+      network.heal();
+    }
+    network.cut(follower.id, leader.id);
+    network.cut(leader.id, follower.id);
+    this.log(() => `node ${follower.id} is cut off from leader ${leader.id}, not from the others`);
+    this.runTicks(3 * options.electionTicks + random.nextInt(options.electionTicks), withProposals ? leader : undefined);
+    network.heal();
+    this.log(() => `node ${follower.id} reconnects`);
+    return true;
+  }
+
+  private runTicks(count: number, proposeAt: SimNode | undefined): void {
+    for (let k = 0; k < count; k++, this.tick++) {
+      if (proposeAt !== undefined) this.proposeAt(proposeAt);
+      this.step();
+    }
+  }
+
+  /** New proposals commit on every member, then a read at every member is served, in bounded time. */
+  private probe(leader: SimNode): void {
+    const keys: string[] = [];
+    for (let k = 0; k < 3; k++) {
+      const key = this.proposeAt(leader);
+      if (key !== undefined) keys.push(key);
+      else if (this.options.workload === undefined) this.fail('proposals commit once healed', `leader ${leader.id} dropped a proposal: ${this.describe()}`);
+    }
+    const backlog = leader.raw!.lastIndex - Math.min(...this.members(leader).map((member) => member.appliedIndex));
+    const ticksMax = this.options.livenessTicksMax + 2 * backlog;
+    const deadline = this.tick + ticksMax;
+    for (;; this.tick++) {
+      const keysPending = keys.filter((key) => !this.acknowledged.has(key));
+      if (keysPending.length === 0 && this.converged()) break;
+      if (this.tick >= deadline) {
+        const detail = `within ${ticksMax} ticks: ${this.describe()}`;
+        if (keysPending.length > 0) this.fail('proposals commit once healed', `${keysPending} not applied ${detail}`);
+        this.fail('liveness', `no convergence after healing ${detail}`);
+      }
+      this.step();
+    }
+    // Every member follows the leader now: a read started anywhere must be served.
+    const reads: number[] = [];
+    for (const member of this.members(leader)) {
+      const id = this.read(member);
+      if (id === undefined) this.fail('reads are served once healed', `node ${member.id} dropped a read: ${this.describe()}`);
+      reads.push(id);
+    }
+    for (;; this.tick++) {
+      const readsPending = reads.filter((id) => this.pendingReads.has(id));
+      if (readsPending.length === 0) break;
+      if (this.tick >= deadline) this.fail('reads are served once healed', `reads ${readsPending} not served within ${ticksMax} ticks: ${this.describe()}`);
+      this.step();
+    }
+    this.stats.probeReadsServed += reads.length;
+  }
+
+  private checkStable(stability: Stability): void {
+    const { leader, term, invariant } = stability;
+    const raw = leader.raw;
+    if (raw?.role !== 'leader' || raw.term !== term) {
+      this.fail(invariant, `leader ${leader.id} of term ${term} is now ${raw === undefined ? 'down' : `${raw.role} at term ${raw.term}`}: ${this.describe()}`);
+    }
+    for (const member of this.members(leader)) {
+      if (member.raw !== undefined && member.raw.term !== term) {
+        this.fail(invariant, `node ${member.id} moved to term ${member.raw.term} under leader ${leader.id} of term ${term}: ${this.describe()}`);
+      }
+    }
+  }
+
   private describe(): string {
     return this.nodes
       .map((node) => {
         const raw = node.raw;
-        if (raw === undefined) return `${node.id}:down`;
+        if (raw === undefined) return `${node.id}:${node.damaged ? 'damaged' : 'down'}`;
         return `${node.id}:${raw.role}/t${raw.term}/lead${raw.leader}/commit${raw.commit}/last${raw.lastIndex}/applied${node.appliedIndex}/conf${JSON.stringify(raw.confState())}`;
       })
       .join(' ');
@@ -622,6 +950,12 @@ export class Simulation {
       readsServed: this.stats.readsServed,
       snapshotsInstalled: this.stats.snapshotsInstalled,
       confChanges: this.stats.confChanges,
+      fsyncsPending: this.stats.fsyncsPending,
+      entriesReplacedWhilePending: this.stats.entriesReplacedWhilePending,
+      writesLost: this.stats.writesLost,
+      corruptionsDetected: this.stats.corruptionsDetected,
+      rejoinsWithoutDisruption: this.stats.rejoinsWithoutDisruption,
+      probeReadsServed: this.stats.probeReadsServed,
     };
   }
 }
