@@ -604,7 +604,9 @@ export class PartitionLog {
       for (const segment of this.segments) renamed.push(...segment.closeAndRename());
       this.segments = [Segment.create(this.dir, offset, this.now())];
       fsyncDirectory(this.dir);
-      for (const path of renamed) unlinkIfExists(path);
+      // A follower starting over may drop its whole log: the files go later, off the event loop,
+      // as retention's do (unlinking hundreds of synced segments here stalled the node for seconds).
+      this.scheduleFileRemoval(renamed);
       this.sealedUnsynced = [];
       this.advanceRecoveryPoint();
       this.markAllFlushed();
