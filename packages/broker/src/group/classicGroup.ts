@@ -1,0 +1,550 @@
+// One consumer group under Kafka's classic group protocol: membership, generations and the
+// rebalance that hands each member the assignment its leader computed. The coordinator (one per
+// group, on the leader of the group's __consumer_offsets partition) drives it; both doors (gRPC and
+// the Kafka wire protocol) call the same methods with the fields of Kafka's JoinGroup, SyncGroup,
+// Heartbeat and LeaveGroup.
+//
+// States (Kafka's GroupState): Empty (no members) → PreparingRebalance (members rejoin; the join
+// completes when all known members have, or at the rebalance timeout) → CompletingRebalance (the
+// join answered: the leader has the member list and computes the assignment) → Stable (the leader's
+// SyncGroup delivered every member's assignment). Any membership change in CompletingRebalance or
+// Stable goes back to PreparingRebalance. Dead: the group is gone (deleted, or this broker is no
+// longer its coordinator); every call answers COORDINATOR_NOT_AVAILABLE.
+//
+// Time comes from a `GroupClock` (timers included), so tests drive it step by step. Persistence of
+// the assignment (group metadata in __consumer_offsets) is the `persistAssignment` hook: the Stable
+// state is entered only once it resolved, so a new coordinator after a failover knows the group.
+//
+// Not yet: static membership (group.instance.id, KIP-345) — a join that names an instance id is
+// answered as a dynamic member.
+import { randomUUID } from 'node:crypto';
+import { errorCode, type ErrorName } from '@runnel/common';
+import { assert } from '../invariant.js';
+
+export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead';
+
+/** Timers and the current time; the real one wraps Date.now and setTimeout. */
+export interface GroupClock {
+  now(): number;
+  /** Runs `run` after `delayMs`; returns a function that cancels it. */
+  schedule(delayMs: number, run: () => void): () => void;
+}
+
+export const systemClock: GroupClock = {
+  now: () => Date.now(),
+  schedule: (delayMs, run) => {
+    const timer = setTimeout(run, delayMs);
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+};
+
+export interface GroupSettings {
+  /** group.min.session.timeout.ms / group.max.session.timeout.ms: the session timeouts a member may ask for. */
+  readonly minSessionTimeoutMs: number;
+  readonly maxSessionTimeoutMs: number;
+  /** group.max.size. */
+  readonly maxSize: number;
+  /** group.initial.rebalance.delay.ms: how long the first rebalance of an empty group waits for more members. */
+  readonly initialRebalanceDelayMs: number;
+}
+
+export interface JoinProtocol {
+  readonly name: string;
+  readonly metadata: Buffer;
+}
+
+export interface JoinRequest {
+  /** '' for a member's first join. */
+  readonly memberId: string;
+  readonly groupInstanceId: string | null;
+  readonly clientId: string;
+  readonly clientHost: string;
+  readonly protocolType: string;
+  /** In the member's order of preference. */
+  readonly protocols: readonly JoinProtocol[];
+  readonly sessionTimeoutMs: number;
+  readonly rebalanceTimeoutMs: number;
+  /** JoinGroup v4+: a first join is answered MEMBER_ID_REQUIRED with the id to rejoin with (KIP-394). */
+  readonly requireKnownMemberId: boolean;
+}
+
+export interface JoinMember {
+  readonly memberId: string;
+  readonly groupInstanceId: string | null;
+  readonly metadata: Buffer;
+}
+
+export interface JoinResponse {
+  readonly errorCode: number;
+  readonly generationId: number;
+  readonly protocolType: string | null;
+  readonly protocolName: string | null;
+  readonly leader: string;
+  readonly memberId: string;
+  /** Every member with its metadata for the chosen protocol: for the leader only, empty for the others. */
+  readonly members: readonly JoinMember[];
+}
+
+export interface SyncRequest {
+  readonly memberId: string;
+  readonly generationId: number;
+  /** SyncGroup v5+: checked against the group's when present. */
+  readonly protocolType: string | null;
+  readonly protocolName: string | null;
+  /** From the leader: each member's assignment. Others send none. */
+  readonly assignments: ReadonlyArray<{ readonly memberId: string; readonly assignment: Buffer }>;
+}
+
+export interface SyncResponse {
+  readonly errorCode: number;
+  readonly protocolType: string | null;
+  readonly protocolName: string | null;
+  readonly assignment: Buffer;
+}
+
+export interface MemberDescription {
+  readonly memberId: string;
+  readonly groupInstanceId: string | null;
+  readonly clientId: string;
+  readonly clientHost: string;
+  readonly metadata: Buffer;
+  readonly assignment: Buffer;
+}
+
+export interface GroupDescription {
+  readonly groupId: string;
+  readonly state: GroupState;
+  readonly generationId: number;
+  readonly protocolType: string;
+  readonly protocolName: string;
+  readonly leader: string;
+  readonly members: readonly MemberDescription[];
+}
+
+/** What persistAssignment stores: enough for a new coordinator to carry the group on. */
+export interface GroupAssignmentRecord {
+  readonly groupId: string;
+  readonly generationId: number;
+  readonly protocolType: string;
+  readonly protocolName: string;
+  readonly leader: string;
+  readonly members: readonly MemberDescription[];
+}
+
+interface Member {
+  readonly memberId: string;
+  readonly groupInstanceId: string | null;
+  readonly clientId: string;
+  readonly clientHost: string;
+  protocols: readonly JoinProtocol[];
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  assignment: Buffer;
+  /** Set while the member waits for the join to complete. */
+  awaitingJoin: ((response: JoinResponse) => void) | null;
+  /** Set while the member waits for the leader's assignment. */
+  awaitingSync: ((response: SyncResponse) => void) | null;
+  cancelSession: () => void;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function joinError(name: ErrorName, memberId = ''): JoinResponse {
+  return { errorCode: errorCode(name), generationId: -1, protocolType: null, protocolName: null, leader: '', memberId, members: [] };
+}
+
+function syncError(name: ErrorName): SyncResponse {
+  return { errorCode: errorCode(name), protocolType: null, protocolName: null, assignment: EMPTY };
+}
+
+function sameProtocols(a: readonly JoinProtocol[], b: readonly JoinProtocol[]): boolean {
+  return a.length === b.length && a.every((protocol, k) => protocol.name === b[k]!.name && protocol.metadata.equals(b[k]!.metadata));
+}
+
+export class ClassicGroup {
+  private current: GroupState = 'Empty';
+  private generation = 0;
+  private protocolTypeName = '';
+  private protocolChosen = '';
+  private leaderId = '';
+  private readonly members = new Map<string, Member>();
+  /** Ids handed out with MEMBER_ID_REQUIRED, waiting for the member's second join (expire with its session). */
+  private readonly pendingMembers = new Map<string, () => void>();
+  private cancelJoinTimer: (() => void) | null = null;
+  /** The initial rebalance of an empty group: when the delayed join may complete at the latest. */
+  private initialJoinDeadlineMs = 0;
+
+  constructor(
+    readonly groupId: string,
+    private readonly settings: GroupSettings,
+    private readonly clock: GroupClock = systemClock,
+    private readonly persistAssignment: (record: GroupAssignmentRecord) => Promise<void> = async () => undefined,
+  ) {}
+
+  get state(): GroupState {
+    return this.current;
+  }
+
+  get generationId(): number {
+    return this.generation;
+  }
+
+  get size(): number {
+    return this.members.size;
+  }
+
+  describe(): GroupDescription {
+    return {
+      groupId: this.groupId,
+      state: this.current,
+      generationId: this.generation,
+      protocolType: this.protocolTypeName,
+      protocolName: this.protocolChosen,
+      leader: this.leaderId,
+      members: [...this.members.values()].map((member) => this.memberDescription(member)),
+    };
+  }
+
+  // ---- JoinGroup --------------------------------------------------------------------------------
+
+  join(request: JoinRequest): Promise<JoinResponse> {
+    if (this.current === 'Dead') return Promise.resolve(joinError('COORDINATOR_NOT_AVAILABLE', request.memberId));
+    if (request.sessionTimeoutMs < this.settings.minSessionTimeoutMs || request.sessionTimeoutMs > this.settings.maxSessionTimeoutMs) {
+      return Promise.resolve(joinError('INVALID_SESSION_TIMEOUT', request.memberId));
+    }
+    if (!this.supportsProtocols(request)) return Promise.resolve(joinError('INCONSISTENT_GROUP_PROTOCOL', request.memberId));
+    if (request.memberId === '') return this.joinNewMember(request);
+    const pending = this.pendingMembers.get(request.memberId);
+    if (pending !== undefined) {
+      pending();
+      this.pendingMembers.delete(request.memberId);
+      return this.addMemberAndRebalance(request.memberId, request);
+    }
+    const member = this.members.get(request.memberId);
+    if (member === undefined || this.current === 'Empty') return Promise.resolve(joinError('UNKNOWN_MEMBER_ID', request.memberId));
+    return this.joinKnownMember(member, request);
+  }
+
+  private joinNewMember(request: JoinRequest): Promise<JoinResponse> {
+    if (this.members.size + this.pendingMembers.size >= this.settings.maxSize) return Promise.resolve(joinError('GROUP_MAX_SIZE_REACHED'));
+    const memberId = `${request.clientId}-${randomUUID()}`;
+    if (request.requireKnownMemberId) {
+      // KIP-394: the member gets its id first, and joins with it; an id never used expires.
+      this.pendingMembers.set(
+        memberId,
+        this.clock.schedule(request.sessionTimeoutMs, () => {
+          this.pendingMembers.delete(memberId);
+          this.maybeCompleteJoin();
+        }),
+      );
+      return Promise.resolve(joinError('MEMBER_ID_REQUIRED', memberId));
+    }
+    return this.addMemberAndRebalance(memberId, request);
+  }
+
+  private joinKnownMember(member: Member, request: JoinRequest): Promise<JoinResponse> {
+    const unchanged = sameProtocols(member.protocols, request.protocols);
+    member.sessionTimeoutMs = request.sessionTimeoutMs;
+    member.rebalanceTimeoutMs = request.rebalanceTimeoutMs;
+    if (this.current === 'PreparingRebalance') {
+      member.protocols = request.protocols;
+      return this.awaitJoin(member);
+    }
+    // A follower rejoining with what it had gets the current generation back; a leader rejoining, or
+    // anyone with new metadata (e.g. a new subscription), starts a rebalance.
+    if (unchanged && (this.current === 'CompletingRebalance' || member.memberId !== this.leaderId)) {
+      this.touchSession(member);
+      return Promise.resolve(this.joinResponseFor(member));
+    }
+    member.protocols = request.protocols;
+    const joined = this.awaitJoin(member);
+    this.prepareRebalance(`member ${member.memberId} rejoined${unchanged ? ' as leader' : ' with new metadata'}`);
+    return joined;
+  }
+
+  private addMemberAndRebalance(memberId: string, request: JoinRequest): Promise<JoinResponse> {
+    const member: Member = {
+      memberId,
+      groupInstanceId: request.groupInstanceId,
+      clientId: request.clientId,
+      clientHost: request.clientHost,
+      protocols: request.protocols,
+      sessionTimeoutMs: request.sessionTimeoutMs,
+      rebalanceTimeoutMs: request.rebalanceTimeoutMs,
+      assignment: EMPTY,
+      awaitingJoin: null,
+      awaitingSync: null,
+      cancelSession: () => undefined,
+    };
+    if (this.members.size === 0) this.protocolTypeName = request.protocolType;
+    this.members.set(memberId, member);
+    const joined = this.awaitJoin(member);
+    if (this.current === 'PreparingRebalance') this.extendInitialJoin();
+    else this.prepareRebalance(`member ${memberId} joined`);
+    return joined;
+  }
+
+  private awaitJoin(member: Member): Promise<JoinResponse> {
+    // A second join from the same member replaces the first, which is answered as superseded.
+    member.awaitingJoin?.(joinError('UNKNOWN_MEMBER_ID', member.memberId));
+    const joined = new Promise<JoinResponse>((resolve) => {
+      member.awaitingJoin = resolve;
+    });
+    this.touchSession(member);
+    this.maybeCompleteJoin();
+    return joined;
+  }
+
+  private supportsProtocols(request: JoinRequest): boolean {
+    if (request.protocolType === '' || request.protocols.length === 0) return false;
+    if (this.members.size === 0) return true;
+    if (request.protocolType !== this.protocolTypeName) return false;
+    // At least one protocol every other member supports too.
+    const others = [...this.members.values()].filter((member) => member.memberId !== request.memberId);
+    return request.protocols.some((protocol) => others.every((member) => member.protocols.some((candidate) => candidate.name === protocol.name)));
+  }
+
+  // ---- rebalancing ------------------------------------------------------------------------------
+
+  private prepareRebalance(reason: string): void {
+    assert(this.current !== 'Dead', `group ${this.groupId}: a dead group does not rebalance (${reason})`);
+    if (this.current === 'CompletingRebalance') {
+      // Members waiting for an assignment of the generation being replaced must rejoin.
+      for (const member of this.members.values()) this.answerSync(member, syncError('REBALANCE_IN_PROGRESS'));
+    }
+    if (this.current === 'PreparingRebalance') return;
+    const wasEmpty = this.current === 'Empty';
+    this.current = 'PreparingRebalance';
+    this.cancelJoinTimer?.();
+    const rebalanceTimeoutMs = Math.max(0, ...[...this.members.values()].map((member) => member.rebalanceTimeoutMs));
+    if (wasEmpty && this.settings.initialRebalanceDelayMs > 0) {
+      // Kafka's InitialDelayedJoin: wait for more members, each join extending the wait by the
+      // delay, never past the rebalance timeout.
+      this.initialJoinDeadlineMs = this.clock.now() + rebalanceTimeoutMs;
+      this.scheduleJoinCompletion(Math.min(this.settings.initialRebalanceDelayMs, rebalanceTimeoutMs), true);
+    } else {
+      this.initialJoinDeadlineMs = 0;
+      this.scheduleJoinCompletion(rebalanceTimeoutMs, false);
+      this.maybeCompleteJoin();
+    }
+  }
+
+  private extendInitialJoin(): void {
+    if (this.initialJoinDeadlineMs === 0) return;
+    // The wait restarts with each new member, but never runs past the rebalance timeout that held
+    // when the rebalance began.
+    const remainingMs = Math.max(0, this.initialJoinDeadlineMs - this.clock.now());
+    this.scheduleJoinCompletion(Math.min(this.settings.initialRebalanceDelayMs, remainingMs), true);
+  }
+
+  private scheduleJoinCompletion(delayMs: number, initial: boolean): void {
+    this.cancelJoinTimer?.();
+    this.cancelJoinTimer = this.clock.schedule(delayMs, () => {
+      this.cancelJoinTimer = null;
+      if (this.current !== 'PreparingRebalance') return;
+      if (initial) this.initialJoinDeadlineMs = 0;
+      this.completeJoin();
+    });
+  }
+
+  /** Completes the join at once when every known member has rejoined (not during the initial delay). */
+  private maybeCompleteJoin(): void {
+    if (this.current !== 'PreparingRebalance' || this.initialJoinDeadlineMs !== 0) return;
+    if (this.pendingMembers.size > 0) return;
+    for (const member of this.members.values()) if (member.awaitingJoin === null) return;
+    this.cancelJoinTimer?.();
+    this.cancelJoinTimer = null;
+    this.completeJoin();
+  }
+
+  private completeJoin(): void {
+    // Members that did not rejoin in time leave the group.
+    for (const member of [...this.members.values()]) if (member.awaitingJoin === null) this.removeMember(member);
+    this.generation++;
+    if (this.members.size === 0) {
+      this.current = 'Empty';
+      this.protocolChosen = '';
+      this.leaderId = '';
+      return;
+    }
+    this.protocolChosen = this.selectProtocol();
+    if (!this.members.has(this.leaderId)) this.leaderId = this.members.keys().next().value!;
+    this.current = 'CompletingRebalance';
+    for (const member of this.members.values()) {
+      member.assignment = EMPTY;
+      const answer = member.awaitingJoin!;
+      member.awaitingJoin = null;
+      this.touchSession(member);
+      answer(this.joinResponseFor(member));
+    }
+  }
+
+  /** The protocol every member supports with the most members preferring it (Kafka's vote). */
+  private selectProtocol(): string {
+    const members = [...this.members.values()];
+    const candidates = members[0]!.protocols.map((protocol) => protocol.name).filter((name) => members.every((member) => member.protocols.some((protocol) => protocol.name === name)));
+    assert(candidates.length > 0, `group ${this.groupId}: members share a protocol`);
+    const votes = new Map<string, number>(candidates.map((name) => [name, 0]));
+    for (const member of members) {
+      const choice = member.protocols.find((protocol) => votes.has(protocol.name))!.name;
+      votes.set(choice, votes.get(choice)! + 1);
+    }
+    return [...votes.entries()].reduce((best, entry) => (entry[1] > best[1] ? entry : best))[0];
+  }
+
+  private joinResponseFor(member: Member): JoinResponse {
+    const isLeader = member.memberId === this.leaderId;
+    return {
+      errorCode: 0,
+      generationId: this.generation,
+      protocolType: this.protocolTypeName,
+      protocolName: this.protocolChosen,
+      leader: this.leaderId,
+      memberId: member.memberId,
+      members: isLeader ? [...this.members.values()].map((other) => ({ memberId: other.memberId, groupInstanceId: other.groupInstanceId, metadata: this.metadataOf(other) })) : [],
+    };
+  }
+
+  private metadataOf(member: Member): Buffer {
+    return member.protocols.find((protocol) => protocol.name === this.protocolChosen)?.metadata ?? EMPTY;
+  }
+
+  // ---- SyncGroup --------------------------------------------------------------------------------
+
+  sync(request: SyncRequest): Promise<SyncResponse> {
+    if (this.current === 'Dead') return Promise.resolve(syncError('COORDINATOR_NOT_AVAILABLE'));
+    const member = this.members.get(request.memberId);
+    if (member === undefined || this.current === 'Empty') return Promise.resolve(syncError('UNKNOWN_MEMBER_ID'));
+    if (request.generationId !== this.generation) return Promise.resolve(syncError('ILLEGAL_GENERATION'));
+    if ((request.protocolType !== null && request.protocolType !== this.protocolTypeName) || (request.protocolName !== null && request.protocolName !== this.protocolChosen)) {
+      return Promise.resolve(syncError('INCONSISTENT_GROUP_PROTOCOL'));
+    }
+    this.touchSession(member);
+    if (this.current === 'PreparingRebalance') return Promise.resolve(syncError('REBALANCE_IN_PROGRESS'));
+    if (this.current === 'Stable') return Promise.resolve(this.syncResponseFor(member));
+    member.awaitingSync?.(syncError('REBALANCE_IN_PROGRESS'));
+    const synced = new Promise<SyncResponse>((resolve) => {
+      member.awaitingSync = resolve;
+    });
+    if (member.memberId === this.leaderId) void this.completeSync(request.assignments);
+    return synced;
+  }
+
+  private async completeSync(assignments: SyncRequest['assignments']): Promise<void> {
+    const generation = this.generation;
+    const given = new Map(assignments.map((entry) => [entry.memberId, entry.assignment]));
+    for (const member of this.members.values()) member.assignment = given.get(member.memberId) ?? EMPTY;
+    let stored = true;
+    try {
+      await this.persistAssignment({ ...this.describe(), protocolType: this.protocolTypeName, protocolName: this.protocolChosen });
+    } catch {
+      stored = false;
+    }
+    // A rebalance (or the group's end) that came meanwhile has answered the waiting members already.
+    if (this.current !== 'CompletingRebalance' || this.generation !== generation) return;
+    if (!stored) {
+      for (const member of this.members.values()) this.answerSync(member, syncError('COORDINATOR_NOT_AVAILABLE'));
+      this.prepareRebalance('the assignment could not be stored');
+      return;
+    }
+    this.current = 'Stable';
+    for (const member of this.members.values()) this.answerSync(member, this.syncResponseFor(member));
+  }
+
+  private syncResponseFor(member: Member): SyncResponse {
+    return { errorCode: 0, protocolType: this.protocolTypeName, protocolName: this.protocolChosen, assignment: member.assignment };
+  }
+
+  private answerSync(member: Member, response: SyncResponse): void {
+    const answer = member.awaitingSync;
+    member.awaitingSync = null;
+    answer?.(response);
+  }
+
+  // ---- Heartbeat and LeaveGroup -----------------------------------------------------------------
+
+  heartbeat(memberId: string, generationId: number): number {
+    if (this.current === 'Dead') return errorCode('COORDINATOR_NOT_AVAILABLE');
+    const member = this.members.get(memberId);
+    if (member === undefined || this.current === 'Empty') return errorCode('UNKNOWN_MEMBER_ID');
+    if (generationId !== this.generation) return errorCode('ILLEGAL_GENERATION');
+    this.touchSession(member);
+    return this.current === 'PreparingRebalance' ? errorCode('REBALANCE_IN_PROGRESS') : 0;
+  }
+
+  /** LeaveGroup: each member's error code, in order. */
+  leave(memberIds: readonly string[]): number[] {
+    if (this.current === 'Dead') return memberIds.map(() => errorCode('COORDINATOR_NOT_AVAILABLE'));
+    return memberIds.map((memberId) => {
+      const pending = this.pendingMembers.get(memberId);
+      if (pending !== undefined) {
+        pending();
+        this.pendingMembers.delete(memberId);
+        this.maybeCompleteJoin();
+        return 0;
+      }
+      const member = this.members.get(memberId);
+      if (member === undefined) return errorCode('UNKNOWN_MEMBER_ID');
+      this.memberGone(member, `member ${memberId} left`);
+      return 0;
+    });
+  }
+
+  /** The group is deleted or no longer coordinated here: every waiting member hears it. */
+  markDead(): void {
+    this.cancelJoinTimer?.();
+    for (const cancel of this.pendingMembers.values()) cancel();
+    this.pendingMembers.clear();
+    for (const member of [...this.members.values()]) {
+      member.awaitingJoin?.(joinError('COORDINATOR_NOT_AVAILABLE', member.memberId));
+      member.awaitingJoin = null;
+      this.answerSync(member, syncError('COORDINATOR_NOT_AVAILABLE'));
+      member.cancelSession();
+    }
+    this.members.clear();
+    this.current = 'Dead';
+  }
+
+  private memberGone(member: Member, reason: string): void {
+    member.awaitingJoin?.(joinError('UNKNOWN_MEMBER_ID', member.memberId));
+    member.awaitingJoin = null;
+    this.answerSync(member, syncError('UNKNOWN_MEMBER_ID'));
+    this.removeMember(member);
+    if (this.current === 'Stable' || this.current === 'CompletingRebalance') this.prepareRebalance(reason);
+    else if (this.current === 'PreparingRebalance') this.maybeCompleteJoin();
+  }
+
+  private removeMember(member: Member): void {
+    member.cancelSession();
+    this.members.delete(member.memberId);
+    if (this.leaderId === member.memberId) this.leaderId = '';
+  }
+
+  /**
+   * Restarts the member's session. A member waiting for a join or sync answer is alive by
+   * definition (Kafka's shouldKeepAlive): its session is checked again when the wait ends.
+   */
+  private touchSession(member: Member): void {
+    member.cancelSession();
+    member.cancelSession = this.clock.schedule(member.sessionTimeoutMs, () => {
+      if (this.members.get(member.memberId) !== member) return;
+      if (member.awaitingJoin !== null || member.awaitingSync !== null) {
+        this.touchSession(member);
+        return;
+      }
+      this.memberGone(member, `member ${member.memberId}'s session expired`);
+    });
+  }
+
+  private memberDescription(member: Member): MemberDescription {
+    return {
+      memberId: member.memberId,
+      groupInstanceId: member.groupInstanceId,
+      clientId: member.clientId,
+      clientHost: member.clientHost,
+      metadata: this.metadataOf(member),
+      assignment: member.assignment,
+    };
+  }
+}
