@@ -110,6 +110,8 @@ export interface MemberDescription {
   readonly clientHost: string;
   readonly metadata: Buffer;
   readonly assignment: Buffer;
+  readonly sessionTimeoutMs: number;
+  readonly rebalanceTimeoutMs: number;
 }
 
 export interface GroupDescription {
@@ -204,6 +206,37 @@ export class ClassicGroup {
       leader: this.leaderId,
       members: [...this.members.values()].map((member) => this.memberDescription(member)),
     };
+  }
+
+  /**
+   * A new coordinator takes the group over as the stored record left it (after a failover or a
+   * restart): the members keep their generation and assignment and must heartbeat within their
+   * session timeout, as Kafka does when it loads a group.
+   */
+  restore(record: GroupAssignmentRecord): void {
+    assert(this.current === 'Empty' && this.members.size === 0 && this.generation === 0, `group ${this.groupId}: only a new group is restored`);
+    this.generation = record.generationId;
+    this.protocolTypeName = record.protocolType;
+    this.protocolChosen = record.protocolName;
+    this.leaderId = record.leader;
+    for (const stored of record.members) {
+      const member: Member = {
+        memberId: stored.memberId,
+        groupInstanceId: stored.groupInstanceId,
+        clientId: stored.clientId,
+        clientHost: stored.clientHost,
+        protocols: [{ name: record.protocolName, metadata: stored.metadata }],
+        sessionTimeoutMs: stored.sessionTimeoutMs,
+        rebalanceTimeoutMs: stored.rebalanceTimeoutMs,
+        assignment: stored.assignment,
+        awaitingJoin: null,
+        awaitingSync: null,
+        cancelSession: () => undefined,
+      };
+      this.members.set(member.memberId, member);
+      this.touchSession(member);
+    }
+    this.current = this.members.size > 0 ? 'Stable' : 'Empty';
   }
 
   // ---- JoinGroup --------------------------------------------------------------------------------
@@ -545,6 +578,8 @@ export class ClassicGroup {
       clientHost: member.clientHost,
       metadata: this.metadataOf(member),
       assignment: member.assignment,
+      sessionTimeoutMs: member.sessionTimeoutMs,
+      rebalanceTimeoutMs: member.rebalanceTimeoutMs,
     };
   }
 }

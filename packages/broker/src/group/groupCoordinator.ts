@@ -1,0 +1,353 @@
+// The group coordinator of one broker: it coordinates the groups of the __consumer_offsets
+// partitions this broker leads. A group lives on partition offsetsPartitionFor(groupId); its
+// committed offsets and its membership (the assignment of its latest generation) are records of
+// that partition, written with acks=all, so a new leader of the partition — the group's next
+// coordinator — loads them and the group carries on.
+//
+// Answers a client acts on: NOT_COORDINATOR (this broker does not lead the group's partition: look
+// again), COORDINATOR_LOAD_IN_PROGRESS (it is loading the partition: retry soon),
+// COORDINATOR_NOT_AVAILABLE (the partition moved away while the call ran).
+import { errorCode, RunnelError, type ErrorName, type Logger } from '@runnel/common';
+import {
+  ClassicGroup,
+  systemClock,
+  type GroupAssignmentRecord,
+  type GroupClock,
+  type GroupDescription,
+  type GroupSettings,
+  type JoinRequest,
+  type JoinResponse,
+  type SyncRequest,
+  type SyncResponse,
+} from './classicGroup.js';
+import {
+  decodeGroupMetadataValue,
+  decodeOffsetCommitValue,
+  decodeOffsetsKey,
+  encodeGroupMetadataValue,
+  encodeOffsetCommitValue,
+  encodeOffsetsKey,
+  offsetsPartitionFor,
+  type OffsetCommitValue,
+} from './offsetsTopicRecords.js';
+
+export const OFFSETS_TOPIC = '__consumer_offsets';
+
+/** One record of the offsets topic; a null value is a tombstone. */
+export interface OffsetsRecord {
+  readonly key: Buffer;
+  readonly value: Buffer | null;
+}
+
+/** What the coordinator needs of the partitions of __consumer_offsets. */
+export interface OffsetsLog {
+  /** Appends with acks=all; resolves once the records are committed, throws the Kafka error otherwise. */
+  append(partition: number, records: readonly OffsetsRecord[]): Promise<void>;
+  /** Every record of the partition from its log start up to its high watermark, in offset order. */
+  readAll(partition: number): AsyncIterable<OffsetsRecord>;
+}
+
+export interface GroupCoordinatorOptions {
+  readonly offsetsPartitions: number;
+  readonly group: GroupSettings;
+  readonly log: OffsetsLog;
+  readonly logger: Logger;
+  readonly clock?: GroupClock;
+}
+
+export interface CommitOffset {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly leaderEpoch: number;
+  readonly metadata: string;
+}
+
+export interface CommittedOffset extends OffsetCommitValue {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+/** One hosted partition of the offsets topic: loading, or loaded with its groups and offsets. */
+interface HostedPartition {
+  readonly epoch: number;
+  loaded: boolean;
+  readonly groups: Map<string, ClassicGroup>;
+  /** Per group, `topic\0partition` → the committed value. */
+  readonly offsets: Map<string, Map<string, CommittedOffset>>;
+}
+
+/** group.id limit, as Kafka's: a group id is a string field of the requests. */
+const GROUP_ID_LENGTH_MAX = 32_767;
+/** Metadata strings of offset commits (offset.metadata.max.bytes, Kafka's default). */
+const OFFSET_METADATA_BYTES_MAX = 4096;
+
+export class GroupCoordinator {
+  private readonly hosted = new Map<number, HostedPartition>();
+  private readonly clock: GroupClock;
+
+  constructor(private readonly options: GroupCoordinatorOptions) {
+    this.clock = options.clock ?? systemClock;
+  }
+
+  partitionFor(groupId: string): number {
+    return offsetsPartitionFor(groupId, this.options.offsetsPartitions);
+  }
+
+  /** Whether this broker coordinates (and has loaded) `groupId`'s partition. */
+  isCoordinatorFor(groupId: string): boolean {
+    return this.hosted.get(this.partitionFor(groupId))?.loaded === true;
+  }
+
+  // ---- leadership of the offsets partitions -----------------------------------------------------
+
+  /**
+   * This broker now leads `partition` at `epoch`: load its groups and offsets. Requests for its
+   * groups answer COORDINATOR_LOAD_IN_PROGRESS until the load completes.
+   */
+  async becomeCoordinator(partition: number, epoch: number): Promise<void> {
+    const existing = this.hosted.get(partition);
+    if (existing !== undefined && existing.epoch === epoch) return;
+    if (existing !== undefined) this.resign(partition);
+    const hosted: HostedPartition = { epoch, loaded: false, groups: new Map(), offsets: new Map() };
+    this.hosted.set(partition, hosted);
+    const startedMs = this.clock.now();
+    let records = 0;
+    const stored = new Map<string, GroupAssignmentRecord>();
+    try {
+      for await (const record of this.options.log.readAll(partition)) {
+        if (this.hosted.get(partition) !== hosted) return; // resigned while loading
+        records++;
+        if (record.key.length === 0) continue;
+        const key = decodeOffsetsKey(record.key);
+        if (key.type === 'offset') {
+          const offsets = this.offsetsOf(hosted, key.group);
+          const id = offsetId(key.topic, key.partition);
+          if (record.value === null) offsets.delete(id);
+          else offsets.set(id, { topic: key.topic, partition: key.partition, ...decodeOffsetCommitValue(record.value) });
+          if (offsets.size === 0) hosted.offsets.delete(key.group);
+        } else if (record.value === null) {
+          stored.delete(key.group);
+        } else {
+          stored.set(key.group, assignmentRecordOf(key.group, decodeGroupMetadataValue(record.value)));
+        }
+      }
+    } catch (error) {
+      // A record that does not decode means this partition cannot be trusted here: stay loading
+      // (clients retry) and say why; a new leader, or a restart after repair, loads it again.
+      this.options.logger.error({ partition, err: error }, 'cannot load the groups of a __consumer_offsets partition');
+      return;
+    }
+    if (this.hosted.get(partition) !== hosted) return;
+    for (const [groupId, record] of stored) {
+      const group = this.newGroup(hosted, groupId);
+      group.restore(record);
+    }
+    hosted.loaded = true;
+    this.options.logger.info({ partition, epoch, records, groups: stored.size, ms: this.clock.now() - startedMs }, 'loaded the groups of a __consumer_offsets partition');
+  }
+
+  /** This broker no longer leads `partition`: its groups end here (members find the new coordinator). */
+  resign(partition: number): void {
+    const hosted = this.hosted.get(partition);
+    if (hosted === undefined) return;
+    this.hosted.delete(partition);
+    for (const group of hosted.groups.values()) group.markDead();
+  }
+
+  // ---- membership -------------------------------------------------------------------------------
+
+  async join(groupId: string, request: JoinRequest): Promise<JoinResponse> {
+    const hosted = this.coordinatorOf(groupId);
+    if (typeof hosted === 'string') return joinError(hosted, request.memberId);
+    let group = hosted.groups.get(groupId);
+    if (group === undefined || group.state === 'Dead') {
+      if (request.memberId !== '') return joinError('UNKNOWN_MEMBER_ID', request.memberId);
+      group = this.newGroup(hosted, groupId);
+    }
+    return group.join(request);
+  }
+
+  async sync(groupId: string, request: SyncRequest): Promise<SyncResponse> {
+    const group = this.existingGroup(groupId);
+    if (typeof group === 'string') return { errorCode: errorCode(group), protocolType: null, protocolName: null, assignment: Buffer.alloc(0) };
+    return group.sync(request);
+  }
+
+  heartbeat(groupId: string, memberId: string, generationId: number): number {
+    const group = this.existingGroup(groupId);
+    return typeof group === 'string' ? errorCode(group) : group.heartbeat(memberId, generationId);
+  }
+
+  leave(groupId: string, memberIds: readonly string[]): { errorCode: number; members: number[] } {
+    const group = this.existingGroup(groupId);
+    if (typeof group === 'string') return { errorCode: errorCode(group), members: [] };
+    return { errorCode: 0, members: group.leave(memberIds) };
+  }
+
+  describe(groupId: string): { errorCode: number; group: GroupDescription | null } {
+    const hosted = this.coordinatorOf(groupId);
+    if (typeof hosted === 'string') return { errorCode: errorCode(hosted), group: null };
+    const group = hosted.groups.get(groupId);
+    return { errorCode: 0, group: group?.describe() ?? null };
+  }
+
+  /** The groups this broker coordinates, with their protocol type and state. */
+  listGroups(): Array<{ groupId: string; protocolType: string; state: string }> {
+    const groups: Array<{ groupId: string; protocolType: string; state: string }> = [];
+    for (const hosted of this.hosted.values()) {
+      if (!hosted.loaded) continue;
+      for (const [groupId, group] of hosted.groups) if (group.state !== 'Dead') groups.push({ groupId, protocolType: group.describe().protocolType, state: group.state });
+      for (const groupId of hosted.offsets.keys()) if (!hosted.groups.has(groupId)) groups.push({ groupId, protocolType: '', state: 'Empty' });
+    }
+    return groups.sort((a, b) => a.groupId.localeCompare(b.groupId));
+  }
+
+  // ---- offsets ----------------------------------------------------------------------------------
+
+  /**
+   * OffsetCommit. A member commits with its member id and generation (checked against the group);
+   * a commit with generation -1 and no member id is allowed only while the group has no members
+   * (tools resetting offsets, consumers with manual assignment).
+   */
+  async commitOffsets(groupId: string, memberId: string, generationId: number, offsets: readonly CommitOffset[]): Promise<number[]> {
+    const hosted = this.coordinatorOf(groupId);
+    if (typeof hosted === 'string') return offsets.map(() => errorCode(hosted));
+    const refusal = this.commitRefusal(hosted.groups.get(groupId), memberId, generationId);
+    if (refusal !== null) return offsets.map(() => errorCode(refusal));
+    const nowMs = this.clock.now();
+    const results = offsets.map((entry) => (Buffer.byteLength(entry.metadata) > OFFSET_METADATA_BYTES_MAX ? errorCode('OFFSET_METADATA_TOO_LARGE') : entry.offset < 0 ? errorCode('INVALID_COMMIT_OFFSET_SIZE') : 0));
+    const accepted = offsets.filter((_, k) => results[k] === 0);
+    if (accepted.length === 0) return results;
+    const values = accepted.map((entry) => ({ entry, value: { offset: entry.offset, leaderEpoch: entry.leaderEpoch, metadata: entry.metadata, commitTimestamp: nowMs } }));
+    try {
+      await this.options.log.append(
+        this.partitionFor(groupId),
+        values.map(({ entry, value }) => ({ key: encodeOffsetsKey({ type: 'offset', group: groupId, topic: entry.topic, partition: entry.partition }), value: encodeOffsetCommitValue(value) })),
+      );
+    } catch (error) {
+      const code = appendErrorCode(error);
+      return results.map((result) => (result === 0 ? code : result));
+    }
+    // Applied only once committed, and only if this broker still coordinates the partition.
+    if (this.hosted.get(this.partitionFor(groupId)) === hosted) {
+      const committed = this.offsetsOf(hosted, groupId);
+      for (const { entry, value } of values) committed.set(offsetId(entry.topic, entry.partition), { topic: entry.topic, partition: entry.partition, ...value });
+    }
+    return results;
+  }
+
+  /** OffsetFetch: the committed offsets of `partitions`, or of every partition the group committed (null). */
+  fetchOffsets(groupId: string, partitions: ReadonlyArray<{ topic: string; partition: number }> | null): { errorCode: number; offsets: CommittedOffset[] } {
+    const hosted = this.coordinatorOf(groupId);
+    if (typeof hosted === 'string') return { errorCode: errorCode(hosted), offsets: [] };
+    const committed = hosted.offsets.get(groupId) ?? new Map<string, CommittedOffset>();
+    if (partitions === null) return { errorCode: 0, offsets: [...committed.values()] };
+    return {
+      errorCode: 0,
+      offsets: partitions.map((wanted) => committed.get(offsetId(wanted.topic, wanted.partition)) ?? { topic: wanted.topic, partition: wanted.partition, offset: -1, leaderEpoch: -1, metadata: '', commitTimestamp: -1 }),
+    };
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  private newGroup(hosted: HostedPartition, groupId: string): ClassicGroup {
+    const partition = this.partitionFor(groupId);
+    const group = new ClassicGroup(groupId, this.options.group, this.clock, async (record) => {
+      // The group's new generation is stored before its members hear their assignment.
+      if (this.hosted.get(partition) !== hosted) throw new RunnelError('NOT_COORDINATOR', `${OFFSETS_TOPIC}-${partition} moved away`);
+      await this.options.log.append(partition, [{ key: encodeOffsetsKey({ type: 'group', group: groupId }), value: encodeGroupMetadataValue(groupMetadataOf(record, this.clock.now())) }]);
+    });
+    hosted.groups.set(groupId, group);
+    return group;
+  }
+
+  private coordinatorOf(groupId: string): HostedPartition | ErrorName {
+    if (groupId.length === 0 || groupId.length > GROUP_ID_LENGTH_MAX) return 'INVALID_GROUP_ID';
+    const hosted = this.hosted.get(this.partitionFor(groupId));
+    if (hosted === undefined) return 'NOT_COORDINATOR';
+    if (!hosted.loaded) return 'COORDINATOR_LOAD_IN_PROGRESS';
+    return hosted;
+  }
+
+  private existingGroup(groupId: string): ClassicGroup | ErrorName {
+    const hosted = this.coordinatorOf(groupId);
+    if (typeof hosted === 'string') return hosted;
+    return hosted.groups.get(groupId) ?? 'UNKNOWN_MEMBER_ID';
+  }
+
+  private commitRefusal(group: ClassicGroup | undefined, memberId: string, generationId: number): ErrorName | null {
+    if (group === undefined || group.state === 'Dead' || group.state === 'Empty') {
+      return generationId < 0 && memberId === '' ? null : group === undefined || group.state !== 'Dead' ? 'ILLEGAL_GENERATION' : 'COORDINATOR_NOT_AVAILABLE';
+    }
+    if (generationId < 0 && memberId === '') return 'UNKNOWN_MEMBER_ID';
+    const description = group.describe();
+    if (!description.members.some((member) => member.memberId === memberId)) return 'UNKNOWN_MEMBER_ID';
+    if (generationId !== group.generationId) return 'ILLEGAL_GENERATION';
+    if (group.state === 'CompletingRebalance') return 'REBALANCE_IN_PROGRESS';
+    return null;
+  }
+
+  private offsetsOf(hosted: HostedPartition, groupId: string): Map<string, CommittedOffset> {
+    let offsets = hosted.offsets.get(groupId);
+    if (offsets === undefined) hosted.offsets.set(groupId, (offsets = new Map()));
+    return offsets;
+  }
+}
+
+function offsetId(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+function joinError(name: ErrorName, memberId: string): JoinResponse {
+  return { errorCode: errorCode(name), generationId: -1, protocolType: null, protocolName: null, leader: '', memberId, members: [] };
+}
+
+/** The Kafka error an append failure means to a group's client. */
+function appendErrorCode(error: unknown): number {
+  if (!(error instanceof RunnelError)) return errorCode('UNKNOWN_SERVER_ERROR');
+  // Kafka's mapping for the coordinator's writes: the partition moved or lacks replicas.
+  if (error.errorName === 'NOT_LEADER_OR_FOLLOWER' || error.errorName === 'UNKNOWN_TOPIC_OR_PARTITION' || error.errorName === 'NOT_COORDINATOR') return errorCode('NOT_COORDINATOR');
+  if (error.errorName === 'NOT_ENOUGH_REPLICAS' || error.errorName === 'NOT_ENOUGH_REPLICAS_AFTER_APPEND' || error.errorName === 'REQUEST_TIMED_OUT') return errorCode('COORDINATOR_NOT_AVAILABLE');
+  return error.code;
+}
+
+function groupMetadataOf(record: GroupAssignmentRecord, nowMs: number) {
+  return {
+    protocolType: record.protocolType,
+    generation: record.generationId,
+    protocol: record.protocolName === '' ? null : record.protocolName,
+    leader: record.leader === '' ? null : record.leader,
+    currentStateTimestamp: nowMs,
+    members: record.members.map((member) => ({
+      memberId: member.memberId,
+      groupInstanceId: member.groupInstanceId,
+      clientId: member.clientId,
+      clientHost: member.clientHost,
+      rebalanceTimeoutMs: member.rebalanceTimeoutMs,
+      sessionTimeoutMs: member.sessionTimeoutMs,
+      subscription: member.metadata,
+      assignment: member.assignment,
+    })),
+  };
+}
+
+function assignmentRecordOf(groupId: string, value: ReturnType<typeof decodeGroupMetadataValue>): GroupAssignmentRecord {
+  return {
+    groupId,
+    generationId: value.generation,
+    protocolType: value.protocolType,
+    protocolName: value.protocol ?? '',
+    leader: value.leader ?? '',
+    members: value.members.map((member) => ({
+      memberId: member.memberId,
+      groupInstanceId: member.groupInstanceId,
+      clientId: member.clientId,
+      clientHost: member.clientHost,
+      metadata: member.subscription,
+      assignment: member.assignment,
+      sessionTimeoutMs: member.sessionTimeoutMs,
+      rebalanceTimeoutMs: member.rebalanceTimeoutMs,
+    })),
+  };
+}

@@ -1,0 +1,133 @@
+// The group coordinator on a real offsets partition (files on disk, the ReplicaManager's acks=all
+// path): a group's assignment and its committed offsets are records of the partition, and a new
+// coordinator that loads the partition carries the group on.
+import { createLogger, errorCode } from '@runnel/common';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { GroupSettings, JoinRequest } from '../src/group/classicGroup.js';
+import { GroupCoordinator, type OffsetsLog, type OffsetsRecord } from '../src/group/groupCoordinator.js';
+import { encodeOffsetsKey } from '../src/group/offsetsTopicRecords.js';
+import { ReplicatedOffsetsLog } from '../src/group/replicatedOffsetsLog.js';
+import { leaderFixture, TOPIC, type LeaderFixture } from './leaderHarness.js';
+
+const SETTINGS: GroupSettings = { minSessionTimeoutMs: 10, maxSessionTimeoutMs: 60_000, maxSize: 100, initialRebalanceDelayMs: 0 };
+const logger = createLogger({ name: 'test', level: 'silent' });
+
+function join(overrides: Partial<JoinRequest> = {}): JoinRequest {
+  return {
+    memberId: '',
+    groupInstanceId: null,
+    clientId: 'c',
+    clientHost: '/127.0.0.1',
+    protocolType: 'consumer',
+    protocols: [{ name: 'range', metadata: Buffer.from('orders') }],
+    sessionTimeoutMs: 30_000,
+    rebalanceTimeoutMs: 30_000,
+    requireKnownMemberId: false,
+    ...overrides,
+  };
+}
+
+describe('GroupCoordinator', () => {
+  let fixture: LeaderFixture | undefined;
+  afterEach(async () => {
+    await fixture?.close();
+    fixture = undefined;
+  });
+
+  /** A coordinator over partition 0 of the fixture's topic (one offsets partition: every group lands there). */
+  async function coordinator(): Promise<GroupCoordinator> {
+    fixture ??= await leaderFixture({ brokerId: 1, role: { leader: 1, leaderEpoch: 1, partitionEpoch: 1, replicas: [1], isr: [1] } });
+    const log = new ReplicatedOffsetsLog(fixture.logs, fixture.replicas, 5_000, TOPIC);
+    const coordinator = new GroupCoordinator({ offsetsPartitions: 1, group: SETTINGS, log, logger });
+    await coordinator.becomeCoordinator(0, 1);
+    return coordinator;
+  }
+
+  it('stores a generation\'s assignment and the committed offsets; a new coordinator loads both and the group carries on', async () => {
+    const first = await coordinator();
+    const joined = await first.join('billing', join());
+    expect(joined.errorCode).toBe(0);
+    const synced = await first.sync('billing', { memberId: joined.memberId, generationId: 1, protocolType: 'consumer', protocolName: 'range', assignments: [{ memberId: joined.memberId, assignment: Buffer.from('orders:0-5') }] });
+    expect(synced.errorCode).toBe(0);
+    const committed = await first.commitOffsets('billing', joined.memberId, 1, [
+      { topic: 'orders', partition: 0, offset: 42, leaderEpoch: 3, metadata: 'm' },
+      { topic: 'orders', partition: 1, offset: 7, leaderEpoch: -1, metadata: '' },
+    ]);
+    expect(committed).toEqual([0, 0]);
+    expect(fixture!.partition.log.logEndOffset).toBe(3); // one group record, two offset records
+
+    // The partition's leadership moves (here: to a new coordinator over the same replica).
+    first.resign(0);
+    expect(first.heartbeat('billing', joined.memberId, 1)).toBe(errorCode('NOT_COORDINATOR'));
+    const second = await coordinator();
+    const described = second.describe('billing').group!;
+    expect(described).toMatchObject({ state: 'Stable', generationId: 1, protocolName: 'range', leader: joined.memberId });
+    expect(described.members.map((member) => member.assignment.toString())).toEqual(['orders:0-5']);
+    expect(second.heartbeat('billing', joined.memberId, 1)).toBe(0);
+    expect(second.fetchOffsets('billing', null).offsets.map((entry) => [entry.partition, entry.offset, entry.leaderEpoch, entry.metadata]).sort()).toEqual([
+      [0, 42, 3, 'm'],
+      [1, 7, -1, ''],
+    ]);
+    const missing = second.fetchOffsets('billing', [{ topic: 'orders', partition: 9 }]).offsets[0]!;
+    expect(missing.offset).toBe(-1);
+  });
+
+  it('checks who commits: members of the current generation, or anyone while the group is empty', async () => {
+    const coordinatorHere = await coordinator();
+    expect(await coordinatorHere.commitOffsets('tools', '', -1, [{ topic: 'orders', partition: 0, offset: 5, leaderEpoch: -1, metadata: '' }])).toEqual([0]);
+    const joined = await coordinatorHere.join('billing', join());
+    const offset = [{ topic: 'orders', partition: 0, offset: 1, leaderEpoch: -1, metadata: '' }];
+    expect(await coordinatorHere.commitOffsets('billing', '', -1, offset)).toEqual([errorCode('UNKNOWN_MEMBER_ID')]);
+    expect(await coordinatorHere.commitOffsets('billing', 'stranger', 1, offset)).toEqual([errorCode('UNKNOWN_MEMBER_ID')]);
+    expect(await coordinatorHere.commitOffsets('billing', joined.memberId, 0, offset)).toEqual([errorCode('ILLEGAL_GENERATION')]);
+    // Joined but not synced: the generation's assignment is not out yet.
+    expect(await coordinatorHere.commitOffsets('billing', joined.memberId, 1, offset)).toEqual([errorCode('REBALANCE_IN_PROGRESS')]);
+    await coordinatorHere.sync('billing', { memberId: joined.memberId, generationId: 1, protocolType: null, protocolName: null, assignments: [] });
+    expect(await coordinatorHere.commitOffsets('billing', joined.memberId, 1, [{ ...offset[0]!, metadata: 'x'.repeat(5000) }, { ...offset[0]!, partition: 1 }])).toEqual([
+      errorCode('OFFSET_METADATA_TOO_LARGE'),
+      0,
+    ]);
+    expect(coordinatorHere.fetchOffsets('billing', null).offsets.map((entry) => entry.partition)).toEqual([1]);
+    expect(coordinatorHere.fetchOffsets('tools', null).offsets.map((entry) => entry.offset)).toEqual([5]);
+    expect((await coordinatorHere.join('', join())).errorCode).toBe(errorCode('INVALID_GROUP_ID'));
+  });
+
+  it('answers NOT_COORDINATOR for groups it does not host, and a failed write as COORDINATOR_NOT_AVAILABLE without remembering it', async () => {
+    const coordinatorHere = await coordinator();
+    const elsewhere = new GroupCoordinator({ offsetsPartitions: 1, group: SETTINGS, log: new ReplicatedOffsetsLog(fixture!.logs, fixture!.replicas, 5_000, TOPIC), logger });
+    expect((await elsewhere.join('billing', join())).errorCode).toBe(errorCode('NOT_COORDINATOR'));
+    expect(elsewhere.fetchOffsets('billing', null).errorCode).toBe(errorCode('NOT_COORDINATOR'));
+    // min.insync.replicas above the ISR: the acks=all write is refused.
+    fixture!.partition.minInsyncReplicas = 2;
+    expect(await coordinatorHere.commitOffsets('tools', '', -1, [{ topic: 'orders', partition: 0, offset: 5, leaderEpoch: -1, metadata: '' }])).toEqual([errorCode('COORDINATOR_NOT_AVAILABLE')]);
+    expect(coordinatorHere.fetchOffsets('tools', null).offsets).toEqual([]);
+  });
+
+  it('answers COORDINATOR_LOAD_IN_PROGRESS while it loads, and applies tombstones when it does', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const records: OffsetsRecord[] = [
+      { key: encodeOffsetsKey({ type: 'offset', group: 'g', topic: 't', partition: 0 }), value: null },
+      { key: encodeOffsetsKey({ type: 'group', group: 'g' }), value: null },
+    ];
+    // A stand-in log (the coordinator is the layer above it): it holds the load until released.
+    const log: OffsetsLog = {
+      append: async () => undefined,
+      async *readAll() {
+        await gate;
+        yield* records;
+      },
+    };
+    const loading = new GroupCoordinator({ offsetsPartitions: 1, group: SETTINGS, log, logger });
+    const loaded = loading.becomeCoordinator(0, 1);
+    expect(loading.heartbeat('g', 'm', 1)).toBe(errorCode('COORDINATOR_LOAD_IN_PROGRESS'));
+    expect((await loading.join('g', join())).errorCode).toBe(errorCode('COORDINATOR_LOAD_IN_PROGRESS'));
+    release();
+    await loaded;
+    expect(loading.isCoordinatorFor('g')).toBe(true);
+    expect(loading.fetchOffsets('g', null).offsets).toEqual([]);
+    expect(loading.describe('g').group).toBeNull();
+  });
+});
