@@ -7,10 +7,13 @@ import type { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import type { ServerHttp2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import { RunnelError, loadClientProto, loadReplicationProto, type BrokerConfig, type Logger } from '@runnel/common';
+import { RunnelError, loadClientProto, loadGroupProto, loadReplicationProto, type BrokerConfig, type Logger } from '@runnel/common';
 import { ControllerClient, ControllerService, QuorumController, RaftLogMissingError } from '@runnel/controller/quorum';
 import { BrokerLifecycle } from './brokerLifecycle.js';
 import { ClientApiService } from './clientApi.js';
+import { GroupCoordinator, OFFSETS_TOPIC } from './group/groupCoordinator.js';
+import { ReplicatedOffsetsLog } from './group/replicatedOffsetsLog.js';
+import { GroupApiService } from './groupApi.js';
 import { ReplicaFetcherManager } from './followerFetcher.js';
 import { HttpEndpoint } from './httpEndpoint.js';
 import { LogManager } from './logManager.js';
@@ -90,6 +93,7 @@ export class Node {
   private broker: BrokerRole | undefined;
   private grpcServer: grpc.Server | undefined;
   private clientApi: ClientApiService | undefined;
+  private coordinator: GroupCoordinator | undefined;
   private http: HttpEndpoint | undefined;
   private sizeTimer: NodeJS.Timeout | undefined;
   private grpcPort = 0;
@@ -242,12 +246,18 @@ export class Node {
       metrics: this.metrics,
     });
     const publisher = new BrokerMetadataPublisher(nodeId, logs, fetchers, this.metrics, this.logger);
+    // Set once the group coordinator exists (below); metadata applied before that has no groups to move.
+    let followOffsetsLeadership = (): void => undefined;
     // A co-located controller is read first: it is on this host and has what this node committed.
     const members = [...voters.keys()].sort((a, b) => (a === nodeId ? -1 : b === nodeId ? 1 : a - b));
     const follower = new MetadataFollower({
       client: controllerClient,
       members,
-      publish: (before, after, snapshot) => publisher.publish(before, after, snapshot),
+      publish: async (before, after, snapshot) => {
+        await publisher.publish(before, after, snapshot);
+        // The coordinator follows the leadership of __consumer_offsets (set once the replicas exist).
+        followOffsetsLeadership();
+      },
       logger: this.logger.child({ role: 'metadata' }),
       onApplyFailure: () => lifecycle.heartbeatNow(),
     });
@@ -311,6 +321,41 @@ export class Node {
     );
     this.broker = { logs, fetchers, controllerClient, follower, lifecycle, replicas };
 
+    // Consumer groups: this broker coordinates the groups of the __consumer_offsets partitions it leads.
+    const offsetsPartitions = (): number => follower.image.topic(OFFSETS_TOPIC)?.partitionCount ?? config.int('offsets.topic.num.partitions');
+    const coordinator = new GroupCoordinator({
+      offsetsPartitions,
+      group: {
+        minSessionTimeoutMs: config.int('group.min.session.timeout.ms'),
+        maxSessionTimeoutMs: config.int('group.max.session.timeout.ms'),
+        maxSize: config.int('group.max.size'),
+        initialRebalanceDelayMs: config.int('group.initial.rebalance.delay.ms'),
+      },
+      log: new ReplicatedOffsetsLog(logs, replicas, config.int('offsets.commit.timeout.ms')),
+      logger: this.logger.child({ role: 'group-coordinator' }),
+    });
+    this.coordinator = coordinator;
+    followOffsetsLeadership = () => {
+      const led = new Map<number, number>();
+      for (const partition of logs.allPartitions()) if (partition.topic === OFFSETS_TOPIC && partition.isLeader) led.set(partition.index, partition.leaderEpoch);
+      for (const index of coordinator.hostedPartitions()) if (!led.has(index)) coordinator.resign(index);
+      for (const [index, epoch] of led) {
+        coordinator.becomeCoordinator(index, epoch).catch((error: unknown) => this.logger.error({ err: error, partition: `${OFFSETS_TOPIC}-${index}` }, 'cannot coordinate the groups of this partition'));
+      }
+    };
+    const groupService = new GroupApiService(
+      {
+        image: () => follower.image,
+        controller: controllerClient,
+        waitForMetadata: (offset, timeoutMs) => follower.waitForOffset(offset, timeoutMs),
+        offsetsTopicPartitions: config.int('offsets.topic.num.partitions'),
+        offsetsTopicReplicationFactor: config.int('offsets.topic.replication.factor'),
+      },
+      coordinator,
+      this.metrics,
+      this.logger,
+    );
+
     const service = new ClientApiService(
       {
         clusterId: this.clusterId,
@@ -337,6 +382,7 @@ export class Node {
     const largeWindows = enlargeReceiveWindows(server);
     server.addService(loadClientProto().runnel.v1.ClientApi.service, service.handlers());
     server.addService(loadReplicationProto().runnel.v1.ReplicationApi.service, service.replicationHandlers());
+    server.addService(loadGroupProto().runnel.v1.GroupApi.service, groupService.handlers());
     const grpcPort = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${grpcListener.host}:${grpcListener.port}`, grpc.ServerCredentials.createInsecure(), (error, port) =>
         error === null ? resolve(port) : reject(new Error(`cannot listen for gRPC on ${grpcListener.host}:${grpcListener.port}: ${error.message}`)),
@@ -389,6 +435,8 @@ export class Node {
     if (broker !== undefined && this.config.boolean('controlled.shutdown.enable') && broker.lifecycle.brokerEpoch !== -1) {
       await broker.lifecycle.controlledShutdown(this.config.int('controlled.shutdown.timeout.ms'));
     }
+    // Members waiting for a join or sync answer hear COORDINATOR_NOT_AVAILABLE and look for the new coordinator.
+    for (const partition of this.coordinator?.hostedPartitions() ?? []) this.coordinator!.resign(partition);
     const server = this.grpcServer;
     if (server !== undefined) {
       await new Promise<void>((resolve) => {

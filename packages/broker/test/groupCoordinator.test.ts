@@ -38,7 +38,7 @@ describe('GroupCoordinator', () => {
   async function coordinator(): Promise<GroupCoordinator> {
     fixture ??= await leaderFixture({ brokerId: 1, role: { leader: 1, leaderEpoch: 1, partitionEpoch: 1, replicas: [1], isr: [1] } });
     const log = new ReplicatedOffsetsLog(fixture.logs, fixture.replicas, 5_000, TOPIC);
-    const coordinator = new GroupCoordinator({ offsetsPartitions: 1, group: SETTINGS, log, logger });
+    const coordinator = new GroupCoordinator({ offsetsPartitions: () => 1, group: SETTINGS, log, logger });
     await coordinator.becomeCoordinator(0, 1);
     return coordinator;
   }
@@ -94,7 +94,7 @@ describe('GroupCoordinator', () => {
 
   it('answers NOT_COORDINATOR for groups it does not host, and a failed write as COORDINATOR_NOT_AVAILABLE without remembering it', async () => {
     const coordinatorHere = await coordinator();
-    const elsewhere = new GroupCoordinator({ offsetsPartitions: 1, group: SETTINGS, log: new ReplicatedOffsetsLog(fixture!.logs, fixture!.replicas, 5_000, TOPIC), logger });
+    const elsewhere = new GroupCoordinator({ offsetsPartitions: () => 1, group: SETTINGS, log: new ReplicatedOffsetsLog(fixture!.logs, fixture!.replicas, 5_000, TOPIC), logger });
     expect((await elsewhere.join('billing', join())).errorCode).toBe(errorCode('NOT_COORDINATOR'));
     expect(elsewhere.fetchOffsets('billing', null).errorCode).toBe(errorCode('NOT_COORDINATOR'));
     // min.insync.replicas above the ISR: the acks=all write is refused.
@@ -120,7 +120,7 @@ describe('GroupCoordinator', () => {
         yield* records;
       },
     };
-    const loading = new GroupCoordinator({ offsetsPartitions: 1, group: SETTINGS, log, logger });
+    const loading = new GroupCoordinator({ offsetsPartitions: () => 1, group: SETTINGS, log, logger });
     const loaded = loading.becomeCoordinator(0, 1);
     expect(loading.heartbeat('g', 'm', 1)).toBe(errorCode('COORDINATOR_LOAD_IN_PROGRESS'));
     expect((await loading.join('g', join())).errorCode).toBe(errorCode('COORDINATOR_LOAD_IN_PROGRESS'));

@@ -54,6 +54,13 @@ export const BROKER_CONFIG = new ConfigDef(
     'leader.imbalance.per.broker.percentage': { type: 'int', default: 10, min: 0, max: 100, doc: 'Percentage of non-preferred leaders per broker that triggers a rebalance.' },
     'leader.imbalance.check.interval.seconds': { type: 'long', default: 300, min: 1, doc: 'How often the controller checks leader imbalance.' },
     'unclean.leader.election.enable': { type: 'boolean', default: false, doc: 'Allow a replica outside the ISR to become leader as a last resort (can lose data).' },
+    'offsets.topic.num.partitions': { type: 'int', default: 50, min: 1, doc: 'Partitions of the internal __consumer_offsets topic (fixed once it exists): a group is coordinated by the leader of one of them.' },
+    'offsets.topic.replication.factor': { type: 'int', default: 3, min: 1, max: 32767, doc: 'Replication factor of __consumer_offsets; on a smaller cluster it is created with the live brokers there are, and a warning says so.' },
+    'offsets.commit.timeout.ms': { type: 'int', default: 5000, min: 1, doc: 'How long an offset commit or a group assignment waits for every in-sync replica of its __consumer_offsets partition.' },
+    'group.initial.rebalance.delay.ms': { type: 'int', default: 3000, min: 0, doc: 'How long the first rebalance of an empty group waits for more members to join.' },
+    'group.min.session.timeout.ms': { type: 'int', default: 6000, min: 1, doc: 'The smallest session timeout a group member may ask for.' },
+    'group.max.session.timeout.ms': { type: 'int', default: 1800000, min: 1, doc: 'The largest session timeout a group member may ask for.' },
+    'group.max.size': { type: 'int', default: 2147483647, min: 1, doc: 'The most members a group may have.' },
     'replica.lag.time.max.ms': { type: 'long', default: 30000, min: 1, doc: 'A follower that has not caught up for this long is removed from the ISR.' },
     'replica.fetch.max.bytes': { type: 'int', default: 1048576, min: 1, doc: 'Bytes a follower asks for per partition in one fetch (a larger first batch still comes whole).' },
     'replica.fetch.response.max.bytes': { type: 'int', default: 10485760, min: 1, doc: 'Bytes a follower asks for in one fetch over all partitions.' },
@@ -149,6 +156,9 @@ export class BrokerConfig {
     const session = this.int('broker.session.timeout.ms');
     if (session <= heartbeat) {
       throw new ConfigError(`broker.session.timeout.ms: ${session} must be greater than broker.heartbeat.interval.ms (${heartbeat})`);
+    }
+    if (this.int('group.min.session.timeout.ms') > this.int('group.max.session.timeout.ms')) {
+      throw new ConfigError(`group.min.session.timeout.ms: ${this.int('group.min.session.timeout.ms')} is above group.max.session.timeout.ms (${this.int('group.max.session.timeout.ms')})`);
     }
     if (this.int('queued.max.request.bytes') === 0) {
       throw new ConfigError('queued.max.request.bytes: 0 would hold no request; use a positive number of bytes, or -1 for unlimited');

@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType as ClientProto } from './generated/client.js';
 import type { ProtoGrpcType as ControllerProto } from './generated/controller.js';
+import type { ProtoGrpcType as GroupProto } from './generated/group.js';
 import type { ProtoGrpcType as RaftProto } from './generated/raft.js';
 import type { ProtoGrpcType as ReplicationProto } from './generated/replication.js';
 
@@ -34,3 +35,6 @@ export const loadControllerProto = protoLoaderFor<ControllerProto>('controller.p
 
 /** The `runnel.v1` package of replication.proto: followers fetching from leaders. */
 export const loadReplicationProto = protoLoaderFor<ReplicationProto>('replication.proto');
+
+/** The `runnel.v1` package of group.proto: consumer groups and committed offsets. */
+export const loadGroupProto = protoLoaderFor<GroupProto>('group.proto');

@@ -48,7 +48,8 @@ export interface OffsetsLog {
 }
 
 export interface GroupCoordinatorOptions {
-  readonly offsetsPartitions: number;
+  /** Partitions of __consumer_offsets: the topic's own count once it exists, else offsets.topic.num.partitions. */
+  readonly offsetsPartitions: () => number;
   readonly group: GroupSettings;
   readonly log: OffsetsLog;
   readonly logger: Logger;
@@ -91,7 +92,12 @@ export class GroupCoordinator {
   }
 
   partitionFor(groupId: string): number {
-    return offsetsPartitionFor(groupId, this.options.offsetsPartitions);
+    return offsetsPartitionFor(groupId, this.options.offsetsPartitions());
+  }
+
+  /** The offsets partitions this broker coordinates (loaded or loading). */
+  hostedPartitions(): number[] {
+    return [...this.hosted.keys()];
   }
 
   /** Whether this broker coordinates (and has loaded) `groupId`'s partition. */

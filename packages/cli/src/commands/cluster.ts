@@ -29,6 +29,8 @@ export const LOCAL_TIMINGS: Readonly<Record<string, string>> = {
   'broker.heartbeat.interval.ms': '1000',
   'broker.session.timeout.ms': '4000',
   'leader.imbalance.check.interval.seconds': '30',
+  // As Kafka's own example configs for development: a group's first rebalance does not wait 3 s.
+  'group.initial.rebalance.delay.ms': '0',
 };
 
 /** `controller.quorum.voters` of a local cluster of `nodes` nodes: every node is a voter. */

@@ -1,0 +1,171 @@
+// The gRPC door to the group coordinator (proto/runnel/v1/group.proto): it translates messages to
+// GroupCoordinator calls and back, and answers FindCoordinator from this broker's metadata,
+// creating __consumer_offsets through the controller on first use.
+import type * as grpc from '@grpc/grpc-js';
+import { errorCode, type GroupApi, type Logger } from '@runnel/common';
+import type { MetadataImage } from '@runnel/controller';
+import type { ControllerClient } from '@runnel/controller/quorum';
+import { errorResult } from './errorResult.js';
+import { OFFSETS_TOPIC, type GroupCoordinator } from './group/groupCoordinator.js';
+import type { BrokerMetrics } from './metrics.js';
+
+/** How long FindCoordinator waits for this broker to apply the creation of __consumer_offsets. */
+const OFFSETS_TOPIC_PROPAGATION_TIMEOUT_MS = 5_000;
+
+export interface GroupClusterView {
+  image(): MetadataImage;
+  readonly controller: ControllerClient;
+  waitForMetadata(offset: number, timeoutMs: number): Promise<boolean>;
+  /** offsets.topic.num.partitions and offsets.topic.replication.factor. */
+  readonly offsetsTopicPartitions: number;
+  readonly offsetsTopicReplicationFactor: number;
+}
+
+export class GroupApiService {
+  private creatingOffsetsTopic: Promise<void> | null = null;
+
+  constructor(
+    private readonly cluster: GroupClusterView,
+    private readonly coordinator: GroupCoordinator,
+    private readonly metrics: BrokerMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  handlers(): GroupApi.GroupApiHandlers {
+    return {
+      FindCoordinator: (call, callback) => this.unary('findCoordinator', call, callback, (request) => this.findCoordinator(request.key)),
+      JoinGroup: (call, callback) =>
+        this.unary('joinGroup', call, callback, async (request) => {
+          const response = await this.coordinator.join(request.groupId, {
+            memberId: request.memberId,
+            groupInstanceId: request.groupInstanceId === '' ? null : request.groupInstanceId,
+            clientId: request.clientId,
+            clientHost: peerHost(call.getPeer()),
+            protocolType: request.protocolType,
+            protocols: request.protocols.map((protocol) => ({ name: protocol.name, metadata: Buffer.from(protocol.metadata) })),
+            sessionTimeoutMs: request.sessionTimeoutMs,
+            rebalanceTimeoutMs: request.rebalanceTimeoutMs > 0 ? request.rebalanceTimeoutMs : request.sessionTimeoutMs,
+            requireKnownMemberId: request.requireKnownMemberId,
+          });
+          return {
+            errorCode: response.errorCode,
+            errorMessage: '',
+            generationId: response.generationId,
+            protocolType: response.protocolType ?? '',
+            protocolName: response.protocolName ?? '',
+            leader: response.leader,
+            memberId: response.memberId,
+            members: response.members.map((member) => ({ memberId: member.memberId, groupInstanceId: member.groupInstanceId ?? '', metadata: member.metadata })),
+          };
+        }),
+      SyncGroup: (call, callback) =>
+        this.unary('syncGroup', call, callback, async (request) => {
+          const response = await this.coordinator.sync(request.groupId, {
+            memberId: request.memberId,
+            generationId: request.generationId,
+            protocolType: request.protocolType === '' ? null : request.protocolType,
+            protocolName: request.protocolName === '' ? null : request.protocolName,
+            assignments: request.assignments.map((entry) => ({ memberId: entry.memberId, assignment: Buffer.from(entry.assignment) })),
+          });
+          return { errorCode: response.errorCode, errorMessage: '', protocolType: response.protocolType ?? '', protocolName: response.protocolName ?? '', assignment: response.assignment };
+        }),
+      Heartbeat: (call, callback) =>
+        this.unary('heartbeat', call, callback, async (request) => ({ errorCode: this.coordinator.heartbeat(request.groupId, request.memberId, request.generationId), errorMessage: '' })),
+      LeaveGroup: (call, callback) =>
+        this.unary('leaveGroup', call, callback, async (request) => {
+          const memberIds = request.members.map((member) => member.memberId);
+          const result = this.coordinator.leave(request.groupId, memberIds);
+          return { errorCode: result.errorCode, errorMessage: '', members: result.members.map((code, k) => ({ memberId: memberIds[k]!, errorCode: code })) };
+        }),
+      OffsetCommit: (call, callback) =>
+        this.unary('offsetCommit', call, callback, async (request) => {
+          const offsets = request.partitions.map((entry) => ({ topic: entry.topic, partition: entry.partition, offset: Number(entry.offset), leaderEpoch: entry.leaderEpoch, metadata: entry.metadata }));
+          const codes = await this.coordinator.commitOffsets(request.groupId, request.memberId, request.generationId, offsets);
+          return { partitions: offsets.map((entry, k) => ({ topic: entry.topic, partition: entry.partition, errorCode: codes[k]! })) };
+        }),
+      OffsetFetch: (call, callback) =>
+        this.unary('offsetFetch', call, callback, async (request) => {
+          const wanted = request.allPartitions && request.partitions.length === 0 ? null : request.partitions.map((entry) => ({ topic: entry.topic, partition: entry.partition }));
+          const result = this.coordinator.fetchOffsets(request.groupId, wanted);
+          return {
+            errorCode: result.errorCode,
+            errorMessage: '',
+            partitions: result.offsets.map((entry) => ({ topic: entry.topic, partition: entry.partition, offset: entry.offset, leaderEpoch: entry.leaderEpoch, metadata: entry.metadata, errorCode: 0 })),
+          };
+        }),
+    };
+  }
+
+  /**
+   * The broker leading the group's __consumer_offsets partition. The topic is created on first use
+   * (as Kafka does), with offsets.topic.replication.factor or, on a smaller cluster, every live
+   * broker (and a warning).
+   */
+  private async findCoordinator(key: string): Promise<GroupApi.FindCoordinatorResponse> {
+    const none = { nodeId: -1, host: '', port: 0 };
+    if (key.length === 0) return { ...none, errorCode: errorCode('INVALID_GROUP_ID'), errorMessage: 'the group id is empty' };
+    if (this.cluster.image().topic(OFFSETS_TOPIC) === undefined) {
+      try {
+        await this.createOffsetsTopic();
+      } catch (error) {
+        const fields = errorResult(error, this.logger);
+        return { ...none, errorCode: errorCode('COORDINATOR_NOT_AVAILABLE'), errorMessage: `cannot create ${OFFSETS_TOPIC}: ${fields.errorMessage}` };
+      }
+    }
+    const image = this.cluster.image();
+    const partition = this.coordinator.partitionFor(key);
+    const state = image.partition(OFFSETS_TOPIC, partition);
+    const broker = state === undefined || state.leader < 0 ? undefined : image.broker(state.leader);
+    const listener = broker?.listeners.find((candidate) => candidate.name === 'GRPC');
+    if (broker === undefined || broker.fenced || listener === undefined) {
+      return { ...none, errorCode: errorCode('COORDINATOR_NOT_AVAILABLE'), errorMessage: `${OFFSETS_TOPIC}-${partition} has no leader now` };
+    }
+    return { errorCode: 0, errorMessage: '', nodeId: broker.id, host: listener.host, port: listener.port };
+  }
+
+  private createOffsetsTopic(): Promise<void> {
+    this.creatingOffsetsTopic ??= (async () => {
+      const live = this.cluster.image().brokers().filter((broker) => !broker.fenced).length;
+      const replicationFactor = Math.max(1, Math.min(this.cluster.offsetsTopicReplicationFactor, live));
+      if (replicationFactor < this.cluster.offsetsTopicReplicationFactor) {
+        this.logger.warn({ topic: OFFSETS_TOPIC, replicationFactor, configured: this.cluster.offsetsTopicReplicationFactor, liveBrokers: live }, 'creating the offsets topic with fewer replicas than offsets.topic.replication.factor: the cluster has fewer live brokers');
+      }
+      const response = await this.cluster.controller.createTopics({
+        topics: [
+          {
+            name: OFFSETS_TOPIC,
+            numPartitions: this.cluster.offsetsTopicPartitions,
+            replicationFactor,
+            // Nothing is deleted by time or size: a group's offsets and membership stay until it is
+            // deleted (compaction of this topic comes with the log cleaner).
+            configs: [{ name: 'retention.ms', value: '-1' }],
+          },
+        ],
+        validateOnly: false,
+      });
+      const code = response.errorCode !== 0 ? response.errorCode : (response.topics[0]?.errorCode ?? 0);
+      if (code !== 0 && code !== errorCode('TOPIC_ALREADY_EXISTS')) throw Object.assign(new Error(response.errorMessage || response.topics[0]?.errorMessage || `error ${code}`), { errorCode: code });
+      if (code === 0) await this.cluster.waitForMetadata(Number(response.metadataOffset), OFFSETS_TOPIC_PROPAGATION_TIMEOUT_MS);
+    })().finally(() => {
+      this.creatingOffsetsTopic = null;
+    });
+    return this.creatingOffsetsTopic;
+  }
+
+  private unary<Request, Response>(api: string, call: grpc.ServerUnaryCall<Request, Response>, callback: grpc.sendUnaryData<Response>, handle: (request: Request) => Promise<Response>): void {
+    this.metrics.requests.inc({ api });
+    handle(call.request).then(
+      (response) => callback(null, response),
+      (error: unknown) => {
+        this.logger.error({ err: error, api }, 'request failed');
+        callback({ code: 13 /* INTERNAL */, details: `${api} failed: ${(error as Error)?.message ?? String(error)}` } as grpc.ServiceError, null);
+      },
+    );
+  }
+}
+
+/** The client's address as Kafka shows it in a group's members: '/host'. */
+function peerHost(peer: string): string {
+  const host = peer.replace(/^ipv[46]:/, '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  return `/${host}`;
+}

@@ -1,0 +1,126 @@
+// The group coordinator on a real 3-node cluster, driven over GroupApi as a client library would:
+// FindCoordinator creates __consumer_offsets on first use, a member joins (KIP-394), syncs its
+// assignment and commits offsets; then the coordinator's node is SIGKILLed, and the new leader of
+// the group's offsets partition carries the group on: same member and generation, same offsets.
+import * as grpc from '@grpc/grpc-js';
+import { describe, expect, it } from 'vitest';
+import { errorCode, loadGroupProto, type GroupApi } from '@runnel/common';
+import { useCluster, waitFor } from './harness.js';
+
+const SESSION_TIMEOUT_MS = 3000;
+
+type GroupClient = InstanceType<ReturnType<typeof loadGroupProto>['runnel']['v1']['GroupApi']>;
+
+function groupClient(address: string): GroupClient {
+  const { GroupApi: Client } = loadGroupProto().runnel.v1;
+  return new Client(address, grpc.credentials.createInsecure());
+}
+
+/** One unary call as a promise (the generated client is callback-style). */
+function call<Request, Response>(client: GroupClient, method: string, request: Request): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const deadline = new Date(Date.now() + 10_000);
+    (client as unknown as Record<string, (request: Request, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response: Response) => void) => void>)[method]!.call(client, request, { deadline }, (error, response) =>
+      error === null ? resolve(response) : reject(error),
+    );
+  });
+}
+
+describe('consumer groups: the coordinator', () => {
+  const fixture = useCluster(3, {
+    'broker.session.timeout.ms': String(SESSION_TIMEOUT_MS),
+    'broker.heartbeat.interval.ms': '500',
+    'offsets.topic.num.partitions': '3',
+    'group.initial.rebalance.delay.ms': '0',
+    'group.min.session.timeout.ms': '1000',
+  });
+
+  it('keeps a group and its committed offsets across a SIGKILL of the coordinator', async () => {
+    const { cluster } = fixture;
+    const clients = new Map<string, GroupClient>();
+    const client = (address: string) => clients.get(address) ?? clients.set(address, groupClient(address)).get(address)!;
+    try {
+      const findCoordinator = (except: number[] = []) =>
+        waitFor(
+          'a coordinator for billing',
+          async () => {
+            for (const node of cluster.nodes.filter((candidate) => !except.includes(candidate.nodeId))) {
+              const found = await call<GroupApi.FindCoordinatorRequest, GroupApi.FindCoordinatorResponse__Output>(client(node.bootstrap), 'FindCoordinator', { key: 'billing' }).catch(() => undefined);
+              if (found?.errorCode === 0 && !except.includes(found.nodeId)) return found;
+            }
+            return undefined;
+          },
+          30_000,
+          200,
+        );
+      const first = await findCoordinator();
+      const coordinator = client(`${first.host}:${first.port}`);
+      const protocols = [{ name: 'range', metadata: Buffer.from('orders') }];
+      const joinRequest = { groupId: 'billing', sessionTimeoutMs: 20_000, rebalanceTimeoutMs: 20_000, groupInstanceId: '', protocolType: 'consumer', protocols, clientId: 'billing-1', requireKnownMemberId: true };
+      // The coordinator may still be loading its partition right after the topic was created.
+      const idOnly = await waitFor(
+        'a member id',
+        async () => {
+          const answer = await call<GroupApi.JoinGroupRequest, GroupApi.JoinGroupResponse__Output>(coordinator, 'JoinGroup', { ...joinRequest, memberId: '' });
+          return answer.errorCode === errorCode('COORDINATOR_LOAD_IN_PROGRESS') ? undefined : answer;
+        },
+        10_000,
+      );
+      expect(idOnly.errorCode).toBe(errorCode('MEMBER_ID_REQUIRED'));
+      const joined = await call<GroupApi.JoinGroupRequest, GroupApi.JoinGroupResponse__Output>(coordinator, 'JoinGroup', { ...joinRequest, memberId: idOnly.memberId });
+      expect(joined).toMatchObject({ errorCode: 0, generationId: 1, leader: idOnly.memberId, memberId: idOnly.memberId, protocolName: 'range' });
+      const synced = await call<GroupApi.SyncGroupRequest, GroupApi.SyncGroupResponse__Output>(coordinator, 'SyncGroup', {
+        groupId: 'billing',
+        generationId: 1,
+        memberId: joined.memberId,
+        assignments: [{ memberId: joined.memberId, assignment: Buffer.from('orders:0,1') }],
+      });
+      expect(synced.errorCode).toBe(0);
+      expect(Buffer.from(synced.assignment).toString()).toBe('orders:0,1');
+      const committed = await call<GroupApi.OffsetCommitRequest, GroupApi.OffsetCommitResponse__Output>(coordinator, 'OffsetCommit', {
+        groupId: 'billing',
+        generationId: 1,
+        memberId: joined.memberId,
+        partitions: [
+          { topic: 'orders', partition: 0, offset: 42, leaderEpoch: -1, metadata: 'batch 7' },
+          { topic: 'orders', partition: 1, offset: 17, leaderEpoch: -1, metadata: '' },
+        ],
+      });
+      expect(committed.partitions.map((entry) => entry.errorCode)).toEqual([0, 0]);
+
+      await cluster.node(first.nodeId).kill('SIGKILL');
+      const next = await findCoordinator([first.nodeId]);
+      const nextCoordinator = client(`${next.host}:${next.port}`);
+      const fetched = await waitFor(
+        'the committed offsets from the new coordinator',
+        async () => {
+          const answer = await call<GroupApi.OffsetFetchRequest, GroupApi.OffsetFetchResponse__Output>(nextCoordinator, 'OffsetFetch', { groupId: 'billing', partitions: [], allPartitions: true });
+          return answer.errorCode === 0 ? answer : undefined;
+        },
+        15_000,
+        200,
+      );
+      expect(fetched.partitions.map((entry) => [entry.partition, Number(entry.offset), entry.metadata]).sort()).toEqual([
+        [0, 42, 'batch 7'],
+        [1, 17, ''],
+      ]);
+      // The member carries on in its generation; an older generation is refused.
+      const beat = await call<GroupApi.HeartbeatRequest, GroupApi.HeartbeatResponse__Output>(nextCoordinator, 'Heartbeat', { groupId: 'billing', generationId: 1, memberId: joined.memberId });
+      expect(beat.errorCode).toBe(0);
+      const stale = await call<GroupApi.OffsetCommitRequest, GroupApi.OffsetCommitResponse__Output>(nextCoordinator, 'OffsetCommit', {
+        groupId: 'billing',
+        generationId: 0,
+        memberId: joined.memberId,
+        partitions: [{ topic: 'orders', partition: 0, offset: 1, leaderEpoch: -1, metadata: '' }],
+      });
+      expect(stale.partitions[0]!.errorCode).toBe(errorCode('ILLEGAL_GENERATION'));
+      // A broker that does not coordinate the group says so.
+      const other = cluster.nodes.find((node) => node.nodeId !== first.nodeId && node.nodeId !== next.nodeId)!;
+      const refused = await call<GroupApi.HeartbeatRequest, GroupApi.HeartbeatResponse__Output>(client(other.bootstrap), 'Heartbeat', { groupId: 'billing', generationId: 1, memberId: joined.memberId });
+      expect(refused.errorCode).toBe(errorCode('NOT_COORDINATOR'));
+      await cluster.node(first.nodeId).launch();
+    } finally {
+      for (const open of clients.values()) open.close();
+    }
+  }, 120_000);
+});
