@@ -808,7 +808,13 @@ export class PartitionLog {
    * record newer than minCompactionLagMs, and the recovery point (a segment still syncing in the
    * background is not rewritten). Dirty bytes are those of segments from the cleaner checkpoint on.
    */
-  cleanableSection(upperBoundOffset: number): CleanableSection & { segments: Segment[] } {
+  cleanableSection(upperBoundOffset: number): CleanableSection {
+    const { segments: _segments, ...section } = this.cleanableSegments(upperBoundOffset);
+    return section;
+  }
+
+  /** cleanableSection with the cleanable segments themselves, oldest first. */
+  private cleanableSegments(upperBoundOffset: number): CleanableSection & { segments: Segment[] } {
     assertOffset(upperBoundOffset, 'cleaner upper bound');
     const nowMs = this.now();
     let firstUncleanable = Math.min(this.active.baseOffset, upperBoundOffset, this.recoveryPoint);
@@ -867,7 +873,7 @@ export class PartitionLog {
     // only durable segments (below the recovery point), so it lets those syncs finish first.
     await Promise.all(this.sealedUnsynced.map((entry) => entry.synced.catch(() => undefined)));
     if (this.state !== 'open' || this.failure !== null) return finish(`the log is ${this.failure === null ? this.state : 'offline'}`);
-    const section = this.cleanableSection(upperBoundOffset);
+    const section = this.cleanableSegments(upperBoundOffset);
     result.dirtyRatio = section.dirtyRatio;
     result.cleanedUpToOffset = section.firstDirtyOffset;
     if (section.dirtyBytes === 0 || section.dirtyRatio <= this.settings.minCleanableDirtyRatio) return finish('not dirty enough');
