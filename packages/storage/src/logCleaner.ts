@@ -31,8 +31,10 @@ export const CLEANED_SUFFIX = '.cleaned';
 export const SWAP_SUFFIX = '.swap';
 /**
  * What one key is charged in the offset map besides its bytes: a V8 Map entry, a one-byte string
- * header and a number (measured at roughly 80–100 bytes on Node 20). Kafka charges 24 bytes (an MD5
- * hash and an offset); a JS Map cannot be that small, so the dedupe buffer holds fewer keys here.
+ * header and a number. Measured on Node 20 (1M keys of 16 bytes, heap after gc): ~61 bytes an entry
+ * with the key; charged its bytes + 96 to cover offsets above 2^31 (heap numbers) and the Map's
+ * table while it grows. Kafka charges 24 bytes (an MD5 hash and an offset); a JS Map cannot be
+ * that small, so the same dedupe buffer holds fewer keys here.
  */
 export const OFFSET_MAP_ENTRY_OVERHEAD_BYTES = 96;
 /** A cleaner step reads this much of a segment, then yields to the event loop. */

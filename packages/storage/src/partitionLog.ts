@@ -843,7 +843,9 @@ export class PartitionLog {
    * segments (see cleanableSection), never touching the active segment or anything at or above
    * `upperBoundOffset`. Tombstones go once their segment was last written more than
    * deleteRetentionMs ago. The key map holds at most `dedupeBufferBytes`; a dirty section with more
-   * keys is cleaned up to where the map filled, the rest at the next pass.
+   * keys is cleaned up to where the map filled, the rest at the next pass. The caller must never
+   * truncate below the bound it gave (a high watermark is never truncated below): a record removed
+   * because a later one of its key exists is lost if that later one is truncated away.
    *
    * Bounded per event-loop turn: the pass reads 256 KiB of a segment at a time and yields before
    * each read; cleaned files are written and synced in libuv's pool; only the swap of one segment
@@ -881,6 +883,8 @@ export class PartitionLog {
       if (this.state !== 'open') throw new CleaningAborted(`the log is ${this.state}`);
       if (this.failure !== null) throw new CleaningAborted('the log is offline');
       if (!this.segments.includes(segment)) throw new CleaningAborted(`segment ${segment.baseOffset} left the log`);
+      // A truncation that removed every later segment made it the active one, which may now change.
+      if (segment === this.active) throw new CleaningAborted(`segment ${segment.baseOffset} became the active segment`);
     };
     try {
       const mapEnd = await buildOffsetMap(section.segments, section.firstDirtyOffset, map, checkLive);
