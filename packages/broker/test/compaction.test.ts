@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger, encodeRecordBatch, errorCode, type LogSettings } from '@runnel/common';
 import { LogManager } from '../src/logManager.js';
 import { BrokerMetrics } from '../src/metrics.js';
@@ -50,15 +50,14 @@ describe('LogManager cleaner passes', () => {
     for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  async function startManager(overrides: Partial<LogSettings>, metrics?: BrokerMetrics): Promise<LogManager> {
+  async function startManager(overrides: Partial<LogSettings>, metrics?: BrokerMetrics, cleaner = { enabled: true, backoffMs: 3_600_000, dedupeBufferBytes: 1024 * 1024 }): Promise<LogManager> {
     const logDir = fs.mkdtempSync(join(os.tmpdir(), 'runnel-broker-cleaner-'));
     dirs.push(logDir);
     const manager = new LogManager({
       logDir,
       defaults: logSettings({ segmentBytes: 600, minCleanableDirtyRatio: 0, ...overrides }),
       retentionCheckIntervalMs: 3_600_000,
-      // The timer is not what is tested: the test calls applyCleaning itself.
-      cleaner: { enabled: true, backoffMs: 3_600_000, dedupeBufferBytes: 1024 * 1024 },
+      cleaner,
       logger: createLogger({ name: 'test', level: 'silent' }),
       ...(metrics === undefined ? {} : { metrics }),
     });
@@ -116,6 +115,22 @@ describe('LogManager cleaner passes', () => {
     expect(text).toMatch(/runnel_log_cleaner_bytes_cleaned_total [1-9]/);
     expect(text).toMatch(/runnel_log_cleaner_max_dirty_ratio 1\b/);
     expect(text).toMatch(/runnel_log_cleaner_last_pass_duration_seconds /);
+  });
+
+  it('runs a pass every log.cleaner.backoff.ms, and none when log.cleaner.enable is false', async () => {
+    const enabled = await startManager({ cleanupPolicy: COMPACT }, undefined, { enabled: true, backoffMs: 50, dedupeBufferBytes: 1024 * 1024 });
+    const disabled = await startManager({ cleanupPolicy: COMPACT }, undefined, { enabled: false, backoffMs: 50, dedupeBufferBytes: 1024 * 1024 });
+    const cleaned = await enabled.openPartition('timed', TOPIC_ID, 0, {}, 1);
+    const untouched = await disabled.openPartition('off', TOPIC_ID, 0, {}, 1);
+    for (const partition of [cleaned, untouched]) {
+      await appendVersions(partition, 10);
+      partition.updateFollowerHighWatermark(40);
+    }
+    const sizeBefore = untouched.log.sizeInBytes;
+    await vi.waitFor(() => expect(cleaned.log.sizeInBytes).toBeLessThan(sizeBefore), { timeout: 10_000, interval: 20 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(untouched.log.sizeInBytes).toBe(sizeBefore);
+    expect((await disabled.applyCleaning()).logsCleaned).toBe(0);
   });
 
   it('compact alone keeps expired segments; compact,delete deletes them', async () => {
