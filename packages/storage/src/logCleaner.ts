@@ -38,7 +38,7 @@ export const SWAP_SUFFIX = '.swap';
  */
 export const OFFSET_MAP_ENTRY_OVERHEAD_BYTES = 96;
 /** A cleaner step reads this much of a segment, then yields to the event loop. */
-const CLEANER_READ_BYTES = 256 * 1024;
+const CLEANER_READ_BYTES = 64 * 1024;
 /** Cleaned bytes are written once this much has accumulated. */
 const CLEANER_WRITE_BYTES = 1024 * 1024;
 /** Files of a cleaned segment, the .log last: recovery completes a swap only when the .log's swap file exists. */

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encodeRecordBatch, listBatches, readBatchHeader, type DecodedRecord, type LogSettings, type RecordInput } from '@runnel/common';
 import { CLEANER_CHECKPOINT_FILE, PartitionLog, segmentFileName } from '../src/index.js';
 import { OffsetMap, buildOffsetMap, writeCleanedSegment } from '../src/logCleaner.js';
@@ -256,6 +256,18 @@ describe('log cleaner', () => {
     // (This test truncates below the bound it gave the pass, which a caller bounding by its high
     // watermark never does; what the first segment lost to later versions is gone with them.)
     expect(() => readAll(log)).not.toThrow();
+  });
+
+  it('keeps the replaced files as .deleted and removes them after file.delete.delay.ms', async () => {
+    const deleted = (dir: string): string[] => fs.readdirSync(dir).filter((name) => name.endsWith('.deleted'));
+    const slow = await openLog({ fileDeleteDelayMs: 3_600_000 });
+    await writeVersions(slow, 20, 10);
+    const result = await slow.clean(slow.logEndOffset, { dedupeBufferBytes: BIG_BUFFER });
+    expect(deleted(slow.dir)).toHaveLength(result.segmentsCleaned * 3);
+    const quick = await openLog({ fileDeleteDelayMs: 0 });
+    await writeVersions(quick, 20, 10);
+    expect((await quick.clean(quick.logEndOffset, { dedupeBufferBytes: BIG_BUFFER })).segmentsCleaned).toBeGreaterThan(0);
+    await vi.waitFor(() => expect(deleted(quick.dir)).toEqual([]), { timeout: 10_000, interval: 20 });
   });
 
   it('the offset map refuses a key past its budget', () => {
