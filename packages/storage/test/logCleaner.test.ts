@@ -270,6 +270,26 @@ describe('log cleaner', () => {
     await vi.waitFor(() => expect(deleted(quick.dir)).toEqual([]), { timeout: 10_000, interval: 20 });
   });
 
+  it('a follower copies a cleaned log batch for batch (thinned and empty batches), and a producer may not send gaps', async () => {
+    const leader = await openLog();
+    await writeVersions(leader, 20, 10, 3); // batches of 3 over 20 keys: some lose part of their records
+    await leader.clean(leader.logEndOffset, { dedupeBufferBytes: BIG_BUFFER });
+    const follower = await openLog();
+    let offset = 0;
+    while (offset < leader.logEndOffset) {
+      const read = leader.read(offset, 4096);
+      await follower.append(Buffer.from(read.records), { assignOffsets: false, leaderEpoch: 0 });
+      offset = read.nextOffset;
+    }
+    expect(follower.logEndOffset).toBe(leader.logEndOffset);
+    expect(readAll(follower)).toEqual(readAll(leader));
+    const thinned = leader.read(0, 1_000_000);
+    const withGap = listBatches(thinned.records).find(({ header }) => header.recordCount > 0 && header.recordCount < header.lastOffsetDelta + 1);
+    expect(withGap).toBeDefined();
+    const fresh = await openLog();
+    await expect(fresh.append(Buffer.from(thinned.records.subarray(withGap!.position, withGap!.position + withGap!.header.batchLength + 12)))).rejects.toThrow(/records but lastOffsetDelta/);
+  });
+
   it('the offset map refuses a key past its budget', () => {
     const map = new OffsetMap(2 * (5 + 96));
     expect(map.tryPut(Buffer.from('aaaaa'), 1)).toBe(true);
