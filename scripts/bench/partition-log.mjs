@@ -94,6 +94,10 @@ async function main() {
     maxMessageBytes: Math.max(1048588, options.batchBytes * 2),
     minInsyncReplicas: 1,
     fileDeleteDelayMs: 60_000,
+    cleanupPolicy: { compact: false, delete: true },
+    deleteRetentionMs: 86_400_000,
+    minCleanableDirtyRatio: 0.5,
+    minCompactionLagMs: 0,
   };
   const silent = { debug() {}, info() {}, warn() {}, error() {} };
   const { calls, recordsPerBatch, batchCount } = encodeBatches(options);

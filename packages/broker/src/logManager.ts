@@ -27,8 +27,10 @@ export interface LogManagerOptions {
   defaults: LogSettings;
   retentionCheckIntervalMs: number;
   logger: Logger;
-  /** Counts what retention deletes (runnel_log_segments_deleted_total); absent in unit tests. */
-  metrics?: Pick<BrokerMetrics, 'segmentsDeleted'>;
+  /** The log cleaner for compacted logs (log.cleaner.*); absent: no cleaning. */
+  cleaner?: { enabled: boolean; backoffMs: number; dedupeBufferBytes: number };
+  /** Counts what retention deletes and the cleaner does (runnel_log_*); absent in unit tests. */
+  metrics?: Pick<BrokerMetrics, 'segmentsDeleted' | 'cleanerBytesCleaned' | 'cleanerBytesReclaimed' | 'cleanerRecordsRemoved' | 'cleanerLastPassSeconds' | 'cleanerMaxDirtyRatio'>;
   /**
    * Called once per replica taken offline, with the Partition it served as if it was open (the
    * broker stops fetching for it and tells the controller at once).
@@ -57,6 +59,9 @@ export class LogManager {
   private retentionTimer: NodeJS.Timeout | undefined;
   /** The retention pass in progress: one at a time, however slow the disk. */
   private retaining: Promise<number> | null = null;
+  private cleanerTimer: NodeJS.Timeout | undefined;
+  /** The cleaner pass in progress: one at a time. */
+  private cleaning: Promise<CleanerPassSummary> | null = null;
   private stopping = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing = false;
@@ -75,6 +80,7 @@ export class LogManager {
     this.checkpointTimer.unref();
     this.retentionTimer = setInterval(() => void this.applyRetention(), this.options.retentionCheckIntervalMs);
     this.retentionTimer.unref();
+    this.scheduleCleaning();
     this.failureCheckTimer = setInterval(() => this.takeFailedLogsOffline(), LOG_FAILURE_CHECK_INTERVAL_MS);
     this.failureCheckTimer.unref();
     this.scheduleTimedFlush();
@@ -83,12 +89,14 @@ export class LogManager {
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.retentionTimer);
+    clearTimeout(this.cleanerTimer);
     clearInterval(this.flushTimer);
     clearInterval(this.checkpointTimer);
     clearInterval(this.failureCheckTimer);
     // A pass stops at its next partition. Directory removals are not waited for: what they leave
     // is removed at the next start.
     await this.retaining;
+    await this.cleaning;
     await this.checkpointHighWatermarks();
     await Promise.all([...this.partitions.values()].map((partition) => partition.log.close()));
     this.partitions.clear();
@@ -315,6 +323,58 @@ export class LogManager {
     return deleted;
   }
 
+  /** Kafka's cleaner thread: a pass over the compacted logs, then log.cleaner.backoff.ms of rest, and again. */
+  private scheduleCleaning(): void {
+    const cleaner = this.options.cleaner;
+    if (cleaner === undefined || !cleaner.enabled || this.stopping) return;
+    this.cleanerTimer = setTimeout(() => {
+      void this.applyCleaning().finally(() => this.scheduleCleaning());
+    }, cleaner.backoffMs);
+    this.cleanerTimer.unref();
+  }
+
+  /**
+   * Cleans every compacted log that is dirty enough, one after another, each up to its high
+   * watermark (a leader's, or a follower's as the leader told it): a record the high watermark has
+   * not passed may still be truncated or be needed as written by a lagging follower. The logs work in
+   * bounded steps that yield to the event loop. `compact,delete` logs also get retention from the
+   * retention pass. A pass started while one runs joins it.
+   */
+  applyCleaning(): Promise<CleanerPassSummary> {
+    this.cleaning ??= this.cleanerPass().finally(() => {
+      this.cleaning = null;
+    });
+    return this.cleaning;
+  }
+
+  private async cleanerPass(): Promise<CleanerPassSummary> {
+    const summary: CleanerPassSummary = { logsCleaned: 0, bytesCleaned: 0, bytesReclaimed: 0, recordsRemoved: 0, maxDirtyRatio: 0 };
+    const cleaner = this.options.cleaner;
+    if (cleaner === undefined || !cleaner.enabled) return summary;
+    const startedMs = performance.now();
+    for (const partition of [...this.partitions.values()]) {
+      if (this.stopping) break;
+      if (this.partitions.get(partition.name) !== partition || !partition.log.cleanupPolicy.compact) continue;
+      try {
+        const result = await partition.log.clean(partition.highWatermark, { dedupeBufferBytes: cleaner.dedupeBufferBytes });
+        summary.maxDirtyRatio = Math.max(summary.maxDirtyRatio, result.dirtyRatio);
+        if (!result.cleaned) continue;
+        summary.logsCleaned++;
+        summary.bytesCleaned += result.bytesBefore;
+        summary.bytesReclaimed += result.bytesBefore - result.bytesAfter;
+        summary.recordsRemoved += result.recordsRemoved;
+        this.options.metrics?.cleanerBytesCleaned.inc(result.bytesBefore);
+        this.options.metrics?.cleanerBytesReclaimed.inc(result.bytesBefore - result.bytesAfter);
+        this.options.metrics?.cleanerRecordsRemoved.inc(result.recordsRemoved);
+      } catch (error) {
+        this.options.logger.error({ err: error, partition: partition.name }, 'log cleaning failed');
+      }
+    }
+    this.options.metrics?.cleanerLastPassSeconds.set((performance.now() - startedMs) / 1000);
+    this.options.metrics?.cleanerMaxDirtyRatio.set(summary.maxDirtyRatio);
+    return summary;
+  }
+
   private scheduleTimedFlush(): void {
     // The shortest flush.ms of any topic decides how often to look; each log knows if it is due.
     const interval = Math.max(10, Math.min(1000, this.options.defaults.flushMs ?? 1000));
@@ -333,6 +393,15 @@ export class LogManager {
       this.flushing = false;
     }
   }
+}
+
+export interface CleanerPassSummary {
+  logsCleaned: number;
+  bytesCleaned: number;
+  bytesReclaimed: number;
+  recordsRemoved: number;
+  /** The largest dirty ratio seen, before cleaning. */
+  maxDirtyRatio: number;
 }
 
 function readTopicId(dir: string): string | null {

@@ -24,6 +24,11 @@ export class BrokerMetrics {
   readonly offlineReplicas = new Gauge({ name: 'runnel_offline_replicas', help: 'Replicas offline on this node (their log failed, or they could not take their role) until it restarts', registers: [this.registry] });
   readonly partitions = new Gauge({ name: 'runnel_partitions', help: 'Partitions hosted by this node', registers: [this.registry] });
   readonly logSizeBytes = new Gauge({ name: 'runnel_log_size_bytes', help: 'Bytes of all partition logs on this node', registers: [this.registry] });
+  readonly cleanerBytesCleaned = new Counter({ name: 'runnel_log_cleaner_bytes_cleaned_total', help: 'Bytes of segments the log cleaner rewrote (their size before cleaning)', registers: [this.registry] });
+  readonly cleanerBytesReclaimed = new Counter({ name: 'runnel_log_cleaner_bytes_reclaimed_total', help: 'Bytes the log cleaner removed from segments', registers: [this.registry] });
+  readonly cleanerRecordsRemoved = new Counter({ name: 'runnel_log_cleaner_records_removed_total', help: 'Records the log cleaner removed (superseded by a later record of their key, keyless, or expired tombstones)', registers: [this.registry] });
+  readonly cleanerLastPassSeconds = new Gauge({ name: 'runnel_log_cleaner_last_pass_duration_seconds', help: 'How long the last cleaner pass over every compacted log took', registers: [this.registry] });
+  readonly cleanerMaxDirtyRatio = new Gauge({ name: 'runnel_log_cleaner_max_dirty_ratio', help: 'The largest dirty ratio (uncleaned / cleanable bytes) of a compacted log, seen by the last cleaner pass before it cleaned', registers: [this.registry] });
   readonly segmentsDeleted = new Counter({ name: 'runnel_log_segments_deleted_total', help: 'Segments deleted by retention (their files are removed file.delete.delay.ms later)', registers: [this.registry] });
 
   constructor(defaultMetrics = true) {

@@ -221,6 +221,11 @@ export class Node {
       logDir: config.logDir(),
       defaults: config.logSettings(),
       retentionCheckIntervalMs: config.int('log.retention.check.interval.ms'),
+      cleaner: {
+        enabled: config.boolean('log.cleaner.enable'),
+        backoffMs: config.int('log.cleaner.backoff.ms'),
+        dedupeBufferBytes: config.int('log.cleaner.dedupe.buffer.size'),
+      },
       logger: this.logger,
       onReplicaOffline: (_replica, partition) => replicaOffline(partition),
       metrics: this.metrics,

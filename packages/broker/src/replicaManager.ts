@@ -2,7 +2,7 @@
 // (followers' fetches, the ISR) — independent of the door they came in through (the gRPC API
 // today, the Kafka wire protocol later). Errors come back per partition as Kafka error codes;
 // nothing a client or follower sends can make these calls throw.
-import { RunnelError, errorCode, type Logger } from '@runnel/common';
+import { CorruptBatchError, RunnelError, UnsupportedCompressionError, errorCode, isControlBatch, listBatches, sliceRecords, type Logger } from '@runnel/common';
 import { errorResult } from './errorResult.js';
 import type { LogManager } from './logManager.js';
 import { Partition, type PendingIsrChange } from './partition.js';
@@ -228,6 +228,7 @@ export class ReplicaManager {
       if (acks === -1 && partition.role.isr.length < partition.minInsyncReplicas) {
         throw new RunnelError('NOT_ENOUGH_REPLICAS', `${partition.name} has ${partition.role.isr.length} in-sync replica(s) (${partition.role.isr.join(', ')}); min.insync.replicas is ${partition.minInsyncReplicas}`);
       }
+      if (partition.log.cleanupPolicy.compact) requireKeys(partition.name, input.records);
       const leaderEpoch = partition.leaderEpoch;
       const result = await partition.log.append(input.records, { leaderEpoch });
       this.metrics.bytesIn.inc(result.bytes);
@@ -663,5 +664,37 @@ class ResponseBudget {
     if (records.length > 0) this.seenData = true;
     this.remaining = Math.max(0, this.remaining - records.length);
     return records;
+  }
+}
+
+/**
+ * A compacted log keeps the latest record of each key, so a record without a key has no place in
+ * it (Kafka refuses it with INVALID_RECORD). Batches that do not parse are left to the log's own
+ * validation, which refuses them as CORRUPT_MESSAGE.
+ */
+function requireKeys(partitionName: string, records: Buffer): void {
+  let batches: ReturnType<typeof listBatches>;
+  try {
+    batches = listBatches(records);
+  } catch (error) {
+    if (error instanceof CorruptBatchError) return;
+    throw error;
+  }
+  for (const [index, { position, header }] of batches.entries()) {
+    if (isControlBatch(header)) continue;
+    let sliced: ReturnType<typeof sliceRecords>;
+    try {
+      sliced = sliceRecords(records.subarray(position));
+    } catch (error) {
+      if (error instanceof CorruptBatchError) return;
+      if (error instanceof UnsupportedCompressionError) {
+        throw new RunnelError('UNSUPPORTED_COMPRESSION_TYPE', `batch ${index} to the compacted ${partitionName} uses ${error.codec}, which this broker cannot decompress to check that every record has a key`);
+      }
+      throw error;
+    }
+    const keyless = sliced.records.findIndex((record) => record.key === null);
+    if (keyless >= 0) {
+      throw new RunnelError('INVALID_RECORD', `record ${keyless} of batch ${index} has a null key; ${partitionName} is compacted (cleanup.policy includes compact), and compacted topics require a key on every record`);
+    }
   }
 }

@@ -25,6 +25,10 @@ export function logSettings(overrides: Partial<LogSettings> = {}): LogSettings {
     maxMessageBytes: 1024 * 1024,
     minInsyncReplicas: 1,
     fileDeleteDelayMs: 60_000,
+    cleanupPolicy: { compact: false, delete: true },
+    deleteRetentionMs: 86_400_000,
+    minCleanableDirtyRatio: 0.5,
+    minCompactionLagMs: 0,
     ...overrides,
   };
 }

@@ -38,6 +38,13 @@ export const BROKER_CONFIG = new ConfigDef(
     'log.retention.bytes': { type: 'long', default: -1, min: -1, doc: 'Delete the oldest segments while a partition is larger than this; -1 is unlimited.' },
     'log.retention.check.interval.ms': { type: 'long', default: 300000, min: 1, doc: 'How often retention runs.' },
     'log.segment.delete.delay.ms': { type: 'long', default: 60000, min: 0, doc: 'How long the files of a segment taken out of the log (by retention) stay on disk, renamed to .deleted, before they are removed in the background.' },
+    'log.cleanup.policy': { type: 'list', default: ['delete'], choices: ['compact', 'delete'], doc: 'delete: retention removes old segments; compact: the log cleaner keeps the latest record of each key; compact,delete: both.' },
+    'log.cleaner.enable': { type: 'boolean', default: true, doc: 'Run the log cleaner for logs whose cleanup.policy includes compact.' },
+    'log.cleaner.backoff.ms': { type: 'long', default: 15000, min: 0, doc: 'How long the log cleaner sleeps between passes over the logs (a pass cleans the logs that are dirty enough).' },
+    'log.cleaner.dedupe.buffer.size': { type: 'long', default: 134217728, min: 1024, doc: 'Memory for the cleaner\'s key → offset map; a dirty section with more keys than fit is cleaned a prefix at a time.' },
+    'log.cleaner.delete.retention.ms': { type: 'long', default: 86400000, min: 0, doc: 'How long a tombstone (a record with a null value) stays in a compacted log before the cleaner may remove it.' },
+    'log.cleaner.min.cleanable.ratio': { type: 'double', default: 0.5, min: 0, max: 1, doc: 'The cleaner cleans a log only when its dirty bytes are more than this fraction of its cleanable bytes.' },
+    'log.cleaner.min.compaction.lag.ms': { type: 'long', default: 0, min: 0, doc: 'Records younger than this (by timestamp) are never compacted.' },
     'log.flush.interval.messages': { type: 'long', default: MAX_LONG, min: 1, doc: 'fsync a partition after this many records.' },
     'log.flush.interval.ms': { type: 'long', default: null, min: 0, doc: 'fsync a partition whose oldest unflushed record is older than this.' },
     'log.index.interval.bytes': { type: 'int', default: 4096, min: 0, doc: 'Bytes between offset index entries.' },
@@ -82,7 +89,10 @@ export const TOPIC_CONFIG = new ConfigDef({
   'index.interval.bytes': { type: 'int', default: null, min: 0, doc: 'log.index.interval.bytes for this topic.' },
   'max.message.bytes': { type: 'int', default: null, min: 0, doc: 'message.max.bytes for this topic.' },
   'min.insync.replicas': { type: 'int', default: null, min: 1, doc: 'min.insync.replicas for this topic.' },
-  'cleanup.policy': { type: 'string', default: null, choices: ['delete'], doc: 'Only "delete": log compaction is not implemented.' },
+  'cleanup.policy': { type: 'list', default: null, choices: ['compact', 'delete'], doc: 'log.cleanup.policy for this topic: delete, compact, or compact,delete.' },
+  'delete.retention.ms': { type: 'long', default: null, min: 0, doc: 'log.cleaner.delete.retention.ms for this topic.' },
+  'min.cleanable.dirty.ratio': { type: 'double', default: null, min: 0, max: 1, doc: 'log.cleaner.min.cleanable.ratio for this topic.' },
+  'min.compaction.lag.ms': { type: 'long', default: null, min: 0, doc: 'log.cleaner.min.compaction.lag.ms for this topic.' },
   'unclean.leader.election.enable': { type: 'boolean', default: null, doc: 'unclean.leader.election.enable for this topic' },
   'file.delete.delay.ms': { type: 'long', default: null, min: 0, doc: 'log.segment.delete.delay.ms for this topic.' },
 });
@@ -104,6 +114,20 @@ export interface LogSettings {
   minInsyncReplicas: number;
   /** How long a deleted segment's files wait, renamed to .deleted, before they are removed. */
   fileDeleteDelayMs: number;
+  /** cleanup.policy: `delete` runs retention, `compact` the log cleaner; both may be set. */
+  cleanupPolicy: { compact: boolean; delete: boolean };
+  /** How long a tombstone stays in a compacted log before the cleaner may remove it. */
+  deleteRetentionMs: number;
+  /** A compacted log is cleaned once dirty bytes / cleanable bytes exceeds this (0..1). */
+  minCleanableDirtyRatio: number;
+  /** Records younger than this (by their batch's max timestamp) are not compacted. */
+  minCompactionLagMs: number;
+}
+
+/** `cleanup.policy` as a list (`compact,delete`) → flags; an empty list is refused (nothing would bound the log). */
+export function parseCleanupPolicy(policy: readonly string[], key: string): { compact: boolean; delete: boolean } {
+  if (policy.length === 0) throw new ConfigError(`${key}: at least one of compact, delete is required`);
+  return { compact: policy.includes('compact'), delete: policy.includes('delete') };
 }
 
 export interface Listener {
@@ -160,6 +184,7 @@ export class BrokerConfig {
     if (this.int('group.min.session.timeout.ms') > this.int('group.max.session.timeout.ms')) {
       throw new ConfigError(`group.min.session.timeout.ms: ${this.int('group.min.session.timeout.ms')} is above group.max.session.timeout.ms (${this.int('group.max.session.timeout.ms')})`);
     }
+    parseCleanupPolicy(this.values.get('log.cleanup.policy') as string[], 'log.cleanup.policy');
     if (this.int('queued.max.request.bytes') === 0) {
       throw new ConfigError('queued.max.request.bytes: 0 would hold no request; use a positive number of bytes, or -1 for unlimited');
     }
@@ -234,6 +259,10 @@ export class BrokerConfig {
       maxMessageBytes: this.int('message.max.bytes'),
       minInsyncReplicas: this.int('min.insync.replicas'),
       fileDeleteDelayMs: this.int('log.segment.delete.delay.ms'),
+      cleanupPolicy: parseCleanupPolicy(this.values.get('log.cleanup.policy') as string[], 'log.cleanup.policy'),
+      deleteRetentionMs: this.int('log.cleaner.delete.retention.ms'),
+      minCleanableDirtyRatio: this.values.get('log.cleaner.min.cleanable.ratio') as number,
+      minCompactionLagMs: this.int('log.cleaner.min.compaction.lag.ms'),
     };
   }
 
@@ -259,6 +288,7 @@ export class BrokerConfig {
 export function parseTopicConfigs(configs: Readonly<Record<string, string>>): Map<string, ConfigValue> {
   const parsed = new Map<string, ConfigValue>();
   for (const [key, raw] of Object.entries(configs)) parsed.set(key, TOPIC_CONFIG.parseValue(key, raw, 'topic config'));
+  if (parsed.has('cleanup.policy')) parseCleanupPolicy(parsed.get('cleanup.policy') as string[], 'topic config: cleanup.policy');
   return parsed;
 }
 
@@ -276,6 +306,10 @@ export function withTopicOverrides(defaults: LogSettings, configs: Readonly<Reco
     maxMessageBytes: pick('max.message.bytes', defaults.maxMessageBytes),
     minInsyncReplicas: pick('min.insync.replicas', defaults.minInsyncReplicas),
     fileDeleteDelayMs: pick('file.delete.delay.ms', defaults.fileDeleteDelayMs),
+    cleanupPolicy: parsed.has('cleanup.policy') ? parseCleanupPolicy(parsed.get('cleanup.policy') as string[], 'cleanup.policy') : { ...defaults.cleanupPolicy },
+    deleteRetentionMs: pick('delete.retention.ms', defaults.deleteRetentionMs),
+    minCleanableDirtyRatio: pick('min.cleanable.dirty.ratio', defaults.minCleanableDirtyRatio),
+    minCompactionLagMs: pick('min.compaction.lag.ms', defaults.minCompactionLagMs),
   };
 }
 

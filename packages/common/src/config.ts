@@ -2,7 +2,7 @@
 // overridden by RUNNEL_* environment variables and then by `--set key=value`. Every key is
 // declared here with its type and range; an unknown key or a bad value is an error naming it.
 
-export type ConfigType = 'int' | 'long' | 'string' | 'boolean' | 'list';
+export type ConfigType = 'int' | 'long' | 'double' | 'string' | 'boolean' | 'list';
 export type ConfigValue = number | string | boolean | string[] | null;
 
 export interface ConfigKey {
@@ -59,6 +59,14 @@ export class ConfigDef {
         if (spec.min !== undefined && clamped < spec.min) throw bad(`at least ${spec.min}`);
         if (spec.max !== undefined && clamped > spec.max) throw bad(`at most ${spec.max}`);
         return clamped;
+      }
+      case 'double': {
+        if (!/^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(value)) throw bad('a number');
+        const parsed = Number(value);
+        if (!Number.isFinite(parsed)) throw bad('a finite number');
+        if (spec.min !== undefined && parsed < spec.min) throw bad(`at least ${spec.min}`);
+        if (spec.max !== undefined && parsed > spec.max) throw bad(`at most ${spec.max}`);
+        return parsed;
       }
       case 'boolean':
         if (value === 'true') return true;

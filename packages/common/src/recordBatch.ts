@@ -150,7 +150,7 @@ export function readBatchHeader(buffer: Buffer, position = 0): BatchHeader {
  * whole, batchLength fits inside `buffer` (and `maxBatchBytes`), magic is 2, the CRC-32C matches,
  * and the record count agrees with lastOffsetDelta. Returns the header; throws CorruptBatchError.
  */
-export function validateBatch(buffer: Buffer, position = 0): BatchHeader {
+export function validateBatch(buffer: Buffer, position = 0, options: { allowOffsetGaps?: boolean } = {}): BatchHeader {
   const header = readBatchHeader(buffer, position);
   if (header.magic !== MAGIC_V2) throw new CorruptBatchError(`unsupported magic ${header.magic} at byte ${position}: only record batch v2 (magic 2) is accepted`);
   if (header.batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD) throw new CorruptBatchError(`batchLength ${header.batchLength} at byte ${position} is smaller than a batch header`);
@@ -159,7 +159,12 @@ export function validateBatch(buffer: Buffer, position = 0): BatchHeader {
   const actual = crc32c(buffer.subarray(position + ATTRIBUTES, end));
   if (actual !== header.crc) throw new CorruptBatchError(`CRC-32C mismatch in batch at byte ${position}: stored ${header.crc}, computed ${actual}`);
   if (header.recordCount < 0 || header.lastOffsetDelta < 0) throw new CorruptBatchError(`negative record count or lastOffsetDelta in batch at byte ${position}`);
-  if (compressionOf(header.attributes) === 'none' && header.recordCount !== header.lastOffsetDelta + 1 && !isControlBatch(header)) {
+  // A batch the log cleaner rewrote keeps its offset range with fewer records (Kafka allows this);
+  // a producer's batch must not have gaps.
+  if (options.allowOffsetGaps === true && header.recordCount > header.lastOffsetDelta + 1) {
+    throw new CorruptBatchError(`batch at byte ${position} has ${header.recordCount} records, more than its ${header.lastOffsetDelta + 1} offsets`);
+  }
+  if (options.allowOffsetGaps !== true && compressionOf(header.attributes) === 'none' && header.recordCount !== header.lastOffsetDelta + 1 && !isControlBatch(header)) {
     throw new CorruptBatchError(`batch at byte ${position} has ${header.recordCount} records but lastOffsetDelta ${header.lastOffsetDelta}`);
   }
   return header;
@@ -347,4 +352,105 @@ export function decodeRecords(batch: Buffer): DecodedRecord[] {
     throw new CorruptBatchError(`cannot decode records: ${(error as Error).message}`);
   }
   return records;
+}
+
+/** Where one record sits in a batch's (uncompressed) records section, and what compaction needs of it. */
+export interface RecordSlice {
+  offset: number;
+  /** Record timestamp (CreateTime); the batch's maxTimestamp under LogAppendTime. */
+  timestamp: number;
+  key: Buffer | null;
+  valueIsNull: boolean;
+  start: number;
+  end: number;
+}
+
+/** The records section of a batch, decompressed; throws UnsupportedCompressionError for codecs this build lacks. */
+function recordsSection(batch: Buffer, header: BatchHeader): Buffer {
+  const codec = compressionOf(header.attributes);
+  const body = batch.subarray(BATCH_HEADER_BYTES, batchSize(header));
+  if (codec === 'none') return body;
+  if (codec === 'gzip') return gunzipSync(body);
+  throw new UnsupportedCompressionError(codec);
+}
+
+/** Slices of every record of the whole batch at the start of `batch`, with the section they index. */
+export function sliceRecords(batch: Buffer): { header: BatchHeader; section: Buffer; records: RecordSlice[] } {
+  const header = readBatchHeader(batch, 0);
+  if (batchSize(header) > batch.length) throw new CorruptBatchError('batch is truncated');
+  const section = recordsSection(batch, header);
+  const logAppendTime = usesLogAppendTime(header);
+  const records: RecordSlice[] = [];
+  const cursor = { next: 0 };
+  try {
+    for (let i = 0; i < header.recordCount; i++) {
+      const start = cursor.next;
+      const length = readVarint(section, cursor.next, cursor);
+      const end = cursor.next + length;
+      if (length < 0 || end > section.length) throw new CorruptBatchError(`record ${i} of ${length} bytes runs past the end of the batch`);
+      cursor.next += 1; // attributes
+      const timestampDelta = readVarint(section, cursor.next, cursor);
+      const offsetDelta = readVarint(section, cursor.next, cursor);
+      const key = readBytes(section, cursor);
+      const valueLength = readVarint(section, cursor.next, cursor);
+      records.push({
+        offset: header.baseOffset + offsetDelta,
+        timestamp: logAppendTime ? header.maxTimestamp : header.baseTimestamp + timestampDelta,
+        key,
+        valueIsNull: valueLength < 0,
+        start,
+        end,
+      });
+      cursor.next = end;
+    }
+  } catch (error) {
+    if (error instanceof CorruptBatchError) throw error;
+    throw new CorruptBatchError(`cannot slice records: ${(error as Error).message}`);
+  }
+  return { header, section, records };
+}
+
+/**
+ * The batch with only `kept` of its records (slices from sliceRecords over `section`), for the log
+ * cleaner. The records' bytes are copied unchanged (their offset and timestamp deltas are relative
+ * to the header, which keeps its base offset, lastOffsetDelta, timestamps, producer fields,
+ * attributes and partition leader epoch), so every kept record keeps its offset and timestamp;
+ * recordCount, batchLength and the CRC are recomputed. A gzip batch is recompressed.
+ */
+export function rebuildBatch(batch: Buffer, section: Buffer, kept: readonly RecordSlice[]): Buffer {
+  const header = readBatchHeader(batch, 0);
+  let records = Buffer.concat(kept.map((record) => section.subarray(record.start, record.end)));
+  const codec = compressionOf(header.attributes);
+  if (codec === 'gzip') records = gzipSync(records);
+  else if (codec !== 'none') throw new UnsupportedCompressionError(codec);
+  const rebuilt = Buffer.allocUnsafe(BATCH_HEADER_BYTES + records.length);
+  batch.copy(rebuilt, 0, 0, BATCH_HEADER_BYTES);
+  records.copy(rebuilt, BATCH_HEADER_BYTES);
+  rebuilt.writeInt32BE(rebuilt.length - LOG_OVERHEAD, BATCH_LENGTH);
+  rebuilt.writeInt32BE(kept.length, RECORD_COUNT);
+  rebuilt.writeUInt32BE(crc32c(rebuilt.subarray(ATTRIBUTES)), CRC);
+  return rebuilt;
+}
+
+/**
+ * A batch with no records that holds the offsets [baseOffset, lastOffset]: what the log cleaner
+ * leaves where it removed whole batches, so that batches keep following each other without gaps
+ * (segments, recovery and followers check that) and a reader moves past the removed offsets.
+ */
+export function encodeEmptyBatch(options: { baseOffset: number; lastOffset: number; baseTimestamp: number; maxTimestamp: number; partitionLeaderEpoch: number }): Buffer {
+  const batch = Buffer.alloc(BATCH_HEADER_BYTES);
+  batch.writeBigInt64BE(BigInt(options.baseOffset), BASE_OFFSET);
+  batch.writeInt32BE(BATCH_HEADER_BYTES - LOG_OVERHEAD, BATCH_LENGTH);
+  batch.writeInt32BE(options.partitionLeaderEpoch, PARTITION_LEADER_EPOCH);
+  batch.writeInt8(MAGIC_V2, MAGIC);
+  batch.writeInt16BE(0, ATTRIBUTES);
+  batch.writeInt32BE(options.lastOffset - options.baseOffset, LAST_OFFSET_DELTA);
+  batch.writeBigInt64BE(BigInt(options.baseTimestamp), BASE_TIMESTAMP);
+  batch.writeBigInt64BE(BigInt(options.maxTimestamp), MAX_TIMESTAMP);
+  batch.writeBigInt64BE(-1n, PRODUCER_ID);
+  batch.writeInt16BE(-1, PRODUCER_EPOCH);
+  batch.writeInt32BE(-1, BASE_SEQUENCE);
+  batch.writeInt32BE(0, RECORD_COUNT);
+  batch.writeUInt32BE(crc32c(batch.subarray(ATTRIBUTES)), CRC);
+  return batch;
 }

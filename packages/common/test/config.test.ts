@@ -53,7 +53,35 @@ describe('server.properties', () => {
     expect(settings.segmentBytes).toBe(4096);
     expect(settings.flushMessages).toBe(defaults.flushMessages);
     expect(() => withTopicOverrides(defaults, { 'retention.msec': '1' })).toThrow(/unknown config key 'retention.msec'/);
-    expect(() => withTopicOverrides(defaults, { 'cleanup.policy': 'compact' })).toThrow(/expected one of delete/);
+    expect(() => withTopicOverrides(defaults, { 'cleanup.policy': 'compaction' })).toThrow(/expected a list of compact, delete/);
+  });
+});
+
+describe('log compaction settings', () => {
+  it('takes Kafka\'s cleaner keys and defaults, and the topic overrides', () => {
+    const defaults = BrokerConfig.from().logSettings();
+    expect(defaults.cleanupPolicy).toEqual({ compact: false, delete: true });
+    expect(defaults.deleteRetentionMs).toBe(86_400_000);
+    expect(defaults.minCleanableDirtyRatio).toBe(0.5);
+    expect(defaults.minCompactionLagMs).toBe(0);
+    const broker = BrokerConfig.from();
+    expect(broker.int('log.cleaner.dedupe.buffer.size')).toBe(134_217_728);
+    expect(broker.boolean('log.cleaner.enable')).toBe(true);
+    expect(broker.int('log.cleaner.backoff.ms')).toBe(15_000);
+    expect(withTopicOverrides(defaults, { 'cleanup.policy': 'compact' }).cleanupPolicy).toEqual({ compact: true, delete: false });
+    expect(withTopicOverrides(defaults, { 'cleanup.policy': 'compact,delete' }).cleanupPolicy).toEqual({ compact: true, delete: true });
+    const overridden = withTopicOverrides(defaults, { 'delete.retention.ms': '1000', 'min.cleanable.dirty.ratio': '0.25', 'min.compaction.lag.ms': '5000' });
+    expect([overridden.deleteRetentionMs, overridden.minCleanableDirtyRatio, overridden.minCompactionLagMs]).toEqual([1000, 0.25, 5000]);
+    expect(BrokerConfig.from({ file: { 'log.cleanup.policy': 'compact', 'log.cleaner.min.cleanable.ratio': '0.1' } }).logSettings()).toMatchObject({ cleanupPolicy: { compact: true, delete: false }, minCleanableDirtyRatio: 0.1 });
+  });
+
+  it('refuses bad values, naming the key', () => {
+    expect(() => parseTopicConfigs({ 'cleanup.policy': '' })).toThrow(/cleanup.policy: at least one of compact, delete/);
+    expect(() => parseTopicConfigs({ 'min.cleanable.dirty.ratio': '1.5' })).toThrow(/'min.cleanable.dirty.ratio': expected at most 1/);
+    expect(() => parseTopicConfigs({ 'min.cleanable.dirty.ratio': 'half' })).toThrow(/'min.cleanable.dirty.ratio': expected a number/);
+    expect(() => parseTopicConfigs({ 'delete.retention.ms': '-1' })).toThrow(/'delete.retention.ms': expected at least 0/);
+    expect(() => BrokerConfig.from({ file: { 'log.cleanup.policy': 'shrink' } })).toThrow(/'log.cleanup.policy'/);
+    expect(() => BrokerConfig.from({ file: { 'log.cleaner.dedupe.buffer.size': '10' } })).toThrow(/'log.cleaner.dedupe.buffer.size': expected at least 1024/);
   });
 });
 

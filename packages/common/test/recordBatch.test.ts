@@ -3,6 +3,9 @@ import fc from 'fast-check';
 import {
   CorruptBatchError,
   decodeRecords,
+  encodeEmptyBatch,
+  rebuildBatch,
+  sliceRecords,
   encodeRecordBatch,
   listBatches,
   readBatchHeader,
@@ -118,5 +121,28 @@ describe('record batch v2', () => {
     expect(listBatches(both).map((entry) => entry.position)).toEqual([0, a.length]);
     expect(readBatchHeader(both, a.length).recordCount).toBe(3);
     expect(() => listBatches(both.subarray(0, both.length - 5))).toThrow(CorruptBatchError);
+  });
+});
+
+describe('rewriting batches for the log cleaner', () => {
+  const records = [0, 1, 2, 3].map((i) => ({ key: Buffer.from(`k${i}`), value: i === 2 ? null : Buffer.from(`v${i}`), timestamp: 10_000 + i * 7 }));
+
+  for (const compression of ['none', 'gzip'] as const) {
+    it(`keeps chosen records with their offsets, timestamps and the header's producer fields and epoch (${compression})`, () => {
+      const batch = encodeRecordBatch(records, { baseOffset: 100, partitionLeaderEpoch: 7, producerId: 42, producerEpoch: 3, baseSequence: 9, compression, now: 10_000 });
+      const sliced = sliceRecords(batch);
+      expect(sliced.records.map((record) => [record.offset, record.timestamp, record.valueIsNull])).toEqual([[100, 10_000, false], [101, 10_007, false], [102, 10_014, true], [103, 10_021, false]]);
+      const rebuilt = rebuildBatch(batch, sliced.section, [sliced.records[1]!, sliced.records[2]!]);
+      const header = validateBatch(rebuilt, 0, { allowOffsetGaps: true });
+      expect(header).toMatchObject({ baseOffset: 100, lastOffsetDelta: 3, recordCount: 2, partitionLeaderEpoch: 7, producerId: 42, producerEpoch: 3, baseSequence: 9, baseTimestamp: 10_000, maxTimestamp: 10_021 });
+      expect(decodeRecords(rebuilt).map((record) => [record.offset, record.timestamp, record.key!.toString(), record.value?.toString() ?? null])).toEqual([[101, 10_007, 'k1', 'v1'], [102, 10_014, 'k2', null]]);
+      if (compression === 'none') expect(() => validateBatch(rebuilt)).toThrow(CorruptBatchError); // a producer's batch may not have gaps
+    });
+  }
+
+  it('an empty batch holds a range of offsets and passes validation', () => {
+    const empty = encodeEmptyBatch({ baseOffset: 50, lastOffset: 59, baseTimestamp: 1, maxTimestamp: 9, partitionLeaderEpoch: 4 });
+    expect(validateBatch(empty, 0, { allowOffsetGaps: true })).toMatchObject({ baseOffset: 50, lastOffsetDelta: 9, recordCount: 0, maxTimestamp: 9, partitionLeaderEpoch: 4 });
+    expect(decodeRecords(empty)).toEqual([]);
   });
 });

@@ -24,6 +24,7 @@ import {
 import {
   AssertionError,
   CLEAN_SHUTDOWN_FILE,
+  DELETED_SUFFIX,
   LOG_SUFFIX,
   assert,
   assertOffset,
@@ -37,6 +38,19 @@ import {
   unlinkIfExists,
 } from './files.js';
 import { LEADER_EPOCH_CHECKPOINT_FILE, LeaderEpochCache, readCheckpoint } from './leaderEpochCache.js';
+import {
+  CLEANER_CHECKPOINT_FILE,
+  CleaningAborted,
+  OffsetMap,
+  buildOffsetMap,
+  completeInterruptedSwaps,
+  discardCleaned,
+  readCleanerCheckpoint,
+  swapCleanedFiles,
+  writeCleanedSegment,
+  writeCleanerCheckpoint,
+  type CleanedSegment,
+} from './logCleaner.js';
 import { INT32_MAX, Segment, type RollReason } from './segment.js';
 
 export interface AppendResult {
@@ -68,6 +82,39 @@ export interface AppendOptions {
   leaderEpoch?: number;
   /** false (replication followers): keep the batches' offsets, which must continue the log. */
   assignOffsets?: boolean;
+}
+
+export interface CleanOptions {
+  /** The key → offset map's memory budget (log.cleaner.dedupe.buffer.size). */
+  dedupeBufferBytes: number;
+}
+
+/** What the cleanable part of a compacted log looks like now (Kafka's LogToClean). */
+export interface CleanableSection {
+  /** The cleaner checkpoint, within the log: records from here on have not been cleaned. */
+  firstDirtyOffset: number;
+  /** min(active segment base, the caller's bound, the first segment newer than minCompactionLagMs, the recovery point). */
+  firstUncleanableOffset: number;
+  /** Bytes of the cleanable segments (wholly below firstUncleanableOffset) that were cleaned before. */
+  cleanBytes: number;
+  dirtyBytes: number;
+  /** dirtyBytes / (cleanBytes + dirtyBytes); 0 when nothing is cleanable. */
+  dirtyRatio: number;
+}
+
+export interface CleanResult {
+  /** False when the pass did nothing: not compacted, not dirty enough, or aborted. */
+  cleaned: boolean;
+  reason: string | null;
+  dirtyRatio: number;
+  segmentsCleaned: number;
+  bytesBefore: number;
+  bytesAfter: number;
+  recordsRemoved: number;
+  tombstonesRemoved: number;
+  /** The cleaner checkpoint after the pass (the first offset the key map did not cover). */
+  cleanedUpToOffset: number;
+  durationMs: number;
 }
 
 export interface ReadOptions {
@@ -111,6 +158,10 @@ function checkSettings(settings: LogSettings): void {
   assert(Number.isSafeInteger(settings.indexIntervalBytes) && settings.indexIntervalBytes >= 0, 'LogSettings.indexIntervalBytes must be >= 0');
   assert(Number.isSafeInteger(settings.maxMessageBytes) && settings.maxMessageBytes >= 0, 'LogSettings.maxMessageBytes must be >= 0');
   assert(Number.isSafeInteger(settings.fileDeleteDelayMs) && settings.fileDeleteDelayMs >= 0, 'LogSettings.fileDeleteDelayMs must be >= 0');
+  assert(settings.cleanupPolicy.compact || settings.cleanupPolicy.delete, 'LogSettings.cleanupPolicy needs compact, delete or both');
+  assert(Number.isSafeInteger(settings.deleteRetentionMs) && settings.deleteRetentionMs >= 0, 'LogSettings.deleteRetentionMs must be >= 0');
+  assert(settings.minCleanableDirtyRatio >= 0 && settings.minCleanableDirtyRatio <= 1, 'LogSettings.minCleanableDirtyRatio must be in [0, 1]');
+  assert(Number.isSafeInteger(settings.minCompactionLagMs) && settings.minCompactionLagMs >= 0, 'LogSettings.minCompactionLagMs must be >= 0');
 }
 
 interface ValidatedBatch {
@@ -143,6 +194,10 @@ export class PartitionLog {
   private epochs!: LeaderEpochCache;
   /** Retention passes run one after another: each waits for the previous one. */
   private retentionQueue: Promise<unknown> = Promise.resolve();
+  /** Cleaned segments swapped in since open: names the old files kept for background removal. */
+  private swapCount = 0;
+  /** The first offset the cleaner has not cleaned; null before the first pass (everything is dirty). */
+  private cleanerCheckpoint: number | null = null;
   /** Timers that remove `.deleted` files after fileDeleteDelayMs; cancelled on close. */
   private readonly fileRemovalTimers = new Set<NodeJS.Timeout>();
 
@@ -244,6 +299,11 @@ export class PartitionLog {
     this.logger.info({ dir: this.dir, epoch, startOffset }, 'new leader epoch');
   }
 
+  /** Which cleanup this log runs (the owner schedules cleaning only for compacted logs). */
+  get cleanupPolicy(): { compact: boolean; delete: boolean } {
+    return { ...this.settings.cleanupPolicy };
+  }
+
   updateSettings(settings: LogSettings): void {
     checkSettings(settings);
     this.settings = { ...settings };
@@ -286,8 +346,8 @@ export class PartitionLog {
   async append(batches: Buffer, options: AppendOptions = {}): Promise<AppendResult> {
     this.checkWritable();
     if (!Buffer.isBuffer(batches) || batches.length === 0) throw new RunnelError('INVALID_REQUEST', 'append needs at least one record batch');
-    const validated = this.validateBatches(batches);
     const assignOffsets = options.assignOffsets !== false;
+    const validated = this.validateBatches(batches, assignOffsets);
     if (!assignOffsets) this.checkFollowerOffsets(validated);
     const nowMs = this.now();
     const result = this.mutate('append', () => this.writeBatches(batches, validated, assignOffsets, options.leaderEpoch, nowMs));
@@ -296,14 +356,15 @@ export class PartitionLog {
   }
 
   /** validateBatch on every batch, then the size limits; throws before anything is written. */
-  private validateBatches(batches: Buffer): ValidatedBatch[] {
+  private validateBatches(batches: Buffer, assignOffsets: boolean): ValidatedBatch[] {
     const validated: ValidatedBatch[] = [];
     let position = 0;
     while (position < batches.length) {
       if (validated.length >= APPEND_BATCHES_MAX) throw new RunnelError('INVALID_REQUEST', `more than ${APPEND_BATCHES_MAX} batches in one append`);
       let header: BatchHeader;
       try {
-        header = validateBatch(batches, position);
+        // A follower copies the leader's batches, which the log cleaner may have thinned.
+        header = validateBatch(batches, position, { allowOffsetGaps: !assignOffsets });
       } catch (error) {
         if (error instanceof CorruptBatchError) throw new RunnelError('CORRUPT_MESSAGE', `batch ${validated.length}: ${error.message}`);
         throw error;
@@ -550,10 +611,14 @@ export class PartitionLog {
     assert(Number.isSafeInteger(timestamp), () => `timestamp ${timestamp} is not an integer`);
     for (const segment of this.segments) {
       if (segment.maxTimestamp < timestamp) continue; // every record in it is older
-      const found = segment.findBatchByTimestamp(timestamp);
-      if (found === null) continue;
-      for (const record of decodeRecords(segment.readBatchAt(found.position, found.header))) {
-        if (record.timestamp >= timestamp) return { offset: record.offset, timestamp: record.timestamp };
+      // A batch the cleaner thinned keeps its maxTimestamp though the record that had it may be
+      // gone: go on to the next batch of the segment until a kept record is recent enough.
+      let found = segment.findBatchByTimestamp(timestamp);
+      while (found !== null) {
+        for (const record of decodeRecords(segment.readBatchAt(found.position, found.header))) {
+          if (record.timestamp >= timestamp) return { offset: record.offset, timestamp: record.timestamp };
+        }
+        found = segment.findBatchByTimestamp(timestamp, found.position + batchSize(found.header));
       }
     }
     return null;
@@ -584,6 +649,7 @@ export class PartitionLog {
         deleted++;
       }
       const removedBytes = this.active.truncateTo(offset, this.settings.indexIntervalBytes, this.now());
+      if (this.cleanerCheckpoint !== null && this.cleanerCheckpoint > this.logEndOffset) this.cleanerCheckpoint = this.logEndOffset;
       // Durable before new data lands at the same positions, so a crash cannot mix old and new.
       this.active.syncSync();
       if (deleted > 0) fsyncDirectory(this.dir);
@@ -611,6 +677,8 @@ export class PartitionLog {
       this.advanceRecoveryPoint();
       this.markAllFlushed();
       if (this.epochs.clear()) this.epochs.persist();
+      this.cleanerCheckpoint = null;
+      unlinkIfExists(join(this.dir, CLEANER_CHECKPOINT_FILE));
       this.logger.info({ dir: this.dir, offset }, 'truncated log fully');
     });
   }
@@ -634,6 +702,8 @@ export class PartitionLog {
   async deleteRetainedSegments(upperBoundOffset: number): Promise<number> {
     this.checkWritable();
     assertOffset(upperBoundOffset, 'retention upper bound');
+    // cleanup.policy=compact alone keeps every segment: the cleaner bounds the log by keys, not age or size.
+    if (!this.settings.cleanupPolicy.delete) return 0;
     const pass = this.retentionQueue.then(() => this.retentionPass(upperBoundOffset));
     this.retentionQueue = pass.catch(() => undefined);
     return pass;
@@ -734,6 +804,146 @@ export class PartitionLog {
     this.fileRemovalTimers.clear();
   }
 
+  // ---- compaction -----------------------------------------------------------------------------
+
+  /**
+   * The cleanable part of the log below `upperBoundOffset` (the caller's high watermark) and how
+   * dirty it is. Cleanable segments are whole sealed segments below the first uncleanable offset:
+   * the smallest of the active segment's base, the bound, the base of the first segment with a
+   * record newer than minCompactionLagMs, and the recovery point (a segment still syncing in the
+   * background is not rewritten). Dirty bytes are those of segments from the cleaner checkpoint on.
+   */
+  cleanableSection(upperBoundOffset: number): CleanableSection {
+    const { segments: _segments, ...section } = this.cleanableSegments(upperBoundOffset);
+    return section;
+  }
+
+  /** cleanableSection with the cleanable segments themselves, oldest first. */
+  private cleanableSegments(upperBoundOffset: number): CleanableSection & { segments: Segment[] } {
+    assertOffset(upperBoundOffset, 'cleaner upper bound');
+    const nowMs = this.now();
+    let firstUncleanable = Math.min(this.active.baseOffset, upperBoundOffset, this.recoveryPoint);
+    const lagMs = this.settings.minCompactionLagMs;
+    if (lagMs > 0) {
+      const young = this.segments.find((segment) => segment.maxTimestamp > nowMs - lagMs);
+      if (young !== undefined) firstUncleanable = Math.min(firstUncleanable, young.baseOffset);
+    }
+    const checkpoint = this.cleanerCheckpoint;
+    // A checkpoint outside the log (retention moved the start past it, truncation cut below it) restarts from the log start.
+    const firstDirty = checkpoint === null || checkpoint < this.logStartOffset || checkpoint > this.logEndOffset ? this.logStartOffset : checkpoint;
+    const segments = this.segments.filter((segment) => segment !== this.active && segment.nextOffset <= firstUncleanable);
+    let cleanBytes = 0;
+    let dirtyBytes = 0;
+    for (const segment of segments) {
+      if (segment.nextOffset <= firstDirty) cleanBytes += segment.sizeBytes;
+      else dirtyBytes += segment.sizeBytes;
+    }
+    const total = cleanBytes + dirtyBytes;
+    return { segments, firstDirtyOffset: firstDirty, firstUncleanableOffset: firstUncleanable, cleanBytes, dirtyBytes, dirtyRatio: total === 0 ? 0 : dirtyBytes / total };
+  }
+
+  /**
+   * One cleaning pass when the log is compacted and its dirty ratio exceeds
+   * minCleanableDirtyRatio: keeps the latest record of each key (and its offset) in the cleanable
+   * segments (see cleanableSection), never touching the active segment or anything at or above
+   * `upperBoundOffset`. Tombstones go once their segment was last written more than
+   * deleteRetentionMs ago. The key map holds at most `dedupeBufferBytes`; a dirty section with more
+   * keys is cleaned up to where the map filled, the rest at the next pass. The caller must never
+   * truncate below the bound it gave (a high watermark is never truncated below): a record removed
+   * because a later one of its key exists is lost if that later one is truncated away.
+   *
+   * Bounded per event-loop turn: the pass reads 64 KiB of a segment at a time and yields before
+   * each read; cleaned files are written and synced in libuv's pool; only the swap of one segment
+   * (renames, one directory fsync, loading its indexes) runs in one turn. A read during a pass sees
+   * the old segment until its swap, the cleaned one after: both hold every key's latest value.
+   * Passes and retention share one queue, so they never overlap.
+   */
+  async clean(upperBoundOffset: number, options: CleanOptions): Promise<CleanResult> {
+    this.checkWritable();
+    assertOffset(upperBoundOffset, 'cleaner upper bound');
+    const pass = this.retentionQueue.then(() => this.cleanPass(upperBoundOffset, new OffsetMap(options.dedupeBufferBytes)));
+    this.retentionQueue = pass.catch(() => undefined);
+    return pass;
+  }
+
+  private async cleanPass(upperBoundOffset: number, map: OffsetMap): Promise<CleanResult> {
+    const startedMs = performance.now();
+    const result: CleanResult = { cleaned: false, reason: null, dirtyRatio: 0, segmentsCleaned: 0, bytesBefore: 0, bytesAfter: 0, recordsRemoved: 0, tombstonesRemoved: 0, cleanedUpToOffset: 0, durationMs: 0 };
+    const finish = (reason: string | null): CleanResult => {
+      result.reason = reason;
+      result.durationMs = performance.now() - startedMs;
+      return result;
+    };
+    if (this.state !== 'open' || this.failure !== null) return finish(`the log is ${this.failure === null ? this.state : 'offline'}`);
+    if (!this.settings.cleanupPolicy.compact) return finish('cleanup.policy does not include compact');
+    // Segments rolled a moment ago are still being synced in the background; the cleaner rewrites
+    // only durable segments (below the recovery point), so it lets those syncs finish first.
+    await Promise.all(this.sealedUnsynced.map((entry) => entry.synced.catch(() => undefined)));
+    if (this.state !== 'open' || this.failure !== null) return finish(`the log is ${this.failure === null ? this.state : 'offline'}`);
+    const section = this.cleanableSegments(upperBoundOffset);
+    result.dirtyRatio = section.dirtyRatio;
+    result.cleanedUpToOffset = section.firstDirtyOffset;
+    if (section.dirtyBytes === 0 || section.dirtyRatio <= this.settings.minCleanableDirtyRatio) return finish('not dirty enough');
+    const checkLive = (segment: Segment): void => {
+      if (this.state !== 'open') throw new CleaningAborted(`the log is ${this.state}`);
+      if (this.failure !== null) throw new CleaningAborted('the log is offline');
+      if (!this.segments.includes(segment)) throw new CleaningAborted(`segment ${segment.baseOffset} left the log`);
+      // A truncation that removed every later segment made it the active one, which may now change.
+      if (segment === this.active) throw new CleaningAborted(`segment ${segment.baseOffset} became the active segment`);
+    };
+    try {
+      const mapEnd = await buildOffsetMap(section.segments, section.firstDirtyOffset, map, checkLive);
+      if (mapEnd === section.firstDirtyOffset) return finish(`the dedupe buffer (${map.budgetBytes} bytes) cannot hold one key`);
+      const rules = { map, mapEndOffset: mapEnd, tombstoneHorizonMs: this.now() - this.settings.deleteRetentionMs, indexIntervalBytes: this.settings.indexIntervalBytes };
+      for (const segment of section.segments) {
+        if (segment.baseOffset >= mapEnd) break;
+        const cleaned = await writeCleanedSegment(segment, rules, () => checkLive(segment));
+        try {
+          checkLive(segment);
+        } catch (error) {
+          discardCleaned(segment);
+          throw error;
+        }
+        this.mutate('clean', () => this.swapCleanedSegment(segment, cleaned));
+        result.segmentsCleaned++;
+        result.bytesBefore += cleaned.bytesBefore;
+        result.bytesAfter += cleaned.bytesAfter;
+        result.recordsRemoved += cleaned.recordsRemoved;
+        result.tombstonesRemoved += cleaned.tombstonesRemoved;
+      }
+      this.cleanerCheckpoint = mapEnd;
+      this.mutate('clean', () => writeCleanerCheckpoint(this.dir, mapEnd));
+      result.cleaned = true;
+      result.cleanedUpToOffset = mapEnd;
+    } catch (error) {
+      if (error instanceof CleaningAborted) return finish(error.message);
+      throw error;
+    }
+    this.logger.info({ dir: this.dir, ...result, durationMs: Number((performance.now() - startedMs).toFixed(1)), keys: map.size, mapBytes: map.bytes }, 'cleaned log');
+    return finish(null);
+  }
+
+  /** Replaces a segment by its cleaned copy, in one turn of the event loop: reads see one or the other. */
+  private swapCleanedSegment(old: Segment, cleaned: CleanedSegment): void {
+    const index = this.segments.indexOf(old);
+    assert(index >= 0 && old !== this.active, () => `segment ${old.baseOffset} must be a sealed segment of the log to be swapped`);
+    old.close(false);
+    // The rename over the old .log would free its blocks inside the rename, on the event loop
+    // (~15 ms for a 16 MiB segment here): a second name keeps them until they are removed in the
+    // background after fileDeleteDelayMs, as retention does. open() removes a `.deleted` a crash leaves.
+    const retired = keepOldFilesForRemoval(old, ++this.swapCount);
+    swapCleanedFiles(this.dir, old.baseOffset);
+    this.scheduleFileRemoval(retired);
+    const fresh = Segment.openExisting(this.dir, old.baseOffset, this.now());
+    const reason = fresh.loadFromIndexes(this.settings.indexIntervalBytes, true);
+    if (reason !== null) {
+      this.logger.warn({ dir: this.dir, baseOffset: old.baseOffset, reason }, 'cleaned segment\'s indexes do not match it; rebuilding them');
+      fresh.recoverByScan(this.settings.indexIntervalBytes, true);
+    }
+    assert(fresh.nextOffset === old.nextOffset && fresh.sizeBytes === cleaned.bytesAfter, () => `cleaned segment ${old.baseOffset} holds [${fresh.baseOffset}, ${fresh.nextOffset}) in ${fresh.sizeBytes} bytes, expected [.., ${old.nextOffset}) in ${cleaned.bytesAfter}`);
+    this.segments[index] = fresh;
+  }
+
   // ---- lifecycle ------------------------------------------------------------------------------
 
   /** Flush, write a clean-shutdown marker, close file descriptors. */
@@ -789,6 +999,13 @@ export class PartitionLog {
    * validates the active segment batch by batch, truncating at the first bad one.
    */
   private recover(): void {
+    // Before the directory is read for segments: a decided swap becomes the segment, an undecided one goes.
+    const swaps = completeInterruptedSwaps(this.dir);
+    if (swaps.completed.length > 0 || swaps.discarded.length > 0) {
+      this.logger.warn({ dir: this.dir, completedSwaps: swaps.completed, discarded: swaps.discarded }, 'finished the log cleaner\'s interrupted work');
+    }
+    unlinkIfExists(join(this.dir, `${CLEANER_CHECKPOINT_FILE}.tmp`));
+    this.cleanerCheckpoint = readCleanerCheckpoint(this.dir);
     const baseOffsets = this.cleanDirectory();
     const markerPath = join(this.dir, CLEAN_SHUTDOWN_FILE);
     const clean = fs.existsSync(markerPath);
@@ -968,6 +1185,25 @@ export class PartitionLog {
       segment.deleteFiles();
     }
   }
+}
+
+/**
+ * Links each of the segment's files to `<name>.<swap>.deleted` and returns the new names. A name
+ * of its own per swap: a segment cleaned again before the last copy is removed must not unlink
+ * (and so free on the event loop) that copy, nor take the name retention's rename uses.
+ */
+function keepOldFilesForRemoval(segment: Segment, swap: number): string[] {
+  const kept: string[] = [];
+  for (const path of [segment.logPath, segment.offsetIndex.path, segment.timeIndex.path]) {
+    const name = `${path}.${swap}${DELETED_SUFFIX}`;
+    try {
+      fs.linkSync(path, name);
+      kept.push(name);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+  return kept;
 }
 
 function yieldToEventLoop(): Promise<void> {

@@ -421,12 +421,12 @@ export class Segment {
    * The first batch (from the position the indexes allow) whose maxTimestamp is >= `timestamp`:
    * every batch before a time index entry (t, o) with t < timestamp holds only older records.
    */
-  findBatchByTimestamp(timestamp: number): { position: number; header: BatchHeader } | null {
+  findBatchByTimestamp(timestamp: number, fromPosition = 0): { position: number; header: BatchHeader } | null {
     const below = this.timeIndex.lookupBelow(timestamp);
     const startOffset = below === null ? this.baseOffset : below.offset + 1;
     const entry = this.offsetIndex.lookup(startOffset);
     let found: { position: number; header: BatchHeader } | null = null;
-    this.scanHeaders(entry?.position ?? 0, (position, header) => {
+    this.scanHeaders(Math.max(entry?.position ?? 0, fromPosition), (position, header) => {
       if (header.maxTimestamp < timestamp) return true;
       found = { position, header };
       return false;
@@ -603,7 +603,7 @@ export class Segment {
         chunkLength = readFully(this.fd, buffer, Math.min(buffer.length, end - position), position);
       }
       try {
-        validateBatch(buffer.subarray(0, chunkLength), position - chunkStart);
+        validateBatch(buffer.subarray(0, chunkLength), position - chunkStart, { allowOffsetGaps: true });
       } catch (error) {
         if (error instanceof CorruptBatchError) return { validBytes: position, reason: error.message };
         throw error;
