@@ -4,6 +4,7 @@
 // the group's offsets partition carries the group on: same member and generation, same offsets.
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
+import { Admin } from '@runnel/client';
 import { errorCode, loadGroupProto, type GroupApi } from '@runnel/common';
 import { useCluster, waitFor } from './harness.js';
 
@@ -54,6 +55,15 @@ describe('consumer groups: the coordinator', () => {
           200,
         );
       const first = await findCoordinator();
+      // The first FindCoordinator created the offsets topic: compacted, on every broker.
+      const admin = new Admin({ bootstrap: cluster.nodes.map((node) => node.bootstrap) });
+      try {
+        const [offsetsTopic] = await admin.describeTopics(['__consumer_offsets']);
+        expect(offsetsTopic!.configs['cleanup.policy']).toBe('compact');
+        expect(offsetsTopic!.partitions.map((partition) => partition.replicas.length)).toEqual([3, 3, 3]);
+      } finally {
+        await admin.close();
+      }
       const coordinator = client(`${first.host}:${first.port}`);
       const protocols = [{ name: 'range', metadata: Buffer.from('orders') }];
       const joinRequest = { groupId: 'billing', sessionTimeoutMs: 20_000, rebalanceTimeoutMs: 20_000, groupInstanceId: '', protocolType: 'consumer', protocols, clientId: 'billing-1', requireKnownMemberId: true };

@@ -136,9 +136,13 @@ export class GroupApiService {
             name: OFFSETS_TOPIC,
             numPartitions: this.cluster.offsetsTopicPartitions,
             replicationFactor,
-            // Nothing is deleted by time or size: a group's offsets and membership stay until it is
-            // deleted (compaction of this topic comes with the log cleaner).
-            configs: [{ name: 'retention.ms', value: '-1' }],
+            // Compacted, as Kafka's: the latest record per group and per committed partition stays
+            // (nothing goes by time or size); 100 MiB segments (offsets.topic.segment.bytes) so
+            // that rolled segments reach the cleaner.
+            configs: [
+              { name: 'cleanup.policy', value: 'compact' },
+              { name: 'segment.bytes', value: '104857600' },
+            ],
           },
         ],
         validateOnly: false,
