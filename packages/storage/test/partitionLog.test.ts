@@ -489,7 +489,8 @@ describe('truncation', () => {
     await appendMany(log, 10, 1, 200);
     const unlinks = vi.spyOn(fs, 'unlinkSync');
     log.truncateFullyAndStartAt(1234);
-    expect(unlinks).not.toHaveBeenCalled();
+    // No segment file is unlinked on the event loop (a small checkpoint may be).
+    expect(unlinks.mock.calls.map(([path]) => String(path)).filter((path) => /\.(log|index|timeindex)(\.deleted)?$/.test(path))).toEqual([]);
     unlinks.mockRestore();
     expect(log.logStartOffset).toBe(1234);
     expect(log.logEndOffset).toBe(1234);
