@@ -128,6 +128,22 @@ describe('consumer groups: the coordinator', () => {
       const other = cluster.nodes.find((node) => node.nodeId !== first.nodeId && node.nodeId !== next.nodeId)!;
       const refused = await call<GroupApi.HeartbeatRequest, GroupApi.HeartbeatResponse__Output>(client(other.bootstrap), 'Heartbeat', { groupId: 'billing', generationId: 1, memberId: joined.memberId });
       expect(refused.errorCode).toBe(errorCode('NOT_COORDINATOR'));
+
+      // The new coordinator lists and describes the group; a group with a member cannot be deleted,
+      // an empty one goes with its offsets.
+      const listed = await call<GroupApi.ListGroupsRequest, GroupApi.ListGroupsResponse__Output>(nextCoordinator, 'ListGroups', { statesFilter: [] });
+      expect(listed.groups.map((group) => [group.groupId, group.protocolType, group.groupState])).toEqual([['billing', 'consumer', 'Stable']]);
+      const described = await call<GroupApi.DescribeGroupsRequest, GroupApi.DescribeGroupsResponse__Output>(nextCoordinator, 'DescribeGroups', { groups: ['billing'] });
+      expect(described.groups[0]).toMatchObject({ errorCode: 0, groupState: 'Stable', protocolType: 'consumer', protocolData: 'range', generationId: 1, leader: joined.memberId });
+      expect(described.groups[0]!.members.map((member) => [member.memberId, member.clientId, Buffer.from(member.memberAssignment).toString()])).toEqual([[joined.memberId, 'billing-1', 'orders:0,1']]);
+      const refusedDelete = await call<GroupApi.DeleteGroupsRequest, GroupApi.DeleteGroupsResponse__Output>(nextCoordinator, 'DeleteGroups', { groupsNames: ['billing'] });
+      expect(refusedDelete.results[0]!.errorCode).toBe(errorCode('NON_EMPTY_GROUP'));
+      const left = await call<GroupApi.LeaveGroupRequest, GroupApi.LeaveGroupResponse__Output>(nextCoordinator, 'LeaveGroup', { groupId: 'billing', members: [{ memberId: joined.memberId }] });
+      expect(left.members.map((member) => member.errorCode)).toEqual([0]);
+      const deleted = await call<GroupApi.DeleteGroupsRequest, GroupApi.DeleteGroupsResponse__Output>(nextCoordinator, 'DeleteGroups', { groupsNames: ['billing'] });
+      expect(deleted.results[0]!.errorCode).toBe(0);
+      const gone = await call<GroupApi.OffsetFetchRequest, GroupApi.OffsetFetchResponse__Output>(nextCoordinator, 'OffsetFetch', { groupId: 'billing', partitions: [], allPartitions: true });
+      expect(gone.partitions).toEqual([]);
       await cluster.node(first.nodeId).launch();
     } finally {
       for (const open of clients.values()) open.close();

@@ -93,6 +93,40 @@ export class GroupApiService {
             partitions: result.offsets.map((entry) => ({ topic: entry.topic, partition: entry.partition, offset: entry.offset, leaderEpoch: entry.leaderEpoch, metadata: entry.metadata, errorCode: 0 })),
           };
         }),
+      ListGroups: (call, callback) =>
+        this.unary('listGroups', call, callback, async (request) => {
+          const states = new Set(request.statesFilter.map((state) => state.toLowerCase()));
+          const groups = this.coordinator.listGroups().filter((group) => states.size === 0 || states.has(group.state.toLowerCase()));
+          return { errorCode: 0, errorMessage: '', groups: groups.map((group) => ({ groupId: group.groupId, protocolType: group.protocolType, groupState: group.state })) };
+        }),
+      DescribeGroups: (call, callback) =>
+        this.unary('describeGroups', call, callback, async (request) => ({
+          groups: request.groups.map((groupId) => {
+            const { errorCode: code, group } = this.coordinator.describe(groupId);
+            const base = { errorCode: code, errorMessage: '', groupId, groupState: code === 0 ? 'Dead' : '', protocolType: '', protocolData: '', members: [], generationId: -1, leader: '' };
+            if (group === null) return base;
+            return {
+              ...base,
+              groupState: group.state,
+              protocolType: group.protocolType,
+              protocolData: group.protocolName,
+              generationId: group.generationId,
+              leader: group.leader,
+              members: group.members.map((member) => ({
+                memberId: member.memberId,
+                groupInstanceId: member.groupInstanceId ?? '',
+                clientId: member.clientId,
+                clientHost: member.clientHost,
+                memberMetadata: member.metadata,
+                memberAssignment: member.assignment,
+              })),
+            };
+          }),
+        })),
+      DeleteGroups: (call, callback) =>
+        this.unary('deleteGroups', call, callback, async (request) => ({
+          results: await Promise.all(request.groupsNames.map(async (groupId) => ({ groupId, errorCode: await this.coordinator.deleteGroup(groupId) }))),
+        })),
     };
   }
 

@@ -131,3 +131,41 @@ describe('GroupCoordinator', () => {
     expect(loading.describe('g').group).toBeNull();
   });
 });
+
+describe('GroupCoordinator: listing, describing and deleting groups', () => {
+  let fixture: LeaderFixture | undefined;
+  afterEach(async () => {
+    await fixture?.close();
+    fixture = undefined;
+  });
+
+  it('deletes an empty group with its offsets (tombstones a new coordinator honours), refuses one with members', async () => {
+    fixture = await leaderFixture({ brokerId: 1, role: { leader: 1, leaderEpoch: 1, partitionEpoch: 1, replicas: [1], isr: [1] } });
+    const start = async () => {
+      const made = new GroupCoordinator({ offsetsPartitions: () => 1, group: SETTINGS, log: new ReplicatedOffsetsLog(fixture!.logs, fixture!.replicas, 5_000, TOPIC), logger });
+      await made.becomeCoordinator(0, 1);
+      return made;
+    };
+    const here = await start();
+    const member = await here.join('billing', join());
+    await here.sync('billing', { memberId: member.memberId, generationId: 1, protocolType: null, protocolName: null, assignments: [] });
+    await here.commitOffsets('billing', member.memberId, 1, [{ topic: 'orders', partition: 0, offset: 9, leaderEpoch: -1, metadata: '' }]);
+    await here.commitOffsets('tools', '', -1, [{ topic: 'orders', partition: 0, offset: 3, leaderEpoch: -1, metadata: '' }]);
+    expect(here.listGroups()).toEqual([
+      { groupId: 'billing', protocolType: 'consumer', state: 'Stable' },
+      { groupId: 'tools', protocolType: '', state: 'Empty' },
+    ]);
+    expect(await here.deleteGroup('billing')).toBe(errorCode('NON_EMPTY_GROUP'));
+    expect(await here.deleteGroup('nobody')).toBe(errorCode('GROUP_ID_NOT_FOUND'));
+    here.leave('billing', [member.memberId]);
+    expect(await here.deleteGroup('billing')).toBe(0);
+    expect(await here.deleteGroup('tools')).toBe(0);
+    expect(here.listGroups()).toEqual([]);
+    expect(here.fetchOffsets('billing', null).offsets).toEqual([]);
+    here.resign(0);
+    const next = await start();
+    expect(next.listGroups()).toEqual([]);
+    expect(next.describe('billing').group).toBeNull();
+    expect(next.fetchOffsets('tools', null).offsets).toEqual([]);
+  });
+});

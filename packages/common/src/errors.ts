@@ -48,6 +48,8 @@ export const ERRORS = {
   INVALID_REQUEST: { code: 42, retriable: false, message: 'This most likely occurs because of a request being malformed by the client library or the message was sent to an incompatible broker' },
   POLICY_VIOLATION: { code: 44, retriable: false, message: 'Request parameters do not satisfy the configured policy' },
   KAFKA_STORAGE_ERROR: { code: 56, retriable: true, message: 'Disk error when trying to access log file on the disk' },
+  NON_EMPTY_GROUP: { code: 68, retriable: false, message: 'The group is not empty' },
+  GROUP_ID_NOT_FOUND: { code: 69, retriable: false, message: 'The group id does not exist' },
   TOPIC_DELETION_DISABLED: { code: 73, retriable: false, message: 'Topic deletion is disabled' },
   FENCED_LEADER_EPOCH: { code: 74, retriable: true, message: 'The leader epoch in the request is older than the epoch on the broker' },
   UNKNOWN_LEADER_EPOCH: { code: 75, retriable: true, message: 'The leader epoch in the request is newer than the epoch on the broker' },

@@ -198,6 +198,37 @@ export class GroupCoordinator {
     return { errorCode: 0, group: group?.describe() ?? null };
   }
 
+  /**
+   * DeleteGroups: a group with no members goes with its committed offsets (tombstones for its
+   * records, so the compacted partition forgets them too). NON_EMPTY_GROUP while it has members,
+   * GROUP_ID_NOT_FOUND when neither a group nor offsets are known.
+   */
+  async deleteGroup(groupId: string): Promise<number> {
+    const hosted = this.coordinatorOf(groupId);
+    if (typeof hosted === 'string') return errorCode(hosted);
+    const group = hosted.groups.get(groupId);
+    const offsets = hosted.offsets.get(groupId);
+    if ((group === undefined || group.state === 'Dead') && offsets === undefined) return errorCode('GROUP_ID_NOT_FOUND');
+    if (group !== undefined && group.state !== 'Empty' && group.state !== 'Dead') return errorCode('NON_EMPTY_GROUP');
+    const tombstones: OffsetsRecord[] = [{ key: encodeOffsetsKey({ type: 'group', group: groupId }), value: null }];
+    for (const committed of offsets?.values() ?? []) tombstones.push({ key: encodeOffsetsKey({ type: 'offset', group: groupId, topic: committed.topic, partition: committed.partition }), value: null });
+    try {
+      await this.options.log.append(this.partitionFor(groupId), tombstones);
+    } catch (error) {
+      return appendErrorCode(error);
+    }
+    if (this.hosted.get(this.partitionFor(groupId)) === hosted) {
+      hosted.offsets.delete(groupId);
+      const current = hosted.groups.get(groupId);
+      // A member may have joined while the tombstones were written: that group stays.
+      if (current !== undefined && current.state === 'Empty') {
+        current.markDead();
+        hosted.groups.delete(groupId);
+      }
+    }
+    return 0;
+  }
+
   /** The groups this broker coordinates, with their protocol type and state. */
   listGroups(): Array<{ groupId: string; protocolType: string; state: string }> {
     const groups: Array<{ groupId: string; protocolType: string; state: string }> = [];
