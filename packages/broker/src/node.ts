@@ -94,6 +94,7 @@ export class Node {
   private grpcServer: grpc.Server | undefined;
   private clientApi: ClientApiService | undefined;
   private coordinator: GroupCoordinator | undefined;
+  private offsetsExpiryTimer: NodeJS.Timeout | undefined;
   private http: HttpEndpoint | undefined;
   private sizeTimer: NodeJS.Timeout | undefined;
   private grpcPort = 0;
@@ -340,6 +341,11 @@ export class Node {
       logger: this.logger.child({ role: 'group-coordinator' }),
     });
     this.coordinator = coordinator;
+    const retentionMs = config.int('offsets.retention.minutes') * 60_000;
+    this.offsetsExpiryTimer = setInterval(() => {
+      coordinator.expireOffsets(retentionMs).catch((error: unknown) => this.logger.error({ err: error }, 'expiring committed offsets failed'));
+    }, config.int('offsets.retention.check.interval.ms'));
+    this.offsetsExpiryTimer.unref();
     followOffsetsLeadership = () => {
       const led = new Map<number, number>();
       for (const partition of logs.allPartitions()) if (partition.topic === OFFSETS_TOPIC && partition.isLeader) led.set(partition.index, partition.leaderEpoch);
@@ -436,6 +442,7 @@ export class Node {
   private async shutdown(): Promise<void> {
     this.logger.info('node stopping');
     clearInterval(this.sizeTimer);
+    clearInterval(this.offsetsExpiryTimer);
     const broker = this.broker;
     if (broker !== undefined && this.config.boolean('controlled.shutdown.enable') && broker.lifecycle.brokerEpoch !== -1) {
       await broker.lifecycle.controlledShutdown(this.config.int('controlled.shutdown.timeout.ms'));

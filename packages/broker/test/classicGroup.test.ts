@@ -3,37 +3,9 @@
 // client acts on (MEMBER_ID_REQUIRED, UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS).
 import { errorCode } from '@runnel/common';
 import { describe, expect, it } from 'vitest';
-import { ClassicGroup, type GroupClock, type GroupSettings, type JoinRequest, type JoinResponse } from '../src/group/classicGroup.js';
+import { ClassicGroup, type GroupSettings, type JoinRequest, type JoinResponse } from '../src/group/classicGroup.js';
+import { ManualClock } from './manualClock.js';
 
-class ManualClock implements GroupClock {
-  private nowMs = 0;
-  private timers: Array<{ atMs: number; run: () => void; cancelled: boolean }> = [];
-
-  now(): number {
-    return this.nowMs;
-  }
-
-  schedule(delayMs: number, run: () => void): () => void {
-    const timer = { atMs: this.nowMs + delayMs, run, cancelled: false };
-    this.timers.push(timer);
-    return () => {
-      timer.cancelled = true;
-    };
-  }
-
-  /** Moves time forward, running due timers in order. */
-  advance(ms: number): void {
-    const target = this.nowMs + ms;
-    for (;;) {
-      const due = this.timers.filter((timer) => !timer.cancelled && timer.atMs <= target).sort((a, b) => a.atMs - b.atMs)[0];
-      if (due === undefined) break;
-      due.cancelled = true;
-      this.nowMs = due.atMs;
-      due.run();
-    }
-    this.nowMs = target;
-  }
-}
 
 const SETTINGS: GroupSettings = { minSessionTimeoutMs: 6_000, maxSessionTimeoutMs: 1_800_000, maxSize: 10, initialRebalanceDelayMs: 0 };
 const NONE = 0;

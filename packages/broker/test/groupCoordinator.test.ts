@@ -8,6 +8,7 @@ import { GroupCoordinator, type OffsetsLog, type OffsetsRecord } from '../src/gr
 import { encodeOffsetsKey } from '../src/group/offsetsTopicRecords.js';
 import { ReplicatedOffsetsLog } from '../src/group/replicatedOffsetsLog.js';
 import { leaderFixture, TOPIC, type LeaderFixture } from './leaderHarness.js';
+import { ManualClock } from './manualClock.js';
 
 const SETTINGS: GroupSettings = { minSessionTimeoutMs: 10, maxSessionTimeoutMs: 60_000, maxSize: 100, initialRebalanceDelayMs: 0 };
 const logger = createLogger({ name: 'test', level: 'silent' });
@@ -167,5 +168,64 @@ describe('GroupCoordinator: listing, describing and deleting groups', () => {
     expect(next.listGroups()).toEqual([]);
     expect(next.describe('billing').group).toBeNull();
     expect(next.fetchOffsets('tools', null).offsets).toEqual([]);
+  });
+});
+
+describe('GroupCoordinator: offsets.retention.minutes', () => {
+  let fixture: LeaderFixture | undefined;
+  afterEach(async () => {
+    await fixture?.close();
+    fixture = undefined;
+  });
+
+  it('expires the offsets of a group empty for the retention time, and offsets committed from outside a group after it', async () => {
+    fixture = await leaderFixture({ brokerId: 1, role: { leader: 1, leaderEpoch: 1, partitionEpoch: 1, replicas: [1], isr: [1] } });
+    const clock = new ManualClock();
+    clock.advance(1_000_000);
+    const start = async () => {
+      const made = new GroupCoordinator({ offsetsPartitions: () => 1, group: SETTINGS, log: new ReplicatedOffsetsLog(fixture!.logs, fixture!.replicas, 5_000, TOPIC), logger, clock });
+      await made.becomeCoordinator(0, 1);
+      return made;
+    };
+    const here = await start();
+    const retentionMs = 60_000;
+    const offset = (partition: number) => [{ topic: 'orders', partition, offset: 5, leaderEpoch: -1, metadata: '' }];
+    await here.commitOffsets('tools', '', -1, offset(0));
+    const member = await here.join('billing', join());
+    await here.sync('billing', { memberId: member.memberId, generationId: 1, protocolType: null, protocolName: null, assignments: [] });
+    await here.commitOffsets('billing', member.memberId, 1, offset(1));
+
+    clock.advance(50_000);
+    here.leave('billing', [member.memberId]); // billing is empty from now on
+    expect(await here.expireOffsets(retentionMs)).toBe(0);
+    clock.advance(20_000); // tools' commit is 70 s old; billing has been empty 20 s
+    expect(await here.expireOffsets(retentionMs)).toBe(1);
+    expect(here.fetchOffsets('tools', null).offsets).toEqual([]);
+    expect(here.fetchOffsets('billing', null).offsets.map((entry) => entry.partition)).toEqual([1]);
+    // A group with members keeps its offsets however old they are.
+    clock.advance(60_000);
+    expect(await here.expireOffsets(retentionMs)).toBe(1);
+    expect(here.fetchOffsets('billing', null).offsets).toEqual([]);
+    expect(here.listGroups()).toEqual([]);
+    here.resign(0);
+    const next = await start();
+    expect(next.listGroups()).toEqual([]);
+    expect(next.fetchOffsets('billing', null).offsets).toEqual([]);
+  });
+
+  it('keeps the offsets of a group that has members', async () => {
+    fixture = await leaderFixture({ brokerId: 1, role: { leader: 1, leaderEpoch: 1, partitionEpoch: 1, replicas: [1], isr: [1] } });
+    const clock = new ManualClock();
+    const here = new GroupCoordinator({ offsetsPartitions: () => 1, group: SETTINGS, log: new ReplicatedOffsetsLog(fixture.logs, fixture.replicas, 5_000, TOPIC), logger, clock });
+    await here.becomeCoordinator(0, 1);
+    const member = await here.join('billing', join({ sessionTimeoutMs: 60_000 }));
+    await here.sync('billing', { memberId: member.memberId, generationId: 1, protocolType: null, protocolName: null, assignments: [] });
+    await here.commitOffsets('billing', member.memberId, 1, [{ topic: 'orders', partition: 0, offset: 5, leaderEpoch: -1, metadata: '' }]);
+    for (let k = 0; k < 10; k++) {
+      clock.advance(50_000);
+      expect(here.heartbeat('billing', member.memberId, 1)).toBe(0);
+    }
+    expect(await here.expireOffsets(60_000)).toBe(0);
+    expect(here.fetchOffsets('billing', null).offsets.map((entry) => entry.offset)).toEqual([5]);
   });
 });

@@ -64,6 +64,8 @@ export const BROKER_CONFIG = new ConfigDef(
     'offsets.topic.num.partitions': { type: 'int', default: 50, min: 1, doc: 'Partitions of the internal __consumer_offsets topic (fixed once it exists): a group is coordinated by the leader of one of them.' },
     'offsets.topic.replication.factor': { type: 'int', default: 3, min: 1, max: 32767, doc: 'Replication factor of __consumer_offsets; on a smaller cluster it is created with the live brokers there are, and a warning says so.' },
     'offsets.commit.timeout.ms': { type: 'int', default: 5000, min: 1, doc: 'How long an offset commit or a group assignment waits for every in-sync replica of its __consumer_offsets partition.' },
+    'offsets.retention.minutes': { type: 'int', default: 10080, min: 1, doc: 'The committed offsets of a group that has had no members this long expire (and offsets committed from outside a group, this long after their commit).' },
+    'offsets.retention.check.interval.ms': { type: 'long', default: 600000, min: 1, doc: 'How often the coordinator looks for expired offsets.' },
     'group.initial.rebalance.delay.ms': { type: 'int', default: 3000, min: 0, doc: 'How long the first rebalance of an empty group waits for more members to join.' },
     'group.min.session.timeout.ms': { type: 'int', default: 6000, min: 1, doc: 'The smallest session timeout a group member may ask for.' },
     'group.max.session.timeout.ms': { type: 'int', default: 1800000, min: 1, doc: 'The largest session timeout a group member may ask for.' },

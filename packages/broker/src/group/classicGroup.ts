@@ -176,13 +176,22 @@ export class ClassicGroup {
   private cancelJoinTimer: (() => void) | null = null;
   /** The initial rebalance of an empty group: when the delayed join may complete at the latest. */
   private initialJoinDeadlineMs = 0;
+  /** When the group last became Empty (its committed offsets expire offsets.retention.minutes later). */
+  private emptySince: number;
 
   constructor(
     readonly groupId: string,
     private readonly settings: GroupSettings,
     private readonly clock: GroupClock = systemClock,
     private readonly persistAssignment: (record: GroupAssignmentRecord) => Promise<void> = async () => undefined,
-  ) {}
+  ) {
+    this.emptySince = clock.now();
+  }
+
+  /** Since when the group has had no members (meaningful while it is Empty). */
+  get emptySinceMs(): number {
+    return this.emptySince;
+  }
 
   get state(): GroupState {
     return this.current;
@@ -213,7 +222,7 @@ export class ClassicGroup {
    * restart): the members keep their generation and assignment and must heartbeat within their
    * session timeout, as Kafka does when it loads a group.
    */
-  restore(record: GroupAssignmentRecord): void {
+  restore(record: GroupAssignmentRecord, storedAtMs = -1): void {
     assert(this.current === 'Empty' && this.members.size === 0 && this.generation === 0, `group ${this.groupId}: only a new group is restored`);
     this.generation = record.generationId;
     this.protocolTypeName = record.protocolType;
@@ -237,6 +246,7 @@ export class ClassicGroup {
       this.touchSession(member);
     }
     this.current = this.members.size > 0 ? 'Stable' : 'Empty';
+    if (this.current === 'Empty' && storedAtMs >= 0) this.emptySince = storedAtMs;
   }
 
   // ---- JoinGroup --------------------------------------------------------------------------------
@@ -397,6 +407,7 @@ export class ClassicGroup {
     this.generation++;
     if (this.members.size === 0) {
       this.current = 'Empty';
+      this.emptySince = this.clock.now();
       this.protocolChosen = '';
       this.leaderId = '';
       return;

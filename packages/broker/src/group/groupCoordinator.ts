@@ -119,7 +119,7 @@ export class GroupCoordinator {
     this.hosted.set(partition, hosted);
     const startedMs = this.clock.now();
     let records = 0;
-    const stored = new Map<string, GroupAssignmentRecord>();
+    const stored = new Map<string, { record: GroupAssignmentRecord; storedAtMs: number }>();
     try {
       for await (const record of this.options.log.readAll(partition)) {
         if (this.hosted.get(partition) !== hosted) return; // resigned while loading
@@ -135,7 +135,8 @@ export class GroupCoordinator {
         } else if (record.value === null) {
           stored.delete(key.group);
         } else {
-          stored.set(key.group, assignmentRecordOf(key.group, decodeGroupMetadataValue(record.value)));
+          const value = decodeGroupMetadataValue(record.value);
+          stored.set(key.group, { record: assignmentRecordOf(key.group, value), storedAtMs: value.currentStateTimestamp });
         }
       }
     } catch (error) {
@@ -145,9 +146,9 @@ export class GroupCoordinator {
       return;
     }
     if (this.hosted.get(partition) !== hosted) return;
-    for (const [groupId, record] of stored) {
+    for (const [groupId, { record, storedAtMs }] of stored) {
       const group = this.newGroup(hosted, groupId);
-      group.restore(record);
+      group.restore(record, storedAtMs);
     }
     hosted.loaded = true;
     this.options.logger.info({ partition, epoch, records, groups: stored.size, ms: this.clock.now() - startedMs }, 'loaded the groups of a __consumer_offsets partition');
@@ -227,6 +228,46 @@ export class GroupCoordinator {
       }
     }
     return 0;
+  }
+
+  /**
+   * offsets.retention.minutes (KIP-211): the committed offsets of a group that has had no members
+   * for `retentionMs` expire, and so does the group; offsets committed from outside any group
+   * (generation -1) expire `retentionMs` after their commit. Expiry is written as tombstones, so
+   * a later coordinator forgets them too. Returns how many offsets expired.
+   */
+  async expireOffsets(retentionMs: number): Promise<number> {
+    const nowMs = this.clock.now();
+    let expired = 0;
+    for (const [partition, hosted] of [...this.hosted]) {
+      if (!hosted.loaded) continue;
+      for (const [groupId, offsets] of [...hosted.offsets]) {
+        const group = hosted.groups.get(groupId);
+        if (group !== undefined && group.state !== 'Empty') continue;
+        const due = [...offsets.values()].filter((committed) => (group === undefined ? committed.commitTimestamp + retentionMs <= nowMs : group.emptySinceMs + retentionMs <= nowMs));
+        if (due.length === 0) continue;
+        const removesGroup = group !== undefined && due.length === offsets.size;
+        const tombstones: OffsetsRecord[] = due.map((committed) => ({ key: encodeOffsetsKey({ type: 'offset', group: groupId, topic: committed.topic, partition: committed.partition }), value: null }));
+        if (removesGroup) tombstones.push({ key: encodeOffsetsKey({ type: 'group', group: groupId }), value: null });
+        try {
+          await this.options.log.append(partition, tombstones);
+        } catch (error) {
+          this.options.logger.warn({ group: groupId, err: (error as Error).message }, 'cannot expire offsets now; next check');
+          continue;
+        }
+        if (this.hosted.get(partition) !== hosted) break;
+        for (const committed of due) offsets.delete(offsetId(committed.topic, committed.partition));
+        if (offsets.size === 0) hosted.offsets.delete(groupId);
+        expired += due.length;
+        const current = hosted.groups.get(groupId);
+        if (removesGroup && current === group && current.state === 'Empty') {
+          current.markDead();
+          hosted.groups.delete(groupId);
+        }
+        this.options.logger.info({ group: groupId, offsets: due.length }, 'committed offsets expired (offsets.retention.minutes)');
+      }
+    }
+    return expired;
   }
 
   /** The groups this broker coordinates, with their protocol type and state. */
