@@ -3,27 +3,14 @@
 // client acts on (MEMBER_ID_REQUIRED, UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS).
 import { errorCode } from '@runnel/common';
 import { describe, expect, it } from 'vitest';
-import { ClassicGroup, type GroupSettings, type JoinRequest, type JoinResponse } from '../src/group/classicGroup.js';
-import { ManualClock } from './manualClock.js';
+import { ClassicGroup, type GroupSettings, type JoinResponse } from '../src/group/classicGroup.js';
+import { joinRequest, ManualClock } from './groupHarness.js';
 
 
 const SETTINGS: GroupSettings = { minSessionTimeoutMs: 6_000, maxSessionTimeoutMs: 1_800_000, maxSize: 10, initialRebalanceDelayMs: 0 };
 const NONE = 0;
 
-function request(overrides: Partial<JoinRequest> = {}): JoinRequest {
-  return {
-    memberId: '',
-    groupInstanceId: null,
-    clientId: 'c',
-    clientHost: '/127.0.0.1',
-    protocolType: 'consumer',
-    protocols: [{ name: 'range', metadata: Buffer.from('orders') }],
-    sessionTimeoutMs: 10_000,
-    rebalanceTimeoutMs: 30_000,
-    requireKnownMemberId: false,
-    ...overrides,
-  };
-}
+const request = joinRequest;
 
 /** Lets promise callbacks run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));

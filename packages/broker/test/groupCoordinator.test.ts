@@ -8,25 +8,13 @@ import { GroupCoordinator, type OffsetsLog, type OffsetsRecord } from '../src/gr
 import { encodeOffsetsKey } from '../src/group/offsetsTopicRecords.js';
 import { ReplicatedOffsetsLog } from '../src/group/replicatedOffsetsLog.js';
 import { leaderFixture, TOPIC, type LeaderFixture } from './leaderHarness.js';
-import { ManualClock } from './manualClock.js';
+import { joinRequest, ManualClock } from './groupHarness.js';
 
 const SETTINGS: GroupSettings = { minSessionTimeoutMs: 10, maxSessionTimeoutMs: 60_000, maxSize: 100, initialRebalanceDelayMs: 0 };
 const logger = createLogger({ name: 'test', level: 'silent' });
 
-function join(overrides: Partial<JoinRequest> = {}): JoinRequest {
-  return {
-    memberId: '',
-    groupInstanceId: null,
-    clientId: 'c',
-    clientHost: '/127.0.0.1',
-    protocolType: 'consumer',
-    protocols: [{ name: 'range', metadata: Buffer.from('orders') }],
-    sessionTimeoutMs: 30_000,
-    rebalanceTimeoutMs: 30_000,
-    requireKnownMemberId: false,
-    ...overrides,
-  };
-}
+/** Sessions of 30 s: the failover in these tests must not expire members. */
+const join = (overrides: Partial<JoinRequest> = {}): JoinRequest => joinRequest({ sessionTimeoutMs: 30_000, ...overrides });
 
 describe('GroupCoordinator', () => {
   let fixture: LeaderFixture | undefined;

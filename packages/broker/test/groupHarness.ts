@@ -1,5 +1,22 @@
-// Time for the group tests: timers run only when the test moves the clock.
-import type { GroupClock } from '../src/group/classicGroup.js';
+// Shared by the group tests: a clock whose timers run only when the test moves it, and a
+// JoinGroup request with the fields a consumer sends.
+import type { GroupClock, JoinRequest } from '../src/group/classicGroup.js';
+
+/** A consumer's JoinGroup request (a first join unless `memberId` is given). */
+export function joinRequest(overrides: Partial<JoinRequest> = {}): JoinRequest {
+  return {
+    memberId: '',
+    groupInstanceId: null,
+    clientId: 'c',
+    clientHost: '/127.0.0.1',
+    protocolType: 'consumer',
+    protocols: [{ name: 'range', metadata: Buffer.from('orders') }],
+    sessionTimeoutMs: 10_000,
+    rebalanceTimeoutMs: 30_000,
+    requireKnownMemberId: false,
+    ...overrides,
+  };
+}
 
 export class ManualClock implements GroupClock {
   private nowMs = 0;
