@@ -4,6 +4,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { errorCode, type ClientApi, type Logger, type ReplicationApi } from '@runnel/common';
 import { errorResult } from './errorResult.js';
+import { serveUnary } from './unaryCall.js';
 import type { MetadataImage } from '@runnel/controller';
 import type { ControllerClient } from '@runnel/controller/quorum';
 import type { LogManager } from './logManager.js';
@@ -51,13 +52,13 @@ export class ClientApiService {
 
   handlers(): ClientApi.ClientApiHandlers {
     return {
-      CreateTopics: (call, callback) => this.unary('createTopics', call, callback, (request) => this.createTopics(request)),
-      DeleteTopics: (call, callback) => this.unary('deleteTopics', call, callback, (request) => this.deleteTopics(request)),
-      Metadata: (call, callback) => this.unary('metadata', call, callback, (request) => this.metadata(request)),
+      CreateTopics: (call, callback) => this.serve('createTopics', call, callback, (request) => this.createTopics(request)),
+      DeleteTopics: (call, callback) => this.serve('deleteTopics', call, callback, (request) => this.deleteTopics(request)),
+      Metadata: (call, callback) => this.serve('metadata', call, callback, (request) => this.metadata(request)),
       ListOffsets: (call, callback) =>
-        this.unary('listOffsets', call, callback, async (request) => ({ partitions: this.replicas.listOffsets(request.partitions) })),
-      DescribeCluster: (call, callback) => this.unary('describeCluster', call, callback, () => this.describeCluster()),
-      ElectPreferredLeaders: (call, callback) => this.unary('electPreferredLeaders', call, callback, () => this.electPreferredLeaders()),
+        this.serve('listOffsets', call, callback, async (request) => ({ partitions: this.replicas.listOffsets(request.partitions) })),
+      DescribeCluster: (call, callback) => this.serve('describeCluster', call, callback, () => this.describeCluster()),
+      ElectPreferredLeaders: (call, callback) => this.serve('electPreferredLeaders', call, callback, () => this.electPreferredLeaders()),
       Produce: (call) => this.stream('produce', call, (request) => this.produce(request), produceRequestBytes),
       Fetch: (call) => this.stream('fetch', call, (request, signal) => this.fetch(request, signal)),
     };
@@ -90,27 +91,6 @@ export class ClientApiService {
       signal,
     );
     return { requestId: request.requestId, partitions };
-  }
-
-  private unary<Request, Response>(
-    api: string,
-    call: grpc.ServerUnaryCall<Request, Response>,
-    callback: grpc.sendUnaryData<Response>,
-    handle: (request: Request) => Promise<Response>,
-  ): void {
-    const stopTimer = this.metrics.requestSeconds.startTimer({ api });
-    this.metrics.requests.inc({ api });
-    handle(call.request).then(
-      (response) => {
-        stopTimer();
-        callback(null, response);
-      },
-      (error: unknown) => {
-        stopTimer();
-        this.logger.error({ err: error, api }, 'request failed');
-        callback({ code: 13 /* INTERNAL */, details: `${api} failed: ${(error as Error)?.message ?? String(error)}` } as grpc.ServiceError, null);
-      },
-    );
   }
 
   /**
@@ -185,6 +165,10 @@ export class ClientApiService {
     call.on('cancelled', abort);
     call.on('error', abort);
     call.on('close', abort);
+  }
+
+  private serve<Request, Response>(api: string, call: grpc.ServerUnaryCall<Request, Response>, callback: grpc.sendUnaryData<Response>, handle: (request: Request) => Promise<Response>): void {
+    serveUnary(api, call, callback, handle, this.metrics, this.logger);
   }
 
   /** Stops every stream: requests in flight are answered, then the stream ends. */

@@ -6,6 +6,7 @@ import { errorCode, type GroupApi, type Logger } from '@runnel/common';
 import type { MetadataImage } from '@runnel/controller';
 import type { ControllerClient } from '@runnel/controller/quorum';
 import { errorResult } from './errorResult.js';
+import { serveUnary } from './unaryCall.js';
 import { OFFSETS_TOPIC, type GroupCoordinator } from './group/groupCoordinator.js';
 import type { BrokerMetrics } from './metrics.js';
 
@@ -33,9 +34,9 @@ export class GroupApiService {
 
   handlers(): GroupApi.GroupApiHandlers {
     return {
-      FindCoordinator: (call, callback) => this.unary('findCoordinator', call, callback, (request) => this.findCoordinator(request.key)),
+      FindCoordinator: (call, callback) => this.serve('findCoordinator', call, callback, (request) => this.findCoordinator(request.key)),
       JoinGroup: (call, callback) =>
-        this.unary('joinGroup', call, callback, async (request) => {
+        this.serve('joinGroup', call, callback, async (request) => {
           const response = await this.coordinator.join(request.groupId, {
             memberId: request.memberId,
             groupInstanceId: request.groupInstanceId === '' ? null : request.groupInstanceId,
@@ -59,7 +60,7 @@ export class GroupApiService {
           };
         }),
       SyncGroup: (call, callback) =>
-        this.unary('syncGroup', call, callback, async (request) => {
+        this.serve('syncGroup', call, callback, async (request) => {
           const response = await this.coordinator.sync(request.groupId, {
             memberId: request.memberId,
             generationId: request.generationId,
@@ -70,21 +71,21 @@ export class GroupApiService {
           return { errorCode: response.errorCode, errorMessage: '', protocolType: response.protocolType ?? '', protocolName: response.protocolName ?? '', assignment: response.assignment };
         }),
       Heartbeat: (call, callback) =>
-        this.unary('heartbeat', call, callback, async (request) => ({ errorCode: this.coordinator.heartbeat(request.groupId, request.memberId, request.generationId), errorMessage: '' })),
+        this.serve('heartbeat', call, callback, async (request) => ({ errorCode: this.coordinator.heartbeat(request.groupId, request.memberId, request.generationId), errorMessage: '' })),
       LeaveGroup: (call, callback) =>
-        this.unary('leaveGroup', call, callback, async (request) => {
+        this.serve('leaveGroup', call, callback, async (request) => {
           const memberIds = request.members.map((member) => member.memberId);
           const result = this.coordinator.leave(request.groupId, memberIds);
           return { errorCode: result.errorCode, errorMessage: '', members: result.members.map((code, k) => ({ memberId: memberIds[k]!, errorCode: code })) };
         }),
       OffsetCommit: (call, callback) =>
-        this.unary('offsetCommit', call, callback, async (request) => {
+        this.serve('offsetCommit', call, callback, async (request) => {
           const offsets = request.partitions.map((entry) => ({ topic: entry.topic, partition: entry.partition, offset: Number(entry.offset), leaderEpoch: entry.leaderEpoch, metadata: entry.metadata }));
           const codes = await this.coordinator.commitOffsets(request.groupId, request.memberId, request.generationId, offsets);
           return { partitions: offsets.map((entry, k) => ({ topic: entry.topic, partition: entry.partition, errorCode: codes[k]! })) };
         }),
       OffsetFetch: (call, callback) =>
-        this.unary('offsetFetch', call, callback, async (request) => {
+        this.serve('offsetFetch', call, callback, async (request) => {
           const wanted = request.allPartitions && request.partitions.length === 0 ? null : request.partitions.map((entry) => ({ topic: entry.topic, partition: entry.partition }));
           const result = this.coordinator.fetchOffsets(request.groupId, wanted);
           return {
@@ -94,13 +95,13 @@ export class GroupApiService {
           };
         }),
       ListGroups: (call, callback) =>
-        this.unary('listGroups', call, callback, async (request) => {
+        this.serve('listGroups', call, callback, async (request) => {
           const states = new Set(request.statesFilter.map((state) => state.toLowerCase()));
           const groups = this.coordinator.listGroups().filter((group) => states.size === 0 || states.has(group.state.toLowerCase()));
           return { errorCode: 0, errorMessage: '', groups: groups.map((group) => ({ groupId: group.groupId, protocolType: group.protocolType, groupState: group.state })) };
         }),
       DescribeGroups: (call, callback) =>
-        this.unary('describeGroups', call, callback, async (request) => ({
+        this.serve('describeGroups', call, callback, async (request) => ({
           groups: request.groups.map((groupId) => {
             const { errorCode: code, group } = this.coordinator.describe(groupId);
             const base = { errorCode: code, errorMessage: '', groupId, groupState: code === 0 ? 'Dead' : '', protocolType: '', protocolData: '', members: [], generationId: -1, leader: '' };
@@ -124,10 +125,14 @@ export class GroupApiService {
           }),
         })),
       DeleteGroups: (call, callback) =>
-        this.unary('deleteGroups', call, callback, async (request) => ({
+        this.serve('deleteGroups', call, callback, async (request) => ({
           results: await Promise.all(request.groupsNames.map(async (groupId) => ({ groupId, errorCode: await this.coordinator.deleteGroup(groupId) }))),
         })),
     };
+  }
+
+  private serve<Request, Response>(api: string, call: grpc.ServerUnaryCall<Request, Response>, callback: grpc.sendUnaryData<Response>, handle: (request: Request) => Promise<Response>): void {
+    serveUnary(api, call, callback, handle, this.metrics, this.logger);
   }
 
   /**
@@ -190,16 +195,6 @@ export class GroupApiService {
     return this.creatingOffsetsTopic;
   }
 
-  private unary<Request, Response>(api: string, call: grpc.ServerUnaryCall<Request, Response>, callback: grpc.sendUnaryData<Response>, handle: (request: Request) => Promise<Response>): void {
-    this.metrics.requests.inc({ api });
-    handle(call.request).then(
-      (response) => callback(null, response),
-      (error: unknown) => {
-        this.logger.error({ err: error, api }, 'request failed');
-        callback({ code: 13 /* INTERNAL */, details: `${api} failed: ${(error as Error)?.message ?? String(error)}` } as grpc.ServiceError, null);
-      },
-    );
-  }
 }
 
 /** The client's address as Kafka shows it in a group's members: '/host'. */

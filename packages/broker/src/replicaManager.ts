@@ -301,7 +301,7 @@ export class ReplicaManager {
     await waitForData([...indexes.keys()], waitMs, signal, (changed) => {
       for (const partition of changed) {
         for (const k of indexes.get(partition) ?? []) {
-          const probe = this.readPartition(request.partitions[k]!, new ResponseBudget(Number.MAX_SAFE_INTEGER));
+          const probe = this.readPartition(probeInput(request.partitions[k]!, request.minBytes, available, k), new ResponseBudget(Number.MAX_SAFE_INTEGER));
           if (probe.errorCode !== 0) return true;
           available[k] = probe.records.length;
         }
@@ -376,7 +376,7 @@ export class ReplicaManager {
     await waitForData([...indexes.keys()], waitMs, signal, (changed) => {
       for (const partition of changed) {
         for (const k of indexes.get(partition) ?? []) {
-          const probe = this.readForFollowerAt(request.partitions[k]!, partition, new ResponseBudget(Number.MAX_SAFE_INTEGER));
+          const probe = this.readForFollowerAt(probeInput(request.partitions[k]!, minBytes, available, k), partition, new ResponseBudget(Number.MAX_SAFE_INTEGER));
           if (probe.errorCode !== 0) return true;
           available[k] = probe.records.length;
         }
@@ -590,6 +590,16 @@ export class ReplicaManager {
       }
     });
   }
+}
+
+/**
+ * A waiting fetch's look at one partition only has to tell whether minBytes are there now: it reads
+ * at most what the other partitions still lack (a read returns at least one whole batch), not the
+ * partition's whole share; the answer is read in full once the fetch is satisfied.
+ */
+function probeInput<T extends { partitionMaxBytes: number }>(input: T, minBytes: number, available: readonly number[], k: number): T {
+  const others = available.reduce((sum, bytes, index) => (index === k ? sum : sum + bytes), 0);
+  return { ...input, partitionMaxBytes: Math.min(input.partitionMaxBytes, Math.max(1, minBytes - others)) };
 }
 
 /** Where each partition appears in a request (a partition may be asked for more than once). */

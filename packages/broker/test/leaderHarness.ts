@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createLogger, encodeRecordBatch, RunnelError, type LogSettings } from '@runnel/common';
+import { testSettings } from '../../storage/test/helpers.js';
 import { LogManager } from '../src/logManager.js';
 import { BrokerMetrics } from '../src/metrics.js';
 import type { Partition, PartitionRole } from '../src/partition.js';
@@ -13,25 +14,8 @@ import { ReplicaManager, type IsrChangeOutcome, type LeadershipView, type Replic
 export const TOPIC = 't';
 export const TOPIC_ID = 'AAAAAAAAAAAAAAAAAAAAAA';
 
-export function logSettings(overrides: Partial<LogSettings> = {}): LogSettings {
-  return {
-    segmentBytes: 1024 * 1024,
-    segmentMs: 7 * 24 * 3_600_000,
-    retentionMs: -1,
-    retentionBytes: -1,
-    flushMessages: Number.MAX_SAFE_INTEGER,
-    flushMs: null,
-    indexIntervalBytes: 4096,
-    maxMessageBytes: 1024 * 1024,
-    minInsyncReplicas: 1,
-    fileDeleteDelayMs: 60_000,
-    cleanupPolicy: { compact: false, delete: true },
-    deleteRetentionMs: 86_400_000,
-    minCleanableDirtyRatio: 0.5,
-    minCompactionLagMs: 0,
-    ...overrides,
-  };
-}
+/** Small, test-sized log settings: the storage tests' own, so both layers test the same log. */
+export const logSettings = testSettings;
 
 /** One AlterPartition call the test answers by hand. */
 export interface AlterIsrCall {

@@ -10,3 +10,4 @@ export type * as ClientApi from './generated/runnel/v1/index.js';
 export type * as RaftApi from './generated/runnel/v1/index.js';
 export type * as ReplicationApi from './generated/runnel/v1/index.js';
 export type * as GroupApi from './generated/runnel/v1/index.js';
+export * from './kafkaPrimitives.js';

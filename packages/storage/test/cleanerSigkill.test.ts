@@ -2,14 +2,14 @@
 // moment (mid-read, mid-write of .cleaned files, or mid-swap). Reopening must complete or discard
 // what the cleaner left, keep every key's latest value at its offset, and leave a valid log. The
 // child runs the BUILT package (dist/), as a broker would.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { encodeRecordBatch, listBatches, validateBatch, type DecodedRecord } from '@runnel/common';
 import { PartitionLog } from '../src/index.js';
-import { captureLogger, readAll, removeDir, tempDir, testSettings } from './helpers.js';
+import { buildStoragePackage, captureLogger, readAll, removeDir, tempDir, testSettings } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixture = join(here, 'fixtures', 'clean-loop.mjs');
@@ -18,12 +18,6 @@ const KEYS = 300;
 const SEGMENT_BYTES = 8 * 1024;
 /** Room for about 60 keys of the 300: a pass cleans a fifth of the dirty section. */
 const DEDUPE_BUFFER_BYTES = 60 * (8 + 96);
-
-function buildPackage(): void {
-  const root = join(here, '..', '..', '..');
-  const result = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', 'packages/storage'], { cwd: root, encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`tsc -b packages/storage failed:\n${result.stdout}${result.stderr}`);
-}
 
 /** Runs the child, SIGKILLs it `killAfterMs` after it opened the log; returns the lines it printed. */
 function runAndKill(dir: string, killAfterMs: number): Promise<string[]> {
@@ -52,7 +46,7 @@ const value = (k: number, round: number): Buffer => Buffer.from(`value-${k}-r${r
 
 describe('SIGKILL during cleaning', () => {
   it('loses no key\'s latest value and recovers a valid log', async () => {
-    buildPackage();
+    buildStoragePackage();
     const dir = tempDir('cleaner-sigkill');
     const settings = testSettings({ segmentBytes: SEGMENT_BYTES, indexIntervalBytes: 512, cleanupPolicy: { compact: true, delete: false }, minCleanableDirtyRatio: 0 });
     const latest = new Map<string, { offset: number; value: string }>();

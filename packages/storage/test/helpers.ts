@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { decodeRecords, encodeRecordBatch, listBatches, type DecodedRecord, type LogSettings, type Logger } from '@runnel/common';
 import { PartitionLog } from '../src/index.js';
 
@@ -95,4 +97,11 @@ export function captureLogger(): { logger: Logger; lines: LogLine[] } {
 
 export function segmentFiles(dir: string, suffix: string): string[] {
   return fs.readdirSync(dir).filter((name) => name.endsWith(suffix)).sort();
+}
+
+/** Brings dist/ up to date (a no-op when it is): a child process that runs the built package must run the code under test. */
+export function buildStoragePackage(): void {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  const result = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', 'packages/storage'], { cwd: root, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`tsc -b packages/storage failed:\n${result.stdout}${result.stderr}`);
 }

@@ -1,14 +1,14 @@
 // A child process appends in a loop and prints each acknowledged offset range; it is killed with
 // SIGKILL mid-append. Reopening must find every acknowledged record, a valid log, and appends
 // that continue. The child runs the BUILT package (dist/), as a broker would.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { decodeRecords, listBatches, validateBatch } from '@runnel/common';
 import { PartitionLog } from '../src/index.js';
-import { captureLogger, removeDir, tempDir, testSettings } from './helpers.js';
+import { buildStoragePackage, captureLogger, removeDir, tempDir, testSettings } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixture = join(here, 'fixtures', 'append-loop.mjs');
@@ -17,13 +17,6 @@ const ROUNDS = 4;
 
 function valueFor(offset: number): Buffer {
   return Buffer.from(`value-${offset}-`.padEnd(40 + (offset % 50), 'x'));
-}
-
-/** Brings dist/ up to date (a no-op when it is): the child must run the code under test. */
-function buildPackage(): void {
-  const root = join(here, '..', '..', '..');
-  const result = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', 'packages/storage'], { cwd: root, encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`tsc -b packages/storage failed:\n${result.stdout}${result.stderr}`);
 }
 
 /** Runs the child until `killAfterMs` past its first acknowledgement, SIGKILLs it, returns what it acknowledged. */
@@ -55,7 +48,7 @@ function runAndKill(dir: string, args: string[], killAfterMs: number): Promise<{
 
 describe('SIGKILL during appends', () => {
   it('keeps every acknowledged record and recovers a valid log', async () => {
-    buildPackage();
+    buildStoragePackage();
     expect(fs.existsSync(builtEntry), `${builtEntry} is missing after the build`).toBe(true);
     const dir = tempDir('sigkill');
     try {

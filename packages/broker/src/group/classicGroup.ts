@@ -152,7 +152,8 @@ interface Member {
 
 const EMPTY = Buffer.alloc(0);
 
-function joinError(name: ErrorName, memberId = ''): JoinResponse {
+/** A JoinGroup answer that carries only an error (and the member id, where one is known). */
+export function joinError(name: ErrorName, memberId = ''): JoinResponse {
   return { errorCode: errorCode(name), generationId: -1, protocolType: null, protocolName: null, leader: '', memberId, members: [] };
 }
 
@@ -203,6 +204,10 @@ export class ClassicGroup {
 
   get size(): number {
     return this.members.size;
+  }
+
+  hasMember(memberId: string): boolean {
+    return this.members.has(memberId);
   }
 
   describe(): GroupDescription {

@@ -10,6 +10,7 @@
 import { errorCode, RunnelError, type ErrorName, type Logger } from '@runnel/common';
 import {
   ClassicGroup,
+  joinError,
   systemClock,
   type GroupAssignmentRecord,
   type GroupClock,
@@ -355,12 +356,10 @@ export class GroupCoordinator {
   }
 
   private commitRefusal(group: ClassicGroup | undefined, memberId: string, generationId: number): ErrorName | null {
-    if (group === undefined || group.state === 'Dead' || group.state === 'Empty') {
-      return generationId < 0 && memberId === '' ? null : group === undefined || group.state !== 'Dead' ? 'ILLEGAL_GENERATION' : 'COORDINATOR_NOT_AVAILABLE';
-    }
-    if (generationId < 0 && memberId === '') return 'UNKNOWN_MEMBER_ID';
-    const description = group.describe();
-    if (!description.members.some((member) => member.memberId === memberId)) return 'UNKNOWN_MEMBER_ID';
+    const fromOutside = generationId < 0 && memberId === '';
+    if (group === undefined || group.state === 'Empty') return fromOutside ? null : 'ILLEGAL_GENERATION';
+    if (group.state === 'Dead') return fromOutside ? null : 'COORDINATOR_NOT_AVAILABLE';
+    if (fromOutside || !group.hasMember(memberId)) return 'UNKNOWN_MEMBER_ID';
     if (generationId !== group.generationId) return 'ILLEGAL_GENERATION';
     if (group.state === 'CompletingRebalance') return 'REBALANCE_IN_PROGRESS';
     return null;
@@ -375,10 +374,6 @@ export class GroupCoordinator {
 
 function offsetId(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
-}
-
-function joinError(name: ErrorName, memberId: string): JoinResponse {
-  return { errorCode: errorCode(name), generationId: -1, protocolType: null, protocolName: null, leader: '', memberId, members: [] };
 }
 
 /** The Kafka error an append failure means to a group's client. */

@@ -5,8 +5,8 @@
 // start with an int16 schema version. A record with a null value (a tombstone) deletes its key:
 // the topic is compacted, so only the latest record per key stays.
 //
-// Strings are an int16 length and UTF-8 (a nullable string's null is length -1), bytes an int32
-// length, arrays an int32 count.
+// The primitives are Kafka's non-flexible ones (@runnel/common's KafkaWriter / KafkaReader).
+import { KafkaReader, KafkaWriter } from '@runnel/common';
 
 export const OFFSET_COMMIT_KEY_VERSION = 1;
 export const GROUP_METADATA_KEY_VERSION = 2;
@@ -65,127 +65,17 @@ export interface GroupMetadataValue {
   readonly members: readonly GroupMemberMetadata[];
 }
 
-class Writer {
-  private readonly chunks: Buffer[] = [];
-
-  int16(value: number): this {
-    const buffer = Buffer.alloc(2);
-    buffer.writeInt16BE(value);
-    this.chunks.push(buffer);
-    return this;
-  }
-
-  int32(value: number): this {
-    const buffer = Buffer.alloc(4);
-    buffer.writeInt32BE(value);
-    this.chunks.push(buffer);
-    return this;
-  }
-
-  int64(value: number): this {
-    const buffer = Buffer.alloc(8);
-    buffer.writeBigInt64BE(BigInt(value));
-    this.chunks.push(buffer);
-    return this;
-  }
-
-  string(value: string | null): this {
-    if (value === null) return this.int16(-1);
-    const bytes = Buffer.from(value, 'utf8');
-    if (bytes.length > 0x7fff) throw new OffsetsRecordError(`a string of ${bytes.length} bytes is longer than 32767`);
-    this.int16(bytes.length);
-    this.chunks.push(bytes);
-    return this;
-  }
-
-  bytes(value: Buffer): this {
-    this.int32(value.length);
-    this.chunks.push(value);
-    return this;
-  }
-
-  done(): Buffer {
-    return Buffer.concat(this.chunks);
-  }
-}
-
-class Reader {
-  private position = 0;
-
-  constructor(
-    private readonly buffer: Buffer,
-    private readonly what: string,
-  ) {}
-
-  private need(bytes: number, field: string): void {
-    if (this.position + bytes > this.buffer.length) throw new OffsetsRecordError(`${this.what} ends inside ${field} (byte ${this.position} of ${this.buffer.length})`);
-  }
-
-  int16(field: string): number {
-    this.need(2, field);
-    const value = this.buffer.readInt16BE(this.position);
-    this.position += 2;
-    return value;
-  }
-
-  int32(field: string): number {
-    this.need(4, field);
-    const value = this.buffer.readInt32BE(this.position);
-    this.position += 4;
-    return value;
-  }
-
-  int64(field: string): number {
-    this.need(8, field);
-    const value = this.buffer.readBigInt64BE(this.position);
-    this.position += 8;
-    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) throw new OffsetsRecordError(`${this.what}: ${field} ${value} is out of range`);
-    return Number(value);
-  }
-
-  nullableString(field: string): string | null {
-    const length = this.int16(field);
-    if (length === -1) return null;
-    if (length < 0) throw new OffsetsRecordError(`${this.what}: ${field} has length ${length}`);
-    this.need(length, field);
-    const value = this.buffer.toString('utf8', this.position, this.position + length);
-    this.position += length;
-    return value;
-  }
-
-  string(field: string): string {
-    const value = this.nullableString(field);
-    if (value === null) throw new OffsetsRecordError(`${this.what}: ${field} is null`);
-    return value;
-  }
-
-  bytes(field: string): Buffer {
-    const length = this.int32(field);
-    if (length < 0) throw new OffsetsRecordError(`${this.what}: ${field} has length ${length}`);
-    this.need(length, field);
-    const value = Buffer.from(this.buffer.subarray(this.position, this.position + length));
-    this.position += length;
-    return value;
-  }
-
-  count(field: string): number {
-    const count = this.int32(field);
-    if (count < 0 || count > this.buffer.length) throw new OffsetsRecordError(`${this.what}: ${field} has ${count} entries`);
-    return count;
-  }
-
-  end(): void {
-    if (this.position !== this.buffer.length) throw new OffsetsRecordError(`${this.what} has ${this.buffer.length - this.position} bytes after its last field`);
-  }
+function recordReader(bytes: Buffer, what: string): KafkaReader {
+  return new KafkaReader(bytes, what, (message) => new OffsetsRecordError(message));
 }
 
 export function encodeOffsetsKey(key: OffsetsTopicKey): Buffer {
-  if (key.type === 'group') return new Writer().int16(GROUP_METADATA_KEY_VERSION).string(key.group).done();
-  return new Writer().int16(OFFSET_COMMIT_KEY_VERSION).string(key.group).string(key.topic).int32(key.partition).done();
+  if (key.type === 'group') return new KafkaWriter().int16(GROUP_METADATA_KEY_VERSION).string(key.group).done();
+  return new KafkaWriter().int16(OFFSET_COMMIT_KEY_VERSION).string(key.group).string(key.topic).int32(key.partition).done();
 }
 
 export function decodeOffsetsKey(bytes: Buffer): OffsetsTopicKey {
-  const reader = new Reader(bytes, 'key');
+  const reader = recordReader(bytes, 'key');
   const version = reader.int16('key version');
   let key: OffsetsTopicKey;
   if (version === 0 || version === 1) {
@@ -200,11 +90,11 @@ export function decodeOffsetsKey(bytes: Buffer): OffsetsTopicKey {
 }
 
 export function encodeOffsetCommitValue(value: OffsetCommitValue): Buffer {
-  return new Writer().int16(OFFSET_COMMIT_VALUE_VERSION).int64(value.offset).int32(value.leaderEpoch).string(value.metadata).int64(value.commitTimestamp).done();
+  return new KafkaWriter().int16(OFFSET_COMMIT_VALUE_VERSION).int64(value.offset).int32(value.leaderEpoch).string(value.metadata).int64(value.commitTimestamp).done();
 }
 
 export function decodeOffsetCommitValue(bytes: Buffer): OffsetCommitValue {
-  const reader = new Reader(bytes, 'offset commit value');
+  const reader = recordReader(bytes, 'offset commit value');
   const version = reader.int16('version');
   if (version < 0 || version > 3) throw new OffsetsRecordError(`unknown offset commit value version ${version}`);
   const offset = reader.int64('offset');
@@ -217,7 +107,7 @@ export function decodeOffsetCommitValue(bytes: Buffer): OffsetCommitValue {
 }
 
 export function encodeGroupMetadataValue(value: GroupMetadataValue): Buffer {
-  const writer = new Writer()
+  const writer = new KafkaWriter()
     .int16(GROUP_METADATA_VALUE_VERSION)
     .string(value.protocolType)
     .int32(value.generation)
@@ -240,7 +130,7 @@ export function encodeGroupMetadataValue(value: GroupMetadataValue): Buffer {
 }
 
 export function decodeGroupMetadataValue(bytes: Buffer): GroupMetadataValue {
-  const reader = new Reader(bytes, 'group metadata value');
+  const reader = recordReader(bytes, 'group metadata value');
   const version = reader.int16('version');
   if (version < 0 || version > 3) throw new OffsetsRecordError(`unknown group metadata value version ${version}`);
   const protocolType = reader.string('protocolType');
