@@ -3,10 +3,28 @@
 // fifth of a unary call, so produce and fetch requests share one stream each, carry a request id,
 // and are matched to their answers through a pending map (answers may come out of order).
 import * as grpc from '@grpc/grpc-js';
-import { loadClientProto, RunnelError, type ClientApi, type Logger } from '@runnel/common';
+import { loadClientProto, loadGroupProto, RunnelError, type ClientApi, type GroupApi, type Logger } from '@runnel/common';
 import { fromGrpcError, streamLostError } from './errors.js';
 
 type ApiClient = ClientApi.ClientApiClient;
+type GroupClient = GroupApi.GroupApiClient;
+
+/** The GroupApi calls, each with its request and answer types. */
+export interface GroupCalls {
+  FindCoordinator: [GroupApi.FindCoordinatorRequest, GroupApi.FindCoordinatorResponse__Output];
+  JoinGroup: [GroupApi.JoinGroupRequest, GroupApi.JoinGroupResponse__Output];
+  SyncGroup: [GroupApi.SyncGroupRequest, GroupApi.SyncGroupResponse__Output];
+  Heartbeat: [GroupApi.HeartbeatRequest, GroupApi.HeartbeatResponse__Output];
+  LeaveGroup: [GroupApi.LeaveGroupRequest, GroupApi.LeaveGroupResponse__Output];
+  OffsetCommit: [GroupApi.OffsetCommitRequest, GroupApi.OffsetCommitResponse__Output];
+  OffsetFetch: [GroupApi.OffsetFetchRequest, GroupApi.OffsetFetchResponse__Output];
+  ListGroups: [GroupApi.ListGroupsRequest, GroupApi.ListGroupsResponse__Output];
+  DescribeGroups: [GroupApi.DescribeGroupsRequest, GroupApi.DescribeGroupsResponse__Output];
+  DeleteGroups: [GroupApi.DeleteGroupsRequest, GroupApi.DeleteGroupsResponse__Output];
+}
+
+type UnaryCallback = (error: grpc.ServiceError | null, response?: unknown) => void;
+type UnaryFunction = (request: object, metadata: grpc.Metadata, options: grpc.CallOptions, callback: UnaryCallback) => void;
 
 const MESSAGE_BYTES_MAX = 128 * 1024 * 1024;
 /** Requests that may wait for a window slot on one stream; more is a caller bug, not load. */
@@ -198,6 +216,7 @@ type UnaryMethod = 'CreateTopics' | 'DeleteTopics' | 'Metadata' | 'ListOffsets' 
 /** The gRPC client of one broker address. */
 export class BrokerConnection {
   private client: ApiClient | null = null;
+  private groupClient: GroupClient | null = null;
   readonly produce: StreamChannel<ClientApi.ProduceRequest, ClientApi.ProduceResponse__Output>;
   readonly fetch: StreamChannel<ClientApi.FetchRequest, ClientApi.FetchResponse__Output>;
 
@@ -224,15 +243,25 @@ export class BrokerConnection {
   unary(method: 'DescribeCluster', request: ClientApi.DescribeClusterRequest): Promise<ClientApi.DescribeClusterResponse__Output>;
   unary(method: 'ElectPreferredLeaders', request: ClientApi.ElectPreferredLeadersRequest): Promise<ClientApi.ElectPreferredLeadersResponse__Output>;
   unary(method: UnaryMethod, request: object): Promise<unknown> {
-    const client = this.api();
-    const deadline = Date.now() + this.options.requestTimeoutMs;
+    return this.call(this.api(), method, request, this.options.requestTimeoutMs);
+  }
+
+  /**
+   * A GroupApi call. JoinGroup and SyncGroup are answered only when the rebalance gets that far,
+   * so their callers pass a deadline past the rebalance timeout.
+   */
+  group<M extends keyof GroupCalls>(method: M, request: GroupCalls[M][0], timeoutMs = this.options.requestTimeoutMs): Promise<GroupCalls[M][1]> {
+    if (this.groupClient === null) {
+      const GroupApiConstructor = loadGroupProto().runnel.v1.GroupApi;
+      this.groupClient = new GroupApiConstructor(this.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    }
+    return this.call(this.groupClient, method, request, timeoutMs) as Promise<GroupCalls[M][1]>;
+  }
+
+  private call(client: grpc.Client, method: string, request: object, timeoutMs: number): Promise<unknown> {
+    const deadline = Date.now() + timeoutMs;
     return new Promise((resolve, reject) => {
-      const call = client[method] as unknown as (
-        request: object,
-        metadata: grpc.Metadata,
-        options: grpc.CallOptions,
-        callback: (error: grpc.ServiceError | null, response?: unknown) => void,
-      ) => void;
+      const call = (client as unknown as Record<string, UnaryFunction>)[method]!;
       call.call(client, request, this.metadata(), { deadline }, (error, response) => {
         if (error) reject(fromGrpcError(error, `${method} to ${this.address}`));
         else resolve(response);
@@ -246,6 +275,8 @@ export class BrokerConnection {
     await Promise.all([this.produce.close(graceMs), this.fetch.close(graceMs)]);
     this.client?.close();
     this.client = null;
+    this.groupClient?.close();
+    this.groupClient = null;
   }
 
   private api(): ApiClient {
