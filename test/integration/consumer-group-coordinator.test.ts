@@ -2,30 +2,13 @@
 // FindCoordinator creates __consumer_offsets on first use, a member joins (KIP-394), syncs its
 // assignment and commits offsets; then the coordinator's node is SIGKILLed, and the new leader of
 // the group's offsets partition carries the group on: same member and generation, same offsets.
-import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { Admin } from '@runnel/client';
-import { errorCode, loadGroupProto, type GroupApi } from '@runnel/common';
+import { errorCode, type GroupApi } from '@runnel/common';
+import { GroupClients, groupCall as call, type GroupClient } from './groupCalls.js';
 import { useCluster, waitFor } from './harness.js';
 
 const SESSION_TIMEOUT_MS = 3000;
-
-type GroupClient = InstanceType<ReturnType<typeof loadGroupProto>['runnel']['v1']['GroupApi']>;
-
-function groupClient(address: string): GroupClient {
-  const { GroupApi: Client } = loadGroupProto().runnel.v1;
-  return new Client(address, grpc.credentials.createInsecure());
-}
-
-/** One unary call as a promise (the generated client is callback-style). */
-function call<Request, Response>(client: GroupClient, method: string, request: Request): Promise<Response> {
-  return new Promise((resolve, reject) => {
-    const deadline = new Date(Date.now() + 10_000);
-    (client as unknown as Record<string, (request: Request, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response: Response) => void) => void>)[method]!.call(client, request, { deadline }, (error, response) =>
-      error === null ? resolve(response) : reject(error),
-    );
-  });
-}
 
 describe('consumer groups: the coordinator', () => {
   const fixture = useCluster(3, {
@@ -38,22 +21,10 @@ describe('consumer groups: the coordinator', () => {
 
   it('keeps a group and its committed offsets across a SIGKILL of the coordinator', async () => {
     const { cluster } = fixture;
-    const clients = new Map<string, GroupClient>();
-    const client = (address: string) => clients.get(address) ?? clients.set(address, groupClient(address)).get(address)!;
+    const clients = new GroupClients();
+    const client = (address: string): GroupClient => clients.get(address);
     try {
-      const findCoordinator = (except: number[] = []) =>
-        waitFor(
-          'a coordinator for billing',
-          async () => {
-            for (const node of cluster.nodes.filter((candidate) => !except.includes(candidate.nodeId))) {
-              const found = await call<GroupApi.FindCoordinatorRequest, GroupApi.FindCoordinatorResponse__Output>(client(node.bootstrap), 'FindCoordinator', { key: 'billing' }).catch(() => undefined);
-              if (found?.errorCode === 0 && !except.includes(found.nodeId)) return found;
-            }
-            return undefined;
-          },
-          30_000,
-          200,
-        );
+      const findCoordinator = (except: number[] = []) => clients.findCoordinator(cluster.nodes, 'billing', except);
       const first = await findCoordinator();
       // The first FindCoordinator created the offsets topic: compacted, on every broker.
       const admin = new Admin({ bootstrap: cluster.nodes.map((node) => node.bootstrap) });
@@ -146,7 +117,7 @@ describe('consumer groups: the coordinator', () => {
       expect(gone.partitions).toEqual([]);
       await cluster.node(first.nodeId).launch();
     } finally {
-      for (const open of clients.values()) open.close();
+      clients.close();
     }
   }, 120_000);
 });

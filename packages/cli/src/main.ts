@@ -140,6 +140,8 @@ export function buildProgram(): Command {
     .option('--timeout-ms <ms>', 'exit when no record arrives for this long', integer('--timeout-ms', 1))
     .option('--print-key', 'print key<separator>value', false)
     .option('--key-separator <sep>', 'separator for --print-key', '\t')
+    .option('--group <id>', 'consume as a member of this consumer group: partitions shared with its other members, offsets committed')
+    .option('--consumer-property <key=value>', 'a Kafka consumer setting, e.g. session.timeout.ms=10000 (repeatable)', collect, [])
     .addOption(new Option('--format <format>', 'value (one value per line) or json (one object per line)').choices(['value', 'json']).default('value'))
     .action(async (topicName: string, options: Parameters<typeof import('./commands/consume.js').consumeRecords>[2], command: Command) => {
       const { consumeRecords } = await import('./commands/consume.js');

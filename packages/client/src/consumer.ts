@@ -1,8 +1,13 @@
-// The Consumer (manual assignment, no groups yet): one Fetch in flight per broker, carrying every
+// The Consumer: partitions assigned by hand (assign) or by its group (subscribe, Kafka's classic
+// group protocol; see group/groupMembership.ts). One Fetch in flight per broker, carrying every
 // assigned partition that broker leads and that has nothing buffered; answers are decoded into a
-// per-partition buffer that poll() drains, advancing positions.
+// per-partition buffer that poll() drains, advancing positions. With a group id, positions start at
+// the group's committed offsets and are committed back (auto-commit, commit, commitAsync).
 import { CorruptBatchError, RunnelError, decodeRecords, isControlBatch, lastOffsetOf, readBatchHeader, BATCH_HEADER_BYTES, LOG_OVERHEAD, type ClientApi, type DecodedRecord } from '@runnel/common';
 import { listOffsetsFromLeaders } from './admin.js';
+import { ASSIGNORS, type PartitionAssignor } from './group/assignors.js';
+import type { TopicPartitions } from './group/consumerProtocol.js';
+import { GroupMembership, type CommitEntry, type JoinedGeneration } from './group/groupMembership.js';
 import { backoffMs } from './backoff.js';
 import { Cluster } from './cluster.js';
 import type { BrokerConnection } from './connection.js';
@@ -35,6 +40,47 @@ export interface ConsumerOptions extends ClientOptions {
   maxPollRecords?: number;
   /** Backoff after a failed fetch or offset lookup. Default 100. */
   retryBackoffMs?: number;
+  /** The consumer group: needed by subscribe() and by commits. */
+  groupId?: string;
+  /** Static membership (KIP-345): a restart within the session timeout keeps the assignment without a rebalance. */
+  groupInstanceId?: string;
+  /** The coordinator removes a member it has not heard from for this long. Default 45000. */
+  sessionTimeoutMs?: number;
+  /** Default 3000; at most a third of the session timeout is sensible. */
+  heartbeatIntervalMs?: number;
+  /** A member that does not poll for this long leaves its group (Kafka's max.poll.interval.ms). Default 300000. */
+  maxPollIntervalMs?: number;
+  /** Commit positions every autoCommitIntervalMs, before a rebalance and on close. Default true with a group id. */
+  enableAutoCommit?: boolean;
+  autoCommitIntervalMs?: number;
+  /** In order of preference; every member of a group must share one. Default ['range', 'cooperative-sticky'] as Kafka 3. */
+  partitionAssignors?: ReadonlyArray<string | PartitionAssignor>;
+  /** A pattern subscription leaves out internal topics (__consumer_offsets). Default true. */
+  excludeInternalTopics?: boolean;
+}
+
+/**
+ * Called inside poll() (and close()) around a change of the group's assignment, as Kafka's
+ * ConsumerRebalanceListener. `onPartitionsRevoked` runs before the partitions go (commit their
+ * offsets there); `onPartitionsLost` when the member was fenced or expired (another member may
+ * already own them: do not commit), by default the same as revoked.
+ */
+export interface RebalanceListener {
+  onPartitionsRevoked?(partitions: TopicPartition[]): void | Promise<void>;
+  onPartitionsAssigned?(partitions: TopicPartition[]): void | Promise<void>;
+  onPartitionsLost?(partitions: TopicPartition[]): void | Promise<void>;
+}
+
+/** A committed offset: the position the group resumes from, null when nothing is committed. */
+export interface CommittedOffset extends TopicPartition {
+  offset: number | null;
+  metadata: string;
+}
+
+export interface OffsetToCommit extends TopicPartition {
+  /** The offset of the next record to read, as in Kafka. */
+  offset: number;
+  metadata?: string;
 }
 
 interface PartitionState {
@@ -52,6 +98,16 @@ interface PartitionState {
   attempts: number;
   /** Thrown by the next poll (non-retriable fetch error, or OFFSET_OUT_OF_RANGE with reset 'none'). */
   error: RunnelError | null;
+  /** The position comes from the group's committed offset, not yet fetched. */
+  awaitingCommitted: boolean;
+  paused: boolean;
+}
+
+interface Subscription {
+  /** Topics named, or matched by the pattern at the last metadata check. */
+  topics: Set<string>;
+  pattern: RegExp | null;
+  listener: RebalanceListener;
 }
 
 interface SentPartition {
@@ -63,6 +119,29 @@ interface SentPartition {
 /** Partitions one consumer may be assigned. */
 const ASSIGNMENT_MAX = 100_000;
 const RETRY_BACKOFF_MAX_MS = 1000;
+const DEFAULT_ASSIGNORS = ['range', 'cooperative-sticky'];
+const CLOSE_TIMEOUT_MS = 30_000;
+
+function flatten(list: readonly TopicPartitions[]): TopicPartition[] {
+  return list.flatMap(({ topic, partitions }) => partitions.map((partition) => ({ topic, partition })));
+}
+
+function grouped(partitions: readonly TopicPartition[]): TopicPartitions[] {
+  const byTopic = new Map<string, number[]>();
+  for (const { topic, partition } of partitions) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
+  return [...byTopic.entries()].map(([topic, list]) => ({ topic, partitions: list.sort((a, b) => a - b) }));
+}
+
+function resolveAssignors(list: ReadonlyArray<string | PartitionAssignor> | undefined): PartitionAssignor[] {
+  const wanted = list ?? DEFAULT_ASSIGNORS.filter((name) => ASSIGNORS.some((assignor) => assignor.name === name));
+  if (wanted.length === 0) throw new RangeError('partitionAssignors needs at least one assignor');
+  return wanted.map((entry) => {
+    if (typeof entry !== 'string') return entry;
+    const found = ASSIGNORS.find((assignor) => assignor.name === entry);
+    if (found === undefined) throw new RangeError(`unknown partition assignor '${entry}'; known: ${ASSIGNORS.map((assignor) => assignor.name).join(', ')}`);
+    return found;
+  });
+}
 
 function key(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
@@ -112,6 +191,17 @@ export class Consumer {
   private readonly maxPollRecords: number;
   private readonly requestTimeoutMs: number;
   private readonly retryBackoffMs: number;
+  private readonly groupId: string | null;
+  private readonly membership: GroupMembership | null;
+  private readonly autoCommit: boolean;
+  private readonly autoCommitIntervalMs: number;
+  private readonly excludeInternalTopics: boolean;
+  private subscription: Subscription | null = null;
+  private nextAutoCommitMs = 0;
+  private autoCommitInFlight = false;
+  /** Positions last committed, so that auto-commit sends only what moved. */
+  private readonly lastCommitted = new Map<string, number>();
+  private nextSubscriptionCheckMs = 0;
 
   constructor(options: ConsumerOptions) {
     const client = resolveClientOptions(options);
@@ -126,10 +216,78 @@ export class Consumer {
     const reset = options.autoOffsetReset ?? 'latest';
     if (reset !== 'earliest' && reset !== 'latest' && reset !== 'none') throw new RangeError(`autoOffsetReset must be 'earliest', 'latest' or 'none', got ${String(reset)}`);
     this.autoOffsetReset = reset;
+    this.excludeInternalTopics = options.excludeInternalTopics ?? true;
+    this.groupId = options.groupId ?? null;
+    this.autoCommitIntervalMs = positiveOption('autoCommitIntervalMs', options.autoCommitIntervalMs, 5000);
+    if (this.groupId === null) {
+      if (options.enableAutoCommit === true) throw new RangeError('enableAutoCommit needs a groupId');
+      this.membership = null;
+      this.autoCommit = false;
+      return;
+    }
+    if (this.groupId === '') throw new RangeError('groupId must not be empty');
+    this.autoCommit = options.enableAutoCommit ?? true;
+    const sessionTimeoutMs = positiveOption('sessionTimeoutMs', options.sessionTimeoutMs, 45_000);
+    const heartbeatIntervalMs = positiveOption('heartbeatIntervalMs', options.heartbeatIntervalMs, 3000);
+    if (heartbeatIntervalMs >= sessionTimeoutMs) throw new RangeError(`heartbeatIntervalMs (${heartbeatIntervalMs}) must be below sessionTimeoutMs (${sessionTimeoutMs})`);
+    this.membership = new GroupMembership(
+      this.cluster,
+      {
+        groupId: this.groupId,
+        groupInstanceId: options.groupInstanceId ?? '',
+        clientId: client.clientId,
+        sessionTimeoutMs,
+        heartbeatIntervalMs,
+        maxPollIntervalMs: positiveOption('maxPollIntervalMs', options.maxPollIntervalMs, 300_000),
+        retryBackoffMs: this.retryBackoffMs,
+        requestTimeoutMs: this.requestTimeoutMs,
+        assignors: resolveAssignors(options.partitionAssignors),
+        logger: client.logger,
+      },
+      {
+        subscribedTopics: () => [...(this.subscription?.topics ?? [])],
+        ownedPartitions: () => grouped(this.assignment()),
+        wake: () => this.wakeFetchWaiters(),
+      },
+    );
+  }
+
+  /**
+   * Joins the group (groupId) for `topics`, or for every topic whose name matches `pattern`
+   * (checked again every metadataMaxAgeMs); the group's leader member assigns the partitions. The
+   * join happens in poll(), which also runs the listener.
+   */
+  subscribe(topics: readonly string[] | RegExp, listener: RebalanceListener = {}): void {
+    if (this.membership === null) throw new Error('subscribe needs a groupId');
+    if (this.subscription === null && this.states.size > 0) throw new Error('subscribe is not available while partitions are assigned with assign(); call assign([]) first');
+    const pattern = topics instanceof RegExp ? topics : null;
+    const named = pattern === null ? new Set(topics as readonly string[]) : new Set<string>();
+    for (const topic of named) if (topic === '') throw new RangeError('a subscribed topic name must not be empty');
+    const changed = this.subscription === null || pattern !== null || String(this.subscription.pattern) !== String(pattern) || [...named].sort().join('\u0000') !== [...this.subscription.topics].sort().join('\u0000');
+    this.subscription = { topics: pattern === null ? named : (this.subscription?.topics ?? new Set()), pattern, listener };
+    if (pattern !== null) this.nextSubscriptionCheckMs = 0;
+    if (changed) this.membership.requestRejoin('subscription changed');
+  }
+
+  /** The topics of the subscription (for a pattern: those it matched at the last check). */
+  subscriptionTopics(): string[] {
+    return [...(this.subscription?.topics ?? [])].sort();
+  }
+
+  /** Revokes the partitions (listener), leaves the group and forgets the subscription. */
+  async unsubscribe(): Promise<void> {
+    if (this.subscription === null) return;
+    await this.leaveGroup('unsubscribed');
+    this.subscription = null;
   }
 
   /** Replaces the assignment; partitions kept from the old one keep their positions. */
   assign(partitions: TopicPartition[]): void {
+    if (this.subscription !== null) throw new Error('assign is not available while subscribed to a group; call unsubscribe() first');
+    this.setAssignment(partitions);
+  }
+
+  private setAssignment(partitions: readonly TopicPartition[]): void {
     if (partitions.length > ASSIGNMENT_MAX) throw new RangeError(`at most ${ASSIGNMENT_MAX} partitions can be assigned`);
     const next = new Map<string, PartitionState>();
     for (const { topic, partition } of partitions) {
@@ -152,6 +310,60 @@ export class Consumer {
     if (info === undefined) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${topic}' does not exist`);
     if (info.errorCode !== 0) throw RunnelError.fromCode(info.errorCode, `topic '${topic}': ${info.errorMessage || 'metadata error'}`);
     return info.partitions.map((partition) => partition.partition).sort((a, b) => a - b);
+  }
+
+  /** Fetching stops for `partitions` (their buffered records stay) until resume(); the group keeps them. */
+  pause(partitions: TopicPartition[]): void {
+    for (const partition of partitions) this.assigned(partition).paused = true;
+  }
+
+  resume(partitions: TopicPartition[]): void {
+    for (const partition of partitions) this.assigned(partition).paused = false;
+    this.wakeFetchWaiters();
+  }
+
+  paused(): TopicPartition[] {
+    return [...this.states.values()].filter((state) => state.paused).map(({ topic, partition }) => ({ topic, partition }));
+  }
+
+  /**
+   * Commits offsets for the group and waits until they are stored, retrying coordinator moves for
+   * up to requestTimeoutMs. Without `offsets`: the position of every assigned partition (the
+   * offset after the last record poll() returned), which is what auto-commit does.
+   */
+  async commit(offsets?: readonly OffsetToCommit[]): Promise<void> {
+    const membership = this.requireGroup('commit');
+    const entries = offsets === undefined ? this.positionsToCommit(false) : this.checkedOffsets(offsets);
+    await membership.commit(entries, Date.now() + this.requestTimeoutMs);
+    for (const entry of entries) this.lastCommitted.set(key(entry.topic, entry.partition), entry.offset);
+  }
+
+  /** commit() without waiting and without retries, as Kafka's commitAsync; `callback` hears how it went (errors are logged without one). */
+  commitAsync(offsets?: readonly OffsetToCommit[], callback?: (error: Error | null) => void): void {
+    const membership = this.requireGroup('commitAsync');
+    const entries = offsets === undefined ? this.positionsToCommit(false) : this.checkedOffsets(offsets);
+    membership.commit(entries, Date.now()).then(
+      () => {
+        for (const entry of entries) this.lastCommitted.set(key(entry.topic, entry.partition), entry.offset);
+        callback?.(null);
+      },
+      (error: Error) => {
+        if (callback !== undefined) callback(error);
+        else this.cluster.options.logger?.warn({ group: this.groupId, err: error.message }, 'asynchronous commit failed');
+      },
+    );
+  }
+
+  /** The group's committed offsets for `partitions` (null where nothing is committed). */
+  async committed(partitions: TopicPartition[]): Promise<CommittedOffset[]> {
+    const membership = this.requireGroup('committed');
+    const results = await membership.committed(partitions, Date.now() + this.requestTimeoutMs);
+    return results.map((result) => ({ topic: result.topic, partition: result.partition, offset: result.offset < 0 ? null : result.offset, metadata: result.metadata }));
+  }
+
+  /** The member id and generation this consumer holds in its group (generation -1 outside one). */
+  groupMetadata(): { groupId: string | null; memberId: string; generationId: number } {
+    return { groupId: this.groupId, memberId: this.membership?.memberId ?? '', generationId: this.membership?.generationId ?? -1 };
   }
 
   /** The next poll returns records from `offset` on. */
@@ -180,10 +392,14 @@ export class Consumer {
   async poll(timeoutMs: number): Promise<ConsumerRecord[]> {
     if (this.closed) throw new Error('the consumer is closed');
     const deadlineMs = Date.now() + Math.max(0, timeoutMs);
+    this.membership?.notePoll();
     for (;;) {
+      if (this.subscription !== null) await this.updateGroup(deadlineMs);
+      else if (this.autoCommit) this.maybeAutoCommit();
       this.throwPartitionError();
       const records = this.drainBuffered();
       if (records.length > 0) return records;
+      await this.fetchCommittedPositions();
       await this.resetPositions();
       await this.ensureMetadata();
       const inFlight = this.sendFetches();
@@ -194,14 +410,207 @@ export class Consumer {
     }
   }
 
+  /**
+   * Commits (with auto-commit), revokes the partitions (listener), leaves the group (a dynamic
+   * member; a static one is removed at its session timeout), then closes the connections.
+   */
   async close(): Promise<void> {
-    this.closed = true;
+    if (this.closed) return;
+    try {
+      if (this.subscription !== null) await this.leaveGroup('consumer closed');
+      else if (this.autoCommit) await this.commitQuietly(this.positionsToCommit(true), Date.now() + Math.min(this.requestTimeoutMs, CLOSE_TIMEOUT_MS));
+    } finally {
+      this.closed = true;
+      await this.membership?.close('consumer closed');
+      this.wakeFetchWaiters();
+      await this.cluster.close();
+    }
+  }
+
+  // ---- the group ----------------------------------------------------------------------------------
+
+  /** The group's part of a poll: checks, commits, listener calls and (re)joins. */
+  private async updateGroup(deadlineMs: number): Promise<void> {
+    const membership = this.membership!;
+    membership.throwIfFatal();
+    if (Date.now() >= this.nextSubscriptionCheckMs) await this.checkSubscription();
+    const joined = membership.takeJoined();
+    if (joined !== null) await this.onJoinComplete(joined);
+    if (membership.rejoinNeeded && !membership.joinInFlight) {
+      await this.onJoinPrepare();
+      membership.startJoin();
+    }
+    if (membership.joinInFlight && this.states.size === 0) {
+      // Nothing to fetch meanwhile (an eager rebalance, a first join): wait for the join.
+      await membership.waitForJoin(deadlineMs - Date.now());
+      const done = membership.takeJoined();
+      if (done !== null) await this.onJoinComplete(done);
+    }
+    membership.throwIfFatal();
+    if (this.autoCommit && membership.generationValid) this.maybeAutoCommit();
+  }
+
+  /**
+   * Before a join: commit (auto-commit) and, for the eager protocol, revoke everything; partitions
+   * of a generation that was lost are reported lost instead (their offsets are not committed).
+   */
+  private async onJoinPrepare(): Promise<void> {
+    const membership = this.membership!;
+    const listener = this.subscription!.listener;
+    const owned = this.assignment();
+    if (membership.takeLost()) {
+      this.setAssignment([]);
+      if (owned.length > 0) await (listener.onPartitionsLost ?? listener.onPartitionsRevoked)?.call(listener, owned);
+      return;
+    }
+    if (this.autoCommit && membership.generationValid) await this.commitQuietly(this.positionsToCommit(true), Date.now() + this.requestTimeoutMs);
+    const revoked = membership.protocol === 'EAGER' ? owned : owned.filter(({ topic }) => !this.subscription!.topics.has(topic));
+    if (revoked.length === 0) return;
+    await listener.onPartitionsRevoked?.(revoked);
+    const revokedIds = new Set(revoked.map(({ topic, partition }) => key(topic, partition)));
+    this.setAssignment(owned.filter(({ topic, partition }) => !revokedIds.has(key(topic, partition))));
+  }
+
+  /**
+   * After a join: take the new assignment. Cooperative (KIP-429): partitions that move to another
+   * member are revoked now and handed over in the rebalance that follows, so no partition has two
+   * owners in one generation.
+   */
+  private async onJoinComplete(joined: JoinedGeneration): Promise<void> {
+    const listener = this.subscription?.listener ?? {};
+    const assigned = flatten(joined.assignment);
+    const assignedIds = new Set(assigned.map(({ topic, partition }) => key(topic, partition)));
+    const owned = this.assignment();
+    const ownedIds = new Set(owned.map(({ topic, partition }) => key(topic, partition)));
+    const revoked = owned.filter(({ topic, partition }) => !assignedIds.has(key(topic, partition)));
+    if (revoked.length > 0) {
+      if (this.autoCommit) await this.commitQuietly(this.positionsToCommit(true).filter(({ topic, partition }) => !assignedIds.has(key(topic, partition))), Date.now() + this.requestTimeoutMs);
+      await listener.onPartitionsRevoked?.(revoked);
+      this.membership!.requestRejoin('partitions revoked in a cooperative rebalance');
+    }
+    this.setAssignment(assigned);
+    this.nextAutoCommitMs = Date.now() + this.autoCommitIntervalMs;
+    await listener.onPartitionsAssigned?.(assigned.filter(({ topic, partition }) => !ownedIds.has(key(topic, partition))));
+  }
+
+  /** Revoke (or lose), commit and leave; the consumer owns nothing afterwards. */
+  private async leaveGroup(reason: string): Promise<void> {
+    const membership = this.membership!;
+    const listener = this.subscription?.listener ?? {};
+    const owned = this.assignment();
+    if (membership.generationValid) {
+      if (this.autoCommit) await this.commitQuietly(this.positionsToCommit(true), Date.now() + Math.min(this.requestTimeoutMs, CLOSE_TIMEOUT_MS));
+      if (owned.length > 0) await listener.onPartitionsRevoked?.(owned);
+    } else if (owned.length > 0) {
+      await (listener.onPartitionsLost ?? listener.onPartitionsRevoked)?.call(listener, owned);
+    }
+    this.setAssignment([]);
+    await membership.leave(reason);
+  }
+
+  /** Pattern subscriptions pick up new topics; the leader notices partition counts that changed. */
+  private async checkSubscription(): Promise<void> {
+    const subscription = this.subscription!;
+    this.nextSubscriptionCheckMs = Date.now() + this.cluster.options.metadataMaxAgeMs;
+    let response: ClientApi.MetadataResponse__Output;
+    try {
+      response = await this.cluster.metadata({ topics: subscription.pattern === null ? [...subscription.topics] : [], allowAutoTopicCreation: false });
+    } catch (error) {
+      this.nextSubscriptionCheckMs = Date.now() + this.retryBackoffMs;
+      this.cluster.options.logger?.debug({ err: (error as Error).message }, 'subscription metadata check failed');
+      return;
+    }
+    const counts = new Map<string, number>();
+    for (const topic of response.topics) if (topic.errorCode === 0 && topic.partitions.length > 0) counts.set(topic.name, topic.partitions.length);
+    if (subscription.pattern !== null) {
+      const pattern = subscription.pattern;
+      const matched = [...counts.keys()].filter((name) => (pattern.lastIndex = 0, pattern.test(name)) && !(this.excludeInternalTopics && name.startsWith('__'))).sort();
+      if (matched.join('\u0000') !== [...subscription.topics].sort().join('\u0000')) {
+        subscription.topics = new Set(matched);
+        this.membership!.requestRejoin(`pattern ${String(pattern)} now matches ${matched.length} topic(s)`);
+      }
+    }
+    this.membership!.checkAssignedMetadata(counts);
+  }
+
+  private maybeAutoCommit(): void {
+    if (this.autoCommitInFlight || Date.now() < this.nextAutoCommitMs) return;
+    this.nextAutoCommitMs = Date.now() + this.autoCommitIntervalMs;
+    const entries = this.positionsToCommit(true);
+    if (entries.length === 0) return;
+    this.autoCommitInFlight = true;
+    this.commitQuietly(entries, Date.now() + this.requestTimeoutMs).finally(() => (this.autoCommitInFlight = false));
+  }
+
+  /** A commit whose failure is logged, not thrown (auto-commit, commits before a rebalance or close). */
+  private async commitQuietly(entries: CommitEntry[], deadlineMs: number): Promise<void> {
+    if (entries.length === 0) return;
+    try {
+      await this.membership!.commit(entries, deadlineMs);
+      for (const entry of entries) this.lastCommitted.set(key(entry.topic, entry.partition), entry.offset);
+    } catch (error) {
+      this.cluster.options.logger?.warn({ group: this.groupId, err: (error as Error).message }, 'offset commit failed');
+    }
+  }
+
+  /** The position of every assigned partition that has one (only those that moved since the last commit, if `changedOnly`). */
+  private positionsToCommit(changedOnly: boolean): CommitEntry[] {
+    const entries: CommitEntry[] = [];
+    for (const [id, state] of this.states) {
+      if (state.position === undefined || (changedOnly && this.lastCommitted.get(id) === state.position)) continue;
+      entries.push({ topic: state.topic, partition: state.partition, offset: state.position });
+    }
+    return entries;
+  }
+
+  private checkedOffsets(offsets: readonly OffsetToCommit[]): CommitEntry[] {
+    return offsets.map(({ topic, partition, offset, metadata }) => {
+      if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`commit offset of ${topic}-${partition} must be a non-negative integer, got ${offset}`);
+      if (!Number.isInteger(partition) || partition < 0) throw new RangeError(`bad partition ${partition} of topic '${topic}'`);
+      return { topic, partition, offset, metadata };
+    });
+  }
+
+  private requireGroup(what: string): GroupMembership {
+    if (this.membership === null) throw new Error(`${what} needs a groupId`);
+    if (this.closed) throw new Error('the consumer is closed');
+    return this.membership;
+  }
+
+  /** Partitions whose position is the group's committed offset look it up (OffsetFetch). */
+  private async fetchCommittedPositions(): Promise<void> {
+    if (this.membership === null) return;
+    const nowMs = Date.now();
+    const waiting = [...this.states.values()].filter((state) => state.awaitingCommitted && state.position === undefined && state.retryAtMs <= nowMs);
+    if (waiting.length === 0) return;
+    const epochs = waiting.map((state) => state.epoch);
+    try {
+      const results = await this.membership.committed(waiting, nowMs + this.requestTimeoutMs);
+      const byId = new Map(results.map((result) => [key(result.topic, result.partition), result.offset]));
+      waiting.forEach((state, i) => {
+        const id = key(state.topic, state.partition);
+        // A seek() made while the lookup ran wins.
+        if (state.epoch !== epochs[i] || this.states.get(id) !== state) return;
+        state.awaitingCommitted = false;
+        const offset = byId.get(id) ?? -1;
+        if (offset >= 0) {
+          this.setPosition(state, offset);
+          this.lastCommitted.set(id, offset);
+        }
+      });
+    } catch (error) {
+      if (!(error instanceof RunnelError) || !error.retriable) throw error;
+      for (const state of waiting) this.backOff(state);
+    }
+  }
+
+  private wakeFetchWaiters(): void {
     for (const wake of this.fetchWaiters) wake();
-    await this.cluster.close();
   }
 
   private newState(topic: string, partition: number): PartitionState {
-    return { topic, partition, position: undefined, epoch: 0, fetchInFlight: false, buffered: [], bufferedNext: 0, nextFetchOffset: 0, retryAtMs: 0, attempts: 0, error: null };
+    const awaitingCommitted = this.membership !== null;
+    return { topic, partition, position: undefined, epoch: 0, fetchInFlight: false, buffered: [], bufferedNext: 0, nextFetchOffset: 0, retryAtMs: 0, attempts: 0, error: null, awaitingCommitted, paused: false };
   }
 
   private assigned(partition: TopicPartition): PartitionState {
@@ -218,6 +627,7 @@ export class Consumer {
     state.nextFetchOffset = offset ?? 0;
     state.error = null;
     state.retryAtMs = 0;
+    state.awaitingCommitted = false;
   }
 
   private async seekTo(partitions: TopicPartition[] | undefined, spec: 'earliest' | 'latest'): Promise<void> {
@@ -234,7 +644,7 @@ export class Consumer {
   /** Gives partitions without a position one from autoOffsetReset ('none' throws). */
   private async resetPositions(): Promise<void> {
     const nowMs = Date.now();
-    const missing = [...this.states.values()].filter((state) => state.position === undefined && state.retryAtMs <= nowMs);
+    const missing = [...this.states.values()].filter((state) => state.position === undefined && !state.awaitingCommitted && state.retryAtMs <= nowMs);
     if (missing.length === 0) return;
     if (this.autoOffsetReset === 'none') {
       const state = missing[0]!;
@@ -278,6 +688,7 @@ export class Consumer {
     const states = [...this.states.values()];
     for (let i = 0; i < states.length && out.length < this.maxPollRecords; i++) {
       const state = states[(this.drainStart + i) % states.length]!;
+      if (state.paused) continue;
       while (state.bufferedNext < state.buffered.length && out.length < this.maxPollRecords) {
         const record = state.buffered[state.bufferedNext++]!;
         out.push(record);
@@ -300,7 +711,7 @@ export class Consumer {
     let inFlight = false;
     for (const state of this.states.values()) {
       if (state.fetchInFlight) inFlight = true;
-      if (state.fetchInFlight || state.position === undefined || state.buffered.length > 0 || state.retryAtMs > nowMs || state.error !== null) continue;
+      if (state.fetchInFlight || state.paused || state.position === undefined || state.buffered.length > 0 || state.retryAtMs > nowMs || state.error !== null) continue;
       let connection: BrokerConnection;
       try {
         connection = this.cluster.leaderConnection(state.topic, state.partition);
@@ -338,7 +749,7 @@ export class Consumer {
       )
       .finally(() => {
         for (const { state } of sent) state.fetchInFlight = false;
-        for (const wake of this.fetchWaiters) wake();
+        this.wakeFetchWaiters();
       });
   }
 
