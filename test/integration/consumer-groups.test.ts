@@ -301,6 +301,34 @@ describe('consumer groups', () => {
     }
   }, 180_000);
 
+  it('a `runnel consume --group` stopped in the middle of a rebalance exits at once', async () => {
+    const topic = 'slow';
+    await createTopic(topic, 0);
+    const clients = new GroupClients();
+    try {
+      // A member that never rejoins: the next rebalance waits its whole rebalance timeout (60 s).
+      const found = await clients.findCoordinator(fixture.cluster.nodes, 'slow-group');
+      const coordinator = clients.get(`${found.host}:${found.port}`);
+      const join = { groupId: 'slow-group', sessionTimeoutMs: 60_000, rebalanceTimeoutMs: 60_000, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], groupInstanceId: '' };
+      const first = await waitFor('a member id', async () => {
+        const answer = await groupCall<GroupApi.JoinGroupRequest, GroupApi.JoinGroupResponse__Output>(coordinator, 'JoinGroup', { ...join, memberId: '' });
+        return answer.errorCode === errorCode('COORDINATOR_LOAD_IN_PROGRESS') ? undefined : answer;
+      }, 10_000);
+      expect(first.errorCode).toBe(0);
+      const synced = await groupCall<GroupApi.SyncGroupRequest, GroupApi.SyncGroupResponse__Output>(coordinator, 'SyncGroup', { groupId: 'slow-group', generationId: first.generationId, memberId: first.memberId, assignments: [] });
+      expect(synced.errorCode).toBe(0);
+      const member = new CliMember(bootstrap().join(','), topic, 'slow-group', 'waiting');
+      await new Promise((resolve) => setTimeout(resolve, 3000)); // its JoinGroup now waits for the silent member
+      const stoppedMs = Date.now();
+      member.signal('SIGTERM');
+      expect(await member.exited).toBe(0);
+      expect(Date.now() - stoppedMs).toBeLessThan(5000);
+      expect(member.errors).toBe('');
+    } finally {
+      clients.close();
+    }
+  }, 60_000);
+
   it('refuses bad group requests without disturbing the group', async () => {
     const topic = 'audit-log';
     await createTopic(topic, 60);
