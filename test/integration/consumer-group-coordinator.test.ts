@@ -4,8 +4,8 @@
 // the group's offsets partition carries the group on: same member and generation, same offsets.
 import { describe, expect, it } from 'vitest';
 import { Admin } from '@runnel/client';
-import { errorCode, type GroupApi } from '@runnel/common';
-import { GroupClients, groupCall as call, type GroupClient } from './groupCalls.js';
+import { errorCode } from '@runnel/common';
+import { GroupClients, groupCall, type GroupClient } from './groupCalls.js';
 import { useCluster, waitFor } from './harness.js';
 
 const SESSION_TIMEOUT_MS = 3000;
@@ -42,15 +42,15 @@ describe('consumer groups: the coordinator', () => {
       const idOnly = await waitFor(
         'a member id',
         async () => {
-          const answer = await call<GroupApi.JoinGroupRequest, GroupApi.JoinGroupResponse__Output>(coordinator, 'JoinGroup', { ...joinRequest, memberId: '' });
+          const answer = await groupCall(coordinator, 'JoinGroup', { ...joinRequest, memberId: '' });
           return answer.errorCode === errorCode('COORDINATOR_LOAD_IN_PROGRESS') ? undefined : answer;
         },
         10_000,
       );
       expect(idOnly.errorCode).toBe(errorCode('MEMBER_ID_REQUIRED'));
-      const joined = await call<GroupApi.JoinGroupRequest, GroupApi.JoinGroupResponse__Output>(coordinator, 'JoinGroup', { ...joinRequest, memberId: idOnly.memberId });
+      const joined = await groupCall(coordinator, 'JoinGroup', { ...joinRequest, memberId: idOnly.memberId });
       expect(joined).toMatchObject({ errorCode: 0, generationId: 1, leader: idOnly.memberId, memberId: idOnly.memberId, protocolName: 'range' });
-      const synced = await call<GroupApi.SyncGroupRequest, GroupApi.SyncGroupResponse__Output>(coordinator, 'SyncGroup', {
+      const synced = await groupCall(coordinator, 'SyncGroup', {
         groupId: 'billing',
         generationId: 1,
         memberId: joined.memberId,
@@ -58,7 +58,7 @@ describe('consumer groups: the coordinator', () => {
       });
       expect(synced.errorCode).toBe(0);
       expect(Buffer.from(synced.assignment).toString()).toBe('orders:0,1');
-      const committed = await call<GroupApi.OffsetCommitRequest, GroupApi.OffsetCommitResponse__Output>(coordinator, 'OffsetCommit', {
+      const committed = await groupCall(coordinator, 'OffsetCommit', {
         groupId: 'billing',
         generationId: 1,
         memberId: joined.memberId,
@@ -75,7 +75,7 @@ describe('consumer groups: the coordinator', () => {
       const fetched = await waitFor(
         'the committed offsets from the new coordinator',
         async () => {
-          const answer = await call<GroupApi.OffsetFetchRequest, GroupApi.OffsetFetchResponse__Output>(nextCoordinator, 'OffsetFetch', { groupId: 'billing', partitions: [], allPartitions: true });
+          const answer = await groupCall(nextCoordinator, 'OffsetFetch', { groupId: 'billing', partitions: [], allPartitions: true });
           return answer.errorCode === 0 ? answer : undefined;
         },
         15_000,
@@ -86,9 +86,9 @@ describe('consumer groups: the coordinator', () => {
         [1, 17, ''],
       ]);
       // The member carries on in its generation; an older generation is refused.
-      const beat = await call<GroupApi.HeartbeatRequest, GroupApi.HeartbeatResponse__Output>(nextCoordinator, 'Heartbeat', { groupId: 'billing', generationId: 1, memberId: joined.memberId });
+      const beat = await groupCall(nextCoordinator, 'Heartbeat', { groupId: 'billing', generationId: 1, memberId: joined.memberId });
       expect(beat.errorCode).toBe(0);
-      const stale = await call<GroupApi.OffsetCommitRequest, GroupApi.OffsetCommitResponse__Output>(nextCoordinator, 'OffsetCommit', {
+      const stale = await groupCall(nextCoordinator, 'OffsetCommit', {
         groupId: 'billing',
         generationId: 0,
         memberId: joined.memberId,
@@ -97,23 +97,23 @@ describe('consumer groups: the coordinator', () => {
       expect(stale.partitions[0]!.errorCode).toBe(errorCode('ILLEGAL_GENERATION'));
       // A broker that does not coordinate the group says so.
       const other = cluster.nodes.find((node) => node.nodeId !== first.nodeId && node.nodeId !== next.nodeId)!;
-      const refused = await call<GroupApi.HeartbeatRequest, GroupApi.HeartbeatResponse__Output>(client(other.bootstrap), 'Heartbeat', { groupId: 'billing', generationId: 1, memberId: joined.memberId });
+      const refused = await groupCall(client(other.bootstrap), 'Heartbeat', { groupId: 'billing', generationId: 1, memberId: joined.memberId });
       expect(refused.errorCode).toBe(errorCode('NOT_COORDINATOR'));
 
       // The new coordinator lists and describes the group; a group with a member cannot be deleted,
       // an empty one goes with its offsets.
-      const listed = await call<GroupApi.ListGroupsRequest, GroupApi.ListGroupsResponse__Output>(nextCoordinator, 'ListGroups', { statesFilter: [] });
+      const listed = await groupCall(nextCoordinator, 'ListGroups', { statesFilter: [] });
       expect(listed.groups.map((group) => [group.groupId, group.protocolType, group.groupState])).toEqual([['billing', 'consumer', 'Stable']]);
-      const described = await call<GroupApi.DescribeGroupsRequest, GroupApi.DescribeGroupsResponse__Output>(nextCoordinator, 'DescribeGroups', { groups: ['billing'] });
+      const described = await groupCall(nextCoordinator, 'DescribeGroups', { groups: ['billing'] });
       expect(described.groups[0]).toMatchObject({ errorCode: 0, groupState: 'Stable', protocolType: 'consumer', protocolData: 'range', generationId: 1, leader: joined.memberId });
       expect(described.groups[0]!.members.map((member) => [member.memberId, member.clientId, Buffer.from(member.memberAssignment).toString()])).toEqual([[joined.memberId, 'billing-1', 'orders:0,1']]);
-      const refusedDelete = await call<GroupApi.DeleteGroupsRequest, GroupApi.DeleteGroupsResponse__Output>(nextCoordinator, 'DeleteGroups', { groupsNames: ['billing'] });
+      const refusedDelete = await groupCall(nextCoordinator, 'DeleteGroups', { groupsNames: ['billing'] });
       expect(refusedDelete.results[0]!.errorCode).toBe(errorCode('NON_EMPTY_GROUP'));
-      const left = await call<GroupApi.LeaveGroupRequest, GroupApi.LeaveGroupResponse__Output>(nextCoordinator, 'LeaveGroup', { groupId: 'billing', members: [{ memberId: joined.memberId }] });
+      const left = await groupCall(nextCoordinator, 'LeaveGroup', { groupId: 'billing', members: [{ memberId: joined.memberId }] });
       expect(left.members.map((member) => member.errorCode)).toEqual([0]);
-      const deleted = await call<GroupApi.DeleteGroupsRequest, GroupApi.DeleteGroupsResponse__Output>(nextCoordinator, 'DeleteGroups', { groupsNames: ['billing'] });
+      const deleted = await groupCall(nextCoordinator, 'DeleteGroups', { groupsNames: ['billing'] });
       expect(deleted.results[0]!.errorCode).toBe(0);
-      const gone = await call<GroupApi.OffsetFetchRequest, GroupApi.OffsetFetchResponse__Output>(nextCoordinator, 'OffsetFetch', { groupId: 'billing', partitions: [], allPartitions: true });
+      const gone = await groupCall(nextCoordinator, 'OffsetFetch', { groupId: 'billing', partitions: [], allPartitions: true });
       expect(gone.partitions).toEqual([]);
       await cluster.node(first.nodeId).launch();
     } finally {

@@ -311,11 +311,11 @@ describe('consumer groups', () => {
       const coordinator = clients.get(`${found.host}:${found.port}`);
       const join = { groupId: 'slow-group', sessionTimeoutMs: 60_000, rebalanceTimeoutMs: 60_000, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], groupInstanceId: '' };
       const first = await waitFor('a member id', async () => {
-        const answer = await groupCall<GroupApi.JoinGroupRequest, GroupApi.JoinGroupResponse__Output>(coordinator, 'JoinGroup', { ...join, memberId: '' });
+        const answer = await groupCall(coordinator, 'JoinGroup', { ...join, memberId: '' });
         return answer.errorCode === errorCode('COORDINATOR_LOAD_IN_PROGRESS') ? undefined : answer;
       }, 10_000);
       expect(first.errorCode).toBe(0);
-      const synced = await groupCall<GroupApi.SyncGroupRequest, GroupApi.SyncGroupResponse__Output>(coordinator, 'SyncGroup', { groupId: 'slow-group', generationId: first.generationId, memberId: first.memberId, assignments: [] });
+      const synced = await groupCall(coordinator, 'SyncGroup', { groupId: 'slow-group', generationId: first.generationId, memberId: first.memberId, assignments: [] });
       expect(synced.errorCode).toBe(0);
       const member = new CliMember(bootstrap().join(','), topic, 'slow-group', 'waiting');
       await new Promise((resolve) => setTimeout(resolve, 3000)); // its JoinGroup now waits for the silent member
@@ -340,15 +340,15 @@ describe('consumer groups', () => {
       const found = await clients.findCoordinator(fixture.cluster.nodes, 'steady');
       const coordinator = clients.get(`${found.host}:${found.port}`);
       const commit = (request: Partial<GroupApi.OffsetCommitRequest>) =>
-        groupCall<GroupApi.OffsetCommitRequest, GroupApi.OffsetCommitResponse__Output>(coordinator, 'OffsetCommit', { groupId: 'steady', partitions: [{ topic, partition: 0, offset: 0, leaderEpoch: -1, metadata: '' }], ...request });
+        groupCall(coordinator, 'OffsetCommit', { groupId: 'steady', partitions: [{ topic, partition: 0, offset: 0, leaderEpoch: -1, metadata: '' }], ...request });
       expect((await commit({ memberId: 'nobody', generationId })).partitions[0]!.errorCode).toBe(errorCode('UNKNOWN_MEMBER_ID'));
       expect((await commit({ memberId, generationId: generationId - 1 })).partitions[0]!.errorCode).toBe(errorCode('ILLEGAL_GENERATION'));
       expect((await commit({ memberId: '', generationId: -1 })).partitions[0]!.errorCode).toBe(errorCode('UNKNOWN_MEMBER_ID'));
-      const beat = (request: Partial<GroupApi.HeartbeatRequest>) => groupCall<GroupApi.HeartbeatRequest, GroupApi.HeartbeatResponse__Output>(coordinator, 'Heartbeat', { groupId: 'steady', memberId, generationId, ...request });
+      const beat = (request: Partial<GroupApi.HeartbeatRequest>) => groupCall(coordinator, 'Heartbeat', { groupId: 'steady', memberId, generationId, ...request });
       expect((await beat({ generationId: generationId + 5 })).errorCode).toBe(errorCode('ILLEGAL_GENERATION'));
       for (const groupId of ['', 'g'.repeat(32_768)]) {
         expect((await beat({ groupId })).errorCode).toBe(errorCode('INVALID_GROUP_ID'));
-        const joined = await groupCall<GroupApi.JoinGroupRequest, GroupApi.JoinGroupResponse__Output>(coordinator, 'JoinGroup', { groupId, memberId: '', sessionTimeoutMs: 6000, rebalanceTimeoutMs: 6000, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }] });
+        const joined = await groupCall(coordinator, 'JoinGroup', { groupId, memberId: '', sessionTimeoutMs: 6000, rebalanceTimeoutMs: 6000, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }] });
         expect(joined.errorCode).toBe(errorCode('INVALID_GROUP_ID'));
       }
       expect(() => new Consumer({ bootstrap: bootstrap(), groupId: '' })).toThrow(/groupId must not be empty/);
@@ -362,13 +362,13 @@ describe('consumer groups', () => {
       expect(member.consumer.assignment()).toHaveLength(PARTITIONS);
 
       // A heartbeat while the group rebalances is told so; the member rejoins and carries on.
-      const stranger = await groupCall<GroupApi.JoinGroupRequest, GroupApi.JoinGroupResponse__Output>(coordinator, 'JoinGroup', { groupId: 'steady', memberId: '', sessionTimeoutMs: 6000, rebalanceTimeoutMs: 6000, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], requireKnownMemberId: true });
+      const stranger = await groupCall(coordinator, 'JoinGroup', { groupId: 'steady', memberId: '', sessionTimeoutMs: 6000, rebalanceTimeoutMs: 6000, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], requireKnownMemberId: true });
       expect(stranger.errorCode).toBe(errorCode('MEMBER_ID_REQUIRED'));
-      const joining = groupCall<GroupApi.JoinGroupRequest, GroupApi.JoinGroupResponse__Output>(coordinator, 'JoinGroup', { groupId: 'steady', memberId: stranger.memberId, sessionTimeoutMs: 6000, rebalanceTimeoutMs: 6000, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], requireKnownMemberId: true });
+      const joining = groupCall(coordinator, 'JoinGroup', { groupId: 'steady', memberId: stranger.memberId, sessionTimeoutMs: 6000, rebalanceTimeoutMs: 6000, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], requireKnownMemberId: true });
       expect((await beat({})).errorCode).toBe(errorCode('REBALANCE_IN_PROGRESS'));
       const strangerJoined = await joining;
       expect(strangerJoined.errorCode).toBe(0);
-      const left = await groupCall<GroupApi.LeaveGroupRequest, GroupApi.LeaveGroupResponse__Output>(coordinator, 'LeaveGroup', { groupId: 'steady', members: [{ memberId: stranger.memberId, groupInstanceId: '' }] });
+      const left = await groupCall(coordinator, 'LeaveGroup', { groupId: 'steady', members: [{ memberId: stranger.memberId, groupInstanceId: '' }] });
       expect(left.members[0]!.errorCode).toBe(0);
       await waitFor('the member to own every partition again', () => (member.consumer.assignment().length === PARTITIONS && member.consumer.groupMetadata().generationId > generationId ? true : undefined), 30_000);
     } finally {

@@ -1,6 +1,7 @@
 // Raw GroupApi calls for tests that play a group member (or a misbehaving one) by hand, below the
 // client library: every field of the request is the test's choice.
 import * as grpc from '@grpc/grpc-js';
+import type { GroupCalls } from '@runnel/client';
 import { errorCode, loadGroupProto, type GroupApi } from '@runnel/common';
 import type { NodeProcess } from '@runnel/testkit';
 import { waitFor } from './harness.js';
@@ -12,13 +13,14 @@ export function groupClient(address: string): GroupClient {
   return new Client(address, grpc.credentials.createInsecure());
 }
 
-/** One unary call as a promise (the generated client is callback-style). */
-export function groupCall<Request, Response>(client: GroupClient, method: string, request: Request, timeoutMs = 10_000): Promise<Response> {
+type Callback<Response> = (error: grpc.ServiceError | null, response: Response) => void;
+
+/** One unary call as a promise (the generated client is callback-style), with a deadline. */
+export function groupCall<M extends keyof GroupCalls>(client: GroupClient, method: M, request: GroupCalls[M][0], timeoutMs = 10_000): Promise<GroupCalls[M][1]> {
   return new Promise((resolve, reject) => {
     const deadline = new Date(Date.now() + timeoutMs);
-    (client as unknown as Record<string, (request: Request, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response: Response) => void) => void>)[method]!.call(client, request, { deadline }, (error, response) =>
-      error === null ? resolve(response) : reject(error),
-    );
+    const unary = (client as unknown as Record<string, (request: GroupCalls[M][0], options: grpc.CallOptions, callback: Callback<GroupCalls[M][1]>) => void>)[method]!;
+    unary.call(client, request, { deadline }, (error, response) => (error === null ? resolve(response) : reject(error)));
   });
 }
 
@@ -38,7 +40,7 @@ export class GroupClients {
       `a coordinator for ${groupId}`,
       async () => {
         for (const node of nodes.filter((candidate) => !except.includes(candidate.nodeId))) {
-          const found = await groupCall<GroupApi.FindCoordinatorRequest, GroupApi.FindCoordinatorResponse__Output>(this.get(node.bootstrap), 'FindCoordinator', { key: groupId }).catch(() => undefined);
+          const found = await groupCall(this.get(node.bootstrap), 'FindCoordinator', { key: groupId }).catch(() => undefined);
           if (found?.errorCode === errorCode('NONE') && !except.includes(found.nodeId)) return found;
         }
         return undefined;

@@ -9,10 +9,20 @@ function integer(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (text: string): number => {
     const value = Number(text);
     if (!/^-?\d+$/.test(text) || value < min || value > max) {
-      throw new InvalidArgumentError(max === Number.MAX_SAFE_INTEGER ? `${name} must be an integer >= ${min}` : `${name} must be an integer from ${min} to ${max}`);
+      const range = max !== Number.MAX_SAFE_INTEGER ? ` from ${min} to ${max}` : min > -Number.MAX_SAFE_INTEGER ? ` >= ${min}` : '';
+      throw new InvalidArgumentError(`${name} must be an integer${range}`);
     }
     return value;
   };
+}
+
+/** '0,1,5' → [0, 1, 5]. */
+function partitionList(text: string): number[] {
+  const items = text.split(',').map((item) => item.trim());
+  if (items.some((item) => !/^\d+$/.test(item) || !Number.isSafeInteger(Number(item)))) {
+    throw new InvalidArgumentError('--partitions must be partition numbers separated by commas, e.g. 0,1,2');
+  }
+  return items.map(Number);
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -114,6 +124,48 @@ export function buildProgram(): Command {
     .action(async (names: string[], _options: object, command: Command) => {
       const { topicDelete } = await import('./commands/topic.js');
       await topicDelete(bootstrapOf(command), names);
+    });
+
+  const group = program.command('group').description('list, describe, reset the offsets of and delete consumer groups');
+  group
+    .command('list')
+    .description('every consumer group of the cluster, with its state and protocol type')
+    .addOption(formatOption())
+    .action(async (options: { format: 'table' | 'json' }, command: Command) => {
+      const { groupList } = await import('./commands/group.js');
+      await groupList(bootstrapOf(command), options.format);
+    });
+  group
+    .command('describe <group>')
+    .description('state, members and their partitions, and per partition the committed offset, log end offset and lag')
+    .addOption(formatOption())
+    .action(async (groupId: string, options: { format: 'table' | 'json' }, command: Command) => {
+      const { groupDescribe } = await import('./commands/group.js');
+      await groupDescribe(bootstrapOf(command), groupId, options.format);
+    });
+  group
+    .command('reset-offsets <group>')
+    .description('print new committed offsets for a topic of a group, and with --execute commit them (the group must have no members)')
+    .requiredOption('--topic <name>', 'the topic whose offsets to reset')
+    .option('--partitions <list>', 'only these partitions, comma-separated (default: all of the topic)', partitionList)
+    .option('--to-earliest', 'to the log start offset')
+    .option('--to-latest', 'to the log end offset (the high watermark)')
+    .option('--to-offset <offset>', 'to this offset, clamped to the log start and end', integer('--to-offset'))
+    .option('--to-datetime <time>', 'to the first record at or after this ISO-8601 time (without a zone: local time)')
+    .option('--shift-by <n>', 'move each committed offset by n (negative: back), clamped to the log start and end', integer('--shift-by', -Number.MAX_SAFE_INTEGER))
+    .option('--execute', 'commit the new offsets; without it, only print them', false)
+    .addOption(formatOption())
+    .action(async (groupId: string, options: import('./commands/group.js').ResetOffsetsOptions, command: Command) => {
+      const { groupResetOffsets } = await import('./commands/group.js');
+      await groupResetOffsets(bootstrapOf(command), groupId, options);
+    });
+  group
+    .command('delete <groups...>')
+    .description('delete groups that have no members, with their committed offsets')
+    .addOption(formatOption())
+    .action(async (groupIds: string[], options: { format: 'table' | 'json' }, command: Command) => {
+      const { groupDelete } = await import('./commands/group.js');
+      await groupDelete(bootstrapOf(command), groupIds, options.format);
     });
 
   program

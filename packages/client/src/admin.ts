@@ -1,9 +1,12 @@
-// Admin: topic management and cluster description over the unary calls of the ClientApi.
-import { RunnelError, type ClientApi } from '@runnel/common';
+// Admin: topic management and cluster description over the unary calls of the ClientApi, and
+// consumer-group administration over the GroupApi (each group's calls go to its coordinator).
+import { errorCode, RunnelError, type ClientApi, type GroupApi } from '@runnel/common';
 import { backoffMs, sleep } from './backoff.js';
 import { Cluster } from './cluster.js';
 import { needsMetadataRefresh } from './errors.js';
-import { resolveClientOptions, type ClientOptions } from './options.js';
+import { callCoordinator, findCoordinator, type GroupCoordinator } from './group/coordinator.js';
+import { CONSUMER_PROTOCOL_TYPE, ConsumerProtocolError, decodeAssignment, type TopicPartitions } from './group/consumerProtocol.js';
+import { brokerAddress, resolveClientOptions, type ClientOptions } from './options.js';
 
 export interface NewTopic {
   name: string;
@@ -111,6 +114,57 @@ export interface ListedOffset {
   timestamp: number;
 }
 
+/** A group as ListGroups reports it. */
+export interface GroupListing {
+  groupId: string;
+  /** Kafka's group states: Empty, PreparingRebalance, CompletingRebalance, Stable (Dead groups are not listed). */
+  state: string;
+  /** 'consumer' for consumer groups; empty for a group known only by offsets committed from outside it. */
+  protocolType: string;
+}
+
+export interface GroupMemberDescription {
+  memberId: string;
+  groupInstanceId: string | null;
+  clientId: string;
+  /** As Kafka shows it: '/' and the address the member connected from. */
+  clientHost: string;
+  /** The member's partitions in the current generation; decoded for protocol type 'consumer' only, else empty. */
+  assignment: TopicPartitions[];
+}
+
+export interface GroupDescription {
+  groupId: string;
+  /** Empty, PreparingRebalance, CompletingRebalance, Stable, or Dead (the coordinator knows no such group). */
+  state: string;
+  protocolType: string;
+  /** The protocol the group chose (for consumers: the assignor's name); empty without a generation. */
+  protocol: string;
+  generationId: number;
+  /** The leader member's id; empty without a generation. */
+  leader: string;
+  /** The node id of the group's coordinator. */
+  coordinator: number;
+  members: GroupMemberDescription[];
+}
+
+/** A committed offset of a group. */
+export interface GroupOffset {
+  topic: string;
+  partition: number;
+  offset: number;
+  /** -1: unknown. */
+  leaderEpoch: number;
+  metadata: string;
+}
+
+export interface GroupOffsetChange {
+  topic: string;
+  partition: number;
+  offset: number;
+  metadata?: string;
+}
+
 /** Attempts of one admin call after network errors (each attempt tries every known broker). */
 const ADMIN_ATTEMPTS_MAX = 3;
 const ADMIN_BACKOFF_MS = 100;
@@ -193,14 +247,13 @@ export class Admin {
       if (answer.errorCode !== 0) throw RunnelError.fromCode(answer.errorCode, `elect preferred leaders: ${answer.errorMessage || 'error'}`);
       return answer;
     });
-    const byPartition = <T extends { topic: string; partition: number }>(a: T, b: T): number => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition);
     return {
       moved: response.moved
         .map((entry) => ({ topic: entry.topic, partition: entry.partition, from: entry.from, to: entry.to, leaderEpoch: entry.leaderEpoch }))
-        .sort(byPartition),
+        .sort(byTopicPartition),
       notMoved: response.notMoved
         .map((entry) => ({ topic: entry.topic, partition: entry.partition, preferred: entry.preferred, leader: entry.leader, reason: entry.reason }))
-        .sort(byPartition),
+        .sort(byTopicPartition),
     };
   }
 
@@ -210,6 +263,127 @@ export class Admin {
    */
   async listOffsets(queries: Array<{ topic: string; partition: number; timestamp: OffsetSpec }>): Promise<ListedOffset[]> {
     return this.withRetries(() => listOffsetsFromLeaders(this.cluster, queries));
+  }
+
+  /** The coordinator of `groupId` (FindCoordinator), looked up again on coordinator errors for up to requestTimeoutMs. */
+  findCoordinator(groupId: string): Promise<GroupCoordinator> {
+    return findCoordinator(this.cluster, groupId);
+  }
+
+  /**
+   * Every group of the cluster, sorted by id: each broker answers for the groups it coordinates,
+   * so every live broker is asked (as Kafka's admin does). A broker that cannot answer fails the
+   * call, naming it: a list without its groups would look complete.
+   */
+  async listGroups(): Promise<GroupListing[]> {
+    const { brokers } = await this.metadata([], false);
+    const answers = await Promise.all(
+      brokers.map(async (broker) => {
+        const address = brokerAddress(broker.host, broker.port);
+        try {
+          const answer = await this.withRetries(() => this.cluster.connection(address).group('ListGroups', { statesFilter: [] }));
+          if (answer.errorCode !== 0) throw RunnelError.fromCode(answer.errorCode, answer.errorMessage);
+          return answer.groups;
+        } catch (error) {
+          if (!(error instanceof RunnelError)) throw error;
+          throw RunnelError.fromCode(error.code, `list groups on node ${broker.nodeId} (${address}): ${error.detail}`);
+        }
+      }),
+    );
+    const byId = new Map<string, GroupListing>();
+    for (const group of answers.flat()) {
+      // While a group's coordinator moves, the old and the new one may both report it.
+      if (!byId.has(group.groupId)) byId.set(group.groupId, { groupId: group.groupId, state: group.groupState, protocolType: group.protocolType });
+    }
+    return [...byId.values()].sort((a, b) => (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0));
+  }
+
+  /**
+   * Each group as its coordinator describes it, in the order of `groupIds`. A group the coordinator
+   * does not know is described as Dead with no members (as Kafka does).
+   */
+  describeGroups(groupIds: string[]): Promise<GroupDescription[]> {
+    return Promise.all(
+      groupIds.map((groupId) =>
+        callCoordinator(this.cluster, groupId, async (coordinator) => {
+          const response = await coordinator.connection.group('DescribeGroups', { groups: [groupId] });
+          const described = response.groups.find((group) => group.groupId === groupId);
+          if (described === undefined) throw new RunnelError('UNKNOWN_SERVER_ERROR', `describe group '${groupId}': the coordinator did not answer for it`);
+          if (described.errorCode !== 0) throw RunnelError.fromCode(described.errorCode, `describe group '${groupId}'${described.errorMessage ? `: ${described.errorMessage}` : ''}`);
+          return groupDescriptionOf(described, coordinator.nodeId);
+        }),
+      ),
+    );
+  }
+
+  /**
+   * The committed offsets of `groupId` (OffsetFetch), sorted by topic and partition: of every
+   * partition it committed, or of `partitions` only. Partitions without a commit are left out.
+   */
+  listGroupOffsets(groupId: string, partitions?: Array<{ topic: string; partition: number }>): Promise<GroupOffset[]> {
+    const request: GroupApi.OffsetFetchRequest = {
+      groupId,
+      partitions: (partitions ?? []).map(({ topic, partition }) => ({ topic, partition })),
+      allPartitions: partitions === undefined,
+    };
+    return callCoordinator(this.cluster, groupId, async (coordinator) => {
+      const response = await coordinator.connection.group('OffsetFetch', request);
+      if (response.errorCode !== 0) throw RunnelError.fromCode(response.errorCode, `fetch the offsets of group '${groupId}'${response.errorMessage ? `: ${response.errorMessage}` : ''}`);
+      const failed = response.partitions.find((entry) => entry.errorCode !== 0);
+      if (failed !== undefined) throw RunnelError.fromCode(failed.errorCode, `fetch the offset of group '${groupId}' for ${failed.topic}-${failed.partition}`);
+      return response.partitions
+        .filter((entry) => entry.offset >= 0)
+        .map((entry) => ({ topic: entry.topic, partition: entry.partition, offset: entry.offset, leaderEpoch: entry.leaderEpoch, metadata: entry.metadata }))
+        .sort(byTopicPartition);
+    });
+  }
+
+  /**
+   * Commits `offsets` for `groupId` from outside the group (generation -1, no member id): the
+   * coordinator allows that only while the group has no members, and answers UNKNOWN_MEMBER_ID
+   * otherwise, which is thrown saying so.
+   */
+  async alterGroupOffsets(groupId: string, offsets: GroupOffsetChange[]): Promise<void> {
+    for (const { topic, partition, offset } of offsets) {
+      if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`the offset of ${topic}-${partition} must be a non-negative integer, got ${offset}`);
+    }
+    if (offsets.length === 0) return;
+    const request: GroupApi.OffsetCommitRequest = {
+      groupId,
+      generationId: -1,
+      memberId: '',
+      groupInstanceId: '',
+      partitions: offsets.map(({ topic, partition, offset, metadata }) => ({ topic, partition, offset, leaderEpoch: -1, metadata: metadata ?? '' })),
+    };
+    await callCoordinator(this.cluster, groupId, async (coordinator) => {
+      const response = await coordinator.connection.group('OffsetCommit', request);
+      const failed = response.partitions.find((entry) => entry.errorCode !== 0);
+      if (failed === undefined) return;
+      if (failed.errorCode === UNKNOWN_MEMBER_ID) {
+        throw new RunnelError('UNKNOWN_MEMBER_ID', `cannot alter the offsets of group '${groupId}': it has active members (offsets can be altered only while a group has none)`);
+      }
+      throw RunnelError.fromCode(failed.errorCode, `cannot alter the offset of group '${groupId}' for ${failed.topic}-${failed.partition}`);
+    });
+  }
+
+  /**
+   * Deletes groups with their committed offsets, each at its coordinator. Every group is tried;
+   * then the first failure (in the order of `groupIds`) is thrown: NON_EMPTY_GROUP for a group with
+   * members, GROUP_ID_NOT_FOUND for one the coordinator does not know.
+   */
+  async deleteGroups(groupIds: string[]): Promise<void> {
+    const results = await Promise.allSettled(
+      groupIds.map((groupId) =>
+        callCoordinator(this.cluster, groupId, async (coordinator) => {
+          const response = await coordinator.connection.group('DeleteGroups', { groupsNames: [groupId] });
+          const result = response.results.find((entry) => entry.groupId === groupId);
+          if (result === undefined) throw new RunnelError('UNKNOWN_SERVER_ERROR', `delete group '${groupId}': the coordinator did not answer for it`);
+          if (result.errorCode !== 0) throw deleteGroupError(groupId, result.errorCode);
+        }),
+      ),
+    );
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   }
 
   async close(): Promise<void> {
@@ -231,6 +405,49 @@ export class Admin {
         await sleep(backoffMs(attempt, ADMIN_BACKOFF_MS, ADMIN_BACKOFF_MAX_MS));
       }
     }
+  }
+}
+
+const UNKNOWN_MEMBER_ID = errorCode('UNKNOWN_MEMBER_ID');
+const NON_EMPTY_GROUP = errorCode('NON_EMPTY_GROUP');
+const GROUP_ID_NOT_FOUND = errorCode('GROUP_ID_NOT_FOUND');
+
+function byTopicPartition<T extends { topic: string; partition: number }>(a: T, b: T): number {
+  return a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition;
+}
+
+function deleteGroupError(groupId: string, code: number): RunnelError {
+  if (code === NON_EMPTY_GROUP) return new RunnelError('NON_EMPTY_GROUP', `cannot delete group '${groupId}': it has active members`);
+  if (code === GROUP_ID_NOT_FOUND) return new RunnelError('GROUP_ID_NOT_FOUND', `group '${groupId}' does not exist`);
+  return RunnelError.fromCode(code, `cannot delete group '${groupId}'`);
+}
+
+function groupDescriptionOf(group: GroupApi.DescribedGroup__Output, coordinator: number): GroupDescription {
+  return {
+    groupId: group.groupId,
+    state: group.groupState,
+    protocolType: group.protocolType,
+    protocol: group.protocolData,
+    generationId: group.generationId,
+    leader: group.leader,
+    coordinator,
+    members: group.members.map((member) => ({
+      memberId: member.memberId,
+      groupInstanceId: member.groupInstanceId === '' ? null : member.groupInstanceId,
+      clientId: member.clientId,
+      clientHost: member.clientHost,
+      assignment: group.protocolType === CONSUMER_PROTOCOL_TYPE ? memberAssignment(group.groupId, member) : [],
+    })),
+  };
+}
+
+/** A consumer's assignment; bytes that are not Kafka's consumer protocol are a client's bug, reported as such. */
+function memberAssignment(groupId: string, member: GroupApi.DescribedGroupMember__Output): TopicPartitions[] {
+  try {
+    return [...decodeAssignment(Buffer.from(member.memberAssignment)).partitions];
+  } catch (error) {
+    if (!(error instanceof ConsumerProtocolError)) throw error;
+    throw new RunnelError('UNKNOWN_SERVER_ERROR', `group '${groupId}': the assignment of member '${member.memberId}' is not Kafka's consumer protocol (${error.message})`);
   }
 }
 

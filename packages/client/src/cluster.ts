@@ -53,6 +53,9 @@ export class Cluster {
     const cached = this.cachedTopic(topic);
     if (cached !== undefined && cached.errorCode === 0 && !this.refreshWanted) return cached;
     await this.refresh();
+    // A refresh already under way when `topic` was first tracked did not ask for it (and
+    // track() left refreshWanted set): the next one does.
+    if (!this.topics.has(topic) && this.refreshWanted) await this.refresh();
     const fresh = this.topics.get(topic);
     if (fresh === undefined) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${topic}' is not in the metadata`);
     return fresh;

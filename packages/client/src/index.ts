@@ -1,5 +1,9 @@
 export { Admin, type NewTopic, type PartitionDescription, type TopicDescription, type ClusterDescription, type OffsetSpec, type ListedOffset,
   type ClusterStatus, type ClusterNodeStatus, type ClusterPartitionStatus, type MovedLeader, type UnmovedLeader, type PreferredLeaderElection } from './admin.js';
+export { type GroupListing, type GroupDescription, type GroupMemberDescription, type GroupOffset, type GroupOffsetChange } from './admin.js';
+export { type GroupCoordinator } from './group/coordinator.js';
+export { type GroupCalls } from './connection.js';
+export { encodeAssignment, encodeSubscription, decodeAssignment, decodeSubscription, CONSUMER_PROTOCOL_TYPE, type TopicPartitions, type Assignment, type Subscription } from './group/consumerProtocol.js';
 export { Producer, type ProducerOptions, type ProducerRecord, type RecordMetadata } from './producer.js';
 export { Consumer, type ConsumerOptions, type ConsumerRecord, type TopicPartition } from './consumer.js';
 export { murmur2, toPositive, defaultPartition } from './murmur2.js';

@@ -144,6 +144,15 @@ describe('Admin against a fake broker', () => {
     await expect(admin.listOffsets([{ topic: 'nope', partition: 0, timestamp: 'latest' }])).rejects.toMatchObject({ errorName: 'UNKNOWN_TOPIC_OR_PARTITION' });
   });
 
+  it('lists offsets of topics asked for at once, each first seen while the metadata of the other was being fetched', async () => {
+    await admin.createTopics([{ name: 'left', partitions: 1 }, { name: 'right', partitions: 1 }]);
+    const [left, right] = await Promise.all([
+      admin.listOffsets([{ topic: 'left', partition: 0, timestamp: 'latest' }]),
+      admin.listOffsets([{ topic: 'right', partition: 0, timestamp: 'latest' }]),
+    ]);
+    expect([left![0]!.topic, right![0]!.topic]).toEqual(['left', 'right']);
+  });
+
   it('fails with a retriable NETWORK_EXCEPTION when no broker answers', async () => {
     const lonely = new Admin({ bootstrap: '127.0.0.1:1', requestTimeoutMs: 500 });
     const error = (await lonely.listTopics().catch((e: unknown) => e)) as RunnelError;
