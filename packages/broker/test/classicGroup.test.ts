@@ -136,6 +136,23 @@ describe('ClassicGroup', () => {
     expect(group.generationId).toBe(4);
   });
 
+  it('stores the group again, with no members, when it becomes Empty (the last member left or expired)', async () => {
+    const clock = new ManualClock();
+    const stored: Array<{ generationId: number; members: string[] }> = [];
+    const group = new ClassicGroup('billing', SETTINGS, clock, async (record) => {
+      stored.push({ generationId: record.generationId, members: record.members.map((member) => member.memberId) });
+    });
+    const { a, b } = await stableGroupOfTwo(group);
+    expect(stored.at(-1)).toEqual({ generationId: 2, members: [a, b] });
+    expect(group.leave([b])).toEqual([NONE]);
+    const aJoin = await group.join(request({ clientId: 'a', memberId: a }));
+    await group.sync({ memberId: a, generationId: aJoin.generationId, protocolType: null, protocolName: null, assignments: [] });
+    expect(stored.at(-1)).toEqual({ generationId: 3, members: [a] });
+    clock.advance(10_000); // a's session expires: nobody is left
+    expect(group.state).toBe('Empty');
+    expect(stored.at(-1)).toEqual({ generationId: 4, members: [] });
+  });
+
   it('refuses what does not fit: session timeouts, protocols, unknown members, a full group', async () => {
     const group = new ClassicGroup('billing', { ...SETTINGS, maxSize: 1 }, new ManualClock());
     expect((await group.join(request({ sessionTimeoutMs: 1_000 }))).errorCode).toBe(errorCode('INVALID_SESSION_TIMEOUT'));

@@ -61,6 +61,21 @@ describe('GroupCoordinator', () => {
     expect(missing.offset).toBe(-1);
   });
 
+  it('rewrites the group record when the group becomes Empty: a new coordinator does not bring departed members back', async () => {
+    const first = await coordinator();
+    const joined = await first.join('billing', join());
+    await first.sync('billing', { memberId: joined.memberId, generationId: 1, protocolType: null, protocolName: null, assignments: [{ memberId: joined.memberId, assignment: Buffer.from('orders:0') }] });
+    expect(first.leave('billing', [joined.memberId]).members).toEqual([0]);
+    expect(first.describe('billing').group).toMatchObject({ state: 'Empty', generationId: 2, members: [] });
+
+    first.resign(0);
+    const second = await coordinator();
+    expect(second.describe('billing').group).toMatchObject({ state: 'Empty', generationId: 2, leader: '', protocolName: '', members: [] });
+    expect(second.heartbeat('billing', joined.memberId, 1)).toBe(errorCode('UNKNOWN_MEMBER_ID'));
+    // Being empty, the group takes commits from outside it again.
+    expect(await second.commitOffsets('billing', '', -1, [{ topic: 'orders', partition: 0, offset: 3, leaderEpoch: -1, metadata: '' }])).toEqual([0]);
+  });
+
   it('checks who commits: members of the current generation, or anyone while the group is empty', async () => {
     const coordinatorHere = await coordinator();
     expect(await coordinatorHere.commitOffsets('tools', '', -1, [{ topic: 'orders', partition: 0, offset: 5, leaderEpoch: -1, metadata: '' }])).toEqual([0]);

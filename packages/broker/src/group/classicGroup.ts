@@ -12,8 +12,10 @@
 // longer its coordinator); every call answers COORDINATOR_NOT_AVAILABLE.
 //
 // Time comes from a `GroupClock` (timers included), so tests drive it step by step. Persistence of
-// the assignment (group metadata in __consumer_offsets) is the `persistAssignment` hook: the Stable
-// state is entered only once it resolved, so a new coordinator after a failover knows the group.
+// the group (its metadata record in __consumer_offsets) is the `storeGroup` hook: the Stable state
+// is entered only once it resolved, so a new coordinator after a failover knows the group; a group
+// that becomes Empty is stored too (with no members, as Kafka does), else a new coordinator would
+// bring back the members of its last generation.
 //
 // Not yet: static membership (group.instance.id, KIP-345) — a join that names an instance id is
 // answered as a dynamic member.
@@ -124,8 +126,8 @@ export interface GroupDescription {
   readonly members: readonly MemberDescription[];
 }
 
-/** What persistAssignment stores: enough for a new coordinator to carry the group on. */
-export interface GroupAssignmentRecord {
+/** What storeGroup stores: enough for a new coordinator to carry the group on. */
+export interface GroupRecord {
   readonly groupId: string;
   readonly generationId: number;
   readonly protocolType: string;
@@ -184,7 +186,7 @@ export class ClassicGroup {
     readonly groupId: string,
     private readonly settings: GroupSettings,
     private readonly clock: GroupClock = systemClock,
-    private readonly persistAssignment: (record: GroupAssignmentRecord) => Promise<void> = async () => undefined,
+    private readonly storeGroup: (record: GroupRecord) => Promise<void> = async () => undefined,
   ) {
     this.emptySince = clock.now();
   }
@@ -227,7 +229,7 @@ export class ClassicGroup {
    * restart): the members keep their generation and assignment and must heartbeat within their
    * session timeout, as Kafka does when it loads a group.
    */
-  restore(record: GroupAssignmentRecord, storedAtMs = -1): void {
+  restore(record: GroupRecord, storedAtMs = -1): void {
     assert(this.current === 'Empty' && this.members.size === 0 && this.generation === 0, `group ${this.groupId}: only a new group is restored`);
     this.generation = record.generationId;
     this.protocolTypeName = record.protocolType;
@@ -415,6 +417,9 @@ export class ClassicGroup {
       this.emptySince = this.clock.now();
       this.protocolChosen = '';
       this.leaderId = '';
+      // Nobody waits on this write. If it fails, the log keeps the last generation: a new
+      // coordinator restores its members, whose sessions then expire (Kafka only warns, too).
+      this.storeGroup(this.record()).catch(() => undefined);
       return;
     }
     this.protocolChosen = this.selectProtocol();
@@ -486,7 +491,7 @@ export class ClassicGroup {
     for (const member of this.members.values()) member.assignment = given.get(member.memberId) ?? EMPTY;
     let stored = true;
     try {
-      await this.persistAssignment({ ...this.describe(), protocolType: this.protocolTypeName, protocolName: this.protocolChosen });
+      await this.storeGroup(this.record());
     } catch {
       stored = false;
     }
@@ -584,6 +589,17 @@ export class ClassicGroup {
       }
       this.memberGone(member, `member ${member.memberId}'s session expired`);
     });
+  }
+
+  private record(): GroupRecord {
+    return {
+      groupId: this.groupId,
+      generationId: this.generation,
+      protocolType: this.protocolTypeName,
+      protocolName: this.protocolChosen,
+      leader: this.leaderId,
+      members: [...this.members.values()].map((member) => this.memberDescription(member)),
+    };
   }
 
   private memberDescription(member: Member): MemberDescription {

@@ -12,7 +12,7 @@ import {
   ClassicGroup,
   joinError,
   systemClock,
-  type GroupAssignmentRecord,
+  type GroupRecord,
   type GroupClock,
   type GroupDescription,
   type GroupSettings,
@@ -120,7 +120,7 @@ export class GroupCoordinator {
     this.hosted.set(partition, hosted);
     const startedMs = this.clock.now();
     let records = 0;
-    const stored = new Map<string, { record: GroupAssignmentRecord; storedAtMs: number }>();
+    const stored = new Map<string, { record: GroupRecord; storedAtMs: number }>();
     try {
       for await (const record of this.options.log.readAll(partition)) {
         if (this.hosted.get(partition) !== hosted) return; // resigned while loading
@@ -137,7 +137,7 @@ export class GroupCoordinator {
           stored.delete(key.group);
         } else {
           const value = decodeGroupMetadataValue(record.value);
-          stored.set(key.group, { record: assignmentRecordOf(key.group, value), storedAtMs: value.currentStateTimestamp });
+          stored.set(key.group, { record: groupRecordOf(key.group, value), storedAtMs: value.currentStateTimestamp });
         }
       }
     } catch (error) {
@@ -335,7 +335,13 @@ export class GroupCoordinator {
     const group = new ClassicGroup(groupId, this.options.group, this.clock, async (record) => {
       // The group's new generation is stored before its members hear their assignment.
       if (this.hosted.get(partition) !== hosted) throw new RunnelError('NOT_COORDINATOR', `${OFFSETS_TOPIC}-${partition} moved away`);
-      await this.options.log.append(partition, [{ key: encodeOffsetsKey({ type: 'group', group: groupId }), value: encodeGroupMetadataValue(groupMetadataOf(record, this.clock.now())) }]);
+      try {
+        await this.options.log.append(partition, [{ key: encodeOffsetsKey({ type: 'group', group: groupId }), value: encodeGroupMetadataValue(groupMetadataOf(record, this.clock.now())) }]);
+      } catch (error) {
+        // Members hear only an error code; the operator needs the cause.
+        this.options.logger.warn({ group: groupId, generation: record.generationId, err: (error as Error).message }, 'cannot store the group metadata');
+        throw error;
+      }
     });
     hosted.groups.set(groupId, group);
     return group;
@@ -385,7 +391,7 @@ function appendErrorCode(error: unknown): number {
   return error.code;
 }
 
-function groupMetadataOf(record: GroupAssignmentRecord, nowMs: number) {
+function groupMetadataOf(record: GroupRecord, nowMs: number) {
   return {
     protocolType: record.protocolType,
     generation: record.generationId,
@@ -405,7 +411,7 @@ function groupMetadataOf(record: GroupAssignmentRecord, nowMs: number) {
   };
 }
 
-function assignmentRecordOf(groupId: string, value: ReturnType<typeof decodeGroupMetadataValue>): GroupAssignmentRecord {
+function groupRecordOf(groupId: string, value: ReturnType<typeof decodeGroupMetadataValue>): GroupRecord {
   return {
     groupId,
     generationId: value.generation,
