@@ -2,6 +2,7 @@
 // FindCoordinator creates __consumer_offsets on first use, a member joins (KIP-394), syncs its
 // assignment and commits offsets; then the coordinator's node is SIGKILLed, and the new leader of
 // the group's offsets partition carries the group on: same member and generation, same offsets.
+// A static member (group.instance.id) restarts without a rebalance, and its old member id is fenced.
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { Admin } from '@runnel/client';
@@ -27,6 +28,38 @@ function call<Request, Response>(client: GroupClient, method: string, request: R
   });
 }
 
+/** The tests' clients by address, closed together. */
+class GroupClients {
+  private readonly clients = new Map<string, GroupClient>();
+
+  get(address: string): GroupClient {
+    let client = this.clients.get(address);
+    if (client === undefined) this.clients.set(address, (client = groupClient(address)));
+    return client;
+  }
+
+  /** The broker a node names as `groupId`'s coordinator, never one of `except` (polled: the offsets topic may be new, its leader moving). */
+  findCoordinator(nodes: ReadonlyArray<{ nodeId: number; bootstrap: string }>, groupId: string, except: readonly number[] = []): Promise<GroupApi.FindCoordinatorResponse__Output> {
+    return waitFor(
+      `a coordinator for ${groupId}`,
+      async () => {
+        for (const node of nodes.filter((candidate) => !except.includes(candidate.nodeId))) {
+          const found = await call<GroupApi.FindCoordinatorRequest, GroupApi.FindCoordinatorResponse__Output>(this.get(node.bootstrap), 'FindCoordinator', { key: groupId }).catch(() => undefined);
+          if (found?.errorCode === 0 && !except.includes(found.nodeId)) return found;
+        }
+        return undefined;
+      },
+      30_000,
+      200,
+    );
+  }
+
+  close(): void {
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+  }
+}
+
 describe('consumer groups: the coordinator', () => {
   const fixture = useCluster(3, {
     'broker.session.timeout.ms': String(SESSION_TIMEOUT_MS),
@@ -38,22 +71,10 @@ describe('consumer groups: the coordinator', () => {
 
   it('keeps a group and its committed offsets across a SIGKILL of the coordinator', async () => {
     const { cluster } = fixture;
-    const clients = new Map<string, GroupClient>();
-    const client = (address: string) => clients.get(address) ?? clients.set(address, groupClient(address)).get(address)!;
+    const clients = new GroupClients();
+    const client = (address: string): GroupClient => clients.get(address);
     try {
-      const findCoordinator = (except: number[] = []) =>
-        waitFor(
-          'a coordinator for billing',
-          async () => {
-            for (const node of cluster.nodes.filter((candidate) => !except.includes(candidate.nodeId))) {
-              const found = await call<GroupApi.FindCoordinatorRequest, GroupApi.FindCoordinatorResponse__Output>(client(node.bootstrap), 'FindCoordinator', { key: 'billing' }).catch(() => undefined);
-              if (found?.errorCode === 0 && !except.includes(found.nodeId)) return found;
-            }
-            return undefined;
-          },
-          30_000,
-          200,
-        );
+      const findCoordinator = (except: number[] = []) => clients.findCoordinator(cluster.nodes, 'billing', except);
       const first = await findCoordinator();
       // The first FindCoordinator created the offsets topic: compacted, on every broker.
       const admin = new Admin({ bootstrap: cluster.nodes.map((node) => node.bootstrap) });
@@ -146,7 +167,63 @@ describe('consumer groups: the coordinator', () => {
       expect(gone.partitions).toEqual([]);
       await cluster.node(first.nodeId).launch();
     } finally {
-      for (const open of clients.values()) open.close();
+      clients.close();
     }
   }, 120_000);
+
+  it('lets a static member restart without a rebalance, fences its old member id, and removes it by instance id', async () => {
+    const { cluster } = fixture;
+    const clients = new GroupClients();
+    try {
+      const found = await clients.findCoordinator(cluster.nodes, 'payments');
+      const coordinator = clients.get(`${found.host}:${found.port}`);
+      const protocols = [{ name: 'range', metadata: Buffer.from('payments') }];
+      const joinRequest = { groupId: 'payments', memberId: '', groupInstanceId: 'payments-0', sessionTimeoutMs: 20_000, rebalanceTimeoutMs: 20_000, protocolType: 'consumer', protocols, clientId: 'payments', requireKnownMemberId: true };
+      const join = () => call<GroupApi.JoinGroupRequest, GroupApi.JoinGroupResponse__Output>(coordinator, 'JoinGroup', joinRequest);
+      // A static member needs no MEMBER_ID_REQUIRED round (the coordinator may still be loading).
+      const joined = await waitFor(
+        'a static join',
+        async () => {
+          const answer = await join();
+          return answer.errorCode === errorCode('COORDINATOR_LOAD_IN_PROGRESS') ? undefined : answer;
+        },
+        10_000,
+      );
+      expect(joined).toMatchObject({ errorCode: 0, generationId: 1, leader: joined.memberId });
+      const synced = await call<GroupApi.SyncGroupRequest, GroupApi.SyncGroupResponse__Output>(coordinator, 'SyncGroup', {
+        groupId: 'payments',
+        generationId: 1,
+        memberId: joined.memberId,
+        groupInstanceId: 'payments-0',
+        assignments: [{ memberId: joined.memberId, assignment: Buffer.from('payments:0') }],
+      });
+      expect(synced.errorCode).toBe(0);
+
+      // The instance restarts: a new member id in the same generation, the old one fenced.
+      const restarted = await join();
+      expect(restarted).toMatchObject({ errorCode: 0, generationId: 1 });
+      expect(restarted.memberId).not.toBe(joined.memberId);
+      const beat = (memberId: string) => call<GroupApi.HeartbeatRequest, GroupApi.HeartbeatResponse__Output>(coordinator, 'Heartbeat', { groupId: 'payments', generationId: 1, memberId, groupInstanceId: 'payments-0' });
+      expect((await beat(joined.memberId)).errorCode).toBe(errorCode('FENCED_INSTANCE_ID'));
+      expect((await beat(restarted.memberId)).errorCode).toBe(0);
+      const staleCommit = await call<GroupApi.OffsetCommitRequest, GroupApi.OffsetCommitResponse__Output>(coordinator, 'OffsetCommit', {
+        groupId: 'payments',
+        generationId: 1,
+        memberId: joined.memberId,
+        groupInstanceId: 'payments-0',
+        partitions: [{ topic: 'payments', partition: 0, offset: 1, leaderEpoch: -1, metadata: '' }],
+      });
+      expect(staleCommit.partitions[0]!.errorCode).toBe(errorCode('FENCED_INSTANCE_ID'));
+      const described = await call<GroupApi.DescribeGroupsRequest, GroupApi.DescribeGroupsResponse__Output>(coordinator, 'DescribeGroups', { groups: ['payments'] });
+      expect(described.groups[0]).toMatchObject({ groupState: 'Stable', generationId: 1 });
+      expect(described.groups[0]!.members.map((member) => [member.memberId, member.groupInstanceId, Buffer.from(member.memberAssignment).toString()])).toEqual([[restarted.memberId, 'payments-0', 'payments:0']]);
+
+      const left = await call<GroupApi.LeaveGroupRequest, GroupApi.LeaveGroupResponse__Output>(coordinator, 'LeaveGroup', { groupId: 'payments', members: [{ memberId: '', groupInstanceId: 'payments-0' }] });
+      expect(left.members).toEqual([{ memberId: '', groupInstanceId: 'payments-0', errorCode: 0 }]);
+      const emptied = await call<GroupApi.DescribeGroupsRequest, GroupApi.DescribeGroupsResponse__Output>(coordinator, 'DescribeGroups', { groups: ['payments'] });
+      expect(emptied.groups[0]).toMatchObject({ groupState: 'Empty', members: [] });
+    } finally {
+      clients.close();
+    }
+  }, 60_000);
 });
