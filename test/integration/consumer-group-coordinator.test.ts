@@ -2,6 +2,7 @@
 // FindCoordinator creates __consumer_offsets on first use, a member joins (KIP-394), syncs its
 // assignment and commits offsets; then the coordinator's node is SIGKILLed, and the new leader of
 // the group's offsets partition carries the group on: same member and generation, same offsets.
+// Also: a static member (group.instance.id) restarts without a rebalance, and its old member id is fenced.
 import { describe, expect, it } from 'vitest';
 import { Admin } from '@runnel/client';
 import { errorCode } from '@runnel/common';
@@ -120,4 +121,60 @@ describe('consumer groups: the coordinator', () => {
       clients.close();
     }
   }, 120_000);
+
+  it('lets a static member restart without a rebalance, fences its old member id, and removes it by instance id', async () => {
+    const { cluster } = fixture;
+    const clients = new GroupClients();
+    try {
+      const found = await clients.findCoordinator(cluster.nodes, 'payments');
+      const coordinator = clients.get(`${found.host}:${found.port}`);
+      const protocols = [{ name: 'range', metadata: Buffer.from('payments') }];
+      const joinRequest = { groupId: 'payments', memberId: '', groupInstanceId: 'payments-0', sessionTimeoutMs: 20_000, rebalanceTimeoutMs: 20_000, protocolType: 'consumer', protocols, clientId: 'payments', requireKnownMemberId: true };
+      const join = () => groupCall(coordinator, 'JoinGroup', joinRequest);
+      // A static member needs no MEMBER_ID_REQUIRED round (the coordinator may still be loading).
+      const joined = await waitFor(
+        'a static join',
+        async () => {
+          const answer = await join();
+          return answer.errorCode === errorCode('COORDINATOR_LOAD_IN_PROGRESS') ? undefined : answer;
+        },
+        10_000,
+      );
+      expect(joined).toMatchObject({ errorCode: 0, generationId: 1, leader: joined.memberId });
+      const synced = await groupCall(coordinator, 'SyncGroup', {
+        groupId: 'payments',
+        generationId: 1,
+        memberId: joined.memberId,
+        groupInstanceId: 'payments-0',
+        assignments: [{ memberId: joined.memberId, assignment: Buffer.from('payments:0') }],
+      });
+      expect(synced.errorCode).toBe(0);
+
+      // The instance restarts: a new member id in the same generation, the old one fenced.
+      const restarted = await join();
+      expect(restarted).toMatchObject({ errorCode: 0, generationId: 1 });
+      expect(restarted.memberId).not.toBe(joined.memberId);
+      const beat = (memberId: string) => groupCall(coordinator, 'Heartbeat', { groupId: 'payments', generationId: 1, memberId, groupInstanceId: 'payments-0' });
+      expect((await beat(joined.memberId)).errorCode).toBe(errorCode('FENCED_INSTANCE_ID'));
+      expect((await beat(restarted.memberId)).errorCode).toBe(0);
+      const staleCommit = await groupCall(coordinator, 'OffsetCommit', {
+        groupId: 'payments',
+        generationId: 1,
+        memberId: joined.memberId,
+        groupInstanceId: 'payments-0',
+        partitions: [{ topic: 'payments', partition: 0, offset: 1, leaderEpoch: -1, metadata: '' }],
+      });
+      expect(staleCommit.partitions[0]!.errorCode).toBe(errorCode('FENCED_INSTANCE_ID'));
+      const described = await groupCall(coordinator, 'DescribeGroups', { groups: ['payments'] });
+      expect(described.groups[0]).toMatchObject({ groupState: 'Stable', generationId: 1 });
+      expect(described.groups[0]!.members.map((member) => [member.memberId, member.groupInstanceId, Buffer.from(member.memberAssignment).toString()])).toEqual([[restarted.memberId, 'payments-0', 'payments:0']]);
+
+      const left = await groupCall(coordinator, 'LeaveGroup', { groupId: 'payments', members: [{ memberId: '', groupInstanceId: 'payments-0' }] });
+      expect(left.members).toEqual([{ memberId: '', groupInstanceId: 'payments-0', errorCode: 0 }]);
+      const emptied = await groupCall(coordinator, 'DescribeGroups', { groups: ['payments'] });
+      expect(emptied.groups[0]).toMatchObject({ groupState: 'Empty', members: [] });
+    } finally {
+      clients.close();
+    }
+  }, 60_000);
 });

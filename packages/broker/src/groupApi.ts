@@ -39,7 +39,7 @@ export class GroupApiService {
         this.serve('joinGroup', call, callback, async (request) => {
           const response = await this.coordinator.join(request.groupId, {
             memberId: request.memberId,
-            groupInstanceId: request.groupInstanceId === '' ? null : request.groupInstanceId,
+            groupInstanceId: instanceIdOf(request.groupInstanceId),
             clientId: request.clientId,
             clientHost: peerHost(call.getPeer()),
             protocolType: request.protocolType,
@@ -63,6 +63,7 @@ export class GroupApiService {
         this.serve('syncGroup', call, callback, async (request) => {
           const response = await this.coordinator.sync(request.groupId, {
             memberId: request.memberId,
+            groupInstanceId: instanceIdOf(request.groupInstanceId),
             generationId: request.generationId,
             protocolType: request.protocolType === '' ? null : request.protocolType,
             protocolName: request.protocolName === '' ? null : request.protocolName,
@@ -71,17 +72,26 @@ export class GroupApiService {
           return { errorCode: response.errorCode, errorMessage: '', protocolType: response.protocolType ?? '', protocolName: response.protocolName ?? '', assignment: response.assignment };
         }),
       Heartbeat: (call, callback) =>
-        this.serve('heartbeat', call, callback, async (request) => ({ errorCode: this.coordinator.heartbeat(request.groupId, request.memberId, request.generationId), errorMessage: '' })),
+        this.serve('heartbeat', call, callback, async (request) => ({
+          errorCode: this.coordinator.heartbeat(request.groupId, request.memberId, request.generationId, instanceIdOf(request.groupInstanceId)),
+          errorMessage: '',
+        })),
       LeaveGroup: (call, callback) =>
         this.serve('leaveGroup', call, callback, async (request) => {
-          const memberIds = request.members.map((member) => member.memberId);
-          const result = this.coordinator.leave(request.groupId, memberIds);
-          return { errorCode: result.errorCode, errorMessage: '', members: result.members.map((code, k) => ({ memberId: memberIds[k]!, errorCode: code })) };
+          const result = this.coordinator.leave(
+            request.groupId,
+            request.members.map((member) => ({ memberId: member.memberId, groupInstanceId: instanceIdOf(member.groupInstanceId) })),
+          );
+          return {
+            errorCode: result.errorCode,
+            errorMessage: '',
+            members: result.members.map((code, k) => ({ memberId: request.members[k]!.memberId, groupInstanceId: request.members[k]!.groupInstanceId, errorCode: code })),
+          };
         }),
       OffsetCommit: (call, callback) =>
         this.serve('offsetCommit', call, callback, async (request) => {
           const offsets = request.partitions.map((entry) => ({ topic: entry.topic, partition: entry.partition, offset: Number(entry.offset), leaderEpoch: entry.leaderEpoch, metadata: entry.metadata }));
-          const codes = await this.coordinator.commitOffsets(request.groupId, request.memberId, request.generationId, offsets);
+          const codes = await this.coordinator.commitOffsets(request.groupId, request.memberId, request.generationId, offsets, instanceIdOf(request.groupInstanceId));
           return { partitions: offsets.map((entry, k) => ({ topic: entry.topic, partition: entry.partition, errorCode: codes[k]! })) };
         }),
       OffsetFetch: (call, callback) =>
@@ -195,6 +205,11 @@ export class GroupApiService {
     return this.creatingOffsetsTopic;
   }
 
+}
+
+/** group_instance_id: empty in proto3 where Kafka's is null (a dynamic member). */
+function instanceIdOf(field: string): string | null {
+  return field === '' ? null : field;
 }
 
 /** The client's address as Kafka shows it in a group's members: '/host'. */

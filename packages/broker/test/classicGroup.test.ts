@@ -3,26 +3,15 @@
 // client acts on (MEMBER_ID_REQUIRED, UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS).
 import { errorCode } from '@runnel/common';
 import { describe, expect, it } from 'vitest';
-import { ClassicGroup, type GroupSettings, type JoinResponse } from '../src/group/classicGroup.js';
-import { joinRequest, ManualClock } from './groupHarness.js';
+import { ClassicGroup, type GroupSettings } from '../src/group/classicGroup.js';
+import { byMemberId, joinRequest, ManualClock, stableGroupOfTwo, track } from './groupHarness.js';
+import { settle } from './leaderHarness.js';
 
 
 const SETTINGS: GroupSettings = { minSessionTimeoutMs: 6_000, maxSessionTimeoutMs: 1_800_000, maxSize: 10, initialRebalanceDelayMs: 0 };
 const NONE = 0;
 
 const request = joinRequest;
-
-/** Lets promise callbacks run. */
-const settle = () => new Promise((resolve) => setImmediate(resolve));
-
-/** Tracks a pending promise's outcome without awaiting it. */
-function track<T>(promise: Promise<T>): { value: T | undefined } {
-  const box: { value: T | undefined } = { value: undefined };
-  void promise.then((value) => {
-    box.value = value;
-  });
-  return box;
-}
 
 describe('ClassicGroup', () => {
   it('a first member gets its id (KIP-394), joins, leads, and syncs its own assignment', async () => {
@@ -125,15 +114,32 @@ describe('ClassicGroup', () => {
     await settle();
     const b = bJoin.value!;
     const bSync = track(group.sync({ memberId: b.memberId, generationId: 2, protocolType: null, protocolName: null, assignments: [] }));
-    expect(group.leave([a.memberId, 'nobody'])).toEqual([NONE, errorCode('UNKNOWN_MEMBER_ID')]);
+    expect(group.leave(byMemberId(a.memberId, 'nobody'))).toEqual([NONE, errorCode('UNKNOWN_MEMBER_ID')]);
     await settle();
     expect(bSync.value!.errorCode).toBe(errorCode('REBALANCE_IN_PROGRESS'));
     const bAgain = await group.join(request({ clientId: 'b', memberId: b.memberId }));
     expect(bAgain).toMatchObject({ generationId: 3, leader: b.memberId });
     // The last member leaving ends the rebalance at once: an empty group of a new generation.
-    expect(group.leave([b.memberId])).toEqual([NONE]);
+    expect(group.leave(byMemberId(b.memberId))).toEqual([NONE]);
     expect(group.state).toBe('Empty');
     expect(group.generationId).toBe(4);
+  });
+
+  it('stores the group again, with no members, when it becomes Empty (the last member left or expired)', async () => {
+    const clock = new ManualClock();
+    const stored: Array<{ generationId: number; members: string[] }> = [];
+    const group = new ClassicGroup('billing', SETTINGS, clock, async (record) => {
+      stored.push({ generationId: record.generationId, members: record.members.map((member) => member.memberId) });
+    });
+    const { a, b } = await stableGroupOfTwo(group);
+    expect(stored.at(-1)).toEqual({ generationId: 2, members: [a, b] });
+    expect(group.leave(byMemberId(b))).toEqual([NONE]);
+    const aJoin = await group.join(request({ clientId: 'a', memberId: a }));
+    await group.sync({ memberId: a, generationId: aJoin.generationId, protocolType: null, protocolName: null, assignments: [] });
+    expect(stored.at(-1)).toEqual({ generationId: 3, members: [a] });
+    clock.advance(10_000); // a's session expires: nobody is left
+    expect(group.state).toBe('Empty');
+    expect(stored.at(-1)).toEqual({ generationId: 4, members: [] });
   });
 
   it('refuses what does not fit: session timeouts, protocols, unknown members, a full group', async () => {
@@ -203,20 +209,6 @@ describe('ClassicGroup', () => {
     expect(group.state).toBe('Dead');
     expect(group.heartbeat(a.memberId, 1)).toBe(errorCode('COORDINATOR_NOT_AVAILABLE'));
     expect((await group.join(request({ memberId: a.memberId }))).errorCode).toBe(errorCode('COORDINATOR_NOT_AVAILABLE'));
-    expect(group.leave([a.memberId])).toEqual([errorCode('COORDINATOR_NOT_AVAILABLE')]);
+    expect(group.leave(byMemberId(a.memberId))).toEqual([errorCode('COORDINATOR_NOT_AVAILABLE')]);
   });
 });
-
-/** A Stable group of two members, a (leader) and b, at generation 2. */
-async function stableGroupOfTwo(group: ClassicGroup): Promise<{ a: string; b: string }> {
-  const a: JoinResponse = await group.join(request({ clientId: 'a' }));
-  const bJoin = track(group.join(request({ clientId: 'b' })));
-  await group.join(request({ clientId: 'a', memberId: a.memberId }));
-  await settle();
-  const b = bJoin.value!;
-  const bSync = group.sync({ memberId: b.memberId, generationId: 2, protocolType: null, protocolName: null, assignments: [] });
-  await group.sync({ memberId: a.memberId, generationId: 2, protocolType: null, protocolName: null, assignments: [{ memberId: b.memberId, assignment: Buffer.from('x') }] });
-  await bSync;
-  expect(group.state).toBe('Stable');
-  return { a: a.memberId, b: b.memberId };
-}

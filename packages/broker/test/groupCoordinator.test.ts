@@ -8,7 +8,7 @@ import { GroupCoordinator, type OffsetsLog, type OffsetsRecord } from '../src/gr
 import { encodeOffsetsKey } from '../src/group/offsetsTopicRecords.js';
 import { ReplicatedOffsetsLog } from '../src/group/replicatedOffsetsLog.js';
 import { leaderFixture, TOPIC, type LeaderFixture } from './leaderHarness.js';
-import { joinRequest, ManualClock } from './groupHarness.js';
+import { byMemberId, joinRequest, ManualClock } from './groupHarness.js';
 
 const SETTINGS: GroupSettings = { minSessionTimeoutMs: 10, maxSessionTimeoutMs: 60_000, maxSize: 100, initialRebalanceDelayMs: 0 };
 const logger = createLogger({ name: 'test', level: 'silent' });
@@ -59,6 +59,47 @@ describe('GroupCoordinator', () => {
     ]);
     const missing = second.fetchOffsets('billing', [{ topic: 'orders', partition: 9 }]).offsets[0]!;
     expect(missing.offset).toBe(-1);
+  });
+
+  it('rewrites the group record when the group becomes Empty: a new coordinator does not bring departed members back', async () => {
+    const first = await coordinator();
+    const joined = await first.join('billing', join());
+    await first.sync('billing', { memberId: joined.memberId, generationId: 1, protocolType: null, protocolName: null, assignments: [{ memberId: joined.memberId, assignment: Buffer.from('orders:0') }] });
+    expect(first.leave('billing', byMemberId(joined.memberId)).members).toEqual([0]);
+    expect(first.describe('billing').group).toMatchObject({ state: 'Empty', generationId: 2, members: [] });
+
+    first.resign(0);
+    const second = await coordinator();
+    expect(second.describe('billing').group).toMatchObject({ state: 'Empty', generationId: 2, leader: '', protocolName: '', members: [] });
+    expect(second.heartbeat('billing', joined.memberId, 1)).toBe(errorCode('UNKNOWN_MEMBER_ID'));
+    // Being empty, the group takes commits from outside it again.
+    expect(await second.commitOffsets('billing', '', -1, [{ topic: 'orders', partition: 0, offset: 3, leaderEpoch: -1, metadata: '' }])).toEqual([0]);
+  });
+
+  it('stores a static member\'s instance id: a new coordinator fences the old member id and lets the restarted instance back in without a rebalance', async () => {
+    const first = await coordinator();
+    const offset = [{ topic: 'orders', partition: 0, offset: 5, leaderEpoch: -1, metadata: '' }];
+    const joined = await first.join('billing', join({ groupInstanceId: 'billing-0' }));
+    await first.sync('billing', { memberId: joined.memberId, groupInstanceId: 'billing-0', generationId: 1, protocolType: null, protocolName: null, assignments: [{ memberId: joined.memberId, assignment: Buffer.from('orders:0') }] });
+    // The instance restarts: a new member id, the same generation; the old id may no longer commit.
+    const restarted = await first.join('billing', join({ groupInstanceId: 'billing-0' }));
+    expect(restarted).toMatchObject({ errorCode: 0, generationId: 1 });
+    expect(await first.commitOffsets('billing', joined.memberId, 1, offset, 'billing-0')).toEqual([errorCode('FENCED_INSTANCE_ID')]);
+    expect(await first.commitOffsets('billing', restarted.memberId, 1, offset, 'billing-0')).toEqual([0]);
+
+    first.resign(0);
+    const second = await coordinator();
+    const described = second.describe('billing').group!;
+    expect(described).toMatchObject({ state: 'Stable', generationId: 1, leader: restarted.memberId });
+    expect(described.members.map((member) => [member.memberId, member.groupInstanceId, member.assignment.toString()])).toEqual([[restarted.memberId, 'billing-0', 'orders:0']]);
+    expect(second.heartbeat('billing', joined.memberId, 1, 'billing-0')).toBe(errorCode('FENCED_INSTANCE_ID'));
+    expect(second.heartbeat('billing', restarted.memberId, 1, 'billing-0')).toBe(0);
+    const again = await second.join('billing', join({ groupInstanceId: 'billing-0' }));
+    expect(again).toMatchObject({ errorCode: 0, generationId: 1 });
+    expect(second.describe('billing').group).toMatchObject({ state: 'Stable', generationId: 1, leader: again.memberId });
+    expect(await second.commitOffsets('billing', restarted.memberId, 1, offset, 'billing-0')).toEqual([errorCode('FENCED_INSTANCE_ID')]);
+    expect(second.leave('billing', [{ memberId: '', groupInstanceId: 'billing-0' }]).members).toEqual([0]);
+    expect(second.describe('billing').group).toMatchObject({ state: 'Empty', members: [] });
   });
 
   it('checks who commits: members of the current generation, or anyone while the group is empty', async () => {
@@ -146,7 +187,7 @@ describe('GroupCoordinator: listing, describing and deleting groups', () => {
     ]);
     expect(await here.deleteGroup('billing')).toBe(errorCode('NON_EMPTY_GROUP'));
     expect(await here.deleteGroup('nobody')).toBe(errorCode('GROUP_ID_NOT_FOUND'));
-    here.leave('billing', [member.memberId]);
+    here.leave('billing', byMemberId(member.memberId));
     expect(await here.deleteGroup('billing')).toBe(0);
     expect(await here.deleteGroup('tools')).toBe(0);
     expect(here.listGroups()).toEqual([]);
@@ -184,7 +225,7 @@ describe('GroupCoordinator: offsets.retention.minutes', () => {
     await here.commitOffsets('billing', member.memberId, 1, offset(1));
 
     clock.advance(50_000);
-    here.leave('billing', [member.memberId]); // billing is empty from now on
+    here.leave('billing', byMemberId(member.memberId)); // billing is empty from now on
     expect(await here.expireOffsets(retentionMs)).toBe(0);
     clock.advance(20_000); // tools' commit is 70 s old; billing has been empty 20 s
     expect(await here.expireOffsets(retentionMs)).toBe(1);

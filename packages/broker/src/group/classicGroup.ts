@@ -12,11 +12,19 @@
 // longer its coordinator); every call answers COORDINATOR_NOT_AVAILABLE.
 //
 // Time comes from a `GroupClock` (timers included), so tests drive it step by step. Persistence of
-// the assignment (group metadata in __consumer_offsets) is the `persistAssignment` hook: the Stable
-// state is entered only once it resolved, so a new coordinator after a failover knows the group.
+// the group (its metadata record in __consumer_offsets) is the `storeGroup` hook: the Stable state
+// is entered only once it resolved, so a new coordinator after a failover knows the group; a group
+// that becomes Empty is stored too (with no members, as Kafka does), else a new coordinator would
+// bring back the members of its last generation.
 //
-// Not yet: static membership (group.instance.id, KIP-345) — a join that names an instance id is
-// answered as a dynamic member.
+// Static membership (group.instance.id, KIP-345), as Kafka's classic coordinator has it: the group
+// maps each instance id to the member id it holds now. A first join naming an unknown instance joins
+// at once (no MEMBER_ID_REQUIRED round); one naming a known instance (a restarted consumer) takes
+// over the old member's place under a new member id and fences the old id (FENCED_INSTANCE_ID on
+// every call that names the instance). In a Stable group whose chosen protocol the rejoin leaves
+// as it is, that costs no rebalance: the group is stored with the new id and the member gets the
+// current generation and its assignment back. A static member stays through rebalances it misses;
+// only its session timeout or a LeaveGroup (by member id, or by instance id alone) removes it.
 import { randomUUID } from 'node:crypto';
 import { errorCode, type ErrorName } from '@runnel/common';
 import { assert } from '../invariant.js';
@@ -88,6 +96,8 @@ export interface JoinResponse {
 
 export interface SyncRequest {
   readonly memberId: string;
+  /** SyncGroup v3+: set by a static member (checked against its member id); absent or null otherwise. */
+  readonly groupInstanceId?: string | null;
   readonly generationId: number;
   /** SyncGroup v5+: checked against the group's when present. */
   readonly protocolType: string | null;
@@ -101,6 +111,12 @@ export interface SyncResponse {
   readonly protocolType: string | null;
   readonly protocolName: string | null;
   readonly assignment: Buffer;
+}
+
+/** One member of a LeaveGroup (v3+ batch): an empty member id with an instance id removes that static member. */
+export interface LeavingMember {
+  readonly memberId: string;
+  readonly groupInstanceId: string | null;
 }
 
 export interface MemberDescription {
@@ -124,8 +140,8 @@ export interface GroupDescription {
   readonly members: readonly MemberDescription[];
 }
 
-/** What persistAssignment stores: enough for a new coordinator to carry the group on. */
-export interface GroupAssignmentRecord {
+/** What storeGroup stores: enough for a new coordinator to carry the group on. */
+export interface GroupRecord {
   readonly groupId: string;
   readonly generationId: number;
   readonly protocolType: string;
@@ -161,6 +177,22 @@ function syncError(name: ErrorName): SyncResponse {
   return { errorCode: errorCode(name), protocolType: null, protocolName: null, assignment: EMPTY };
 }
 
+function newMember(memberId: string, request: JoinRequest): Member {
+  return {
+    memberId,
+    groupInstanceId: request.groupInstanceId,
+    clientId: request.clientId,
+    clientHost: request.clientHost,
+    protocols: request.protocols,
+    sessionTimeoutMs: request.sessionTimeoutMs,
+    rebalanceTimeoutMs: request.rebalanceTimeoutMs,
+    assignment: EMPTY,
+    awaitingJoin: null,
+    awaitingSync: null,
+    cancelSession: () => undefined,
+  };
+}
+
 function sameProtocols(a: readonly JoinProtocol[], b: readonly JoinProtocol[]): boolean {
   return a.length === b.length && a.every((protocol, k) => protocol.name === b[k]!.name && protocol.metadata.equals(b[k]!.metadata));
 }
@@ -172,6 +204,8 @@ export class ClassicGroup {
   private protocolChosen = '';
   private leaderId = '';
   private readonly members = new Map<string, Member>();
+  /** Static members: group.instance.id → the member id that holds it now. */
+  private readonly staticMembers = new Map<string, string>();
   /** Ids handed out with MEMBER_ID_REQUIRED, waiting for the member's second join (expire with its session). */
   private readonly pendingMembers = new Map<string, () => void>();
   private cancelJoinTimer: (() => void) | null = null;
@@ -184,7 +218,7 @@ export class ClassicGroup {
     readonly groupId: string,
     private readonly settings: GroupSettings,
     private readonly clock: GroupClock = systemClock,
-    private readonly persistAssignment: (record: GroupAssignmentRecord) => Promise<void> = async () => undefined,
+    private readonly storeGroup: (record: GroupRecord) => Promise<void> = async () => undefined,
   ) {
     this.emptySince = clock.now();
   }
@@ -206,8 +240,18 @@ export class ClassicGroup {
     return this.members.size;
   }
 
-  hasMember(memberId: string): boolean {
-    return this.members.has(memberId);
+  /**
+   * Kafka's check of who a call comes from: a named instance must be held by the member id sent
+   * (FENCED_INSTANCE_ID: a newer instance of it has joined since), and the member id must belong to
+   * the group.
+   */
+  memberRefusal(memberId: string, groupInstanceId: string | null): 'FENCED_INSTANCE_ID' | 'UNKNOWN_MEMBER_ID' | null {
+    if (groupInstanceId !== null) {
+      const holder = this.staticMembers.get(groupInstanceId);
+      if (holder === undefined) return 'UNKNOWN_MEMBER_ID';
+      if (holder !== memberId) return 'FENCED_INSTANCE_ID';
+    }
+    return this.members.has(memberId) ? null : 'UNKNOWN_MEMBER_ID';
   }
 
   describe(): GroupDescription {
@@ -227,7 +271,7 @@ export class ClassicGroup {
    * restart): the members keep their generation and assignment and must heartbeat within their
    * session timeout, as Kafka does when it loads a group.
    */
-  restore(record: GroupAssignmentRecord, storedAtMs = -1): void {
+  restore(record: GroupRecord, storedAtMs = -1): void {
     assert(this.current === 'Empty' && this.members.size === 0 && this.generation === 0, `group ${this.groupId}: only a new group is restored`);
     this.generation = record.generationId;
     this.protocolTypeName = record.protocolType;
@@ -247,7 +291,7 @@ export class ClassicGroup {
         awaitingSync: null,
         cancelSession: () => undefined,
       };
-      this.members.set(member.memberId, member);
+      this.addMember(member);
       this.touchSession(member);
     }
     this.current = this.members.size > 0 ? 'Stable' : 'Empty';
@@ -261,23 +305,30 @@ export class ClassicGroup {
     if (request.sessionTimeoutMs < this.settings.minSessionTimeoutMs || request.sessionTimeoutMs > this.settings.maxSessionTimeoutMs) {
       return Promise.resolve(joinError('INVALID_SESSION_TIMEOUT', request.memberId));
     }
-    if (!this.supportsProtocols(request)) return Promise.resolve(joinError('INCONSISTENT_GROUP_PROTOCOL', request.memberId));
-    if (request.memberId === '') return this.joinNewMember(request);
-    const pending = this.pendingMembers.get(request.memberId);
+    if (request.memberId === '') {
+      const staticHolder = this.staticHolder(request.groupInstanceId);
+      // A restarted static member replaces its predecessor, whose protocols therefore do not count.
+      if (!this.supportsProtocols(request, staticHolder?.memberId ?? '')) return Promise.resolve(joinError('INCONSISTENT_GROUP_PROTOCOL'));
+      return staticHolder === undefined ? this.joinNewMember(request) : this.replaceStaticMember(staticHolder, request);
+    }
+    if (!this.supportsProtocols(request, request.memberId)) return Promise.resolve(joinError('INCONSISTENT_GROUP_PROTOCOL', request.memberId));
+    const pending = request.groupInstanceId === null ? this.pendingMembers.get(request.memberId) : undefined;
     if (pending !== undefined) {
       pending();
       this.pendingMembers.delete(request.memberId);
       return this.addMemberAndRebalance(request.memberId, request);
     }
-    const member = this.members.get(request.memberId);
-    if (member === undefined || this.current === 'Empty') return Promise.resolve(joinError('UNKNOWN_MEMBER_ID', request.memberId));
-    return this.joinKnownMember(member, request);
+    const refusal = this.memberRefusal(request.memberId, request.groupInstanceId);
+    if (refusal !== null || this.current === 'Empty') return Promise.resolve(joinError(refusal ?? 'UNKNOWN_MEMBER_ID', request.memberId));
+    return this.joinKnownMember(this.members.get(request.memberId)!, request);
   }
 
   private joinNewMember(request: JoinRequest): Promise<JoinResponse> {
     if (this.members.size + this.pendingMembers.size >= this.settings.maxSize) return Promise.resolve(joinError('GROUP_MAX_SIZE_REACHED'));
-    const memberId = `${request.clientId}-${randomUUID()}`;
-    if (request.requireKnownMemberId) {
+    // Kafka's member ids: a static member's start with its instance id, a dynamic one's with its client id.
+    const memberId = `${request.groupInstanceId ?? request.clientId}-${randomUUID()}`;
+    // A static member is known by its instance id already, so it joins at once (Kafka skips KIP-394 for it).
+    if (request.requireKnownMemberId && request.groupInstanceId === null) {
       // KIP-394: the member gets its id first, and joins with it; an id never used expires.
       this.pendingMembers.set(
         memberId,
@@ -312,25 +363,87 @@ export class ClassicGroup {
   }
 
   private addMemberAndRebalance(memberId: string, request: JoinRequest): Promise<JoinResponse> {
-    const member: Member = {
-      memberId,
-      groupInstanceId: request.groupInstanceId,
-      clientId: request.clientId,
-      clientHost: request.clientHost,
-      protocols: request.protocols,
-      sessionTimeoutMs: request.sessionTimeoutMs,
-      rebalanceTimeoutMs: request.rebalanceTimeoutMs,
-      assignment: EMPTY,
-      awaitingJoin: null,
-      awaitingSync: null,
-      cancelSession: () => undefined,
-    };
+    const member = newMember(memberId, request);
     if (this.members.size === 0) this.protocolTypeName = request.protocolType;
-    this.members.set(memberId, member);
+    this.addMember(member);
     const joined = this.awaitJoin(member);
     if (this.current === 'PreparingRebalance') this.extendInitialJoin();
     else this.prepareRebalance(`member ${memberId} joined`);
     return joined;
+  }
+
+  /**
+   * A known instance joins without a member id: it restarted, or another process took its
+   * group.instance.id. Either way the newest one wins (Kafka's updateStaticMemberAndRebalance).
+   */
+  private replaceStaticMember(previous: Member, request: JoinRequest): Promise<JoinResponse> {
+    const previousLeader = this.leaderId;
+    const member = newMember(`${request.groupInstanceId}-${randomUUID()}`, request);
+    member.assignment = previous.assignment;
+    this.swapMember(previous, member);
+    if (this.current === 'Stable' && this.selectProtocol() === this.protocolChosen) return this.rejoinStable(previous, member, previousLeader);
+    const joined = this.awaitJoin(member);
+    // In CompletingRebalance the leader may be assigning to the old member id: that generation is
+    // void. A rebalance already under way just counts the new member id as joined.
+    if (this.current !== 'PreparingRebalance') this.prepareRebalance(`static member ${request.groupInstanceId} rejoined as ${member.memberId}`);
+    return joined;
+  }
+
+  /**
+   * A static member rejoins a Stable group and the protocol the group would choose stays: it takes
+   * over its predecessor's assignment in the current generation. The new member id is stored
+   * before the member hears it, so that a coordinator after a failover fences the old id too; if
+   * that write fails the old member is put back and the new one told to retry.
+   */
+  private rejoinStable(previous: Member, member: Member, previousLeader: string): Promise<JoinResponse> {
+    const generation = this.generation;
+    const joined = new Promise<JoinResponse>((resolve) => {
+      member.awaitingJoin = resolve;
+    });
+    this.touchSession(member);
+    // A rebalance that begins during the write counts the member as joined and answers it itself.
+    const undisturbed = () => this.current === 'Stable' && this.generation === generation && this.members.get(member.memberId) === member;
+    void this.storeGroup(this.record()).then(
+      () => {
+        if (!undisturbed()) return;
+        const answer = member.awaitingJoin;
+        member.awaitingJoin = null;
+        // The leader id as it was: a former leader must not run its assignor, since a Stable group
+        // hands no new assignment out; seeing another id it syncs as a follower (Kafka's answer
+        // before JoinGroup v9's skip_assignment).
+        answer?.({ ...this.joinResponseFor(member), leader: previousLeader, members: [] });
+      },
+      () => {
+        if (!undisturbed()) return;
+        const answer = member.awaitingJoin;
+        member.awaitingJoin = null;
+        this.swapMember(member, previous);
+        this.touchSession(previous);
+        answer?.(joinError('COORDINATOR_NOT_AVAILABLE'));
+      },
+    );
+    return joined;
+  }
+
+  /** `next` takes `previous`'s place (its instance id, and the lead if it had it); `previous`'s waiting calls are fenced. */
+  private swapMember(previous: Member, next: Member): void {
+    previous.awaitingJoin?.(joinError('FENCED_INSTANCE_ID', previous.memberId));
+    previous.awaitingJoin = null;
+    this.answerSync(previous, syncError('FENCED_INSTANCE_ID'));
+    previous.cancelSession();
+    this.members.delete(previous.memberId);
+    this.addMember(next);
+    if (this.leaderId === previous.memberId) this.leaderId = next.memberId;
+  }
+
+  private staticHolder(groupInstanceId: string | null): Member | undefined {
+    const memberId = groupInstanceId === null ? undefined : this.staticMembers.get(groupInstanceId);
+    return memberId === undefined ? undefined : this.members.get(memberId);
+  }
+
+  private addMember(member: Member): void {
+    this.members.set(member.memberId, member);
+    if (member.groupInstanceId !== null) this.staticMembers.set(member.groupInstanceId, member.memberId);
   }
 
   private awaitJoin(member: Member): Promise<JoinResponse> {
@@ -344,12 +457,12 @@ export class ClassicGroup {
     return joined;
   }
 
-  private supportsProtocols(request: JoinRequest): boolean {
+  /** Whether the joining member (`selfId` in the group, if it is there) shares a protocol with every other member. */
+  private supportsProtocols(request: JoinRequest, selfId: string): boolean {
     if (request.protocolType === '' || request.protocols.length === 0) return false;
     if (this.members.size === 0) return true;
     if (request.protocolType !== this.protocolTypeName) return false;
-    // At least one protocol every other member supports too.
-    const others = [...this.members.values()].filter((member) => member.memberId !== request.memberId);
+    const others = [...this.members.values()].filter((member) => member.memberId !== selfId);
     return request.protocols.some((protocol) => others.every((member) => member.protocols.some((candidate) => candidate.name === protocol.name)));
   }
 
@@ -365,7 +478,7 @@ export class ClassicGroup {
     const wasEmpty = this.current === 'Empty';
     this.current = 'PreparingRebalance';
     this.cancelJoinTimer?.();
-    const rebalanceTimeoutMs = Math.max(0, ...[...this.members.values()].map((member) => member.rebalanceTimeoutMs));
+    const rebalanceTimeoutMs = this.rebalanceTimeoutMs();
     if (wasEmpty && this.settings.initialRebalanceDelayMs > 0) {
       // Kafka's InitialDelayedJoin: wait for more members, each join extending the wait by the
       // delay, never past the rebalance timeout.
@@ -376,6 +489,10 @@ export class ClassicGroup {
       this.scheduleJoinCompletion(rebalanceTimeoutMs, false);
       this.maybeCompleteJoin();
     }
+  }
+
+  private rebalanceTimeoutMs(): number {
+    return Math.max(0, ...[...this.members.values()].map((member) => member.rebalanceTimeoutMs));
   }
 
   private extendInitialJoin(): void {
@@ -407,21 +524,33 @@ export class ClassicGroup {
   }
 
   private completeJoin(): void {
-    // Members that did not rejoin in time leave the group.
-    for (const member of [...this.members.values()]) if (member.awaitingJoin === null) this.removeMember(member);
+    // Dynamic members that did not rejoin in time leave the group. Static ones stay until their
+    // session expires (KIP-345): the leader assigns to them too, and a restarted instance finds
+    // its share waiting.
+    for (const member of [...this.members.values()]) if (member.awaitingJoin === null && member.groupInstanceId === null) this.removeMember(member);
+    const joined = [...this.members.values()].filter((member) => member.awaitingJoin !== null);
+    if (joined.length === 0 && this.members.size > 0) {
+      // Only absent static members are left, and none of them can lead: wait for one to rejoin or
+      // for their sessions to end, a rebalance timeout at a time, as Kafka does.
+      this.scheduleJoinCompletion(this.rebalanceTimeoutMs(), false);
+      return;
+    }
     this.generation++;
     if (this.members.size === 0) {
       this.current = 'Empty';
       this.emptySince = this.clock.now();
       this.protocolChosen = '';
       this.leaderId = '';
+      // Nobody waits on this write. If it fails, the log keeps the last generation: a new
+      // coordinator restores its members, whose sessions then expire (Kafka only warns, too).
+      this.storeGroup(this.record()).catch(() => undefined);
       return;
     }
     this.protocolChosen = this.selectProtocol();
-    if (!this.members.has(this.leaderId)) this.leaderId = this.members.keys().next().value!;
+    if (!joined.some((member) => member.memberId === this.leaderId)) this.leaderId = joined[0]!.memberId;
     this.current = 'CompletingRebalance';
-    for (const member of this.members.values()) {
-      member.assignment = EMPTY;
+    for (const member of this.members.values()) member.assignment = EMPTY;
+    for (const member of joined) {
       const answer = member.awaitingJoin!;
       member.awaitingJoin = null;
       this.touchSession(member);
@@ -463,8 +592,9 @@ export class ClassicGroup {
 
   sync(request: SyncRequest): Promise<SyncResponse> {
     if (this.current === 'Dead') return Promise.resolve(syncError('COORDINATOR_NOT_AVAILABLE'));
-    const member = this.members.get(request.memberId);
-    if (member === undefined || this.current === 'Empty') return Promise.resolve(syncError('UNKNOWN_MEMBER_ID'));
+    const refusal = this.memberRefusal(request.memberId, request.groupInstanceId ?? null);
+    if (refusal !== null || this.current === 'Empty') return Promise.resolve(syncError(refusal ?? 'UNKNOWN_MEMBER_ID'));
+    const member = this.members.get(request.memberId)!;
     if (request.generationId !== this.generation) return Promise.resolve(syncError('ILLEGAL_GENERATION'));
     if ((request.protocolType !== null && request.protocolType !== this.protocolTypeName) || (request.protocolName !== null && request.protocolName !== this.protocolChosen)) {
       return Promise.resolve(syncError('INCONSISTENT_GROUP_PROTOCOL'));
@@ -486,7 +616,7 @@ export class ClassicGroup {
     for (const member of this.members.values()) member.assignment = given.get(member.memberId) ?? EMPTY;
     let stored = true;
     try {
-      await this.persistAssignment({ ...this.describe(), protocolType: this.protocolTypeName, protocolName: this.protocolChosen });
+      await this.storeGroup(this.record());
     } catch {
       stored = false;
     }
@@ -513,29 +643,38 @@ export class ClassicGroup {
 
   // ---- Heartbeat and LeaveGroup -----------------------------------------------------------------
 
-  heartbeat(memberId: string, generationId: number): number {
+  heartbeat(memberId: string, generationId: number, groupInstanceId: string | null = null): number {
     if (this.current === 'Dead') return errorCode('COORDINATOR_NOT_AVAILABLE');
-    const member = this.members.get(memberId);
-    if (member === undefined || this.current === 'Empty') return errorCode('UNKNOWN_MEMBER_ID');
+    const refusal = this.memberRefusal(memberId, groupInstanceId);
+    if (refusal !== null || this.current === 'Empty') return errorCode(refusal ?? 'UNKNOWN_MEMBER_ID');
+    const member = this.members.get(memberId)!;
     if (generationId !== this.generation) return errorCode('ILLEGAL_GENERATION');
     this.touchSession(member);
     return this.current === 'PreparingRebalance' ? errorCode('REBALANCE_IN_PROGRESS') : 0;
   }
 
   /** LeaveGroup: each member's error code, in order. */
-  leave(memberIds: readonly string[]): number[] {
-    if (this.current === 'Dead') return memberIds.map(() => errorCode('COORDINATOR_NOT_AVAILABLE'));
-    return memberIds.map((memberId) => {
-      const pending = this.pendingMembers.get(memberId);
+  leave(leaving: readonly LeavingMember[]): number[] {
+    if (this.current === 'Dead') return leaving.map(() => errorCode('COORDINATOR_NOT_AVAILABLE'));
+    return leaving.map(({ memberId, groupInstanceId }) => {
+      if (memberId === '') {
+        // By instance id alone: an admin's removal of a static member (removeMembersFromConsumerGroup),
+        // the way to end one before its session does, as a static consumer sends no LeaveGroup on close.
+        const holder = this.staticHolder(groupInstanceId);
+        if (holder === undefined) return errorCode('UNKNOWN_MEMBER_ID');
+        this.memberGone(holder, `static member ${groupInstanceId} removed`);
+        return 0;
+      }
+      const pending = groupInstanceId === null ? this.pendingMembers.get(memberId) : undefined;
       if (pending !== undefined) {
         pending();
         this.pendingMembers.delete(memberId);
         this.maybeCompleteJoin();
         return 0;
       }
-      const member = this.members.get(memberId);
-      if (member === undefined) return errorCode('UNKNOWN_MEMBER_ID');
-      this.memberGone(member, `member ${memberId} left`);
+      const refusal = this.memberRefusal(memberId, groupInstanceId);
+      if (refusal !== null) return errorCode(refusal);
+      this.memberGone(this.members.get(memberId)!, `member ${memberId} left`);
       return 0;
     });
   }
@@ -552,6 +691,7 @@ export class ClassicGroup {
       member.cancelSession();
     }
     this.members.clear();
+    this.staticMembers.clear();
     this.current = 'Dead';
   }
 
@@ -567,6 +707,7 @@ export class ClassicGroup {
   private removeMember(member: Member): void {
     member.cancelSession();
     this.members.delete(member.memberId);
+    if (member.groupInstanceId !== null) this.staticMembers.delete(member.groupInstanceId);
     if (this.leaderId === member.memberId) this.leaderId = '';
   }
 
@@ -584,6 +725,17 @@ export class ClassicGroup {
       }
       this.memberGone(member, `member ${member.memberId}'s session expired`);
     });
+  }
+
+  private record(): GroupRecord {
+    return {
+      groupId: this.groupId,
+      generationId: this.generation,
+      protocolType: this.protocolTypeName,
+      protocolName: this.protocolChosen,
+      leader: this.leaderId,
+      members: [...this.members.values()].map((member) => this.memberDescription(member)),
+    };
   }
 
   private memberDescription(member: Member): MemberDescription {

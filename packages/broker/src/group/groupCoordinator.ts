@@ -12,12 +12,13 @@ import {
   ClassicGroup,
   joinError,
   systemClock,
-  type GroupAssignmentRecord,
+  type GroupRecord,
   type GroupClock,
   type GroupDescription,
   type GroupSettings,
   type JoinRequest,
   type JoinResponse,
+  type LeavingMember,
   type SyncRequest,
   type SyncResponse,
 } from './classicGroup.js';
@@ -120,7 +121,7 @@ export class GroupCoordinator {
     this.hosted.set(partition, hosted);
     const startedMs = this.clock.now();
     let records = 0;
-    const stored = new Map<string, { record: GroupAssignmentRecord; storedAtMs: number }>();
+    const stored = new Map<string, { record: GroupRecord; storedAtMs: number }>();
     try {
       for await (const record of this.options.log.readAll(partition)) {
         if (this.hosted.get(partition) !== hosted) return; // resigned while loading
@@ -137,7 +138,7 @@ export class GroupCoordinator {
           stored.delete(key.group);
         } else {
           const value = decodeGroupMetadataValue(record.value);
-          stored.set(key.group, { record: assignmentRecordOf(key.group, value), storedAtMs: value.currentStateTimestamp });
+          stored.set(key.group, { record: groupRecordOf(key.group, value), storedAtMs: value.currentStateTimestamp });
         }
       }
     } catch (error) {
@@ -182,15 +183,16 @@ export class GroupCoordinator {
     return group.sync(request);
   }
 
-  heartbeat(groupId: string, memberId: string, generationId: number): number {
+  /** `groupInstanceId`: a static member's, checked against its member id. */
+  heartbeat(groupId: string, memberId: string, generationId: number, groupInstanceId: string | null = null): number {
     const group = this.existingGroup(groupId);
-    return typeof group === 'string' ? errorCode(group) : group.heartbeat(memberId, generationId);
+    return typeof group === 'string' ? errorCode(group) : group.heartbeat(memberId, generationId, groupInstanceId);
   }
 
-  leave(groupId: string, memberIds: readonly string[]): { errorCode: number; members: number[] } {
+  leave(groupId: string, members: readonly LeavingMember[]): { errorCode: number; members: number[] } {
     const group = this.existingGroup(groupId);
     if (typeof group === 'string') return { errorCode: errorCode(group), members: [] };
-    return { errorCode: 0, members: group.leave(memberIds) };
+    return { errorCode: 0, members: group.leave(members) };
   }
 
   describe(groupId: string): { errorCode: number; group: GroupDescription | null } {
@@ -285,14 +287,15 @@ export class GroupCoordinator {
   // ---- offsets ----------------------------------------------------------------------------------
 
   /**
-   * OffsetCommit. A member commits with its member id and generation (checked against the group);
+   * OffsetCommit. A member commits with its member id and generation (checked against the group),
+   * a static member with its instance id too (FENCED_INSTANCE_ID once a newer instance holds it);
    * a commit with generation -1 and no member id is allowed only while the group has no members
    * (tools resetting offsets, consumers with manual assignment).
    */
-  async commitOffsets(groupId: string, memberId: string, generationId: number, offsets: readonly CommitOffset[]): Promise<number[]> {
+  async commitOffsets(groupId: string, memberId: string, generationId: number, offsets: readonly CommitOffset[], groupInstanceId: string | null = null): Promise<number[]> {
     const hosted = this.coordinatorOf(groupId);
     if (typeof hosted === 'string') return offsets.map(() => errorCode(hosted));
-    const refusal = this.commitRefusal(hosted.groups.get(groupId), memberId, generationId);
+    const refusal = this.commitRefusal(hosted.groups.get(groupId), memberId, groupInstanceId, generationId);
     if (refusal !== null) return offsets.map(() => errorCode(refusal));
     const nowMs = this.clock.now();
     const results = offsets.map((entry) => (Buffer.byteLength(entry.metadata) > OFFSET_METADATA_BYTES_MAX ? errorCode('OFFSET_METADATA_TOO_LARGE') : entry.offset < 0 ? errorCode('INVALID_COMMIT_OFFSET_SIZE') : 0));
@@ -335,7 +338,13 @@ export class GroupCoordinator {
     const group = new ClassicGroup(groupId, this.options.group, this.clock, async (record) => {
       // The group's new generation is stored before its members hear their assignment.
       if (this.hosted.get(partition) !== hosted) throw new RunnelError('NOT_COORDINATOR', `${OFFSETS_TOPIC}-${partition} moved away`);
-      await this.options.log.append(partition, [{ key: encodeOffsetsKey({ type: 'group', group: groupId }), value: encodeGroupMetadataValue(groupMetadataOf(record, this.clock.now())) }]);
+      try {
+        await this.options.log.append(partition, [{ key: encodeOffsetsKey({ type: 'group', group: groupId }), value: encodeGroupMetadataValue(groupMetadataOf(record, this.clock.now())) }]);
+      } catch (error) {
+        // Members hear only an error code; the operator needs the cause.
+        this.options.logger.warn({ group: groupId, generation: record.generationId, err: (error as Error).message }, 'cannot store the group metadata');
+        throw error;
+      }
     });
     hosted.groups.set(groupId, group);
     return group;
@@ -355,11 +364,13 @@ export class GroupCoordinator {
     return hosted.groups.get(groupId) ?? 'UNKNOWN_MEMBER_ID';
   }
 
-  private commitRefusal(group: ClassicGroup | undefined, memberId: string, generationId: number): ErrorName | null {
-    const fromOutside = generationId < 0 && memberId === '';
+  private commitRefusal(group: ClassicGroup | undefined, memberId: string, groupInstanceId: string | null, generationId: number): ErrorName | null {
+    const fromOutside = generationId < 0 && memberId === '' && groupInstanceId === null;
     if (group === undefined || group.state === 'Empty') return fromOutside ? null : 'ILLEGAL_GENERATION';
     if (group.state === 'Dead') return fromOutside ? null : 'COORDINATOR_NOT_AVAILABLE';
-    if (fromOutside || !group.hasMember(memberId)) return 'UNKNOWN_MEMBER_ID';
+    if (fromOutside) return 'UNKNOWN_MEMBER_ID';
+    const memberRefusal = group.memberRefusal(memberId, groupInstanceId);
+    if (memberRefusal !== null) return memberRefusal;
     if (generationId !== group.generationId) return 'ILLEGAL_GENERATION';
     if (group.state === 'CompletingRebalance') return 'REBALANCE_IN_PROGRESS';
     return null;
@@ -385,7 +396,7 @@ function appendErrorCode(error: unknown): number {
   return error.code;
 }
 
-function groupMetadataOf(record: GroupAssignmentRecord, nowMs: number) {
+function groupMetadataOf(record: GroupRecord, nowMs: number) {
   return {
     protocolType: record.protocolType,
     generation: record.generationId,
@@ -405,7 +416,7 @@ function groupMetadataOf(record: GroupAssignmentRecord, nowMs: number) {
   };
 }
 
-function assignmentRecordOf(groupId: string, value: ReturnType<typeof decodeGroupMetadataValue>): GroupAssignmentRecord {
+function groupRecordOf(groupId: string, value: ReturnType<typeof decodeGroupMetadataValue>): GroupRecord {
   return {
     groupId,
     generationId: value.generation,
