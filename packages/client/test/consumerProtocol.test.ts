@@ -1,7 +1,7 @@
 // The consumer protocol's bytes in Kafka's layout (with the sticky assignors' userData), and the
 // range and round-robin assignors on the examples of Kafka's own documentation of them.
 import { describe, expect, it } from 'vitest';
-import { rangeAssignor, roundRobinAssignor } from '../src/group/assignors.js';
+import { commonRebalanceProtocol, rangeAssignor, roundRobinAssignor, type PartitionAssignor } from '../src/group/assignors.js';
 import {
   ConsumerProtocolError,
   decodeAssignment,
@@ -85,6 +85,18 @@ describe('assignors', () => {
       { topic: 't0', partitions: [1] },
       { topic: 't1', partitions: [0, 2] },
     ]);
+  });
+
+  it('range and roundrobin are eager; a consumer rebalances with the most advanced protocol all its assignors support', () => {
+    expect(rangeAssignor.supportedProtocols).toEqual(['EAGER']);
+    expect(roundRobinAssignor.supportedProtocols).toEqual(['EAGER']);
+    const cooperative: PartitionAssignor = { ...rangeAssignor, name: 'cooperative', supportedProtocols: ['COOPERATIVE', 'EAGER'] };
+    const cooperativeOnly: PartitionAssignor = { ...cooperative, name: 'cooperative-only', supportedProtocols: ['COOPERATIVE'] };
+    expect(commonRebalanceProtocol([cooperative])).toBe('COOPERATIVE');
+    expect(commonRebalanceProtocol([cooperative, roundRobinAssignor])).toBe('EAGER');
+    expect(commonRebalanceProtocol([rangeAssignor, roundRobinAssignor])).toBe('EAGER');
+    expect(() => commonRebalanceProtocol([cooperativeOnly, rangeAssignor])).toThrow(/no rebalance protocol in common/);
+    expect(() => commonRebalanceProtocol([])).toThrow(/no partition assignor/);
   });
 
   it('gives each partition to one subscribed member; members beyond the partitions stay idle', () => {

@@ -2,15 +2,30 @@
 // Kafka (the broker only relays the result). Each is deterministic in its input, so that every
 // client computes the same assignment from the same members, whatever its language: the names and
 // rules are Kafka's RangeAssignor ("range") and RoundRobinAssignor ("roundrobin").
-import type { TopicPartitions } from './consumerProtocol.js';
+import type { Subscription, TopicPartitions } from './consumerProtocol.js';
 
-export interface AssignorMember {
+/**
+ * Kafka's rebalance protocols. EAGER: every member revokes all its partitions before it joins, so
+ * an assignment may move anything. COOPERATIVE (KIP-429): members keep consuming what they own
+ * while the group rebalances and report it in `ownedPartitions`; an assignment must not hand a
+ * partition to one member while another still owns it.
+ */
+export type RebalanceProtocol = 'EAGER' | 'COOPERATIVE';
+
+/** A member as the leader sees it: its id and its decoded Subscription (`{ memberId, ...decodeSubscription(metadata) }`). */
+export interface AssignorMember extends Pick<Subscription, 'topics'>, Partial<Omit<Subscription, 'topics'>> {
   readonly memberId: string;
-  readonly topics: readonly string[];
 }
 
 export interface PartitionAssignor {
   readonly name: string;
+  /** The rebalance protocols this assignor's assignments are safe under. */
+  readonly supportedProtocols: readonly RebalanceProtocol[];
+  /**
+   * The userData for this assignor's Subscription, from what the member was last assigned and the
+   * generation of that assignment (-1 before its first); absent or null: none.
+   */
+  subscriptionUserData?(ownedAssignment: readonly TopicPartitions[], generation: number): Buffer | null;
   /** memberId → its partitions, per topic in topic order, partitions ascending. */
   assign(members: readonly AssignorMember[], partitionCounts: ReadonlyMap<string, number>): Map<string, TopicPartitions[]>;
 }
@@ -40,6 +55,7 @@ function emptyResult(members: readonly AssignorMember[]): Map<string, Map<string
  */
 export const rangeAssignor: PartitionAssignor = {
   name: 'range',
+  supportedProtocols: ['EAGER'],
   assign(members, partitionCounts) {
     const result = emptyResult(members);
     const topics = [...new Set(members.flatMap((member) => member.topics))].sort();
@@ -62,6 +78,7 @@ export const rangeAssignor: PartitionAssignor = {
 /** Every partition of every subscribed topic, in (topic, partition) order, dealt round the members (ordered by id) that subscribe to its topic. */
 export const roundRobinAssignor: PartitionAssignor = {
   name: 'roundrobin',
+  supportedProtocols: ['EAGER'],
   assign(members, partitionCounts) {
     const result = emptyResult(members);
     const ordered = [...members].sort(byMemberId);
@@ -87,3 +104,16 @@ export const roundRobinAssignor: PartitionAssignor = {
 };
 
 export const ASSIGNORS: readonly PartitionAssignor[] = [rangeAssignor, roundRobinAssignor];
+
+/**
+ * The protocol a consumer configured with `assignors` rebalances with, as Kafka's consumer
+ * chooses it: the most advanced one that every one of them supports, since the group may pick any
+ * of them. Throws when they share none.
+ */
+export function commonRebalanceProtocol(assignors: readonly PartitionAssignor[]): RebalanceProtocol {
+  const supportedByAll = (protocol: RebalanceProtocol) => assignors.every((assignor) => assignor.supportedProtocols.includes(protocol));
+  if (assignors.length === 0) throw new Error('no partition assignor configured');
+  if (supportedByAll('COOPERATIVE')) return 'COOPERATIVE';
+  if (supportedByAll('EAGER')) return 'EAGER';
+  throw new Error(`the assignors ${assignors.map((assignor) => assignor.name).join(', ')} support no rebalance protocol in common`);
+}
