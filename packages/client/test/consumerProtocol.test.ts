@@ -1,8 +1,18 @@
-// The consumer protocol's bytes in Kafka's layout, and the range and round-robin assignors on the
-// examples of Kafka's own documentation of them.
+// The consumer protocol's bytes in Kafka's layout (with the sticky assignors' userData), and the
+// range and round-robin assignors on the examples of Kafka's own documentation of them.
 import { describe, expect, it } from 'vitest';
-import { rangeAssignor, roundRobinAssignor } from '../src/group/assignors.js';
-import { ConsumerProtocolError, decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription } from '../src/group/consumerProtocol.js';
+import { commonRebalanceProtocol, rangeAssignor, roundRobinAssignor, type PartitionAssignor } from '../src/group/assignors.js';
+import {
+  ConsumerProtocolError,
+  decodeAssignment,
+  decodeCooperativeStickyUserData,
+  decodeStickyUserData,
+  decodeSubscription,
+  encodeAssignment,
+  encodeCooperativeStickyUserData,
+  encodeStickyUserData,
+  encodeSubscription,
+} from '../src/group/consumerProtocol.js';
 
 describe('consumer protocol', () => {
   it('lays a subscription out as Kafka does, and reads versions 0 and 2', () => {
@@ -22,6 +32,24 @@ describe('consumer protocol', () => {
     expect(decodeAssignment(encodeAssignment(assignment))).toEqual(assignment);
     expect(decodeAssignment(Buffer.alloc(0))).toEqual({ partitions: [], userData: null });
     expect(() => decodeAssignment(Buffer.from('0000000000', 'hex'))).toThrow(ConsumerProtocolError);
+  });
+});
+
+describe('sticky assignors\' user data', () => {
+  it('lays the sticky previous assignment out as Kafka\'s StickyAssignorUserData v1, and reads v0', () => {
+    const bytes = encodeStickyUserData({ partitions: [{ topic: 'ab', partitions: [3, 5] }], generation: 7 });
+    // [previous assignment] ab:[3, 5], generation 7; no version prefix
+    const v0 = '00000001' + '0002' + '6162' + '00000002' + '00000003' + '00000005';
+    expect(bytes.toString('hex')).toBe(v0 + '00000007');
+    expect(decodeStickyUserData(bytes)).toEqual({ partitions: [{ topic: 'ab', partitions: [3, 5] }], generation: 7 });
+    expect(decodeStickyUserData(Buffer.from(v0, 'hex'))).toEqual({ partitions: [{ topic: 'ab', partitions: [3, 5] }], generation: -1 });
+    expect(() => decodeStickyUserData(Buffer.from('00000001' + '0002' + '61', 'hex'))).toThrow(ConsumerProtocolError);
+  });
+
+  it('lays the cooperative-sticky generation out as CooperativeStickyAssignorUserData v0', () => {
+    expect(encodeCooperativeStickyUserData(7).toString('hex')).toBe('00000007');
+    expect(decodeCooperativeStickyUserData(Buffer.from('ffffffff', 'hex'))).toBe(-1);
+    expect(() => decodeCooperativeStickyUserData(Buffer.from('01', 'hex'))).toThrow(ConsumerProtocolError);
   });
 });
 
@@ -57,6 +85,18 @@ describe('assignors', () => {
       { topic: 't0', partitions: [1] },
       { topic: 't1', partitions: [0, 2] },
     ]);
+  });
+
+  it('range and roundrobin are eager; a consumer rebalances with the most advanced protocol all its assignors support', () => {
+    expect(rangeAssignor.supportedProtocols).toEqual(['EAGER']);
+    expect(roundRobinAssignor.supportedProtocols).toEqual(['EAGER']);
+    const cooperative: PartitionAssignor = { ...rangeAssignor, name: 'cooperative', supportedProtocols: ['COOPERATIVE', 'EAGER'] };
+    const cooperativeOnly: PartitionAssignor = { ...cooperative, name: 'cooperative-only', supportedProtocols: ['COOPERATIVE'] };
+    expect(commonRebalanceProtocol([cooperative])).toBe('COOPERATIVE');
+    expect(commonRebalanceProtocol([cooperative, roundRobinAssignor])).toBe('EAGER');
+    expect(commonRebalanceProtocol([rangeAssignor, roundRobinAssignor])).toBe('EAGER');
+    expect(() => commonRebalanceProtocol([cooperativeOnly, rangeAssignor])).toThrow(/no rebalance protocol in common/);
+    expect(() => commonRebalanceProtocol([])).toThrow(/no partition assignor/);
   });
 
   it('gives each partition to one subscribed member; members beyond the partitions stay idle', () => {

@@ -97,3 +97,45 @@ export function decodeAssignment(bytes: Buffer): Assignment {
   const userData = reader.nullableBytes('userData');
   return { partitions, userData };
 }
+
+/**
+ * What a sticky assignor's member remembers of the last assignment it took part in: its
+ * partitions and that assignment's generation (-1 when unknown).
+ */
+export interface StickyMemberData {
+  readonly partitions: readonly TopicPartitions[];
+  readonly generation: number;
+}
+
+/**
+ * Kafka's StickyAssignorUserData v1, the eager `sticky` assignor's userData: the member's previous
+ * assignment in the topic-partitions layout above, then its generation (int32). It carries no
+ * version of its own; v0 is the same without the generation.
+ */
+export function encodeStickyUserData(data: StickyMemberData): Buffer {
+  return writeTopicPartitions(new KafkaWriter(), data.partitions).int32(data.generation).done();
+}
+
+/** Reads v1; bytes that end before the generation are v0, generation -1 (Kafka falls back the same way). */
+export function decodeStickyUserData(bytes: Buffer): StickyMemberData {
+  const reader = protocolReader(bytes, 'sticky assignor user data');
+  const partitions = readTopicPartitions(reader, 'previousAssignment');
+  try {
+    return { partitions, generation: reader.int32('generation') };
+  } catch (error) {
+    if (error instanceof ConsumerProtocolError) return { partitions, generation: -1 };
+    throw error;
+  }
+}
+
+/**
+ * Kafka's CooperativeStickyAssignorUserData v0: the member's generation (int32), so that a leader
+ * can tell stale owned partitions apart even in a v0/v1 subscription, which has no generationId.
+ */
+export function encodeCooperativeStickyUserData(generation: number): Buffer {
+  return new KafkaWriter().int32(generation).done();
+}
+
+export function decodeCooperativeStickyUserData(bytes: Buffer): number {
+  return protocolReader(bytes, 'cooperative-sticky assignor user data').int32('generation');
+}
