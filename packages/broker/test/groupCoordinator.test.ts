@@ -120,6 +120,13 @@ describe('GroupCoordinator', () => {
     expect(coordinatorHere.fetchOffsets('billing', null).offsets.map((entry) => entry.partition)).toEqual([1]);
     expect(coordinatorHere.fetchOffsets('tools', null).offsets.map((entry) => entry.offset)).toEqual([5]);
     expect((await coordinatorHere.join('', join())).errorCode).toBe(errorCode('INVALID_GROUP_ID'));
+    // As Kafka: a generation for a group never heard of is an old one; a member id for an Empty group is no member.
+    expect(await coordinatorHere.commitOffsets('nobody-knows', 'm-1', 3, offset)).toEqual([errorCode('ILLEGAL_GENERATION')]);
+    expect(coordinatorHere.leave('billing', byMemberId(joined.memberId)).members).toEqual([0]);
+    expect(await coordinatorHere.commitOffsets('billing', joined.memberId, 1, offset)).toEqual([errorCode('UNKNOWN_MEMBER_ID')]);
+    // A group known only by offsets committed from outside it is described as Empty, not Dead.
+    expect(coordinatorHere.describe('tools').group).toMatchObject({ groupId: 'tools', state: 'Empty', members: [] });
+    expect(coordinatorHere.describe('nobody-knows').group).toBeNull();
   });
 
   it('answers NOT_COORDINATOR for groups it does not host, and a failed write as COORDINATOR_NOT_AVAILABLE without remembering it', async () => {

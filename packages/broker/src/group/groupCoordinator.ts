@@ -199,7 +199,11 @@ export class GroupCoordinator {
     const hosted = this.coordinatorOf(groupId);
     if (typeof hosted === 'string') return { errorCode: errorCode(hosted), group: null };
     const group = hosted.groups.get(groupId);
-    return { errorCode: 0, group: group?.describe() ?? null };
+    if (group !== undefined) return { errorCode: 0, group: group.describe() };
+    // A group known only by offsets committed from outside it (tools, manual assignment) is Empty,
+    // as Kafka describes it and as listGroups lists it.
+    if (hosted.offsets.has(groupId)) return { errorCode: 0, group: { groupId, state: 'Empty', generationId: 0, protocolType: '', protocolName: '', leader: '', members: [] } };
+    return { errorCode: 0, group: null };
   }
 
   /**
@@ -366,7 +370,10 @@ export class GroupCoordinator {
 
   private commitRefusal(group: ClassicGroup | undefined, memberId: string, groupInstanceId: string | null, generationId: number): ErrorName | null {
     const fromOutside = generationId < 0 && memberId === '' && groupInstanceId === null;
-    if (group === undefined || group.state === 'Empty') return fromOutside ? null : 'ILLEGAL_GENERATION';
+    // As Kafka: a generation for a group this coordinator never heard of is an old one; a member
+    // id for an Empty group is no member.
+    if (group === undefined) return fromOutside ? null : 'ILLEGAL_GENERATION';
+    if (group.state === 'Empty') return fromOutside ? null : 'UNKNOWN_MEMBER_ID';
     if (group.state === 'Dead') return fromOutside ? null : 'COORDINATOR_NOT_AVAILABLE';
     if (fromOutside) return 'UNKNOWN_MEMBER_ID';
     const memberRefusal = group.memberRefusal(memberId, groupInstanceId);

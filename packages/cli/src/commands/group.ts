@@ -89,14 +89,8 @@ export function renderGroupReport({ description, partitions, totalLag }: GroupRe
 export async function groupDescribe(bootstrap: string, groupId: string, format: OutputFormat): Promise<void> {
   const report = await withAdmin(bootstrap, async (admin): Promise<GroupReport> => {
     const [[described], committed] = await Promise.all([admin.describeGroups([groupId]), admin.listGroupOffsets(groupId)]);
-    let description = described!;
-    if (description.state === 'Dead') {
-      if (committed.length === 0) throw new RunnelError('GROUP_ID_NOT_FOUND', `group '${groupId}' does not exist`);
-      // Offsets committed from outside any group (a reset, manual assignment) make no group object
-      // on the coordinator, which therefore describes the group as Dead; ListGroups, like Kafka,
-      // calls such a group Empty.
-      description = { ...description, state: 'Empty' };
-    }
+    const description = described!;
+    if (description.state === 'Dead') throw new RunnelError('GROUP_ID_NOT_FOUND', `group '${groupId}' does not exist`);
     const wanted: Array<{ topic: string; partition: number }> = [...committed];
     for (const member of description.members) for (const { topic, partitions } of member.assignment) for (const partition of partitions) wanted.push({ topic, partition });
     return { description, ...partitionLags(description.members, committed, await logEndOffsets(admin, wanted)) };
