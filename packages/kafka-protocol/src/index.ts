@@ -1,6 +1,7 @@
 export * from './apis.js';
 export * from './codec.js';
 export * from './errors.js';
+export * from './framing.js';
 export * from './schema.js';
 export * from './versions.js';
 export * from './wireReader.js';
