@@ -91,7 +91,7 @@ type DecodedValue<F> = F extends { readonly fields: infer S extends readonly Fie
     ? DecodedPrimitives[E][]
     : F extends { readonly type: infer T extends keyof DecodedPrimitives }
       ? DecodedPrimitives[T]
-      : never;
+      : unknown;
 
 type InputValue<F> = F extends { readonly fields: infer S extends readonly FieldSpec[] }
   ? F extends { readonly type: `[]${string}` }
@@ -101,7 +101,7 @@ type InputValue<F> = F extends { readonly fields: infer S extends readonly Field
     ? readonly InputPrimitives[E][]
     : F extends { readonly type: infer T extends keyof InputPrimitives }
       ? InputPrimitives[T]
-      : never;
+      : unknown;
 
 /** A decoded struct: every field of every version, those absent from the version at their default. */
 export type StructOf<S extends readonly FieldSpec[]> = {

@@ -82,7 +82,7 @@ describe('decoders fed garbage', () => {
         const input = Buffer.from(array);
         survives(() => decodeMessage(spec, version, input, { unknownTaggedFields: 'keep' }), input);
       }),
-      { numRuns: 60 },
+      { numRuns: 40 },
     );
   });
 
@@ -92,7 +92,7 @@ describe('decoders fed garbage', () => {
       fc.property(damaged, (input) => {
         survives(() => decodeMessage(spec, version, input, { unknownTaggedFields: 'keep' }), input);
       }),
-      { numRuns: 40 },
+      { numRuns: 25 },
     );
   });
 });
@@ -112,7 +112,7 @@ describe('whole frames fed garbage', () => {
       })
       .chain(damage);
     fc.assert(fc.property(fc.oneof(request, fc.uint8Array({ maxLength: 60 }).map((array) => Buffer.from(array))), (input) => survives(() => decodeRequest(input), input)), {
-      numRuns: 1500,
+      numRuns: 1000,
     });
   });
 
@@ -121,7 +121,7 @@ describe('whole frames fed garbage', () => {
       const { min, max } = parseVersions(KAFKA_APIS[apiName].response.validVersions);
       return fc.integer({ min, max }).map((apiVersion) => [apiName, apiVersion, Buffer.from(array)] as const);
     });
-    fc.assert(fc.property(response, ([apiName, apiVersion, input]) => survives(() => decodeResponse(apiName, apiVersion, input), input)), { numRuns: 1500 });
+    fc.assert(fc.property(response, ([apiName, apiVersion, input]) => survives(() => decodeResponse(apiName, apiVersion, input), input)), { numRuns: 1000 });
   });
 });
 

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { KAFKA_APIS, REQUEST_HEADER, RESPONSE_HEADER, decodeMessage, defaultMessage, encodeMessage, parseVersions, type MessageSpec } from '../src/index.js';
 import { camel, messageArbitrary, tableDefault, withoutUnknownTags } from './arbitraries.js';
 
-const RUNS = 25;
+const RUNS = 15;
 
 function everyVersion(spec: MessageSpec): number[] {
   const { min, max } = parseVersions(spec.validVersions);
