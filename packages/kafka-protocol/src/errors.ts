@@ -55,6 +55,8 @@ export class KafkaProtocolError extends FieldError {
     problem: string,
     field: string,
     readonly offset: number,
+    /** True when the field runs past the end of its input (as opposed to holding a bad value). */
+    readonly truncated = false,
   ) {
     super(problem);
     if (field !== '') this.path.push(field);

@@ -37,13 +37,13 @@ export class KafkaWireReader {
     return this.end - this.position;
   }
 
-  fail(problem: string, field: string, at = this.position): KafkaProtocolError {
-    return new KafkaProtocolError(problem, field, at - this.origin);
+  fail(problem: string, field: string, at = this.position, truncated = false): KafkaProtocolError {
+    return new KafkaProtocolError(problem, field, at - this.origin, truncated);
   }
 
   private need(bytes: number, field: string): void {
     if (bytes > this.end - this.position) {
-      throw this.fail(`needs ${bytes} bytes but only ${this.end - this.position} remain`, field);
+      throw this.fail(`needs ${bytes} bytes but only ${this.end - this.position} remain`, field, this.position, true);
     }
   }
 
@@ -119,7 +119,7 @@ export class KafkaWireReader {
     const start = this.position;
     let value = 0;
     for (let shift = 0; shift < 35; shift += 7) {
-      if (this.position >= this.end) throw this.fail('ends inside an unsigned varint', field, start);
+      if (this.position >= this.end) throw this.fail('ends inside an unsigned varint', field, start, true);
       const byte = this.buffer[this.position++]!;
       value += (byte & 0x7f) * 2 ** shift;
       if ((byte & 0x80) === 0) {
@@ -141,7 +141,7 @@ export class KafkaWireReader {
     const start = this.position;
     let unsigned = 0n;
     for (let shift = 0n; shift < 70n; shift += 7n) {
-      if (this.position >= this.end) throw this.fail('ends inside a varlong', field, start);
+      if (this.position >= this.end) throw this.fail('ends inside a varlong', field, start, true);
       const byte = this.buffer[this.position++]!;
       unsigned |= BigInt(byte & 0x7f) << shift;
       if ((byte & 0x80) === 0) {

@@ -71,7 +71,7 @@ describe('fixed-width values', () => {
   it('refuses to read past the end, naming the field and offset', () => {
     const read = reader('0001');
     read.int8('first');
-    expect(() => read.int32('second')).toThrow(new KafkaProtocolError('needs 4 bytes but only 1 remain', 'second', 1));
+    expect(() => read.int32('second')).toThrow(new KafkaProtocolError('needs 4 bytes but only 1 remain', 'second', 1, true));
   });
 });
 
