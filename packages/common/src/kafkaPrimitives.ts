@@ -1,52 +1,43 @@
-// The fixed-width primitives of Kafka's non-flexible message encodings (big-endian int16/32/64,
-// strings as an int16 length and UTF-8 with -1 for null, bytes as an int32 length with -1 for null,
-// arrays as an int32 count), for the payloads Kafka defines that way: __consumer_offsets records,
-// the consumer protocol's subscription and assignment, and the wire protocol to come.
+// Kafka's non-flexible primitives (big-endian int16/32/64, strings as an int16 length and UTF-8
+// with -1 for null, bytes as an int32 length with -1 for null, arrays as an int32 count), for the
+// payloads Kafka defines that way outside the wire protocol: __consumer_offsets records and the
+// consumer protocol's subscription and assignment. The encodings themselves live once, in
+// @runnel/kafka-protocol; this is the narrower face those payloads use: int64 as a number, errors
+// of the caller's own type, and bytes copied out of the record they came from.
+import { KafkaProtocolError, KafkaWireReader, KafkaWireWriter } from '@runnel/kafka-protocol';
 
 export class KafkaWriter {
-  private readonly chunks: Buffer[] = [];
+  private readonly writer = new KafkaWireWriter();
 
   int16(value: number): this {
-    const buffer = Buffer.alloc(2);
-    buffer.writeInt16BE(value);
-    this.chunks.push(buffer);
+    this.writer.int16(value);
     return this;
   }
 
   int32(value: number): this {
-    const buffer = Buffer.alloc(4);
-    buffer.writeInt32BE(value);
-    this.chunks.push(buffer);
+    this.writer.int32(value);
     return this;
   }
 
   int64(value: number): this {
-    const buffer = Buffer.alloc(8);
-    buffer.writeBigInt64BE(BigInt(value));
-    this.chunks.push(buffer);
+    this.writer.int64(value);
     return this;
   }
 
-  /** A string; null writes length -1. Longer than 32767 bytes of UTF-8 is a RangeError. */
+  /** A string; null writes length -1. Longer than 32767 bytes of UTF-8 is a KafkaEncodeError. */
   string(value: string | null): this {
-    if (value === null) return this.int16(-1);
-    const bytes = Buffer.from(value, 'utf8');
-    if (bytes.length > 0x7fff) throw new RangeError(`a string of ${bytes.length} bytes is longer than 32767`);
-    this.int16(bytes.length);
-    this.chunks.push(bytes);
+    this.writer.string(value, false);
     return this;
   }
 
   /** Bytes; null writes length -1. */
   bytes(value: Buffer | null): this {
-    if (value === null) return this.int32(-1);
-    this.int32(value.length);
-    this.chunks.push(value);
+    this.writer.bytes(value, false);
     return this;
   }
 
   done(): Buffer {
-    return Buffer.concat(this.chunks);
+    return this.writer.toBuffer();
   }
 }
 
@@ -55,81 +46,66 @@ export class KafkaWriter {
  * `fail(message)` (the caller's error type), the message naming `what` and the field.
  */
 export class KafkaReader {
-  private position = 0;
+  private readonly reader: KafkaWireReader;
 
   constructor(
     private readonly buffer: Buffer,
     private readonly what: string,
     private readonly fail: (message: string) => Error,
-  ) {}
+  ) {
+    this.reader = new KafkaWireReader(buffer);
+  }
 
-  private need(bytes: number, field: string): void {
-    if (this.position + bytes > this.buffer.length) throw this.fail(`${this.what} ends inside ${field} (byte ${this.position} of ${this.buffer.length})`);
+  private read<T>(field: string, read: (reader: KafkaWireReader) => T): T {
+    try {
+      return read(this.reader);
+    } catch (error) {
+      if (!(error instanceof KafkaProtocolError)) throw error;
+      if (error.truncated) throw this.fail(`${this.what} ends inside ${field} (byte ${error.offset} of ${this.buffer.length})`);
+      throw this.fail(`${this.what}: ${field} ${error.problem}`);
+    }
   }
 
   int16(field: string): number {
-    this.need(2, field);
-    const value = this.buffer.readInt16BE(this.position);
-    this.position += 2;
-    return value;
+    return this.read(field, (reader) => reader.int16(field));
   }
 
   int32(field: string): number {
-    this.need(4, field);
-    const value = this.buffer.readInt32BE(this.position);
-    this.position += 4;
-    return value;
+    return this.read(field, (reader) => reader.int32(field));
   }
 
   int64(field: string): number {
-    this.need(8, field);
-    const value = this.buffer.readBigInt64BE(this.position);
-    this.position += 8;
+    const value = this.read(field, (reader) => reader.int64(field));
     if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) throw this.fail(`${this.what}: ${field} ${value} is out of range`);
     return Number(value);
   }
 
   nullableString(field: string): string | null {
-    const length = this.int16(field);
-    if (length === -1) return null;
-    if (length < 0) throw this.fail(`${this.what}: ${field} has length ${length}`);
-    this.need(length, field);
-    const value = this.buffer.toString('utf8', this.position, this.position + length);
-    this.position += length;
-    return value;
+    return this.read(field, (reader) => reader.string(field, false, true));
   }
 
   string(field: string): string {
-    const value = this.nullableString(field);
-    if (value === null) throw this.fail(`${this.what}: ${field} is null`);
-    return value;
+    return this.read(field, (reader) => reader.string(field, false, false)!);
   }
 
   nullableBytes(field: string): Buffer | null {
-    const length = this.int32(field);
-    if (length === -1) return null;
-    if (length < 0) throw this.fail(`${this.what}: ${field} has length ${length}`);
-    this.need(length, field);
-    const value = Buffer.from(this.buffer.subarray(this.position, this.position + length));
-    this.position += length;
-    return value;
+    const view = this.read(field, (reader) => reader.bytes(field, false, true));
+    return view === null ? null : Buffer.from(view);
   }
 
   bytes(field: string): Buffer {
-    const value = this.nullableBytes(field);
-    if (value === null) throw this.fail(`${this.what}: ${field} is null`);
-    return value;
+    return Buffer.from(this.read(field, (reader) => reader.bytes(field, false, false)!));
   }
 
   /** An array's entry count: never negative, never more than the bytes left could hold. */
   count(field: string): number {
     const count = this.int32(field);
-    if (count < 0 || count > this.buffer.length) throw this.fail(`${this.what}: ${field} has ${count} entries`);
+    if (count < 0 || count > this.reader.remaining) throw this.fail(`${this.what}: ${field} has ${count} entries`);
     return count;
   }
 
   /** Fails unless every byte was read. */
   end(): void {
-    if (this.position !== this.buffer.length) throw this.fail(`${this.what} has ${this.buffer.length - this.position} bytes after its last field`);
+    if (this.reader.remaining !== 0) throw this.fail(`${this.what} has ${this.reader.remaining} bytes after its last field`);
   }
 }
