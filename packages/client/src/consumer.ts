@@ -342,7 +342,8 @@ export class Consumer {
   commitAsync(offsets?: readonly OffsetToCommit[], callback?: (error: Error | null) => void): void {
     const membership = this.requireGroup('commitAsync');
     const entries = offsets === undefined ? this.positionsToCommit(false) : this.checkedOffsets(offsets);
-    membership.commit(entries, Date.now()).then(
+    // One attempt (Kafka's commitAsync does not retry) with the whole request timeout: the deadline is also the call's gRPC deadline.
+    membership.commit(entries, Date.now() + this.requestTimeoutMs, false).then(
       () => {
         for (const entry of entries) this.lastCommitted.set(key(entry.topic, entry.partition), entry.offset);
         callback?.(null);

@@ -314,6 +314,21 @@ describe('Consumer in a group, against a scripted coordinator', () => {
       await timeline.pollUntil(member, 'the rejoin', () => timeline.assigned());
       expect(timeline.events.slice(0, 2)).toEqual(['revoked [t-0]', 'JoinGroup']);
     });
+
+    it('commitAsync: one attempt with the request timeout; the callback hears the outcome once', async () => {
+      const member = await joinedConsumer('t', 1, 2, { enableAutoCommit: false });
+      const outcomes: Array<string | null> = [];
+      const commitAsync = () => new Promise<void>((resolve) => member.commitAsync(undefined, (error) => (outcomes.push(error === null ? null : (error as RunnelError).errorName), resolve())));
+      await commitAsync();
+      expect(outcomes).toEqual([null]);
+      expect(coordinator.committedOffset('t', 0)).toBe(2);
+      // A retriable refusal is not retried (commit() would): the callback gets it.
+      coordinator.answerNext('OffsetCommit', commitRefused('COORDINATOR_LOAD_IN_PROGRESS'));
+      await commitAsync();
+      await quietPeriod(); // a second callback call, or a retry, would come by now
+      expect(outcomes).toEqual([null, 'COORDINATOR_LOAD_IN_PROGRESS']);
+      expect(coordinator.requests('OffsetCommit')).toHaveLength(2);
+    });
   });
 
   describe('max.poll.interval.ms', () => {

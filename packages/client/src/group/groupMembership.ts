@@ -181,9 +181,9 @@ export class GroupMembership {
 
   /**
    * OffsetCommit for `entries` as this member (or from outside the group with generation -1 when
-   * it holds no generation), retrying coordinator moves until `deadlineMs`.
+   * it holds no generation), retrying coordinator moves until `deadlineMs` (one attempt without `retry`).
    */
-  async commit(entries: readonly CommitEntry[], deadlineMs: number): Promise<void> {
+  async commit(entries: readonly CommitEntry[], deadlineMs: number, retry = true): Promise<void> {
     if (entries.length === 0) return;
     const inGeneration = this.generationIdValue !== NO_GENERATION;
     const request: GroupApi.OffsetCommitRequest = {
@@ -193,7 +193,7 @@ export class GroupMembership {
       groupInstanceId: this.options.groupInstanceId,
       partitions: entries.map((entry) => ({ topic: entry.topic, partition: entry.partition, offset: entry.offset, leaderEpoch: entry.leaderEpoch ?? -1, metadata: entry.metadata ?? '' })),
     };
-    const response = await this.callCoordinator('OffsetCommit', request, deadlineMs, (answer) => answer.partitions.map((partition) => partition.errorCode));
+    const response = await this.callCoordinator('OffsetCommit', request, deadlineMs, (answer) => answer.partitions.map((partition) => partition.errorCode), retry);
     const failed = response.partitions.find((partition) => partition.errorCode !== 0);
     if (failed === undefined) return;
     const code = failed.errorCode;
@@ -491,10 +491,10 @@ export class GroupMembership {
   }
 
   /**
-   * A call to the coordinator, looked up again and retried after NOT_COORDINATOR,
+   * A call to the coordinator, looked up again and retried (if `retry`) after NOT_COORDINATOR,
    * COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS or a network error until `deadlineMs`.
    */
-  private async callCoordinator<M extends keyof GroupCalls>(method: M, request: GroupCalls[M][0], deadlineMs: number, codesOf: (response: GroupCalls[M][1]) => number[]): Promise<GroupCalls[M][1]> {
+  private async callCoordinator<M extends keyof GroupCalls>(method: M, request: GroupCalls[M][0], deadlineMs: number, codesOf: (response: GroupCalls[M][1]) => number[], retry = true): Promise<GroupCalls[M][1]> {
     for (let attempt = 1; ; attempt++) {
       let retryError: RunnelError;
       try {
@@ -510,7 +510,7 @@ export class GroupMembership {
         this.markCoordinatorUnknown();
         retryError = error;
       }
-      if (Date.now() >= deadlineMs || this.closed) throw retryError;
+      if (!retry || Date.now() >= deadlineMs || this.closed) throw retryError;
       await sleep(Math.min(backoffMs(attempt, this.options.retryBackoffMs, COORDINATOR_BACKOFF_MAX_MS), Math.max(0, deadlineMs - Date.now())));
     }
   }
