@@ -392,8 +392,16 @@ export class Consumer {
    */
   async poll(timeoutMs: number): Promise<ConsumerRecord[]> {
     if (this.closed) throw new Error('the consumer is closed');
-    const deadlineMs = Date.now() + Math.max(0, timeoutMs);
-    this.membership?.notePoll();
+    // The group counts time between polls against maxPollIntervalMs, not a long poll's wait.
+    this.membership?.pollStarted();
+    try {
+      return await this.pollUntil(Date.now() + Math.max(0, timeoutMs));
+    } finally {
+      this.membership?.pollEnded();
+    }
+  }
+
+  private async pollUntil(deadlineMs: number): Promise<ConsumerRecord[]> {
     for (;;) {
       if (this.subscription !== null) await this.updateGroup(deadlineMs);
       else if (this.autoCommit) this.maybeAutoCommit();

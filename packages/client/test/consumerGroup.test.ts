@@ -342,6 +342,13 @@ describe('Consumer in a group, against a scripted coordinator', () => {
       expect(coordinator.requests('JoinGroup').at(-2)!.memberId).toBe('');
       expect(coordinator.requests('OffsetCommit')).toEqual([]);
     });
+
+    it('a poll that waits longer than maxPollIntervalMs is not a member that stopped polling', async () => {
+      const member = await joinedConsumer('t', 1, 1, { maxPollIntervalMs: 200 });
+      expect(await timeline.poll(member, 600)).toEqual([]);
+      expect(coordinator.requests('LeaveGroup')).toEqual([]);
+      expect(member.groupMetadata().generationId).toBe(1);
+    });
   });
 
   describe('close', () => {

@@ -83,6 +83,7 @@ export class GroupMembership {
   private fatal: Error | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private lastPollMs = Date.now();
+  private pollsInProgress = 0;
   private closed = false;
   /** Partition counts the leader assigned from: a change means a new assignment is due. */
   private assignedFromCounts: Map<string, number> | null = null;
@@ -115,9 +116,19 @@ export class GroupMembership {
     return this.rejoinReason !== null;
   }
 
-  /** Set by the poll loop; a member that has not polled for max.poll.interval.ms leaves the group. */
-  notePoll(): void {
+  /**
+   * Called as each poll starts and ends; a member that has not polled for max.poll.interval.ms
+   * leaves the group. A poll that is waiting counts as polling (Kafka's poll loop resets its poll
+   * timer while it waits): the interval bounds the application's time between polls.
+   */
+  pollStarted(): void {
     this.lastPollMs = Date.now();
+    this.pollsInProgress++;
+  }
+
+  pollEnded(): void {
+    this.lastPollMs = Date.now();
+    this.pollsInProgress--;
   }
 
   requestRejoin(reason: string): void {
@@ -415,7 +426,7 @@ export class GroupMembership {
   private async heartbeat(): Promise<void> {
     this.heartbeatTimer = null;
     if (this.closed || this.rejoinReason !== null || this.generationIdValue === NO_GENERATION) return;
-    const sincePollMs = Date.now() - this.lastPollMs;
+    const sincePollMs = this.pollsInProgress > 0 ? 0 : Date.now() - this.lastPollMs;
     if (sincePollMs > this.options.maxPollIntervalMs) {
       // Kafka: the application stopped polling, so it cannot be processing its partitions in time.
       this.options.logger?.warn({ group: this.options.groupId, sincePollMs, maxPollIntervalMs: this.options.maxPollIntervalMs }, 'no poll within max.poll.interval.ms: leaving the group');
