@@ -412,6 +412,21 @@ describe('Consumer in a group, against a scripted coordinator', () => {
       expect(subscribed).toEqual([['events-a'], ['events-a'], ['events-a', 'events-b']]);
       expect(member.subscriptionTopics()).toEqual(['events-a', 'events-b']);
     });
+
+    it('a topic that appears while a join is in flight leads to another join', async () => {
+      cluster.createTopic('events-a', 1);
+      const heldJoin = held<'JoinGroup'>();
+      coordinator.answerNext('JoinGroup', (_request, call) => call.byDefault(), heldJoin.answer);
+      const member = consumer({ metadataMaxAgeMs: 50 });
+      member.subscribe(/events/, timeline.listener());
+      await timeline.pollUntil(member, 'the held JoinGroup', () => coordinator.requests('JoinGroup').some((join) => join.memberId !== ''));
+      cluster.createTopic('events-b', 1);
+      await timeline.pollUntil(member, 'a metadata check that sees events-b', () => member.subscriptionTopics().includes('events-b'));
+      heldJoin.release();
+      await timeline.pollUntil(member, 'events-b assigned', () => member.assignment().length === 2);
+      const subscribed = coordinator.requests('JoinGroup').map((join) => decodeSubscription(join.protocols[0]!.metadata).topics);
+      expect(subscribed).toEqual([['events-a'], ['events-a'], ['events-a', 'events-b']]);
+    });
   });
 
   it.each(['INVALID_GROUP_ID', 'INCONSISTENT_GROUP_PROTOCOL', 'GROUP_MAX_SIZE_REACHED', 'FENCED_INSTANCE_ID'] as ErrorName[])('JoinGroup answered %s: poll throws it once, naming the group', async (error) => {

@@ -347,6 +347,9 @@ export class GroupMembership {
     this.rejoinReason = null;
     this.lost = false;
     this.joined = { generationId: join.generationId, memberId: join.memberId, protocol: this.protocol, assignment };
+    // A subscription that changed during the join (a pattern matched a new topic) asked for a
+    // rejoin while one was pending, which was a no-op: compare, as Kafka's joinedSubscription check.
+    if ([...this.hooks.subscribedTopics()].sort().join('\u0000') !== topics.join('\u0000')) this.requestRejoin('the subscription changed during the join');
     // Heartbeats start now, not at the next poll: the session must not lapse before the application polls.
     this.startHeartbeats();
     this.options.logger?.info({ group: this.options.groupId, memberId: join.memberId, generation: join.generationId, leader: isLeader, assignment }, 'joined the group');
