@@ -210,6 +210,18 @@ describe('Consumer in a group, against a scripted coordinator', () => {
     expect(member.groupMetadata().generationId).toBe(2);
   });
 
+  it('after REBALANCE_IN_PROGRESS, heartbeats go on until a poll starts the join: processing may outlast the session', async () => {
+    const member = await joinedConsumer('t', 1, 1);
+    const rebalancing = { errorCode: errorCode('REBALANCE_IN_PROGRESS') };
+    coordinator.answerNext('Heartbeat', rebalancing, rebalancing, rebalancing);
+    // No poll meanwhile: the application is busy with its records; the coordinator waits up to the rebalance timeout.
+    for (let beat = 0; beat < 3; beat++) await coordinator.nextCall('Heartbeat');
+    expect(coordinator.requests('JoinGroup')).toHaveLength(2);
+    timeline.clear();
+    await timeline.pollUntil(member, 'the rejoin', () => timeline.assigned());
+    expect(coordinator.requests('JoinGroup')).toHaveLength(3);
+  });
+
   describe.each([
     { error: 'ILLEGAL_GENERATION' as ErrorName, rejoinsAs: 'member-1', withLost: true, reported: 'lost' },
     { error: 'UNKNOWN_MEMBER_ID' as ErrorName, rejoinsAs: '', withLost: true, reported: 'lost' },

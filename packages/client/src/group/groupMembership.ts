@@ -428,7 +428,9 @@ export class GroupMembership {
 
   private async heartbeat(): Promise<void> {
     this.heartbeatTimer = null;
-    if (this.closed || this.rejoinReason !== null || this.generationIdValue === NO_GENERATION) return;
+    // A pending rejoin does not stop them: until a poll starts the join (JoinGroup keeps the member
+    // alive), heartbeats keep the session while the application finishes its records, as in Kafka.
+    if (this.closed || this.joining !== null || this.generationIdValue === NO_GENERATION) return;
     const sincePollMs = this.pollsInProgress > 0 ? 0 : Date.now() - this.lastPollMs;
     if (sincePollMs > this.options.maxPollIntervalMs) {
       // Kafka: the application stopped polling, so it cannot be processing its partitions in time.
@@ -447,7 +449,7 @@ export class GroupMembership {
       this.options.logger?.debug({ group: this.options.groupId, err: (error as Error).message }, 'heartbeat failed');
       this.markCoordinatorUnknown();
     }
-    if (this.heartbeatTimer === null && this.rejoinReason === null && !this.closed) this.startHeartbeats();
+    if (this.heartbeatTimer === null && this.joining === null && this.generationIdValue !== NO_GENERATION && !this.closed) this.startHeartbeats();
   }
 
   private onHeartbeatAnswer(code: number): void {
