@@ -379,6 +379,43 @@ describe('Consumer in a group, against a scripted coordinator', () => {
       await timeline.close(member);
       expect(timeline.events).toEqual(['OffsetCommit', 'revoked [t-0]']);
     });
+
+    it('close while JoinGroup waits: the member leaves, and the join answered afterwards goes no further', async () => {
+      cluster.createTopic('t', 1);
+      // Answered as to a follower, which would go straight on to SyncGroup (a leader first looks up metadata).
+      const heldJoin = held<'JoinGroup'>((_request, call) => ({ ...call.byDefault(), leader: 'another-member' }));
+      coordinator.answerNext('JoinGroup', (_request, call) => call.byDefault(), heldJoin.answer);
+      const member = consumer();
+      member.subscribe(['t'], timeline.listener());
+      await timeline.pollUntil(member, 'the held JoinGroup', () => coordinator.requests('JoinGroup').length === 2);
+      timeline.clear();
+      await timeline.close(member);
+      heldJoin.release();
+      await quietPeriod();
+      expect(timeline.events).toEqual(['LeaveGroup']);
+      expect(coordinator.requests('Heartbeat')).toEqual([]);
+    });
+
+    it.each(['JoinGroup', 'SyncGroup'] as const)('unsubscribe while %s waits: its late answer is dropped; a new subscription joins afresh', async (method) => {
+      cluster.createTopic('t', 1);
+      const heldJoin = held<'JoinGroup'>();
+      const heldSync = held<'SyncGroup'>();
+      if (method === 'JoinGroup') coordinator.answerNext('JoinGroup', (_request, call) => call.byDefault(), heldJoin.answer);
+      else coordinator.answerNext('SyncGroup', heldSync.answer);
+      const member = consumer();
+      member.subscribe(['t'], timeline.listener());
+      const heldAt = method === 'JoinGroup' ? 2 : 1; // the JoinGroup after MEMBER_ID_REQUIRED, or the first SyncGroup
+      await timeline.pollUntil(member, `the held ${method}`, () => coordinator.requests(method).length === heldAt);
+      timeline.clear();
+      await member.unsubscribe();
+      heldJoin.release();
+      heldSync.release();
+      await quietPeriod();
+      expect(member.groupMetadata()).toEqual({ groupId: GROUP, memberId: '', generationId: -1 });
+      member.subscribe(['t'], timeline.listener());
+      await timeline.pollUntil(member, 'the new join', () => timeline.assigned());
+      expect(timeline.events).toEqual(['LeaveGroup', 'JoinGroup', 'JoinGroup', 'SyncGroup', 'assigned [t-0]', 'OffsetFetch']);
+    });
   });
 
   describe('cooperative protocol', () => {

@@ -85,6 +85,8 @@ export class GroupMembership {
   private lastPollMs = Date.now();
   private pollsInProgress = 0;
   private closed = false;
+  /** leave() calls so far: a join in flight across one is dropped. */
+  private leaves = 0;
   /** Partition counts the leader assigned from: a change means a new assignment is due. */
   private assignedFromCounts: Map<string, number> | null = null;
 
@@ -257,6 +259,7 @@ export class GroupMembership {
    * then forgets the member id and generation.
    */
   async leave(reason: string): Promise<void> {
+    this.leaves++;
     this.stopHeartbeats();
     const memberId = this.memberIdValue;
     const wasMember = memberId !== '' && this.options.groupInstanceId === '';
@@ -300,12 +303,16 @@ export class GroupMembership {
         return 'retry' as const;
       });
       if (outcome === 'again') attempt = 0;
-      if (outcome === 'joined') return;
+      if (outcome === 'joined' || outcome === 'left') return;
     }
   }
 
   /** One JoinGroup + SyncGroup round. */
-  private async joinOnce(connection: BrokerConnection): Promise<'joined' | 'again' | 'retry'> {
+  private async joinOnce(connection: BrokerConnection): Promise<'joined' | 'again' | 'retry' | 'left'> {
+    // The member may leave (close, unsubscribe) while a call waits: as Kafka, the join then stops
+    // there, not taking back the member id it left with nor syncing a generation it gave up.
+    const leaves = this.leaves;
+    const left = (): boolean => this.leaves !== leaves;
     const topics = [...this.hooks.subscribedTopics()].sort();
     const owned = this.protocol === 'COOPERATIVE' ? this.hooks.ownedPartitions() : [];
     const rebalanceWaitMs = this.options.maxPollIntervalMs + REBALANCE_REQUEST_GRACE_MS;
@@ -324,6 +331,7 @@ export class GroupMembership {
       },
       rebalanceWaitMs,
     );
+    if (left()) return 'left';
     if (join.errorCode !== 0) return this.onJoinError(join.errorCode, join.memberId, join.errorMessage, 'JoinGroup');
     this.memberIdValue = join.memberId;
     this.generationIdValue = join.generationId;
@@ -342,6 +350,7 @@ export class GroupMembership {
       },
       rebalanceWaitMs,
     );
+    if (left()) return 'left';
     if (sync.errorCode !== 0) return this.onJoinError(sync.errorCode, this.memberIdValue, sync.errorMessage, 'SyncGroup');
     const assignment = decodeAssignment(sync.assignment).partitions.map(({ topic, partitions }) => ({ topic, partitions: [...partitions] }));
     this.rejoinReason = null;
