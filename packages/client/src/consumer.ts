@@ -334,7 +334,7 @@ export class Consumer {
   async commit(offsets?: readonly OffsetToCommit[]): Promise<void> {
     const membership = this.requireGroup('commit');
     const entries = offsets === undefined ? this.positionsToCommit(false) : this.checkedOffsets(offsets);
-    await membership.commit(entries, Date.now() + this.requestTimeoutMs);
+    await membership.commit(entries, Date.now() + this.requestTimeoutMs, { subscribed: this.subscription !== null });
     for (const entry of entries) this.lastCommitted.set(key(entry.topic, entry.partition), entry.offset);
   }
 
@@ -343,7 +343,7 @@ export class Consumer {
     const membership = this.requireGroup('commitAsync');
     const entries = offsets === undefined ? this.positionsToCommit(false) : this.checkedOffsets(offsets);
     // One attempt (Kafka's commitAsync does not retry) with the whole request timeout: the deadline is also the call's gRPC deadline.
-    membership.commit(entries, Date.now() + this.requestTimeoutMs, false).then(
+    membership.commit(entries, Date.now() + this.requestTimeoutMs, { retry: false, subscribed: this.subscription !== null }).then(
       () => {
         for (const entry of entries) this.lastCommitted.set(key(entry.topic, entry.partition), entry.offset);
         callback?.(null);

@@ -318,6 +318,21 @@ describe('Consumer in a group, against a scripted coordinator', () => {
       expect(timeline.events[0]).toBe('lost [t-0]');
     });
 
+    it('after the heartbeat said ILLEGAL_GENERATION: commit() is refused without a call (not sent from outside the group), and the member id is kept', async () => {
+      const member = await joinedConsumer('t', 1, 1, { enableAutoCommit: false });
+      coordinator.answerNext('Heartbeat', { errorCode: errorCode('ILLEGAL_GENERATION') });
+      await coordinator.nextCall('Heartbeat');
+      await quietPeriod(); // the answer reaches the consumer; no heartbeat follows to wait for
+      const refused = (await member.commit().catch((caught: unknown) => caught)) as RunnelError;
+      expect(refused).toBeInstanceOf(RunnelError);
+      expect(refused.message).toMatch(/may be assigned to another member/);
+      expect(coordinator.requests('OffsetCommit')).toEqual([]);
+      timeline.clear();
+      await timeline.pollUntil(member, 'the rejoin', () => timeline.assigned());
+      expect(timeline.events.slice(0, 2)).toEqual(['lost [t-0]', 'JoinGroup']);
+      expect(coordinator.requests('JoinGroup').at(-1)!.memberId).toBe('member-1');
+    });
+
     it('REBALANCE_IN_PROGRESS: rejected; the next poll rejoins', async () => {
       const member = await joinedConsumer('t', 1, 1, { enableAutoCommit: false });
       coordinator.answerNext('OffsetCommit', commitRefused('REBALANCE_IN_PROGRESS'));

@@ -194,10 +194,17 @@ export class GroupMembership {
 
   /**
    * OffsetCommit for `entries` as this member (or from outside the group with generation -1 when
-   * it holds no generation), retrying coordinator moves until `deadlineMs` (one attempt without `retry`).
+   * it holds no generation and is not `subscribed`), retrying coordinator moves until `deadlineMs`
+   * (one attempt without `retry`).
    */
-  async commit(entries: readonly CommitEntry[], deadlineMs: number, retry = true): Promise<void> {
+  async commit(entries: readonly CommitEntry[], deadlineMs: number, { retry = true, subscribed = false } = {}): Promise<void> {
     if (entries.length === 0) return;
+    if (subscribed && this.generationIdValue === NO_GENERATION) {
+      // Kafka's CommitFailedException, without a call: sent from outside the group, the commit of a
+      // fenced or expired member would be refused with UNKNOWN_MEMBER_ID (costing the member id it
+      // keeps after ILLEGAL_GENERATION), or accepted by an empty group for partitions it lost.
+      throw new RunnelError('ILLEGAL_GENERATION', `commit for group '${this.options.groupId}' refused: the member holds no generation (fenced, expired or not joined yet); its partitions may be assigned to another member (poll again to rejoin)`);
+    }
     const inGeneration = this.generationIdValue !== NO_GENERATION;
     const request: GroupApi.OffsetCommitRequest = {
       groupId: this.options.groupId,
