@@ -523,7 +523,9 @@ export class Consumer {
     this.nextSubscriptionCheckMs = Date.now() + this.cluster.options.metadataMaxAgeMs;
     let response: ClientApi.MetadataResponse__Output;
     try {
-      response = await this.cluster.metadata({ topics: subscription.pattern === null ? [...subscription.topics] : [], allowAutoTopicCreation: false });
+      // A leader also watches the topics only other members subscribe to (assignedTopics).
+      const topics = subscription.pattern === null ? [...new Set([...subscription.topics, ...this.membership!.assignedTopics])] : [];
+      response = await this.cluster.metadata({ topics, allowAutoTopicCreation: false });
     } catch (error) {
       this.nextSubscriptionCheckMs = Date.now() + this.retryBackoffMs;
       this.cluster.options.logger?.debug({ err: (error as Error).message }, 'subscription metadata check failed');

@@ -493,6 +493,38 @@ describe('Consumer in a group, against a scripted coordinator', () => {
     });
   });
 
+  describe("the leader's metadata check (every metadataMaxAgeMs)", () => {
+    it('covers topics only other members subscribe to: no rebalance until one of them grows', async () => {
+      cluster.createTopic('t', 1);
+      cluster.createTopic('u', 1);
+      const other = { memberId: 'other', groupInstanceId: '', metadata: encodeSubscription({ topics: ['u'] }) };
+      coordinator.handle('JoinGroup', (_request, call) => {
+        const answer = call.byDefault();
+        return answer.errorCode === 0 ? { ...answer, members: [...answer.members!, other] } : answer;
+      });
+      const member = consumer({ metadataMaxAgeMs: 50 });
+      member.subscribe(['t'], timeline.listener());
+      await timeline.pollUntil(member, 'the join', () => timeline.assigned());
+      const requests = cluster.metadataRequests.length;
+      await timeline.pollUntil(member, 'several metadata checks', () => cluster.metadataRequests.length >= requests + 5);
+      expect(coordinator.requests('JoinGroup')).toHaveLength(2);
+      cluster.createTopic('u', 2);
+      await timeline.pollUntil(member, 'the rejoin for the grown topic', () => coordinator.requests('JoinGroup').length === 3);
+    });
+
+    it('notices a subscribed topic created after the join', async () => {
+      cluster.createTopic('t', 1);
+      const member = consumer({ metadataMaxAgeMs: 50 });
+      member.subscribe(['t', 'later'], timeline.listener());
+      await timeline.pollUntil(member, 'the join', () => timeline.assigned());
+      expect(names(member.assignment())).toBe('t-0');
+      cluster.createTopic('later', 1);
+      timeline.clear();
+      await timeline.pollUntil(member, 'the rejoin', () => timeline.assigned());
+      expect(names(member.assignment())).toBe('later-0,t-0');
+    });
+  });
+
   it.each(['INVALID_GROUP_ID', 'INCONSISTENT_GROUP_PROTOCOL', 'GROUP_MAX_SIZE_REACHED', 'FENCED_INSTANCE_ID'] as ErrorName[])('JoinGroup answered %s: poll throws it once, naming the group', async (error) => {
     cluster.createTopic('t', 1);
     coordinator.answerNext('JoinGroup', { errorCode: errorCode(error), errorMessage: 'refused by the test' });

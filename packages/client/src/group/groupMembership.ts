@@ -87,8 +87,11 @@ export class GroupMembership {
   private closed = false;
   /** leave() calls so far: a join in flight across one is dropped. */
   private leaves = 0;
-  /** Partition counts the leader assigned from: a change means a new assignment is due. */
-  private assignedFromCounts: Map<string, number> | null = null;
+  /**
+   * What the leader assigned from: every member's topics (not only this member's) and their
+   * partition counts, absent while not in the metadata. A change means a new assignment is due.
+   */
+  private assignedFrom: { topics: readonly string[]; counts: ReadonlyMap<string, number> } | null = null;
 
   constructor(
     private readonly cluster: Cluster,
@@ -245,16 +248,22 @@ export class GroupMembership {
     return response.partitions;
   }
 
+  /** The topics the leader assigned from: its metadata checks must cover them all. */
+  get assignedTopics(): readonly string[] {
+    return this.assignedFrom?.topics ?? [];
+  }
+
   /**
-   * The leader checks whether the partition counts it assigned from still hold (a topic grew, or
-   * was deleted): if not, the group needs a new assignment.
+   * The leader checks whether the partition counts it assigned from still hold (a topic was
+   * created, grew, or was deleted): if not, the group needs a new assignment.
    */
   checkAssignedMetadata(partitionCounts: ReadonlyMap<string, number>): void {
-    const assignedFrom = this.assignedFromCounts;
+    const assignedFrom = this.assignedFrom;
     if (assignedFrom === null) return;
-    for (const [topic, count] of assignedFrom) {
+    for (const topic of assignedFrom.topics) {
+      const count = assignedFrom.counts.get(topic) ?? 0;
       if ((partitionCounts.get(topic) ?? 0) !== count) {
-        this.assignedFromCounts = null;
+        this.assignedFrom = null;
         this.requestRejoin(`partitions of '${topic}' changed from ${count} to ${partitionCounts.get(topic) ?? 0}`);
         return;
       }
@@ -406,7 +415,7 @@ export class GroupMembership {
     const topics = [...new Set(subscriptions.flatMap((subscription) => subscription.topics))].sort();
     const partitionCounts = await this.partitionCounts(topics);
     const result = assignor.assign(subscriptions, partitionCounts);
-    this.assignedFromCounts = partitionCounts;
+    this.assignedFrom = { topics, counts: partitionCounts };
     this.options.logger?.debug({ group: this.options.groupId, assignor: protocolName, members: members.length, topics }, 'computed the assignment as leader');
     return members.map((member) => ({ memberId: member.memberId, assignment: encodeAssignment({ partitions: result.get(member.memberId) ?? [] }) }));
   }
