@@ -9,7 +9,7 @@ import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscript
 import type { RebalanceProtocol } from '../src/group/groupMembership.js';
 import { Consumer, type ConsumerOptions, type ConsumerRecord, type TopicPartition } from '../src/index.js';
 import { FakeCluster } from './fakeBroker.js';
-import { FakeGroupCoordinator, type CallContext, type GroupMethod, type GroupRequest, type GroupResponse } from './fakeGroupCoordinator.js';
+import { FakeGroupCoordinator, byDefault, type CallContext, type GroupMethod, type GroupRequest, type GroupResponse } from './fakeGroupCoordinator.js';
 
 const GROUP = 'readers';
 const WAIT_MS = 5000;
@@ -34,7 +34,7 @@ function assignmentBytes(topic: string, partitions: number[]): Buffer {
 }
 
 /** An answer given only once the test calls release(): `answer`'s, by default the default coordinator's. */
-function held<M extends GroupMethod>(answer: (request: GroupRequest<M>, call: CallContext<M>) => GroupResponse<M> = (_request, call) => call.byDefault()) {
+function held<M extends GroupMethod>(answer: (request: GroupRequest<M>, call: CallContext<M>) => GroupResponse<M> = byDefault) {
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
   return {
@@ -52,7 +52,7 @@ function held<M extends GroupMethod>(answer: (request: GroupRequest<M>, call: Ca
  */
 class Timeline {
   readonly events: string[] = [];
-  private inside = 0;
+  private pollsAndCloses = 0;
 
   constructor(coordinator: FakeGroupCoordinator) {
     coordinator.onCall(({ method }) => {
@@ -61,7 +61,7 @@ class Timeline {
   }
 
   listener(withLost = true): RebalanceListener {
-    const record = (what: string) => (partitions: TopicPartition[]) => void this.events.push(`${what} [${names(partitions)}]${this.inside > 0 ? '' : ' OUTSIDE poll/close'}`);
+    const record = (what: string) => (partitions: TopicPartition[]) => void this.events.push(`${what} [${names(partitions)}]${this.pollsAndCloses > 0 ? '' : ' OUTSIDE poll/close'}`);
     return { onPartitionsRevoked: record('revoked'), onPartitionsAssigned: record('assigned'), ...(withLost ? { onPartitionsLost: record('lost') } : {}) };
   }
 
@@ -75,11 +75,11 @@ class Timeline {
   }
 
   async poll(consumer: Consumer, timeoutMs = 20): Promise<ConsumerRecord[]> {
-    return this.inside_(() => consumer.poll(timeoutMs));
+    return this.whileInside(() => consumer.poll(timeoutMs));
   }
 
   async close(consumer: Consumer): Promise<void> {
-    await this.inside_(() => consumer.close());
+    await this.whileInside(() => consumer.close());
   }
 
   /** Polls until `done` holds for the records polled so far (bounded). */
@@ -93,12 +93,12 @@ class Timeline {
     return records;
   }
 
-  private async inside_<T>(run: () => Promise<T>): Promise<T> {
-    this.inside++;
+  private async whileInside<T>(run: () => Promise<T>): Promise<T> {
+    this.pollsAndCloses++;
     try {
       return await run();
     } finally {
-      this.inside--;
+      this.pollsAndCloses--;
     }
   }
 }
@@ -142,6 +142,15 @@ describe('Consumer in a group, against a scripted coordinator', () => {
     cluster.append(topic, partition, encodeRecordBatch(Array.from({ length: count }, (_, i) => ({ value: Buffer.from(`${topic}-${partition}-${i}`) }))));
   }
 
+  /** JoinGroup answers (past MEMBER_ID_REQUIRED) with another member, subscribed to `topics`, and `overrides`. */
+  function anotherMemberJoins(topics: string[], overrides: GroupResponse<'JoinGroup'> = {}): void {
+    const other = { memberId: 'other', groupInstanceId: '', metadata: encodeSubscription({ topics }) };
+    coordinator.handle('JoinGroup', (_request, call) => {
+      const answer = call.byDefault();
+      return answer.errorCode === 0 ? { ...answer, members: [...answer.members!, other], ...overrides } : answer;
+    });
+  }
+
   /** A member of generation 1 owning every partition of `topic`, having polled its `perPartition` records each. */
   async function joinedConsumer(topic: string, partitions: number, perPartition: number, options: Partial<ConsumerOptions> = {}, listener = timeline.listener()): Promise<Consumer> {
     cluster.createTopic(topic, partitions);
@@ -158,12 +167,8 @@ describe('Consumer in a group, against a scripted coordinator', () => {
     appendRecords('t', 0, 5);
     appendRecords('t', 2, 4);
     coordinator.offsets.set('t:0', 3);
-    // Another member, and the group picks the member's second assignor.
-    const other = { memberId: 'other', groupInstanceId: '', metadata: encodeSubscription({ topics: ['t'] }) };
-    coordinator.handle('JoinGroup', (_request, call) => {
-      const answer = call.byDefault();
-      return answer.errorCode === 0 ? { ...answer, protocolName: 'roundrobin', members: [...answer.members!, other] } : answer;
-    });
+    // The group picks the member's second assignor.
+    anotherMemberJoins(['t'], { protocolName: 'roundrobin' });
     const member = consumer({ partitionAssignors: ['range', 'roundrobin'], autoOffsetReset: 'latest' });
     member.subscribe(['t'], timeline.listener());
     const records = await timeline.pollUntil(member, 't-0 from its committed offset', (polled) => polled.length >= 2);
@@ -260,7 +265,7 @@ describe('Consumer in a group, against a scripted coordinator', () => {
       const member = consumer();
       member.subscribe(['t']);
       await timeline.pollUntil(member, 'the join', () => member.assignment().length === 1);
-      expect(coordinator.calls.filter((call) => call.method === 'JoinGroup').map((call) => call.nodeId)).toEqual([1, 2, 2]);
+      expect(coordinator.nodesAsked('JoinGroup')).toEqual([1, 2, 2]);
       expect(coordinator.requests('FindCoordinator')).toHaveLength(2);
     });
 
@@ -269,28 +274,27 @@ describe('Consumer in a group, against a scripted coordinator', () => {
       const member = await joinedConsumer('t', 1, 1, { heartbeatIntervalMs: 5000, sessionTimeoutMs: 10_000 });
       coordinator.answerNext('OffsetCommit', (request) => moved(commitRefused(error)(request)));
       await member.commit([{ topic: 't', partition: 0, offset: 1 }]);
-      expect(coordinator.calls.filter((call) => call.method === 'OffsetCommit').map((call) => call.nodeId)).toEqual([1, 2]);
+      expect(coordinator.nodesAsked('OffsetCommit')).toEqual([1, 2]);
       expect(coordinator.committedOffset('t', 0)).toBe(1);
     });
   });
 
   describe('COORDINATOR_LOAD_IN_PROGRESS: retried at the same coordinator', () => {
     const loading = { errorCode: errorCode('COORDINATOR_LOAD_IN_PROGRESS') };
-    const nodesOf = (method: GroupMethod) => coordinator.calls.filter((call) => call.method === method).map((call) => call.nodeId);
 
     it('on heartbeat, JoinGroup and OffsetCommit', async () => {
       coordinator.answerNext('JoinGroup', loading);
       const member = await joinedConsumer('t', 1, 1);
-      expect(nodesOf('JoinGroup')).toEqual([1, 1, 1]);
+      expect(coordinator.nodesAsked('JoinGroup')).toEqual([1, 1, 1]);
       coordinator.answerNext('Heartbeat', loading);
       await coordinator.nextCall('Heartbeat');
       await coordinator.nextCall('Heartbeat');
       coordinator.answerNext('OffsetCommit', commitRefused('COORDINATOR_LOAD_IN_PROGRESS'));
       await member.commit([{ topic: 't', partition: 0, offset: 1 }]);
-      expect(nodesOf('OffsetCommit')).toEqual([1, 1]);
+      expect(coordinator.nodesAsked('OffsetCommit')).toEqual([1, 1]);
       expect(coordinator.committedOffset('t', 0)).toBe(1);
       expect(coordinator.requests('FindCoordinator')).toHaveLength(1);
-      expect(new Set(nodesOf('Heartbeat'))).toEqual(new Set([1]));
+      expect(new Set(coordinator.nodesAsked('Heartbeat'))).toEqual(new Set([1]));
     });
   });
 
@@ -371,8 +375,8 @@ describe('Consumer in a group, against a scripted coordinator', () => {
     });
 
     it('a poll that waits longer than maxPollIntervalMs is not a member that stopped polling', async () => {
-      const member = await joinedConsumer('t', 1, 1, { maxPollIntervalMs: 200 });
-      expect(await timeline.poll(member, 600)).toEqual([]);
+      const member = await joinedConsumer('t', 1, 1, { maxPollIntervalMs: 100 });
+      expect(await timeline.poll(member, 300)).toEqual([]);
       expect(coordinator.requests('LeaveGroup')).toEqual([]);
       expect(member.groupMetadata().generationId).toBe(1);
     });
@@ -399,7 +403,7 @@ describe('Consumer in a group, against a scripted coordinator', () => {
       cluster.createTopic('t', 1);
       // Answered as to a follower, which would go straight on to SyncGroup (a leader first looks up metadata).
       const heldJoin = held<'JoinGroup'>((_request, call) => ({ ...call.byDefault(), leader: 'another-member' }));
-      coordinator.answerNext('JoinGroup', (_request, call) => call.byDefault(), heldJoin.answer);
+      coordinator.answerNext('JoinGroup', byDefault, heldJoin.answer);
       const member = consumer();
       member.subscribe(['t'], timeline.listener());
       await timeline.pollUntil(member, 'the held JoinGroup', () => coordinator.requests('JoinGroup').length === 2);
@@ -415,7 +419,7 @@ describe('Consumer in a group, against a scripted coordinator', () => {
       cluster.createTopic('t', 1);
       const heldJoin = held<'JoinGroup'>();
       const heldSync = held<'SyncGroup'>();
-      if (method === 'JoinGroup') coordinator.answerNext('JoinGroup', (_request, call) => call.byDefault(), heldJoin.answer);
+      if (method === 'JoinGroup') coordinator.answerNext('JoinGroup', byDefault, heldJoin.answer);
       else coordinator.answerNext('SyncGroup', heldSync.answer);
       const member = consumer();
       member.subscribe(['t'], timeline.listener());
@@ -444,7 +448,7 @@ describe('Consumer in a group, against a scripted coordinator', () => {
       coordinator.answerNext('SyncGroup', (_request, call) => ({ ...call.byDefault(), assignment: assignmentBytes('t', [1]) }));
       // The follow-up join waits until the test has seen the kept partition fetched meanwhile.
       const followUp = held<'JoinGroup'>();
-      coordinator.answerNext('JoinGroup', (_request, call) => call.byDefault(), followUp.answer);
+      coordinator.answerNext('JoinGroup', byDefault, followUp.answer);
       const followUpSent = coordinator.nextCall('JoinGroup', () => coordinator.requests('JoinGroup').length === 4);
       await timeline.pollUntil(member, 'the revocation', () => names(member.assignment()) === 't-1');
       await followUpSent;
@@ -480,7 +484,7 @@ describe('Consumer in a group, against a scripted coordinator', () => {
     it('a topic that appears while a join is in flight leads to another join', async () => {
       cluster.createTopic('events-a', 1);
       const heldJoin = held<'JoinGroup'>();
-      coordinator.answerNext('JoinGroup', (_request, call) => call.byDefault(), heldJoin.answer);
+      coordinator.answerNext('JoinGroup', byDefault, heldJoin.answer);
       const member = consumer({ metadataMaxAgeMs: 50 });
       member.subscribe(/events/, timeline.listener());
       await timeline.pollUntil(member, 'the held JoinGroup', () => coordinator.requests('JoinGroup').some((join) => join.memberId !== ''));
@@ -497,11 +501,7 @@ describe('Consumer in a group, against a scripted coordinator', () => {
     it('covers topics only other members subscribe to: no rebalance until one of them grows', async () => {
       cluster.createTopic('t', 1);
       cluster.createTopic('u', 1);
-      const other = { memberId: 'other', groupInstanceId: '', metadata: encodeSubscription({ topics: ['u'] }) };
-      coordinator.handle('JoinGroup', (_request, call) => {
-        const answer = call.byDefault();
-        return answer.errorCode === 0 ? { ...answer, members: [...answer.members!, other] } : answer;
-      });
+      anotherMemberJoins(['u']);
       const member = consumer({ metadataMaxAgeMs: 50 });
       member.subscribe(['t'], timeline.listener());
       await timeline.pollUntil(member, 'the join', () => timeline.assigned());

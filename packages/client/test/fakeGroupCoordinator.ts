@@ -26,6 +26,11 @@ export interface CallContext<M extends GroupMethod> {
 
 export type Answer<M extends GroupMethod> = GroupResponse<M> | ((request: GroupRequest<M>, context: CallContext<M>) => GroupResponse<M> | Promise<GroupResponse<M>>);
 
+/** The default coordinator's answer, for a place in an answerNext() queue. */
+export function byDefault<M extends GroupMethod>(_request: GroupRequest<M>, context: CallContext<M>): GroupResponse<M> {
+  return context.byDefault();
+}
+
 const NEXT_CALL_TIMEOUT_MS = 5000;
 
 export class FakeGroupCoordinator {
@@ -78,9 +83,9 @@ export class FakeGroupCoordinator {
     return this.calls.filter((call): call is GroupCall<M> => call.method === method).map((call) => call.request);
   }
 
-  /** The methods received so far, in order (for asserting what came before what). */
-  methods(): GroupMethod[] {
-    return this.calls.map((call) => call.method);
+  /** The node each call of `method` went to, in order. */
+  nodesAsked(method: GroupMethod): number[] {
+    return this.calls.filter((call) => call.method === method).map((call) => call.nodeId);
   }
 
   /** `observer` sees every later call as it arrives (to interleave calls with listener events). */
@@ -114,14 +119,14 @@ export class FakeGroupCoordinator {
     this.calls.push(call);
     this.received.emit('call', call);
     const answer = this.queued.get(method)?.shift() ?? this.handlers.get(method);
-    const byDefault = (): never => this.byDefault(method, nodeId, request) as never;
-    if (answer === undefined) return byDefault();
+    const defaultAnswer = (): never => this.defaultAnswer(method, nodeId, request) as never;
+    if (answer === undefined) return defaultAnswer();
     if (typeof answer !== 'function') return answer;
-    return answer(request as never, { nodeId, byDefault });
+    return answer(request as never, { nodeId, byDefault: defaultAnswer });
   }
 
   /** The minimal coordinator's answer: one member, which leads; NOT_COORDINATOR from other nodes. */
-  private byDefault(method: GroupMethod, nodeId: number, request: object): object {
+  private defaultAnswer(method: GroupMethod, nodeId: number, request: object): object {
     const notCoordinator = { errorCode: errorCode('NOT_COORDINATOR'), errorMessage: `node ${nodeId} is not the coordinator` };
     if (method === 'FindCoordinator') {
       const broker = this.cluster.brokers.find((candidate) => candidate.nodeId === this.coordinatorNodeId)!;
