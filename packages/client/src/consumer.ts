@@ -334,7 +334,7 @@ export class Consumer {
   async commit(offsets?: readonly OffsetToCommit[]): Promise<void> {
     const membership = this.requireGroup('commit');
     const entries = offsets === undefined ? this.positionsToCommit(false) : this.checkedOffsets(offsets);
-    await membership.commit(entries, Date.now() + this.requestTimeoutMs);
+    await membership.commit(entries, Date.now() + this.requestTimeoutMs, { subscribed: this.subscription !== null });
     for (const entry of entries) this.lastCommitted.set(key(entry.topic, entry.partition), entry.offset);
   }
 
@@ -342,7 +342,8 @@ export class Consumer {
   commitAsync(offsets?: readonly OffsetToCommit[], callback?: (error: Error | null) => void): void {
     const membership = this.requireGroup('commitAsync');
     const entries = offsets === undefined ? this.positionsToCommit(false) : this.checkedOffsets(offsets);
-    membership.commit(entries, Date.now()).then(
+    // One attempt (Kafka's commitAsync does not retry) with the whole request timeout: the deadline is also the call's gRPC deadline.
+    membership.commit(entries, Date.now() + this.requestTimeoutMs, { retry: false, subscribed: this.subscription !== null }).then(
       () => {
         for (const entry of entries) this.lastCommitted.set(key(entry.topic, entry.partition), entry.offset);
         callback?.(null);
@@ -391,8 +392,16 @@ export class Consumer {
    */
   async poll(timeoutMs: number): Promise<ConsumerRecord[]> {
     if (this.closed) throw new Error('the consumer is closed');
-    const deadlineMs = Date.now() + Math.max(0, timeoutMs);
-    this.membership?.notePoll();
+    // The group counts time between polls against maxPollIntervalMs, not a long poll's wait.
+    this.membership?.pollStarted();
+    try {
+      return await this.pollUntil(Date.now() + Math.max(0, timeoutMs));
+    } finally {
+      this.membership?.pollEnded();
+    }
+  }
+
+  private async pollUntil(deadlineMs: number): Promise<ConsumerRecord[]> {
     for (;;) {
       if (this.subscription !== null) await this.updateGroup(deadlineMs);
       else if (this.autoCommit) this.maybeAutoCommit();
@@ -514,7 +523,9 @@ export class Consumer {
     this.nextSubscriptionCheckMs = Date.now() + this.cluster.options.metadataMaxAgeMs;
     let response: ClientApi.MetadataResponse__Output;
     try {
-      response = await this.cluster.metadata({ topics: subscription.pattern === null ? [...subscription.topics] : [], allowAutoTopicCreation: false });
+      // A leader also watches the topics only other members subscribe to (assignedTopics).
+      const topics = subscription.pattern === null ? [...new Set([...subscription.topics, ...this.membership!.assignedTopics])] : [];
+      response = await this.cluster.metadata({ topics, allowAutoTopicCreation: false });
     } catch (error) {
       this.nextSubscriptionCheckMs = Date.now() + this.retryBackoffMs;
       this.cluster.options.logger?.debug({ err: (error as Error).message }, 'subscription metadata check failed');

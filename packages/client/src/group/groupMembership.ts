@@ -83,9 +83,15 @@ export class GroupMembership {
   private fatal: Error | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private lastPollMs = Date.now();
+  private pollsInProgress = 0;
   private closed = false;
-  /** Partition counts the leader assigned from: a change means a new assignment is due. */
-  private assignedFromCounts: Map<string, number> | null = null;
+  /** leave() calls so far: a join in flight across one is dropped. */
+  private leaves = 0;
+  /**
+   * What the leader assigned from: every member's topics (not only this member's) and their
+   * partition counts, absent while not in the metadata. A change means a new assignment is due.
+   */
+  private assignedFrom: { topics: readonly string[]; counts: ReadonlyMap<string, number> } | null = null;
 
   constructor(
     private readonly cluster: Cluster,
@@ -115,9 +121,19 @@ export class GroupMembership {
     return this.rejoinReason !== null;
   }
 
-  /** Set by the poll loop; a member that has not polled for max.poll.interval.ms leaves the group. */
-  notePoll(): void {
+  /**
+   * Called as each poll starts and ends; a member that has not polled for max.poll.interval.ms
+   * leaves the group. A poll that is waiting counts as polling (Kafka's poll loop resets its poll
+   * timer while it waits): the interval bounds the application's time between polls.
+   */
+  pollStarted(): void {
     this.lastPollMs = Date.now();
+    this.pollsInProgress++;
+  }
+
+  pollEnded(): void {
+    this.lastPollMs = Date.now();
+    this.pollsInProgress--;
   }
 
   requestRejoin(reason: string): void {
@@ -181,10 +197,17 @@ export class GroupMembership {
 
   /**
    * OffsetCommit for `entries` as this member (or from outside the group with generation -1 when
-   * it holds no generation), retrying coordinator moves until `deadlineMs`.
+   * it holds no generation and is not `subscribed`), retrying coordinator moves until `deadlineMs`
+   * (one attempt without `retry`).
    */
-  async commit(entries: readonly CommitEntry[], deadlineMs: number): Promise<void> {
+  async commit(entries: readonly CommitEntry[], deadlineMs: number, { retry = true, subscribed = false } = {}): Promise<void> {
     if (entries.length === 0) return;
+    if (subscribed && this.generationIdValue === NO_GENERATION) {
+      // Kafka's CommitFailedException, without a call: sent from outside the group, the commit of a
+      // fenced or expired member would be refused with UNKNOWN_MEMBER_ID (costing the member id it
+      // keeps after ILLEGAL_GENERATION), or accepted by an empty group for partitions it lost.
+      throw new RunnelError('ILLEGAL_GENERATION', `commit for group '${this.options.groupId}' refused: the member holds no generation (fenced, expired or not joined yet); its partitions may be assigned to another member (poll again to rejoin)`);
+    }
     const inGeneration = this.generationIdValue !== NO_GENERATION;
     const request: GroupApi.OffsetCommitRequest = {
       groupId: this.options.groupId,
@@ -193,7 +216,7 @@ export class GroupMembership {
       groupInstanceId: this.options.groupInstanceId,
       partitions: entries.map((entry) => ({ topic: entry.topic, partition: entry.partition, offset: entry.offset, leaderEpoch: entry.leaderEpoch ?? -1, metadata: entry.metadata ?? '' })),
     };
-    const response = await this.callCoordinator('OffsetCommit', request, deadlineMs, (answer) => answer.partitions.map((partition) => partition.errorCode));
+    const response = await this.callCoordinator('OffsetCommit', request, deadlineMs, (answer) => answer.partitions.map((partition) => partition.errorCode), retry);
     const failed = response.partitions.find((partition) => partition.errorCode !== 0);
     if (failed === undefined) return;
     const code = failed.errorCode;
@@ -225,16 +248,22 @@ export class GroupMembership {
     return response.partitions;
   }
 
+  /** The topics the leader assigned from: its metadata checks must cover them all. */
+  get assignedTopics(): readonly string[] {
+    return this.assignedFrom?.topics ?? [];
+  }
+
   /**
-   * The leader checks whether the partition counts it assigned from still hold (a topic grew, or
-   * was deleted): if not, the group needs a new assignment.
+   * The leader checks whether the partition counts it assigned from still hold (a topic was
+   * created, grew, or was deleted): if not, the group needs a new assignment.
    */
   checkAssignedMetadata(partitionCounts: ReadonlyMap<string, number>): void {
-    const assignedFrom = this.assignedFromCounts;
+    const assignedFrom = this.assignedFrom;
     if (assignedFrom === null) return;
-    for (const [topic, count] of assignedFrom) {
+    for (const topic of assignedFrom.topics) {
+      const count = assignedFrom.counts.get(topic) ?? 0;
       if ((partitionCounts.get(topic) ?? 0) !== count) {
-        this.assignedFromCounts = null;
+        this.assignedFrom = null;
         this.requestRejoin(`partitions of '${topic}' changed from ${count} to ${partitionCounts.get(topic) ?? 0}`);
         return;
       }
@@ -246,6 +275,7 @@ export class GroupMembership {
    * then forgets the member id and generation.
    */
   async leave(reason: string): Promise<void> {
+    this.leaves++;
     this.stopHeartbeats();
     const memberId = this.memberIdValue;
     const wasMember = memberId !== '' && this.options.groupInstanceId === '';
@@ -289,12 +319,16 @@ export class GroupMembership {
         return 'retry' as const;
       });
       if (outcome === 'again') attempt = 0;
-      if (outcome === 'joined') return;
+      if (outcome === 'joined' || outcome === 'left') return;
     }
   }
 
   /** One JoinGroup + SyncGroup round. */
-  private async joinOnce(connection: BrokerConnection): Promise<'joined' | 'again' | 'retry'> {
+  private async joinOnce(connection: BrokerConnection): Promise<'joined' | 'again' | 'retry' | 'left'> {
+    // The member may leave (close, unsubscribe) while a call waits: as Kafka, the join then stops
+    // there, not taking back the member id it left with nor syncing a generation it gave up.
+    const leaves = this.leaves;
+    const left = (): boolean => this.leaves !== leaves;
     const topics = [...this.hooks.subscribedTopics()].sort();
     const owned = this.protocol === 'COOPERATIVE' ? this.hooks.ownedPartitions() : [];
     const rebalanceWaitMs = this.options.maxPollIntervalMs + REBALANCE_REQUEST_GRACE_MS;
@@ -313,6 +347,7 @@ export class GroupMembership {
       },
       rebalanceWaitMs,
     );
+    if (left()) return 'left';
     if (join.errorCode !== 0) return this.onJoinError(join.errorCode, join.memberId, join.errorMessage, 'JoinGroup');
     this.memberIdValue = join.memberId;
     this.generationIdValue = join.generationId;
@@ -331,11 +366,15 @@ export class GroupMembership {
       },
       rebalanceWaitMs,
     );
+    if (left()) return 'left';
     if (sync.errorCode !== 0) return this.onJoinError(sync.errorCode, this.memberIdValue, sync.errorMessage, 'SyncGroup');
     const assignment = decodeAssignment(sync.assignment).partitions.map(({ topic, partitions }) => ({ topic, partitions: [...partitions] }));
     this.rejoinReason = null;
     this.lost = false;
     this.joined = { generationId: join.generationId, memberId: join.memberId, protocol: this.protocol, assignment };
+    // A subscription that changed during the join (a pattern matched a new topic) asked for a
+    // rejoin while one was pending, which was a no-op: compare, as Kafka's joinedSubscription check.
+    if ([...this.hooks.subscribedTopics()].sort().join('\u0000') !== topics.join('\u0000')) this.requestRejoin('the subscription changed during the join');
     // Heartbeats start now, not at the next poll: the session must not lapse before the application polls.
     this.startHeartbeats();
     this.options.logger?.info({ group: this.options.groupId, memberId: join.memberId, generation: join.generationId, leader: isLeader, assignment }, 'joined the group');
@@ -376,7 +415,7 @@ export class GroupMembership {
     const topics = [...new Set(subscriptions.flatMap((subscription) => subscription.topics))].sort();
     const partitionCounts = await this.partitionCounts(topics);
     const result = assignor.assign(subscriptions, partitionCounts);
-    this.assignedFromCounts = partitionCounts;
+    this.assignedFrom = { topics, counts: partitionCounts };
     this.options.logger?.debug({ group: this.options.groupId, assignor: protocolName, members: members.length, topics }, 'computed the assignment as leader');
     return members.map((member) => ({ memberId: member.memberId, assignment: encodeAssignment({ partitions: result.get(member.memberId) ?? [] }) }));
   }
@@ -414,8 +453,10 @@ export class GroupMembership {
 
   private async heartbeat(): Promise<void> {
     this.heartbeatTimer = null;
-    if (this.closed || this.rejoinReason !== null || this.generationIdValue === NO_GENERATION) return;
-    const sincePollMs = Date.now() - this.lastPollMs;
+    // A pending rejoin does not stop them: until a poll starts the join (JoinGroup keeps the member
+    // alive), heartbeats keep the session while the application finishes its records, as in Kafka.
+    if (this.closed || this.joining !== null || this.generationIdValue === NO_GENERATION) return;
+    const sincePollMs = this.pollsInProgress > 0 ? 0 : Date.now() - this.lastPollMs;
     if (sincePollMs > this.options.maxPollIntervalMs) {
       // Kafka: the application stopped polling, so it cannot be processing its partitions in time.
       this.options.logger?.warn({ group: this.options.groupId, sincePollMs, maxPollIntervalMs: this.options.maxPollIntervalMs }, 'no poll within max.poll.interval.ms: leaving the group');
@@ -433,7 +474,7 @@ export class GroupMembership {
       this.options.logger?.debug({ group: this.options.groupId, err: (error as Error).message }, 'heartbeat failed');
       this.markCoordinatorUnknown();
     }
-    if (this.heartbeatTimer === null && this.rejoinReason === null && !this.closed) this.startHeartbeats();
+    if (this.heartbeatTimer === null && this.joining === null && this.generationIdValue !== NO_GENERATION && !this.closed) this.startHeartbeats();
   }
 
   private onHeartbeatAnswer(code: number): void {
@@ -491,10 +532,10 @@ export class GroupMembership {
   }
 
   /**
-   * A call to the coordinator, looked up again and retried after NOT_COORDINATOR,
+   * A call to the coordinator, looked up again and retried (if `retry`) after NOT_COORDINATOR,
    * COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS or a network error until `deadlineMs`.
    */
-  private async callCoordinator<M extends keyof GroupCalls>(method: M, request: GroupCalls[M][0], deadlineMs: number, codesOf: (response: GroupCalls[M][1]) => number[]): Promise<GroupCalls[M][1]> {
+  private async callCoordinator<M extends keyof GroupCalls>(method: M, request: GroupCalls[M][0], deadlineMs: number, codesOf: (response: GroupCalls[M][1]) => number[], retry = true): Promise<GroupCalls[M][1]> {
     for (let attempt = 1; ; attempt++) {
       let retryError: RunnelError;
       try {
@@ -510,7 +551,7 @@ export class GroupMembership {
         this.markCoordinatorUnknown();
         retryError = error;
       }
-      if (Date.now() >= deadlineMs || this.closed) throw retryError;
+      if (!retry || Date.now() >= deadlineMs || this.closed) throw retryError;
       await sleep(Math.min(backoffMs(attempt, this.options.retryBackoffMs, COORDINATOR_BACKOFF_MAX_MS), Math.max(0, deadlineMs - Date.now())));
     }
   }
