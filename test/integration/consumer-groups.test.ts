@@ -4,7 +4,7 @@
 // coordinator's node is SIGKILLed; bad group input is refused without disturbing the group.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { Admin, Consumer, Producer, type ConsumerOptions, type ConsumerRecord } from '@runnel/client';
+import { Admin, Consumer, Producer, type ConsumerOptions, type ConsumerRecord, type RebalanceListener, type TopicPartition } from '@runnel/client';
 import { errorCode, type GroupApi } from '@runnel/common';
 import { RUNNEL_BIN } from '@runnel/testkit';
 import { GroupClients, groupCall } from './groupCalls.js';
@@ -91,11 +91,11 @@ interface Member {
 }
 
 /** Polls in the background until stopped, keeping every record it got; a poll that throws fails stop(). */
-function startMember(options: ConsumerOptions, topics: string[]): Member {
+function startMember(options: ConsumerOptions, topics: string[], listener: RebalanceListener = {}): Member {
   const consumer = new Consumer(options);
   const records: ConsumerRecord[] = [];
   let stopped = false;
-  consumer.subscribe(topics);
+  consumer.subscribe(topics, listener);
   const loop = (async (): Promise<unknown> => {
     try {
       while (!stopped) records.push(...(await consumer.poll(200)));
@@ -201,6 +201,39 @@ describe('consumer groups', () => {
       await audit.stop();
     }
   }, 180_000);
+
+  it('cooperative-sticky: a joining member takes its share while the others keep theirs and go on reading', async () => {
+    const topic = 'shipments';
+    const total = 1200;
+    await createTopic(topic, total / 2);
+    const revoked = new Map<string, TopicPartition[]>();
+    const options = (clientId: string): ConsumerOptions => ({ ...memberOptions('shipping', clientId), partitionAssignors: ['cooperative-sticky'] });
+    const listener = (name: string): RebalanceListener => ({ onPartitionsRevoked: (partitions) => void revoked.set(name, [...(revoked.get(name) ?? []), ...partitions]) });
+    const members = [startMember(options('c1'), [topic], listener('c1')), startMember(options('c2'), [topic], listener('c2'))];
+    try {
+      const owned = (member: Member) => member.consumer.assignment().map(({ partition }) => partition).sort();
+      await waitFor('two members holding 3 partitions each', () => (members.every((member) => owned(member).length === 3) ? true : undefined), 30_000);
+      await waitFor('the first half read', () => (members.reduce((sum, member) => sum + member.records.length, 0) >= total / 2 ? true : undefined), 30_000);
+      const before = members.map(owned);
+      revoked.clear();
+      members.push(startMember(options('c3'), [topic], listener('c3')));
+      await waitFor('three members holding 2 partitions each', () => (members.every((member) => owned(member).length === 2) ? true : undefined), 30_000);
+      // Each old member gave up exactly one partition and kept the other two throughout (no eager revoke-all).
+      for (const [i, name] of ['c1', 'c2'].entries()) {
+        expect(revoked.get(name)).toHaveLength(1);
+        expect(before[i]!.filter((partition) => owned(members[i]!).includes(partition))).toHaveLength(2);
+      }
+      const producer = new Producer({ bootstrap: bootstrap(), acks: 'all', lingerMs: 5 });
+      await Promise.all(Array.from({ length: total / 2 }, (_, i) => producer.send({ topic, key: `late-${i}`, value: 'late' })));
+      await producer.close();
+      await waitFor('every record read', () => (members.reduce((sum, member) => sum + member.records.length, 0) >= total ? true : undefined), 30_000);
+      const all = ids(members.flatMap((member) => member.records));
+      expect(new Set(all).size).toBe(total);
+      expect(all.length).toBe(total); // partitions handed over after a commit: nothing read twice
+    } finally {
+      await Promise.all(members.map((member) => member.stop()));
+    }
+  }, 120_000);
 
   it('moves partitions when members join, leave and are SIGKILLed: nothing skipped, duplicates only after the last commit', async () => {
     const topic = 'payments';

@@ -5,6 +5,6 @@ export { type GroupCoordinator } from './group/coordinator.js';
 export { type GroupCalls } from './connection.js';
 export { encodeAssignment, encodeSubscription, decodeAssignment, decodeSubscription, CONSUMER_PROTOCOL_TYPE, type TopicPartitions, type Assignment, type Subscription } from './group/consumerProtocol.js';
 export { Producer, type ProducerOptions, type ProducerRecord, type RecordMetadata } from './producer.js';
-export { Consumer, type ConsumerOptions, type ConsumerRecord, type TopicPartition } from './consumer.js';
+export { Consumer, type ConsumerOptions, type ConsumerRecord, type TopicPartition, type RebalanceListener, type CommittedOffset, type OffsetToCommit } from './consumer.js';
 export { murmur2, toPositive, defaultPartition } from './murmur2.js';
 export { type ClientOptions, DEFAULT_PORT } from './options.js';

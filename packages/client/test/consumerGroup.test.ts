@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RebalanceListener } from '../src/consumer.js';
 import { rangeAssignor, type PartitionAssignor } from '../src/group/assignors.js';
 import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription } from '../src/group/consumerProtocol.js';
-import type { RebalanceProtocol } from '../src/group/groupMembership.js';
+import type { RebalanceProtocol } from '../src/group/assignors.js';
 import { Consumer, type ConsumerOptions, type ConsumerRecord, type TopicPartition } from '../src/index.js';
 import { FakeCluster } from './fakeBroker.js';
 import { FakeGroupCoordinator, byDefault, type CallContext, type GroupMethod, type GroupRequest, type GroupResponse } from './fakeGroupCoordinator.js';

@@ -52,11 +52,12 @@ export async function callCoordinator<T>(
       return await call(await lookUpCoordinator(cluster, groupId));
     } catch (error) {
       if (!isCoordinatorError(error)) throw error;
-      const waitMs = backoffMs(attempt, COORDINATOR_BACKOFF_MS, COORDINATOR_BACKOFF_MAX_MS);
-      if (Date.now() + waitMs > deadline) {
+      const remainingMs = deadline - Date.now();
+      if (remainingMs <= 0) {
         throw RunnelError.fromCode(error.code, `group '${groupId}': no coordinator answered within ${timeoutMs} ms (last: ${error.detail})`);
       }
-      await sleep(waitMs);
+      // The last wait is cut to the deadline, so the call gives up at requestTimeoutMs, not a backoff before it.
+      await sleep(Math.min(backoffMs(attempt, COORDINATOR_BACKOFF_MS, COORDINATOR_BACKOFF_MAX_MS), remainingMs));
     }
   }
 }

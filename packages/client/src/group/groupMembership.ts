@@ -4,14 +4,13 @@
 // leave. The consumer drives it from poll(): steps that run the user's rebalance listener (revoking
 // before a join, assigning after it) happen only inside poll, as in Kafka; the JoinGroup/SyncGroup
 // round trips and heartbeats run in the background, so a poll never waits for a whole rebalance.
-import { RunnelError, brokerAddress, errorCode, errorName, type GroupApi, type Logger } from '@runnel/common';
+import { RunnelError, errorCode, errorName, type GroupApi, type Logger } from '@runnel/common';
 import { backoffMs, sleep } from '../backoff.js';
 import type { Cluster } from '../cluster.js';
 import type { BrokerConnection, GroupCalls } from '../connection.js';
-import type { PartitionAssignor } from './assignors.js';
+import { commonRebalanceProtocol, type PartitionAssignor, type RebalanceProtocol } from './assignors.js';
+import { findCoordinator } from './coordinator.js';
 import { CONSUMER_PROTOCOL_TYPE, decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription, type Subscription, type TopicPartitions } from './consumerProtocol.js';
-
-export type RebalanceProtocol = 'EAGER' | 'COOPERATIVE';
 
 export interface GroupMembershipOptions {
   groupId: string;
@@ -62,17 +61,14 @@ const COORDINATOR_BACKOFF_MAX_MS = 1000;
 const COORDINATOR_MOVED = new Set([errorCode('NOT_COORDINATOR'), errorCode('COORDINATOR_NOT_AVAILABLE')]);
 const LOAD_IN_PROGRESS = errorCode('COORDINATOR_LOAD_IN_PROGRESS');
 
-/** The rebalance protocol a member with these assignors uses: cooperative only if every assignor supports it (KIP-429). */
-export function rebalanceProtocolOf(assignors: readonly PartitionAssignor[]): RebalanceProtocol {
-  const supports = (assignor: PartitionAssignor): readonly RebalanceProtocol[] => (assignor as { supportedProtocols?: readonly RebalanceProtocol[] }).supportedProtocols ?? ['EAGER'];
-  return assignors.length > 0 && assignors.every((assignor) => supports(assignor).includes('COOPERATIVE')) ? 'COOPERATIVE' : 'EAGER';
-}
-
 export class GroupMembership {
   readonly protocol: RebalanceProtocol;
   private memberIdValue = '';
   private generationIdValue = NO_GENERATION;
   private coordinator: { nodeId: number; connection: BrokerConnection } | null = null;
+  /** The assignment of the last generation joined, and its id: what the sticky assignors keep where they can. */
+  private lastAssignment: TopicPartitions[] = [];
+  private lastGenerationId = NO_GENERATION;
   private findingCoordinator: Promise<BrokerConnection> | null = null;
   /** A rejoin is needed before the member owns a valid assignment again; the reason is logged. */
   private rejoinReason: string | null = 'first join';
@@ -98,7 +94,7 @@ export class GroupMembership {
     private readonly options: GroupMembershipOptions,
     private readonly hooks: GroupMemberHooks,
   ) {
-    this.protocol = rebalanceProtocolOf(options.assignors);
+    this.protocol = commonRebalanceProtocol(options.assignors);
   }
 
   get memberId(): string {
@@ -341,7 +337,11 @@ export class GroupMembership {
         memberId: this.memberIdValue,
         groupInstanceId: this.options.groupInstanceId,
         protocolType: CONSUMER_PROTOCOL_TYPE,
-        protocols: this.options.assignors.map((assignor) => ({ name: assignor.name, metadata: encodeSubscription({ topics, ownedPartitions: owned, generationId: this.generationIdValue }) })),
+        protocols: this.options.assignors.map((assignor) => ({
+          name: assignor.name,
+          // The eager sticky assignor learns what each member had from its userData (the members revoked everything before joining).
+          metadata: encodeSubscription({ topics, ownedPartitions: owned, generationId: this.generationIdValue, userData: assignor.subscriptionUserData?.(this.lastAssignment, this.lastGenerationId) ?? null }),
+        })),
         clientId: this.options.clientId,
         requireKnownMemberId: true,
       },
@@ -372,6 +372,8 @@ export class GroupMembership {
     this.rejoinReason = null;
     this.lost = false;
     this.joined = { generationId: join.generationId, memberId: join.memberId, protocol: this.protocol, assignment };
+    this.lastAssignment = assignment;
+    this.lastGenerationId = join.generationId;
     // A subscription that changed during the join (a pattern matched a new topic) asked for a
     // rejoin while one was pending, which was a no-op: compare, as Kafka's joinedSubscription check.
     if ([...this.hooks.subscribedTopics()].sort().join('\u0000') !== topics.join('\u0000')) this.requestRejoin('the subscription changed during the join');
@@ -518,17 +520,8 @@ export class GroupMembership {
   }
 
   private async findCoordinator(deadlineMs: number): Promise<BrokerConnection> {
-    for (let attempt = 1; ; attempt++) {
-      const response = await this.cluster.anyBroker((connection) => connection.group('FindCoordinator', { key: this.options.groupId }));
-      if (response.errorCode === 0) {
-        const connection = this.cluster.connection(brokerAddress(response.host, response.port));
-        this.coordinator = { nodeId: response.nodeId, connection };
-        return connection;
-      }
-      const error = RunnelError.fromCode(response.errorCode, `FindCoordinator for group '${this.options.groupId}': ${response.errorMessage || errorName(response.errorCode)}`);
-      if (!error.retriable || Date.now() >= deadlineMs) throw error;
-      await sleep(Math.min(backoffMs(attempt, this.options.retryBackoffMs, COORDINATOR_BACKOFF_MAX_MS), Math.max(0, deadlineMs - Date.now())));
-    }
+    this.coordinator = await findCoordinator(this.cluster, this.options.groupId, Math.max(1, deadlineMs - Date.now()));
+    return this.coordinator.connection;
   }
 
   /**
