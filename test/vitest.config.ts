@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -23,6 +23,18 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, 'test/compat/**'],
+          testTimeout: 180_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        // Real Kafka clients (kcat, Python, KafkaJS, @platformatic/kafka) against a real cluster;
+        // `--project compat` runs them alone.
+        extends: true,
+        test: {
+          name: 'compat',
+          include: ['test/compat/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 120_000,
         },

@@ -1,0 +1,145 @@
+// The cluster every compat suite runs its Kafka clients against: three real nodes, each a broker
+// and a controller voter with a PLAINTEXT (Kafka) listener on a free port, plus the few things the
+// suites ask of it through Runnel's own gRPC door (creating topics with a known layout, finding a
+// partition's leader) so that what a Kafka client sees can be checked against the broker's truth.
+import { Admin } from '@runnel/client';
+import type { LocalCluster, NodeProcess } from '@runnel/testkit';
+import { useCluster, waitFor, type ClusterFixture } from '../integration/harness.js';
+
+/**
+ * Timings shortened so group joins and failovers take seconds, not Kafka's defaults: no initial
+ * rebalance delay, clients may ask for short sessions, and __consumer_offsets has 3 partitions
+ * rather than 50 (created on the first FindCoordinator, all on these 3 nodes).
+ */
+export const COMPAT_NODE_CONFIG: Readonly<Record<string, string>> = {
+  'default.replication.factor': '3',
+  'num.partitions': '3',
+  'offsets.topic.num.partitions': '3',
+  'group.initial.rebalance.delay.ms': '0',
+  'group.min.session.timeout.ms': '1000',
+};
+
+/** A 3-node cluster for the suite (started before its first test, removed after its last). */
+export function useKafkaCluster(config: Record<string, string> = {}): ClusterFixture {
+  return useCluster(3, { ...COMPAT_NODE_CONFIG, ...config });
+}
+
+/** bootstrap.servers for a Kafka client: the PLAINTEXT address of every node still running. */
+export function kafkaBootstrap(cluster: LocalCluster): string[] {
+  return cluster.running().map((node: NodeProcess) => node.kafkaBootstrap);
+}
+
+/** The gRPC addresses of the running nodes, for Runnel's own client. */
+export function grpcBootstrap(cluster: LocalCluster): string[] {
+  return cluster.running().map((node) => node.bootstrap);
+}
+
+/**
+ * Creates a topic through the gRPC door (so its layout does not depend on the Kafka client under
+ * test) and waits until every partition has a leader.
+ */
+export async function createTopic(cluster: LocalCluster, name: string, partitions: number, configs: Record<string, string> = {}): Promise<void> {
+  const admin = new Admin({ bootstrap: grpcBootstrap(cluster) });
+  try {
+    await admin.createTopics([{ name, partitions, replicationFactor: 3, configs }]);
+    await waitFor(
+      `leaders for every partition of ${name}`,
+      async () => {
+        const [topic] = await admin.describeTopics([name]);
+        return topic!.partitions.every((partition) => partition.leader >= 0) ? true : undefined;
+      },
+      15_000,
+    );
+  } finally {
+    await admin.close();
+  }
+}
+
+/** The node leading `topic`/`partition` now, as the controller's metadata has it. */
+export async function leaderOf(cluster: LocalCluster, topic: string, partition: number): Promise<NodeProcess> {
+  const admin = new Admin({ bootstrap: grpcBootstrap(cluster) });
+  try {
+    const [description] = await admin.describeTopics([topic]);
+    const leader = description!.partitions.find((candidate) => candidate.partition === partition)!.leader;
+    return cluster.node(leader);
+  } finally {
+    await admin.close();
+  }
+}
+
+/** Values that were acknowledged but are not in what was read back (empty when nothing acknowledged was lost). */
+export function lostValues(acknowledged: Iterable<string>, readBack: Iterable<string>): string[] {
+  const read = new Set(readBack);
+  return [...acknowledged].filter((value) => !read.has(value));
+}
+
+/** `promise`, or a rejection naming `what` once `timeoutMs` has passed (a client call that never settles fails its test, not the run). */
+export async function withDeadline<T>(what: string, promise: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface LeaderKillRun {
+  /** Every value whose send resolved: the client's promise that the cluster has it. */
+  acknowledged: string[];
+  /** Batches whose send rejected (their values may or may not be stored). */
+  failedBatches: number;
+  /** Batches acknowledged after the kill, the last one included when it succeeded. */
+  acknowledgedAfterKill: number;
+  lastBatchAcknowledged: boolean;
+  killed: NodeProcess;
+}
+
+export interface LeaderKillOptions {
+  batches: number;
+  batchSize: number;
+  /** The leader of partition 0 is SIGKILLed once this many batches were sent. */
+  killAfterBatches: number;
+  /** One send's limit, past the client's own retries. */
+  sendTimeoutMs: number;
+  /** The whole run's limit: batches not sent by then are not sent. */
+  runTimeoutMs: number;
+}
+
+/**
+ * Sends `batches` batches of distinct values one after another through `send` (a Kafka client's
+ * produce with acks=all), and SIGKILLs the leader of `topic`'s partition 0 part-way. A rejected
+ * send is counted, not retried: the client's own retries are what is under test.
+ */
+export async function produceAcrossLeaderKill(
+  cluster: LocalCluster,
+  topic: string,
+  send: (values: string[]) => Promise<unknown>,
+  options: LeaderKillOptions,
+): Promise<LeaderKillRun> {
+  const acknowledged: string[] = [];
+  let failedBatches = 0;
+  let acknowledgedAfterKill = 0;
+  let lastBatchAcknowledged = false;
+  let killed: NodeProcess | undefined;
+  const deadline = Date.now() + options.runTimeoutMs;
+  for (let batch = 0; batch < options.batches && Date.now() < deadline; batch++) {
+    if (batch === options.killAfterBatches) {
+      killed = await leaderOf(cluster, topic, 0);
+      await killed.kill('SIGKILL');
+    }
+    const values = Array.from({ length: options.batchSize }, (_, i) => `${topic}-${batch}-${i}`);
+    try {
+      await withDeadline(`send of batch ${batch}`, send(values), options.sendTimeoutMs);
+      acknowledged.push(...values);
+      if (killed !== undefined) acknowledgedAfterKill++;
+      lastBatchAcknowledged = batch === options.batches - 1;
+    } catch {
+      failedBatches++;
+    }
+  }
+  if (killed === undefined) throw new Error(`only ${acknowledged.length / options.batchSize} batches were sent before the run's deadline; the leader was never killed`);
+  return { acknowledged, failedBatches, acknowledgedAfterKill, lastBatchAcknowledged, killed };
+}

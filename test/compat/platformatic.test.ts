@@ -1,0 +1,133 @@
+// @platformatic/kafka 1.35 (a pure-TypeScript client on Kafka 3.5+ API versions, mostly flexible
+// ones) against a 3-node cluster: admin topic creation and deletion, an acks=-1 gzip producer, a
+// consumer group of two members, and a producer that goes on through a SIGKILL of a partition
+// leader without losing an acknowledged record.
+import { describe, expect, it } from 'vitest';
+import {
+  Admin,
+  Consumer,
+  MessagesStreamFallbackModes,
+  MessagesStreamModes,
+  ProduceAcks,
+  Producer,
+  stringDeserializers,
+  stringSerializers,
+  type MessagesStream,
+} from '@platformatic/kafka';
+import { Admin as RunnelAdmin } from '@runnel/client';
+import { waitFor } from '../integration/harness.js';
+import { createTopic, grpcBootstrap, kafkaBootstrap, lostValues, produceAcrossLeaderKill, useKafkaCluster } from './kafkaCluster.js';
+
+type StringConsumer = Consumer<string, string, string, string>;
+type StringStream = MessagesStream<string, string, string, string>;
+
+describe('@platformatic/kafka against a 3-node cluster', () => {
+  const fixture = useKafkaCluster({ 'min.insync.replicas': '2' });
+  const base = (clientId: string) => ({
+    clientId,
+    bootstrapBrokers: kafkaBootstrap(fixture.cluster),
+    // Rides out a leader election (a dead broker is fenced after 3 s here) on the client's own retries.
+    retries: 20,
+    retryDelay: 300,
+    timeout: 10_000,
+  });
+  const producer = () => new Producer({ ...base('compat-producer'), serializers: stringSerializers, acks: ProduceAcks.ALL, compression: 'gzip' as const, autocreateTopics: false });
+  const consumer = (groupId: string): StringConsumer =>
+    new Consumer({ ...base(`compat-${groupId}`), groupId, deserializers: stringDeserializers, sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTime: 500 });
+  const consume = (member: StringConsumer, topic: string): Promise<StringStream> =>
+    member.consume({ topics: [topic], mode: MessagesStreamModes.COMMITTED, fallbackMode: MessagesStreamFallbackModes.EARLIEST, autocommit: 500 });
+
+  it('admin creates a topic (3 partitions, RF 3) and deletes it', async () => {
+    const admin = new Admin(base('compat-admin'));
+    const runnel = new RunnelAdmin({ bootstrap: grpcBootstrap(fixture.cluster) });
+    try {
+      const [created] = await admin.createTopics({ topics: ['platformatic-admin'], partitions: 3, replicas: 3 });
+      expect(created).toMatchObject({ name: 'platformatic-admin', partitions: 3, replicas: 3 });
+      expect(await admin.listTopics()).toContain('platformatic-admin');
+      const [stored] = await runnel.describeTopics(['platformatic-admin']);
+      expect(stored!.partitions.map((partition) => partition.replicas.length)).toEqual([3, 3, 3]);
+
+      await admin.deleteTopics({ topics: ['platformatic-admin'] });
+      await waitFor('platformatic-admin to be gone', async () => (!(await admin.listTopics()).includes('platformatic-admin') ? true : undefined), 10_000, 200);
+      expect(await runnel.listTopics()).not.toContain('platformatic-admin');
+    } finally {
+      await admin.close();
+      await runnel.close();
+    }
+  });
+
+  it('two group members split the partitions and read every record of an acks=-1 gzip producer', async () => {
+    const topic = 'platformatic-group';
+    await createTopic(fixture.cluster, topic, 4);
+    const members = [consumer('platformatic-group'), consumer('platformatic-group')];
+    const received = new Map<StringConsumer, Array<{ partition: number; value: string }>>(members.map((member) => [member, []]));
+    const streams: StringStream[] = [];
+    const sender = producer();
+    const assigned = (member: StringConsumer) => (member.assignments ?? []).filter((assignment) => assignment.topic === topic).flatMap((assignment) => assignment.partitions);
+    try {
+      for (const member of members) {
+        const stream = await consume(member, topic);
+        stream.on('data', (message) => received.get(member)!.push({ partition: message.partition, value: message.value }));
+        streams.push(stream);
+      }
+      await waitFor(
+        'both members to be assigned two partitions each',
+        () => (members.every((member) => assigned(member).length === 2) && new Set(members.flatMap(assigned)).size === 4 ? true : undefined),
+        30_000,
+        200,
+      );
+
+      const values = Array.from({ length: 2000 }, (_, i) => `platformatic-${i}`);
+      for (let start = 0; start < values.length; start += 200) {
+        const result = await sender.send({ messages: values.slice(start, start + 200).map((value, i) => ({ topic, key: `key-${start + i}`, value })) });
+        expect(result.offsets?.length).toBeGreaterThan(0);
+      }
+
+      const total = () => members.reduce((sum, member) => sum + received.get(member)!.length, 0);
+      await waitFor('every record to be consumed', () => (total() >= values.length ? true : undefined), 30_000, 200);
+      expect(new Set(members.flatMap((member) => received.get(member)!.map((record) => record.value)))).toEqual(new Set(values));
+      for (const member of members) {
+        const records = received.get(member)!;
+        expect(records.length).toBeGreaterThan(0);
+        expect(new Set(records.map((record) => record.partition))).toEqual(new Set(assigned(member)));
+      }
+    } finally {
+      await sender.close();
+      for (const stream of streams) await stream.close();
+      for (const member of members) await member.close(true);
+    }
+  });
+
+  it('SIGKILL of a partition leader mid-produce: the producer recovers and no acknowledged record is lost', async () => {
+    const topic = 'platformatic-failover';
+    await createTopic(fixture.cluster, topic, 3);
+    const sender = producer();
+    let run;
+    try {
+      run = await produceAcrossLeaderKill(fixture.cluster, topic, (values) => sender.send({ messages: values.map((value) => ({ topic, value })) }), {
+        batches: 120,
+        batchSize: 25,
+        killAfterBatches: 30,
+        sendTimeoutMs: 30_000,
+        runTimeoutMs: 90_000,
+      });
+    } finally {
+      await sender.close();
+    }
+    expect(run.acknowledgedAfterKill).toBeGreaterThan(0);
+    expect(run.lastBatchAcknowledged).toBe(true);
+
+    const reader = consumer('platformatic-failover-check');
+    const readBack = new Set<string>();
+    try {
+      const stream = await consume(reader, topic);
+      stream.on('data', (message) => readBack.add(message.value));
+      const acknowledged = run.acknowledged;
+      await waitFor('every acknowledged record to be read back', () => (lostValues(acknowledged, readBack).length === 0 ? true : undefined), 45_000, 250).catch(() => undefined);
+      await stream.close();
+    } finally {
+      await reader.close(true);
+    }
+    expect(lostValues(run.acknowledged, readBack)).toEqual([]);
+  });
+});
