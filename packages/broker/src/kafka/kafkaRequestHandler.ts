@@ -17,6 +17,7 @@ import type { LogManager } from '../logManager.js';
 import type { ReplicaManager } from '../replicaManager.js';
 import type { TopicAdmin } from '../topicAdmin.js';
 import { clusterHandlers } from './clusterHandlers.js';
+import { recordHandlers } from './recordHandlers.js';
 
 /** The broker as the Kafka door uses it: the same objects the gRPC door is built on. */
 export interface KafkaDoorBroker {
@@ -79,6 +80,7 @@ export class KafkaRequestHandler {
         mechanisms: [],
       }),
       ...clusterHandlers(broker),
+      ...recordHandlers(broker),
     };
     this.servedApis = SUPPORTED_APIS.filter((api) => this.handlers[api.apiName] !== undefined).map(({ apiKey, minVersion, maxVersion }) => ({ apiKey, minVersion, maxVersion }));
   }
