@@ -4,7 +4,7 @@ import { ConfigDef, ConfigError, MAX_LONG, environmentOverrides, type ConfigValu
 
 const HOUR_MS = 3_600_000;
 
-export const LISTENER_NAMES = ['GRPC', 'REPLICATION', 'CONTROLLER', 'HTTP'] as const;
+export const LISTENER_NAMES = ['PLAINTEXT', 'GRPC', 'REPLICATION', 'CONTROLLER', 'HTTP'] as const;
 export type ListenerName = (typeof LISTENER_NAMES)[number];
 
 export const BROKER_CONFIG = new ConfigDef(
@@ -13,10 +13,10 @@ export const BROKER_CONFIG = new ConfigDef(
     'process.roles': { type: 'list', default: ['broker', 'controller'], choices: ['broker', 'controller'], doc: 'Roles of this process: broker (serves partitions to clients), controller (a member of the Raft metadata quorum), or both.' },
     'listeners': {
       type: 'string',
-      default: 'GRPC://127.0.0.1:9192,CONTROLLER://127.0.0.1:9292,HTTP://127.0.0.1:9392',
-      doc: 'NAME://host:port for each listener: GRPC (client API; required for a broker), CONTROLLER (Raft quorum; required for a controller) and HTTP (/metrics, /health).',
+      default: 'PLAINTEXT://127.0.0.1:9092,GRPC://127.0.0.1:9192,CONTROLLER://127.0.0.1:9292,HTTP://127.0.0.1:9392',
+      doc: 'NAME://host:port for each listener: PLAINTEXT (the Kafka wire protocol, for Kafka clients; optional), GRPC (client API; required for a broker), REPLICATION (followers\' fetches; optional), CONTROLLER (Raft quorum; required for a controller) and HTTP (/metrics, /health).',
     },
-    'advertised.listeners': { type: 'string', default: null, doc: 'Addresses given to clients, if they differ from listeners.' },
+    'advertised.listeners': { type: 'string', default: null, doc: 'Addresses given to clients and other brokers, if they differ from listeners; a listener missing here is advertised as listeners has it.' },
     'log.dirs': { type: 'string', default: null, doc: 'The directory that holds partition logs (one directory).' },
     'log.dir': { type: 'string', default: './data', doc: 'Used when log.dirs is not set.' },
     'broker.rack': { type: 'string', default: null, doc: 'The rack of this broker, for rack-aware placement.' },
@@ -26,7 +26,7 @@ export const BROKER_CONFIG = new ConfigDef(
     'auto.create.topics.enable': { type: 'boolean', default: true, doc: 'Create a topic when a producer asks for its metadata.' },
     'delete.topic.enable': { type: 'boolean', default: true, doc: 'Allow DeleteTopics.' },
     'message.max.bytes': { type: 'int', default: 1048588, min: 0, doc: 'Largest record batch the broker accepts.' },
-    'socket.request.max.bytes': { type: 'int', default: 104857600, min: 1, doc: 'Largest request the broker accepts.' },
+    'socket.request.max.bytes': { type: 'int', default: 104857600, min: 1, doc: 'Largest request the broker accepts (a larger Kafka frame closes its connection).' },
     'queued.max.request.bytes': { type: 'long', default: 268435456, min: -1, doc: 'Bytes of received requests the broker holds before it stops reading more (back-pressure); -1 is unlimited.' },
     'fetch.max.bytes': { type: 'int', default: 57671680, min: 1024, doc: 'Largest fetch response the broker builds.' },
     'log.segment.bytes': { type: 'int', default: 1073741824, min: 128, doc: 'Roll a segment at this size.' },
@@ -169,6 +169,18 @@ export class BrokerConfig {
     if (roles.controller && !listeners.some((listener) => listener.name === 'CONTROLLER')) {
       throw new ConfigError(`listeners: a CONTROLLER listener is required when process.roles includes controller`);
     }
+    for (const advertised of this.advertisedListeners()) {
+      if (!listeners.some((listener) => listener.name === advertised.name)) {
+        throw new ConfigError(`advertised.listeners: '${advertised.name}' is advertised but listeners has no ${advertised.name} listener`);
+      }
+    }
+    // Kafka clients connect to exactly the host the metadata names, and 0.0.0.0 names no host.
+    const kafka = this.advertisedListener('PLAINTEXT');
+    if (kafka !== undefined && (kafka.host === '0.0.0.0' || kafka.host === '[::]')) {
+      throw new ConfigError(
+        `advertised.listeners: PLAINTEXT would advertise ${kafka.host}, which Kafka clients cannot connect to; set advertised.listeners=PLAINTEXT://<host clients reach>:${kafka.port}`,
+      );
+    }
     const voters = this.quorumVoters();
     if (roles.controller && !voters.has(this.nodeId)) {
       throw new ConfigError(
@@ -242,6 +254,15 @@ export class BrokerConfig {
 
   listener(name: ListenerName): Listener | undefined {
     return this.listeners().find((listener) => listener.name === name);
+  }
+
+  /**
+   * The address other nodes and clients are given for listener `name`: its advertised.listeners
+   * entry, or, when that key leaves it out, the listener itself (so advertising one listener does
+   * not mean restating them all).
+   */
+  advertisedListener(name: ListenerName): Listener | undefined {
+    return this.advertisedListeners().find((listener) => listener.name === name) ?? this.listener(name);
   }
 
   /** The broker-wide log settings; a topic's overrides are applied by `withTopicOverrides`. */
