@@ -135,8 +135,9 @@ export function readBatchHeader(buffer: Buffer, position = 0): BatchHeader {
 
 /**
  * Checks the batch at `position` as far as a broker must before it stores it: the header is
- * whole, batchLength fits inside `buffer` (and `maxBatchBytes`), magic is 2, the CRC-32C matches,
- * and the record count agrees with lastOffsetDelta. Returns the header; throws CorruptBatchError.
+ * whole, batchLength fits inside `buffer`, magic is 2, the CRC-32C matches, and (for a producer's
+ * batch) the record count agrees with lastOffsetDelta and compressed records decompress as
+ * checkCompressedRecords says. Returns the header; throws CorruptBatchError.
  */
 export function validateBatch(buffer: Buffer, position = 0, options: { allowOffsetGaps?: boolean } = {}): BatchHeader {
   const header = readBatchHeader(buffer, position);
@@ -152,10 +153,37 @@ export function validateBatch(buffer: Buffer, position = 0, options: { allowOffs
   if (options.allowOffsetGaps === true && header.recordCount > header.lastOffsetDelta + 1) {
     throw new CorruptBatchError(`batch at byte ${position} has ${header.recordCount} records, more than its ${header.lastOffsetDelta + 1} offsets`);
   }
-  if (options.allowOffsetGaps !== true && compressionOf(header.attributes) === 'none' && header.recordCount !== header.lastOffsetDelta + 1 && !isControlBatch(header)) {
-    throw new CorruptBatchError(`batch at byte ${position} has ${header.recordCount} records but lastOffsetDelta ${header.lastOffsetDelta}`);
+  if (options.allowOffsetGaps !== true && !isControlBatch(header)) {
+    if (header.recordCount !== header.lastOffsetDelta + 1) {
+      throw new CorruptBatchError(`batch at byte ${position} has ${header.recordCount} records but lastOffsetDelta ${header.lastOffsetDelta}`);
+    }
+    if (compressionOf(header.attributes) !== 'none') checkCompressedRecords(buffer.subarray(position, end), position);
   }
   return header;
+}
+
+/**
+ * What Kafka's LogValidator checks of a producer's compressed batch, which its CRC cannot vouch
+ * for (the producer computed it over whatever it compressed): the records decompress, within
+ * MAX_DECOMPRESSED_BATCH_BYTES, into exactly recordCount records with offset deltas 0, 1, 2, …
+ * and nothing after them.
+ */
+function checkCompressedRecords(batch: Buffer, position: number): void {
+  let sliced: ReturnType<typeof sliceRecords>;
+  try {
+    sliced = sliceRecords(batch);
+  } catch (error) {
+    if (error instanceof CorruptBatchError) throw new CorruptBatchError(`batch at byte ${position}: ${error.message}`);
+    throw error;
+  }
+  const { header, section, records } = sliced;
+  for (const [index, record] of records.entries()) {
+    if (record.offset !== header.baseOffset + index) {
+      throw new CorruptBatchError(`batch at byte ${position}: record ${index} has offset delta ${record.offset - header.baseOffset}, expected ${index}`);
+    }
+  }
+  const recordsEnd = records.at(-1)?.end ?? 0;
+  if (recordsEnd !== section.length) throw new CorruptBatchError(`batch at byte ${position}: ${section.length - recordsEnd} bytes follow its ${records.length} records`);
 }
 
 /** Positions and headers of the whole batches in `buffer`, in order; throws on a partial batch. */

@@ -126,10 +126,11 @@ describe('compression codecs', () => {
         ];
         for (const bad of broken) {
           const corrupt = withPayload(batch, bad);
-          const message = new RegExp(`^${codec}-compressed records`);
+          const message = new RegExp(`^(batch at byte 0: )?${codec}-compressed records`);
           expect(() => decodeRecords(corrupt)).toThrow(CorruptBatchError);
           expect(() => decodeRecords(corrupt)).toThrow(message);
           expect(() => sliceRecords(corrupt)).toThrow(message);
+          expect(() => validateBatch(corrupt)).toThrow(message);
         }
       });
     }
@@ -153,6 +154,33 @@ describe('compression codecs', () => {
         expect(validateBatch(unknown, 0, { allowOffsetGaps: true }).recordCount).toBe(3);
       }
     });
+  });
+
+  describe("a producer's compressed batch, checked as Kafka's LogValidator checks it", () => {
+    const four = [0, 1, 2, 3].map((i) => ({ key: Buffer.from(`k${i}`), value: Buffer.from(`v${i}`), timestamp: 10_000 + i }));
+
+    for (const codec of CODECS) {
+      it(`needs exactly recordCount ${codec} records at offset deltas 0, 1, 2, … and nothing after them`, () => {
+        const batch = encodeRecordBatch(four, { compression: codec, now: 10_000 });
+        const sliced = sliceRecords(batch);
+        const section = sliced.section;
+        const plain = (kept: number[]) => Buffer.concat(kept.map((i) => section.subarray(sliced.records[i]!.start, sliced.records[i]!.end)));
+
+        const trailing = withPayload(batch, compressRecords(codec, Buffer.concat([section, Buffer.from([0, 0])])));
+        expect(() => validateBatch(trailing)).toThrow(/2 bytes follow its 4 records/);
+
+        // Records 0, 1, 3 under a header that says 0..2: the last has offset delta 3.
+        const gap = withPayload(batch, compressRecords(codec, plain([0, 1, 3])));
+        gap.writeInt32BE(2, 23); // lastOffsetDelta
+        gap.writeInt32BE(3, 57); // recordCount
+        gap.writeUInt32BE(crc32c(gap.subarray(21)), 17);
+        expect(() => validateBatch(gap)).toThrow(/record 2 has offset delta 3, expected 2/);
+        expect(validateBatch(gap, 0, { allowOffsetGaps: true }).recordCount).toBe(3); // a follower's copy is not checked again
+
+        const thinned = rebuildBatch(batch, section, [sliced.records[1]!, sliced.records[3]!]);
+        expect(() => validateBatch(thinned)).toThrow(/has 2 records but lastOffsetDelta 3/);
+      });
+    }
   });
 
   describe('decompression bombs', () => {
@@ -192,6 +220,7 @@ describe('compression codecs', () => {
         const refusal = new RegExp(`${codec}-compressed records would decompress to .*more than the limit of ${MAX_DECOMPRESSED_BATCH_BYTES}`);
         expect(() => decodeRecords(bomb)).toThrow(refusal);
         expect(() => sliceRecords(bomb)).toThrow(refusal);
+        expect(() => validateBatch(bomb)).toThrow(refusal);
       }
     });
   });
