@@ -1,5 +1,8 @@
 // The README's quick start, end to end through the real CLI and a real node process.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { compressionOf, listBatches } from '@runnel/common';
 import { useSingleNode } from './harness.js';
 import { runCli } from './cli.js';
 
@@ -68,15 +71,34 @@ describe('quick start through the runnel CLI', () => {
     expect(partitionOfKey.size).toBe(5);
   });
 
-  it('stores gzip-compressed batches as sent and consumers read them back', async () => {
-    await cli(['topic', 'create', 'zipped', '--partitions', '1', '--replication-factor', '1']);
-    const lines = Array.from({ length: 5000 }, (_, i) => `compressible line ${i} ${'z'.repeat(50)}`);
-    expect((await cli(['produce', 'zipped', '--compression', 'gzip'], lines.join('\n'))).code).toBe(0);
-    const consumed = await cli(['consume', 'zipped', '--from-beginning', '--max-messages', '5000']);
-    expect(consumed.stdout.trim().split('\n')).toEqual(lines);
-    const describe = await cli(['topic', 'describe', 'zipped', '--format', 'json']);
-    const [topic] = JSON.parse(describe.stdout) as Array<{ partitions: Array<{ highWatermark: number }> }>;
-    expect(topic!.partitions[0]!.highWatermark).toBe(5000);
+  for (const codec of ['gzip', 'snappy', 'lz4', 'zstd'] as const) {
+    it(`stores ${codec}-compressed batches from produce --compression ${codec} as sent, and consume reads them back`, async () => {
+      const topic = `zipped-${codec}`;
+      await cli(['topic', 'create', topic, '--partitions', '1', '--replication-factor', '1']);
+      const lines = Array.from({ length: 5000 }, (_, i) => `compressible line ${i} ${'z'.repeat(50)}`);
+      const produced = await cli(['produce', topic, '--compression', codec], lines.join('\n'));
+      expect(produced.stderr).toBe('');
+      expect(produced.code).toBe(0);
+      const consumed = await cli(['consume', topic, '--from-beginning', '--max-messages', '5000']);
+      expect(consumed.stdout.trim().split('\n')).toEqual(lines);
+      const shown = await cli(['topic', 'describe', topic, '--format', 'json']);
+      const [described] = JSON.parse(shown.stdout) as Array<{ partitions: Array<{ highWatermark: number }> }>;
+      expect(described!.partitions[0]!.highWatermark).toBe(5000);
+      // The node stored the producer's batches as they came: compressed with the codec asked for.
+      const segment = readFileSync(join(single.dir, 'logs', `${topic}-0`, '00000000000000000000.log'));
+      const batches = listBatches(segment);
+      expect(new Set(batches.map(({ header }) => compressionOf(header.attributes)))).toEqual(new Set([codec]));
+      expect(segment.length).toBeLessThan(lines.join('\n').length / 4);
+    });
+  }
+
+  it('benchmarks produce with a compression codec', async () => {
+    const bench = await cli(['bench', 'produce', '--topic', 'bench-zstd', '--records', '2000', '--record-size', '200', '--compression', 'zstd', '--acks', '1', '--json']);
+    expect(bench.code).toBe(0);
+    expect(JSON.parse(bench.stdout.trim().split('\n').at(-1)!)).toMatchObject({ records: 2000, errors: 0 });
+    const unknown = await cli(['produce', 'demo', '--compression', 'brotli'], 'x\n');
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch("argument 'brotli' is invalid. Allowed choices are none, gzip, snappy, lz4, zstd");
   });
 
   it('fails with one clear line and a non-zero exit', async () => {

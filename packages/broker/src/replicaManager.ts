@@ -2,7 +2,7 @@
 // (followers' fetches, the ISR) — independent of the door they came in through (the gRPC API
 // today, the Kafka wire protocol later). Errors come back per partition as Kafka error codes;
 // nothing a client or follower sends can make these calls throw.
-import { CorruptBatchError, RunnelError, UnsupportedCompressionError, errorCode, isControlBatch, listBatches, sliceRecords, type Logger } from '@runnel/common';
+import { CorruptBatchError, RunnelError, errorCode, isControlBatch, listBatches, sliceRecords, type Logger } from '@runnel/common';
 import { errorResult } from './errorResult.js';
 import type { LogManager } from './logManager.js';
 import { Partition, type PendingIsrChange } from './partition.js';
@@ -769,9 +769,6 @@ function requireKeys(partitionName: string, records: Buffer): void {
       sliced = sliceRecords(records.subarray(position));
     } catch (error) {
       if (error instanceof CorruptBatchError) return;
-      if (error instanceof UnsupportedCompressionError) {
-        throw new RunnelError('UNSUPPORTED_COMPRESSION_TYPE', `batch ${index} to the compacted ${partitionName} uses ${error.codec}, which this broker cannot decompress to check that every record has a key`);
-      }
       throw error;
     }
     const keyless = sliced.records.findIndex((record) => record.key === null);

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLogger, encodeRecordBatch, errorCode, type LogSettings } from '@runnel/common';
+import { crc32c, createLogger, encodeRecordBatch, errorCode, type LogSettings } from '@runnel/common';
 import { LogManager } from '../src/logManager.js';
 import { BrokerMetrics } from '../src/metrics.js';
 import type { Partition } from '../src/partition.js';
@@ -34,6 +34,23 @@ describe('produce to a compacted topic', () => {
     expect(accepted!.errorCode).toBe(0);
     expect(fixture.partition.log.logEndOffset).toBe(1);
   });
+
+  for (const compression of ['snappy', 'lz4', 'zstd'] as const) {
+    it(`looks into ${compression} batches for null keys, and refuses ones whose records do not decompress as CORRUPT_MESSAGE`, async () => {
+      fixture = await leaderFixture({ brokerId: 1, role: SOLO, settings: { cleanupPolicy: COMPACT } });
+      const [keyless] = await produce(encodeRecordBatch([{ key: Buffer.from('a'), value: Buffer.from('1') }, { key: null, value: Buffer.from('2') }], { compression }));
+      expect(keyless!.errorCode).toBe(errorCode('INVALID_RECORD'));
+      const broken = encodeRecordBatch([{ key: Buffer.from('a'), value: Buffer.from('1') }], { compression });
+      broken.fill(0xee, 61);
+      broken.writeUInt32BE(crc32c(broken.subarray(21)), 17);
+      const [corrupt] = await produce(broken);
+      expect(corrupt!.errorCode).toBe(errorCode('CORRUPT_MESSAGE'));
+      expect(corrupt!.errorMessage).toMatch(new RegExp(`${compression}-compressed records do not decompress`));
+      const [accepted] = await produce(encodeRecordBatch([{ key: Buffer.from('a'), value: Buffer.from('1') }], { compression }));
+      expect(accepted!.errorCode).toBe(0);
+      expect(fixture.partition.log.logEndOffset).toBe(1);
+    });
+  }
 
   it('accepts null keys on a topic that is not compacted', async () => {
     fixture = await leaderFixture({ brokerId: 1, role: SOLO });

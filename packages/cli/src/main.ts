@@ -1,5 +1,6 @@
 // The `runnel` command. Every failure is one line on stderr and a non-zero exit.
 import { Command, InvalidArgumentError, Option } from 'commander';
+import type { CompressionCodec } from '@runnel/common';
 import { parseFormat } from './output.js';
 
 // Every node of the default local cluster: commands keep working while one of them is down.
@@ -36,6 +37,11 @@ function acksOf(text: string): 0 | 1 | -1 {
 }
 
 const formatOption = () => new Option('--format <format>', 'output format: table or json').default('table').argParser(parseFormat);
+
+// @runnel/common's COMPRESSION_CODECS, spelled out: importing it would load every codec (and the
+// zstd WebAssembly) before any argument is parsed.
+const COMPRESSION_CHOICES = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const satisfies readonly CompressionCodec[];
+const compressionOption = () => new Option('--compression <codec>', 'compress batches').choices(COMPRESSION_CHOICES).default('none');
 
 export function buildProgram(): Command {
   const program = new Command('runnel')
@@ -176,7 +182,7 @@ export function buildProgram(): Command {
     .option('--acks <acks>', '0, 1 or all', acksOf, -1 as const)
     .option('--linger-ms <ms>', 'batching delay', integer('--linger-ms'))
     .option('--batch-size <bytes>', 'bytes per partition batch', integer('--batch-size', 1))
-    .addOption(new Option('--compression <codec>', 'compress batches').choices(['none', 'gzip']).default('none'))
+    .addOption(compressionOption())
     .action(async (topicName: string, options: import('./commands/produce.js').ProduceCommandOptions, command: Command) => {
       const { produceLines } = await import('./commands/produce.js');
       await produceLines(bootstrapOf(command), topicName, options);
@@ -213,7 +219,7 @@ export function buildProgram(): Command {
     .option('--partitions <n>', 'partitions when the topic is created', integer('--partitions', 1), 1)
     .option('--replication-factor <n>', 'replicas per partition when the topic is created (default: the cluster\'s default.replication.factor)', integer('--replication-factor', 1))
     .option('--rate <records/s>', 'send at a steady rate instead of flat out', integer('--rate', 1))
-    .addOption(new Option('--compression <codec>', 'compress batches').choices(['none', 'gzip']).default('none'))
+    .addOption(compressionOption())
     .option('--json', 'print one JSON line', false)
     .action(async (options: import('./commands/bench.js').BenchProduceOptions, command: Command) => {
       const { benchProduce } = await import('./commands/bench.js');

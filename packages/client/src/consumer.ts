@@ -121,6 +121,8 @@ const ASSIGNMENT_MAX = 100_000;
 const RETRY_BACKOFF_MAX_MS = 1000;
 const DEFAULT_ASSIGNORS = ['range', 'cooperative-sticky'];
 const CLOSE_TIMEOUT_MS = 30_000;
+/** Kafka's internal topics, which a pattern subscription leaves out with excludeInternalTopics. */
+const INTERNAL_TOPICS: ReadonlySet<string> = new Set(['__consumer_offsets', '__transaction_state']);
 
 function flatten(list: readonly TopicPartitions[]): TopicPartition[] {
   return list.flatMap(({ topic, partitions }) => partitions.map((partition) => ({ topic, partition })));
@@ -346,13 +348,22 @@ export class Consumer {
     membership.commit(entries, Date.now() + this.requestTimeoutMs, { retry: false, subscribed: this.subscription !== null }).then(
       () => {
         for (const entry of entries) this.lastCommitted.set(key(entry.topic, entry.partition), entry.offset);
-        callback?.(null);
+        this.runCommitCallback(callback, null);
       },
       (error: Error) => {
-        if (callback !== undefined) callback(error);
+        if (callback !== undefined) this.runCommitCallback(callback, error);
         else this.cluster.options.logger?.warn({ group: this.groupId, err: error.message }, 'asynchronous commit failed');
       },
     );
+  }
+
+  /** A throwing callback is the application's bug: logged, not an unhandled rejection. */
+  private runCommitCallback(callback: ((error: Error | null) => void) | undefined, error: Error | null): void {
+    try {
+      callback?.(error);
+    } catch (thrown) {
+      this.cluster.options.logger?.error({ group: this.groupId, err: (thrown as Error)?.message }, 'the commitAsync callback threw');
+    }
   }
 
   /** The group's committed offsets for `partitions` (null where nothing is committed). */
@@ -535,7 +546,7 @@ export class Consumer {
     for (const topic of response.topics) if (topic.errorCode === 0 && topic.partitions.length > 0) counts.set(topic.name, topic.partitions.length);
     if (subscription.pattern !== null) {
       const pattern = subscription.pattern;
-      const matched = [...counts.keys()].filter((name) => (pattern.lastIndex = 0, pattern.test(name)) && !(this.excludeInternalTopics && name.startsWith('__'))).sort();
+      const matched = [...counts.keys()].filter((name) => (pattern.lastIndex = 0, pattern.test(name)) && !(this.excludeInternalTopics && INTERNAL_TOPICS.has(name))).sort();
       if (matched.join('\u0000') !== [...subscription.topics].sort().join('\u0000')) {
         subscription.topics = new Set(matched);
         this.membership!.requestRejoin(`pattern ${String(pattern)} now matches ${matched.length} topic(s)`);

@@ -2,7 +2,7 @@
 // does the network work. Records whose topic has no metadata yet, or that arrive while more than
 // bufferMemory bytes are queued, wait in order in a bounded `blocked` queue for up to maxBlockMs.
 import { FifoQueue } from './fifoQueue.js';
-import { RunnelError, type RecordHeader, type RecordInput } from '@runnel/common';
+import { COMPRESSION_CODECS, RunnelError, type CompressionCodec, type RecordHeader, type RecordInput } from '@runnel/common';
 import { RecordAccumulator, type PartitionQueue, type RecordMetadata } from './accumulator.js';
 import { backoffMs, sleep } from './backoff.js';
 import { Cluster } from './cluster.js';
@@ -28,7 +28,8 @@ export interface ProducerOptions extends ClientOptions {
   batchSize?: number;
   /** How long a batch waits for more records. Default 5. */
   lingerMs?: number;
-  compression?: 'none' | 'gzip';
+  /** How each batch's records are compressed, framed as Kafka's producers do. Default 'none'. */
+  compression?: CompressionCodec;
   /** Default Number.MAX_SAFE_INTEGER: deliveryTimeoutMs is the real bound. */
   retries?: number;
   /** Default 100, doubling per attempt up to retryBackoffMaxMs (default 1000), with jitter. */
@@ -106,7 +107,7 @@ export class Producer {
     const acks = options.acks === 'all' || options.acks === undefined ? -1 : options.acks;
     if (acks !== 0 && acks !== 1 && acks !== -1) throw new RangeError(`acks must be 0, 1, -1 or 'all', got ${String(options.acks)}`);
     const compression = options.compression ?? 'none';
-    if (compression !== 'none' && compression !== 'gzip') throw new RangeError(`compression must be 'none' or 'gzip', got ${String(compression)}`);
+    if (!COMPRESSION_CODECS.includes(compression)) throw new RangeError(`compression must be one of ${COMPRESSION_CODECS.join(', ')}, got ${String(compression)}`);
     const maxInFlightRequests = positiveOption('maxInFlightRequests', options.maxInFlightRequests, 5);
     this.bufferMemory = positiveOption('bufferMemory', options.bufferMemory, 32 * 1024 * 1024);
     this.maxBlockMs = nonNegative('maxBlockMs', options.maxBlockMs, 60_000);

@@ -190,6 +190,19 @@ describe('Consumer against a fake broker', () => {
     await expect(pollUntil(c, 1)).rejects.toMatchObject({ errorName: 'INVALID_FETCH_SIZE', retriable: false });
   });
 
+  it('decodes batches of every codec, and fails a partition whose records do not decompress with CORRUPT_MESSAGE', async () => {
+    cluster.createTopic('codecs', 1);
+    const codecs = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
+    for (const [i, compression] of codecs.entries()) cluster.append('codecs', 0, encodeRecordBatch([{ value: Buffer.from(`${compression}-a`) }, { value: Buffer.from(`${compression}-b`) }], { compression, now: 1000 + i }));
+    const c = consumer({ autoOffsetReset: 'earliest' });
+    c.assign([{ topic: 'codecs', partition: 0 }]);
+    expect((await pollUntil(c, 10)).map((record) => record.value?.toString())).toEqual(codecs.flatMap((compression) => [`${compression}-a`, `${compression}-b`]));
+    const broken = encodeRecordBatch([{ value: Buffer.from('lost') }], { compression: 'zstd' });
+    broken.fill(0xff, 61);
+    cluster.append('codecs', 0, broken);
+    await expect(pollUntil(c, 1)).rejects.toMatchObject({ errorName: 'CORRUPT_MESSAGE', message: expect.stringMatching(/codecs-0 at offset 10: zstd-compressed records do not decompress/) });
+  });
+
   it('recordsFrom ignores a partial batch at the end of a fetch answer', () => {
     const first = encodeRecordBatch([{ value: Buffer.from('a') }, { value: Buffer.from('b') }], { baseOffset: 10 });
     const second = encodeRecordBatch([{ value: Buffer.from('c') }], { baseOffset: 12 });

@@ -209,13 +209,19 @@ describe('Producer against a fake broker', () => {
     expect(cluster.produceInFlightMax).toBe(2);
   });
 
-  it('compresses batches with gzip when asked', async () => {
-    cluster.createTopic('zip', 1);
-    const p = producer({ compression: 'gzip', lingerMs: 10 });
-    await Promise.all(Array.from({ length: 50 }, (_, i) => p.send({ topic: 'zip', value: `repetitive value ${i % 3}` })));
-    const batch = cluster.partition('zip', 0).batches[0]!;
-    expect(compressionOf(readBatchHeader(batch).attributes)).toBe('gzip');
-    expect(cluster.records('zip', 0)).toHaveLength(50);
+  for (const compression of ['gzip', 'snappy', 'lz4', 'zstd'] as const) {
+    it(`compresses batches with ${compression} when asked`, async () => {
+      cluster.createTopic('zip', 1);
+      const p = producer({ compression, lingerMs: 10 });
+      await Promise.all(Array.from({ length: 50 }, (_, i) => p.send({ topic: 'zip', value: `repetitive value ${i % 3}` })));
+      const batch = cluster.partition('zip', 0).batches[0]!;
+      expect(compressionOf(readBatchHeader(batch).attributes)).toBe(compression);
+      expect(cluster.records('zip', 0).map((record) => record.value?.toString())).toEqual(Array.from({ length: 50 }, (_, i) => `repetitive value ${i % 3}`));
+    });
+  }
+
+  it('refuses a compression codec Kafka does not define', () => {
+    expect(() => producer({ compression: 'brotli' as 'gzip' })).toThrow('compression must be one of none, gzip, snappy, lz4, zstd, got brotli');
   });
 
   it('waits for an auto-created topic to get leaders, asking with allowAutoTopicCreation', async () => {

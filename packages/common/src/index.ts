@@ -5,6 +5,8 @@ export * from './logger.js';
 export * from './proto.js';
 export * from './varint.js';
 export * from './crc32c.js';
+export * from './corruptBatchError.js';
+export * from './compression.js';
 export * from './recordBatch.js';
 export type * as ClientApi from './generated/runnel/v1/index.js';
 export type * as RaftApi from './generated/runnel/v1/index.js';

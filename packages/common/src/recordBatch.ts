@@ -9,7 +9,8 @@
 // epoch without recomputing it. A record is: varint length, i8 attributes, varlong
 // timestampDelta, varint offsetDelta, varint key length (-1 null) + key, varint value length +
 // value, varint header count, then per header a varint key length + key and a value like above.
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { COMPRESSION_CODECS, compressRecords, decompressRecords, type CompressionCodec } from './compression.js';
+import { CorruptBatchError } from './corruptBatchError.js';
 import { crc32c } from './crc32c.js';
 import { readVarint, varintSize, writeVarint } from './varint.js';
 
@@ -32,8 +33,7 @@ const PRODUCER_EPOCH = 51;
 const BASE_SEQUENCE = 53;
 const RECORD_COUNT = 57;
 
-export const COMPRESSION_CODECS = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
-export type CompressionCodec = (typeof COMPRESSION_CODECS)[number];
+const COMPRESSION_BITS = 0x07;
 const TIMESTAMP_TYPE_BIT = 0x08;
 const TRANSACTIONAL_BIT = 0x10;
 const CONTROL_BIT = 0x20;
@@ -76,21 +76,6 @@ export interface BatchHeader {
   recordCount: number;
 }
 
-/** A batch that cannot be trusted: truncated, wrong magic, bad CRC, or records that do not parse. */
-export class CorruptBatchError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CorruptBatchError';
-  }
-}
-
-export class UnsupportedCompressionError extends Error {
-  constructor(readonly codec: CompressionCodec) {
-    super(`compression codec '${codec}' is not supported by this build`);
-    this.name = 'UnsupportedCompressionError';
-  }
-}
-
 export function batchSize(header: BatchHeader): number {
   return header.batchLength + LOG_OVERHEAD;
 }
@@ -99,8 +84,11 @@ export function lastOffsetOf(header: BatchHeader): number {
   return header.baseOffset + header.lastOffsetDelta;
 }
 
+/** The codec in a batch's attributes; throws CorruptBatchError for ids 5-7, which Kafka defines no codec for. */
 export function compressionOf(attributes: number): CompressionCodec {
-  return COMPRESSION_CODECS[attributes & 0x07] ?? 'none';
+  const codec = COMPRESSION_CODECS[attributes & COMPRESSION_BITS];
+  if (codec === undefined) throw new CorruptBatchError(`unknown compression codec id ${attributes & COMPRESSION_BITS}`);
+  return codec;
 }
 
 export function isControlBatch(header: BatchHeader): boolean {
@@ -147,8 +135,9 @@ export function readBatchHeader(buffer: Buffer, position = 0): BatchHeader {
 
 /**
  * Checks the batch at `position` as far as a broker must before it stores it: the header is
- * whole, batchLength fits inside `buffer` (and `maxBatchBytes`), magic is 2, the CRC-32C matches,
- * and the record count agrees with lastOffsetDelta. Returns the header; throws CorruptBatchError.
+ * whole, batchLength fits inside `buffer`, magic is 2, the CRC-32C matches, and (for a producer's
+ * batch) the record count agrees with lastOffsetDelta and compressed records decompress as
+ * checkCompressedRecords says. Returns the header; throws CorruptBatchError.
  */
 export function validateBatch(buffer: Buffer, position = 0, options: { allowOffsetGaps?: boolean } = {}): BatchHeader {
   const header = readBatchHeader(buffer, position);
@@ -164,10 +153,37 @@ export function validateBatch(buffer: Buffer, position = 0, options: { allowOffs
   if (options.allowOffsetGaps === true && header.recordCount > header.lastOffsetDelta + 1) {
     throw new CorruptBatchError(`batch at byte ${position} has ${header.recordCount} records, more than its ${header.lastOffsetDelta + 1} offsets`);
   }
-  if (options.allowOffsetGaps !== true && compressionOf(header.attributes) === 'none' && header.recordCount !== header.lastOffsetDelta + 1 && !isControlBatch(header)) {
-    throw new CorruptBatchError(`batch at byte ${position} has ${header.recordCount} records but lastOffsetDelta ${header.lastOffsetDelta}`);
+  if (options.allowOffsetGaps !== true && !isControlBatch(header)) {
+    if (header.recordCount !== header.lastOffsetDelta + 1) {
+      throw new CorruptBatchError(`batch at byte ${position} has ${header.recordCount} records but lastOffsetDelta ${header.lastOffsetDelta}`);
+    }
+    if (compressionOf(header.attributes) !== 'none') checkCompressedRecords(buffer.subarray(position, end), position);
   }
   return header;
+}
+
+/**
+ * What Kafka's LogValidator checks of a producer's compressed batch, which its CRC cannot vouch
+ * for (the producer computed it over whatever it compressed): the records decompress, within
+ * MAX_DECOMPRESSED_BATCH_BYTES, into exactly recordCount records with offset deltas 0, 1, 2, …
+ * and nothing after them.
+ */
+function checkCompressedRecords(batch: Buffer, position: number): void {
+  let sliced: ReturnType<typeof sliceRecords>;
+  try {
+    sliced = sliceRecords(batch);
+  } catch (error) {
+    if (error instanceof CorruptBatchError) throw new CorruptBatchError(`batch at byte ${position}: ${error.message}`);
+    throw error;
+  }
+  const { header, section, records } = sliced;
+  for (const [index, record] of records.entries()) {
+    if (record.offset !== header.baseOffset + index) {
+      throw new CorruptBatchError(`batch at byte ${position}: record ${index} has offset delta ${record.offset - header.baseOffset}, expected ${index}`);
+    }
+  }
+  const recordsEnd = records.at(-1)?.end ?? 0;
+  if (recordsEnd !== section.length) throw new CorruptBatchError(`batch at byte ${position}: ${section.length - recordsEnd} bytes follow its ${records.length} records`);
 }
 
 /** Positions and headers of the whole batches in `buffer`, in order; throws on a partial batch. */
@@ -274,14 +290,12 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
     // The hot path: records are written straight into the batch, one allocation and one copy.
     batch = Buffer.allocUnsafe(BATCH_HEADER_BYTES + total);
     writeRecords(batch, BATCH_HEADER_BYTES, records, sizes, baseTimestamp, now);
-  } else if (codec === 'gzip') {
+  } else {
     const plain = Buffer.allocUnsafe(total);
     writeRecords(plain, 0, records, sizes, baseTimestamp, now);
-    const body = gzipSync(plain);
+    const body = compressRecords(codec, plain);
     batch = Buffer.allocUnsafe(BATCH_HEADER_BYTES + body.length);
     body.copy(batch, BATCH_HEADER_BYTES);
-  } else {
-    throw new UnsupportedCompressionError(codec);
   }
   batch.writeBigInt64BE(BigInt(options.baseOffset ?? 0), BASE_OFFSET);
   batch.writeInt32BE(batch.length - LOG_OVERHEAD, BATCH_LENGTH);
@@ -308,15 +322,11 @@ function readBytes(buffer: Buffer, cursor: { next: number }): Buffer | null {
   return buffer.subarray(start, start + length);
 }
 
-/** Decodes the records of the whole batch at the start of `batch` (decompressing gzip). */
+/** Decodes the records of the whole batch at the start of `batch`, decompressing them if they are. */
 export function decodeRecords(batch: Buffer): DecodedRecord[] {
   const header = readBatchHeader(batch, 0);
-  const end = batchSize(header);
-  if (end > batch.length) throw new CorruptBatchError('batch is truncated');
-  const codec = compressionOf(header.attributes);
-  let body = batch.subarray(BATCH_HEADER_BYTES, end);
-  if (codec === 'gzip') body = gunzipSync(body);
-  else if (codec !== 'none') throw new UnsupportedCompressionError(codec);
+  if (batchSize(header) > batch.length) throw new CorruptBatchError('batch is truncated');
+  const body = recordsSection(batch, header);
   const logAppendTime = usesLogAppendTime(header);
   const records: DecodedRecord[] = new Array(header.recordCount);
   const cursor = { next: 0 };
@@ -365,13 +375,11 @@ export interface RecordSlice {
   end: number;
 }
 
-/** The records section of a batch, decompressed; throws UnsupportedCompressionError for codecs this build lacks. */
+/** The records section of a batch, decompressed if it is; throws CorruptBatchError when it does not decompress. */
 function recordsSection(batch: Buffer, header: BatchHeader): Buffer {
   const codec = compressionOf(header.attributes);
   const body = batch.subarray(BATCH_HEADER_BYTES, batchSize(header));
-  if (codec === 'none') return body;
-  if (codec === 'gzip') return gunzipSync(body);
-  throw new UnsupportedCompressionError(codec);
+  return codec === 'none' ? body : decompressRecords(codec, body);
 }
 
 /** Slices of every record of the whole batch at the start of `batch`, with the section they index. */
@@ -415,14 +423,13 @@ export function sliceRecords(batch: Buffer): { header: BatchHeader; section: Buf
  * cleaner. The records' bytes are copied unchanged (their offset and timestamp deltas are relative
  * to the header, which keeps its base offset, lastOffsetDelta, timestamps, producer fields,
  * attributes and partition leader epoch), so every kept record keeps its offset and timestamp;
- * recordCount, batchLength and the CRC are recomputed. A gzip batch is recompressed.
+ * recordCount, batchLength and the CRC are recomputed. A compressed batch is recompressed with its codec.
  */
 export function rebuildBatch(batch: Buffer, section: Buffer, kept: readonly RecordSlice[]): Buffer {
   const header = readBatchHeader(batch, 0);
-  let records = Buffer.concat(kept.map((record) => section.subarray(record.start, record.end)));
+  const plain = Buffer.concat(kept.map((record) => section.subarray(record.start, record.end)));
   const codec = compressionOf(header.attributes);
-  if (codec === 'gzip') records = gzipSync(records);
-  else if (codec !== 'none') throw new UnsupportedCompressionError(codec);
+  const records = codec === 'none' ? plain : compressRecords(codec, plain);
   const rebuilt = Buffer.allocUnsafe(BATCH_HEADER_BYTES + records.length);
   batch.copy(rebuilt, 0, 0, BATCH_HEADER_BYTES);
   records.copy(rebuilt, BATCH_HEADER_BYTES);

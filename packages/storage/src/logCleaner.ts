@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import {
-  UnsupportedCompressionError,
+  CorruptBatchError,
   batchSize,
   encodeEmptyBatch,
   isControlBatch,
@@ -95,12 +95,15 @@ function keptWhole(header: BatchHeader): boolean {
   return isControlBatch(header) || isTransactionalBatch(header);
 }
 
-/** Records of a batch, or null when its codec is one this build cannot decode (the batch is then kept whole). */
+/**
+ * Records of a batch, or null when they do not decode (the batch is then kept whole): the cleaner
+ * must not drop what it cannot read, and a consumer reading it gets CORRUPT_MESSAGE as before.
+ */
 function sliceOrNull(batch: Buffer): ReturnType<typeof sliceRecords> | null {
   try {
     return sliceRecords(batch);
   } catch (error) {
-    if (error instanceof UnsupportedCompressionError) return null;
+    if (error instanceof CorruptBatchError) return null;
     throw error;
   }
 }

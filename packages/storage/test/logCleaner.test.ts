@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { encodeRecordBatch, listBatches, readBatchHeader, type DecodedRecord, type LogSettings, type RecordInput } from '@runnel/common';
+import { BATCH_HEADER_BYTES, compressionOf, crc32c, encodeRecordBatch, listBatches, readBatchHeader, type DecodedRecord, type LogSettings, type RecordInput } from '@runnel/common';
 import { CLEANER_CHECKPOINT_FILE, PartitionLog, segmentFileName } from '../src/index.js';
 import { OffsetMap, buildOffsetMap, writeCleanedSegment } from '../src/logCleaner.js';
 import { captureLogger, readAll, removeDir, tempDir, testSettings } from './helpers.js';
@@ -111,20 +111,41 @@ describe('log cleaner', () => {
     expect(Number(fs.readFileSync(join(log.dir, CLEANER_CHECKPOINT_FILE), 'utf8'))).toBe(result.cleanedUpToOffset);
   });
 
-  it('rewrites gzip batches too, keeping the kept records\' offsets and timestamps', async () => {
+  for (const compression of ['gzip', 'snappy', 'lz4', 'zstd'] as const) {
+    it(`rewrites ${compression} batches too, keeping the kept records' offsets, timestamps and codec`, async () => {
+      const log = await openLog();
+      const records: RecordInput[] = [];
+      for (let i = 0; i < 30; i++) records.push({ key: key(i % 3), value: value(i % 3, i), timestamp: 5_000 + i });
+      for (let i = 0; i < 30; i += 5) await log.append(encodeRecordBatch(records.slice(i, i + 5), { compression, now: 5_000 }));
+      await log.append(encodeRecordBatch([{ key: key(9), value: value(9, 0) }], { now: 5_000 })); // a later segment so the earlier ones are sealed
+      for (let i = 0; i < 40; i++) await log.append(encodeRecordBatch([{ key: key(100 + i), value: Buffer.alloc(100) }], { now: 5_000 }));
+      const result = await log.clean(log.logEndOffset, { dedupeBufferBytes: BIG_BUFFER });
+      expect(result.recordsRemoved).toBeGreaterThan(0);
+      const kept = readAll(log).filter((record) => record.offset < 30);
+      expect(kept.map((record) => record.offset)).toEqual([27, 28, 29]);
+      expect(kept.map((record) => record.timestamp)).toEqual([5_027, 5_028, 5_029]);
+      expect(kept.map((record) => record.value!.toString())).toEqual([value(0, 27), value(1, 28), value(2, 29)].map(String));
+      const thinned = readBatchHeader(log.read(27, 1).records);
+      expect([thinned.baseOffset, thinned.recordCount, compressionOf(thinned.attributes)]).toEqual([25, 3, compression]);
+      expect(log.offsetForTimestamp(5_010)).toEqual({ offset: 27, timestamp: 5_027 });
+    });
+  }
+
+  it('keeps whole a batch whose records do not decompress, and cleans the rest', async () => {
     const log = await openLog();
-    const records: RecordInput[] = [];
-    for (let i = 0; i < 30; i++) records.push({ key: key(i % 3), value: value(i % 3, i), timestamp: 5_000 + i });
-    for (let i = 0; i < 30; i += 5) await log.append(encodeRecordBatch(records.slice(i, i + 5), { compression: 'gzip', now: 5_000 }));
-    await log.append(encodeRecordBatch([{ key: key(9), value: value(9, 0) }], { now: 5_000 })); // a later segment so the earlier ones are sealed
-    for (let i = 0; i < 40; i++) await log.append(encodeRecordBatch([{ key: key(100 + i), value: Buffer.alloc(100) }], { now: 5_000 }));
+    await log.append(encodeRecordBatch([{ key: key(1), value: value(1, 0) }], { compression: 'zstd', now: 5_000 }));
+    // A follower's append is checked no further than its CRC, so a log can hold such a batch.
+    const broken = encodeRecordBatch([{ key: key(2), value: value(2, 0) }], { compression: 'zstd', baseOffset: 1, now: 5_000 });
+    broken.fill(0x5a, BATCH_HEADER_BYTES);
+    broken.writeUInt32BE(crc32c(broken.subarray(21)), 17);
+    await log.append(broken, { assignOffsets: false });
+    const latest = await writeVersions(log, 3, 10); // key-1 again (and others), rolling the segments above
     const result = await log.clean(log.logEndOffset, { dedupeBufferBytes: BIG_BUFFER });
-    expect(result.recordsRemoved).toBeGreaterThan(0);
-    const kept = readAll(log).filter((record) => record.offset < 30);
-    expect(kept.map((record) => record.offset)).toEqual([27, 28, 29]);
-    expect(kept.map((record) => record.timestamp)).toEqual([5_027, 5_028, 5_029]);
-    expect(kept.map((record) => record.value!.toString())).toEqual([value(0, 27), value(1, 28), value(2, 29)].map(String));
-    expect(log.offsetForTimestamp(5_010)).toEqual({ offset: 27, timestamp: 5_027 });
+    expect(result.cleaned).toBe(true);
+    expect(readBatchHeader(log.read(0, 1).records)).toMatchObject({ baseOffset: 0, recordCount: 0 }); // key-1's old record went
+    expect(log.read(1, 1).records.equals(broken)).toBe(true);
+    const afterBroken = byKey(readAll(log, 2)); // decoding from 0 would stop at the broken batch
+    for (const [name, expected] of latest) expect(afterBroken.get(name)?.at(-1)?.offset, name).toBe(expected.offset);
   });
 
   it('removes a tombstone only once its segment was last written more than delete.retention.ms ago', async () => {

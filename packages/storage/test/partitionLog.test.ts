@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { RunnelError, decodeRecords, encodeRecordBatch, listBatches, readBatchHeader, type LogSettings } from '@runnel/common';
+import { RunnelError, crc32c, decodeRecords, encodeRecordBatch, listBatches, readBatchHeader, setBaseOffset, type LogSettings } from '@runnel/common';
 import { CLEAN_SHUTDOWN_FILE, PartitionLog } from '../src/index.js';
 import { captureLogger, makeBatch, readAll, recordValue, removeDir, segmentFiles, tempDir, testSettings } from './helpers.js';
 
@@ -649,15 +649,35 @@ describe('flush policy', () => {
 });
 
 describe('records decode after storage', () => {
-  it('stores gzip batches opaque and decodes them back', async () => {
+  for (const compression of ['gzip', 'snappy', 'lz4', 'zstd'] as const) {
+    it(`stores ${compression} batches opaque and decodes them back`, async () => {
+      const log = await openLog();
+      const batch = encodeRecordBatch(
+        Array.from({ length: 20 }, (_, i) => ({ value: Buffer.from(`${compression}-${i}`), timestamp: 5000 + i })),
+        { compression },
+      );
+      await log.append(Buffer.from(batch));
+      const stored = log.read(0, 1 << 20).records;
+      expect(stored.subarray(61).equals(batch.subarray(61))).toBe(true);
+      expect(decodeRecords(stored).map((r) => r.value?.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `${compression}-${i}`));
+      expect(log.offsetForTimestamp(5007)).toEqual({ offset: 7, timestamp: 5007 });
+    });
+  }
+
+  it("refuses, as CORRUPT_MESSAGE naming the codec, a producer's batch whose records do not decompress, and writes nothing", async () => {
     const log = await openLog();
-    const batch = encodeRecordBatch(
-      Array.from({ length: 20 }, (_, i) => ({ value: Buffer.from(`gz-${i}`), timestamp: 5000 + i })),
-      { compression: 'gzip' },
-    );
-    await log.append(batch);
-    const records = decodeRecords(log.read(0, 1 << 20).records);
-    expect(records.map((r) => r.value?.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `gz-${i}`));
-    expect(log.offsetForTimestamp(5007)).toEqual({ offset: 7, timestamp: 5007 });
+    const good = encodeRecordBatch([{ value: Buffer.from('fine') }], { compression: 'lz4' });
+    const bad = encodeRecordBatch([{ value: Buffer.from('x'.repeat(100)) }], { compression: 'lz4' });
+    bad.writeUInt32LE(bad.length, 61 + 7); // the first block's size: past the end of the frame
+    bad.writeUInt32BE(crc32c(bad.subarray(21)), 17); // the producer's CRC covers what it sent
+    const error = await log.append(Buffer.concat([good, bad])).then(() => null, (e: unknown) => e);
+    expect((error as RunnelError).errorName).toBe('CORRUPT_MESSAGE');
+    expect((error as RunnelError).message).toMatch(/batch 1: batch at byte \d+: lz4-compressed records do not decompress/);
+    expect(log.logEndOffset).toBe(0);
+    // A follower copies what its leader checked.
+    await log.append(good);
+    setBaseOffset(bad, 0, 1);
+    await log.append(bad, { assignOffsets: false });
+    expect(log.logEndOffset).toBe(2);
   });
 });

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { SingleBar, Presets } from 'cli-progress';
 import * as hdr from 'hdr-histogram-js';
 import { Admin, Consumer, Producer, type ProducerOptions } from '@runnel/client';
-import { RunnelError } from '@runnel/common';
+import { RunnelError, type CompressionCodec } from '@runnel/common';
 import { printJson, printLine } from '../output.js';
 
 export interface BenchProduceOptions {
@@ -17,7 +17,7 @@ export interface BenchProduceOptions {
   /** When the topic is created; the cluster's default.replication.factor when absent. */
   replicationFactor?: number;
   rate?: number;
-  compression: 'none' | 'gzip';
+  compression: CompressionCodec;
   json: boolean;
 }
 

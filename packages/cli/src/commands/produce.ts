@@ -1,6 +1,7 @@
 // `runnel produce TOPIC`: one record per line of standard input, like kafka-console-producer.
 import { createInterface } from 'node:readline';
 import { Producer, type ProducerOptions } from '@runnel/client';
+import type { CompressionCodec } from '@runnel/common';
 
 export interface ProduceCommandOptions {
   keySeparator?: string;
@@ -8,7 +9,7 @@ export interface ProduceCommandOptions {
   acks: ProducerOptions['acks'];
   lingerMs?: number;
   batchSize?: number;
-  compression: 'none' | 'gzip';
+  compression: CompressionCodec;
 }
 
 /** Acknowledgements awaited in groups of this many, so memory stays bounded on endless input. */

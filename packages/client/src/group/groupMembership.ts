@@ -143,6 +143,9 @@ export class GroupMembership {
   /** Throws, once, a membership error no retry fixes (an invalid group id, a fenced instance id, ...). */
   throwIfFatal(): void {
     const fatal = this.fatal;
+    // A fenced static member stays fenced: another process holds its instance id, and rejoining
+    // would fence that one in turn (Kafka's FencedInstanceIdException is fatal too). Close it.
+    if (fatal instanceof RunnelError && fatal.errorName === 'FENCED_INSTANCE_ID') throw fatal;
     this.fatal = null;
     if (fatal !== null) throw fatal;
   }
@@ -487,13 +490,14 @@ export class GroupMembership {
     else if (COORDINATOR_MOVED.has(code)) this.markCoordinatorUnknown();
     else if (code !== LOAD_IN_PROGRESS) {
       this.fatal = RunnelError.fromCode(code, `heartbeat for group '${this.options.groupId}'`);
-      this.hooks.wake();
+      // Heartbeats end with the generation: the same refusal every interval would only repeat the error.
+      this.onGenerationLost(true, `heartbeat answered ${name}`);
     }
   }
 
   /** The coordinator no longer knows this member's generation: its partitions are lost. */
   private onGenerationLost(memberUnknown: boolean, reason: string): void {
-    if (memberUnknown && this.options.groupInstanceId === '') this.resetMember();
+    if (memberUnknown) this.resetMember();
     else this.generationIdValue = NO_GENERATION;
     this.lost = true;
     this.stopHeartbeats();
