@@ -1,6 +1,6 @@
 // The keys of server.properties and of per-topic overrides, with Kafka's names and defaults.
 import { join } from 'node:path';
-import { ConfigDef, ConfigError, MAX_LONG, environmentOverrides, type ConfigValue } from './config.js';
+import { ConfigDef, ConfigError, MAX_LONG, environmentOverrides, type ConfigKey, type ConfigValue } from './config.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -294,9 +294,33 @@ export class BrokerConfig {
     const lines: string[] = [];
     for (const [key, value] of this.values) {
       if (value === null) continue;
-      lines.push(`${key}=${Array.isArray(value) ? value.join(',') : String(value)}`);
+      lines.push(`${key}=${formatConfigValue(value)}`);
     }
     return lines.join('\n') + '\n';
+  }
+
+  /**
+   * Every key as Kafka's DescribeConfigs shows a broker's: its value as text (null: not set), and
+   * whether it is the default (a value equal to the default counts as one).
+   */
+  describe(): ConfigDescription[] {
+    return [...this.values].map(([key, value]) => {
+      const spec = BROKER_CONFIG.keys[key]!;
+      return { name: key, value: value === null ? null : formatConfigValue(value), isDefault: sameValue(value, spec.default), type: spec.type, doc: spec.doc };
+    });
+  }
+
+  /**
+   * What a topic without an override of `topicKey` (a TOPIC_CONFIG key) runs with: the broker key
+   * it falls back to (Kafka's synonym) and its effective value, derived as the log does (so
+   * retention.ms from log.retention.hours when only that is set).
+   */
+  topicDefault(topicKey: string): { brokerKey: string; value: string | null; isDefault: boolean } {
+    const fallback = TOPIC_CONFIG_FALLBACKS[topicKey];
+    if (fallback === undefined) throw new Error(`BrokerConfig: '${topicKey}' is not a topic config`);
+    const value = fallback.value(this.logSettings(), this);
+    const isDefault = fallback.sources.every((key) => sameValue(this.values.get(key) ?? null, BROKER_CONFIG.keys[key]!.default));
+    return { brokerKey: fallback.sources[0]!, value: value === null ? null : formatConfigValue(value), isDefault };
   }
 
   private typed(key: string, kind: 'number' | 'string' | 'boolean'): ConfigValue {
@@ -305,6 +329,45 @@ export class BrokerConfig {
     if (value !== null && typeof value !== kind) throw new Error(`BrokerConfig: '${key}' is not a ${kind}`);
     return value;
   }
+}
+
+/** One key as DescribeConfigs shows it. */
+export interface ConfigDescription {
+  readonly name: string;
+  readonly value: string | null;
+  readonly isDefault: boolean;
+  readonly type: ConfigKey['type'];
+  readonly doc: string;
+}
+
+/**
+ * For each topic config, the broker keys it falls back to (the first is Kafka's synonym; the
+ * others feed it, as log.retention.hours feeds log.retention.ms) and how its value is derived.
+ */
+const TOPIC_CONFIG_FALLBACKS: Readonly<Record<string, { sources: readonly string[]; value: (settings: LogSettings, config: BrokerConfig) => ConfigValue }>> = {
+  'retention.ms': { sources: ['log.retention.ms', 'log.retention.minutes', 'log.retention.hours'], value: (settings) => settings.retentionMs },
+  'retention.bytes': { sources: ['log.retention.bytes'], value: (settings) => settings.retentionBytes },
+  'segment.bytes': { sources: ['log.segment.bytes'], value: (settings) => settings.segmentBytes },
+  'segment.ms': { sources: ['log.roll.ms', 'log.roll.hours'], value: (settings) => settings.segmentMs },
+  'flush.messages': { sources: ['log.flush.interval.messages'], value: (settings) => settings.flushMessages },
+  'flush.ms': { sources: ['log.flush.interval.ms'], value: (settings) => settings.flushMs },
+  'index.interval.bytes': { sources: ['log.index.interval.bytes'], value: (settings) => settings.indexIntervalBytes },
+  'max.message.bytes': { sources: ['message.max.bytes'], value: (settings) => settings.maxMessageBytes },
+  'min.insync.replicas': { sources: ['min.insync.replicas'], value: (settings) => settings.minInsyncReplicas },
+  'cleanup.policy': { sources: ['log.cleanup.policy'], value: (settings) => [settings.cleanupPolicy.compact ? 'compact' : '', settings.cleanupPolicy.delete ? 'delete' : ''].filter((policy) => policy !== '') },
+  'delete.retention.ms': { sources: ['log.cleaner.delete.retention.ms'], value: (settings) => settings.deleteRetentionMs },
+  'min.cleanable.dirty.ratio': { sources: ['log.cleaner.min.cleanable.ratio'], value: (settings) => settings.minCleanableDirtyRatio },
+  'min.compaction.lag.ms': { sources: ['log.cleaner.min.compaction.lag.ms'], value: (settings) => settings.minCompactionLagMs },
+  'unclean.leader.election.enable': { sources: ['unclean.leader.election.enable'], value: (_settings, config) => config.boolean('unclean.leader.election.enable') },
+  'file.delete.delay.ms': { sources: ['log.segment.delete.delay.ms'], value: (settings) => settings.fileDeleteDelayMs },
+};
+
+function formatConfigValue(value: Exclude<ConfigValue, null>): string {
+  return Array.isArray(value) ? value.join(',') : String(value);
+}
+
+function sameValue(a: ConfigValue, b: ConfigValue): boolean {
+  return Array.isArray(a) && Array.isArray(b) ? a.join(',') === b.join(',') : a === b;
 }
 
 /** Validates topic overrides (`{ "retention.ms": "1000" }`) and returns them parsed. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { BrokerConfig, ConfigError, LISTENER_NAMES, errorCode, errorName, isRetriable, parseProperties, parseTopicConfigs, withTopicOverrides, RunnelError } from '../src/index.js';
+import { BrokerConfig, ConfigError, LISTENER_NAMES, TOPIC_CONFIG, errorCode, errorName, isRetriable, parseProperties, parseTopicConfigs, withTopicOverrides, RunnelError } from '../src/index.js';
 
 describe('server.properties', () => {
   it('parses key=value, key: value, comments and continuations', () => {
@@ -181,6 +181,19 @@ describe('cluster configuration', () => {
     expect(advertised.advertisedListener('GRPC')).toEqual({ name: 'GRPC', host: '127.0.0.1', port: 9192 });
     expect(config.int('socket.request.max.bytes')).toBe(104_857_600);
     expect(config.boolean('auto.create.topics.enable')).toBe(true);
+  });
+
+  it('tells for every topic config the broker key it falls back to and its value (DescribeConfigs)', () => {
+    const config = BrokerConfig.from({ file: { 'log.retention.hours': '2', 'log.cleanup.policy': 'compact,delete' } });
+    for (const key of Object.keys(TOPIC_CONFIG.keys)) expect(() => config.topicDefault(key)).not.toThrow();
+    expect(config.topicDefault('retention.ms')).toEqual({ brokerKey: 'log.retention.ms', value: String(2 * 3_600_000), isDefault: false });
+    expect(config.topicDefault('cleanup.policy')).toEqual({ brokerKey: 'log.cleanup.policy', value: 'compact,delete', isDefault: false });
+    expect(config.topicDefault('segment.bytes')).toEqual({ brokerKey: 'log.segment.bytes', value: '1073741824', isDefault: true });
+    expect(config.topicDefault('flush.ms')).toEqual({ brokerKey: 'log.flush.interval.ms', value: null, isDefault: true });
+    const described = new Map(config.describe().map((entry) => [entry.name, entry]));
+    expect(described.get('log.retention.hours')).toMatchObject({ value: '2', isDefault: false, type: 'int' });
+    expect(described.get('num.partitions')).toMatchObject({ value: '1', isDefault: true });
+    expect(described.get('cluster.id')).toMatchObject({ value: null, isDefault: true });
   });
 
   it('refuses to advertise a Kafka listener on 0.0.0.0, or a listener that does not exist', () => {

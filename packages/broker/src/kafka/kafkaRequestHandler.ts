@@ -16,6 +16,7 @@ import type { GroupCoordinator } from '../group/groupCoordinator.js';
 import type { LogManager } from '../logManager.js';
 import type { ReplicaManager } from '../replicaManager.js';
 import type { TopicAdmin } from '../topicAdmin.js';
+import { adminHandlers } from './adminHandlers.js';
 import { clusterHandlers } from './clusterHandlers.js';
 import { recordHandlers } from './recordHandlers.js';
 
@@ -81,6 +82,7 @@ export class KafkaRequestHandler {
       }),
       ...clusterHandlers(broker),
       ...recordHandlers(broker),
+      ...adminHandlers(broker),
     };
     this.servedApis = SUPPORTED_APIS.filter((api) => this.handlers[api.apiName] !== undefined).map(({ apiKey, minVersion, maxVersion }) => ({ apiKey, minVersion, maxVersion }));
   }
