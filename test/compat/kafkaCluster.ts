@@ -2,7 +2,10 @@
 // and a controller voter with a PLAINTEXT (Kafka) listener on a free port, plus the few things the
 // suites ask of it through Runnel's own gRPC door (creating topics with a known layout, finding a
 // partition's leader) so that what a Kafka client sees can be checked against the broker's truth.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Admin } from '@runnel/client';
+import { batchSize, compressionOf, readBatchHeader, type CompressionCodec } from '@runnel/common';
 import type { LocalCluster, NodeProcess } from '@runnel/testkit';
 import { useCluster, waitFor, type ClusterFixture } from '../integration/harness.js';
 
@@ -65,6 +68,24 @@ export async function leaderOf(cluster: LocalCluster, topic: string, partition: 
   } finally {
     await admin.close();
   }
+}
+
+/**
+ * The compression codecs of the batches node `nodeId` stored for `topic`/`partition`, read from its
+ * segment files: what the broker kept, whatever a client says it sent.
+ */
+export function storedCodecs(cluster: LocalCluster, nodeId: number, topic: string, partition: number): Set<CompressionCodec> {
+  const dir = join(cluster.node(nodeId).dataDir, 'logs', `${topic}-${partition}`);
+  const codecs = new Set<CompressionCodec>();
+  for (const segment of readdirSync(dir).filter((name) => name.endsWith('.log'))) {
+    const bytes = readFileSync(join(dir, segment));
+    for (let position = 0; position < bytes.length; ) {
+      const header = readBatchHeader(bytes, position);
+      codecs.add(compressionOf(header.attributes));
+      position += batchSize(header);
+    }
+  }
+  return codecs;
 }
 
 /** Values that were acknowledged but are not in what was read back (empty when nothing acknowledged was lost). */
