@@ -166,9 +166,9 @@ export class KafkaDoorFixture {
     const before = this.image;
     this.image = before.applyAll(records, before.highestOffset + 1);
     await this.publisher.publish(before, this.image, false);
-    for (const partition of this.logs.allPartitions()) {
-      if (partition.topic === OFFSETS_TOPIC && partition.isLeader) await this.coordinator.becomeCoordinator(partition.index, partition.leaderEpoch);
-    }
+    const led = this.logs.allPartitions().filter((partition) => partition.topic === OFFSETS_TOPIC && partition.isLeader);
+    for (const index of this.coordinator.hostedPartitions()) if (!led.some((partition) => partition.index === index)) this.coordinator.resign(index);
+    for (const partition of led) await this.coordinator.becomeCoordinator(partition.index, partition.leaderEpoch);
   }
 
   /** A topic whose partitions this broker leads (or `leader` does) with replicas [leader]. */
@@ -184,7 +184,8 @@ export class KafkaDoorFixture {
   /** Moves a partition's leadership (and its leader epoch) as the controller would. */
   async moveLeader(topic: string, partition: number, leader: number): Promise<void> {
     const state = this.image.partition(topic, partition)!;
-    const replicas = [...new Set([...state.replicas, leader])];
+    // The replication factor stays: a leader from outside the replicas takes the first one's place.
+    const replicas = state.replicas.includes(leader) ? [...state.replicas] : [leader, ...state.replicas.slice(1)];
     await this.apply([{ type: 'PartitionChange', topicId: state.topicId, partition, leader, isr: replicas, replicas, leaderEpoch: state.leaderEpoch + 1, partitionEpoch: state.partitionEpoch + 1 }]);
   }
 

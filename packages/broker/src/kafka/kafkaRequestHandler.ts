@@ -18,6 +18,7 @@ import type { ReplicaManager } from '../replicaManager.js';
 import type { TopicAdmin } from '../topicAdmin.js';
 import { adminHandlers } from './adminHandlers.js';
 import { clusterHandlers } from './clusterHandlers.js';
+import { groupHandlers } from './groupHandlers.js';
 import { recordHandlers } from './recordHandlers.js';
 
 /** The broker as the Kafka door uses it: the same objects the gRPC door is built on. */
@@ -83,6 +84,7 @@ export class KafkaRequestHandler {
       ...clusterHandlers(broker),
       ...recordHandlers(broker),
       ...adminHandlers(broker),
+      ...groupHandlers(broker),
     };
     this.servedApis = SUPPORTED_APIS.filter((api) => this.handlers[api.apiName] !== undefined).map(({ apiKey, minVersion, maxVersion }) => ({ apiKey, minVersion, maxVersion }));
   }

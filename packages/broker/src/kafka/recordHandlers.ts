@@ -4,31 +4,10 @@
 import { errorCode } from '@runnel/common';
 import type { FetchInput, FetchResult } from '../replicaManager.js';
 import type { KafkaDoorBroker, KafkaHandlers } from './kafkaRequestHandler.js';
+import { flatten } from './nesting.js';
 
 /** Fetch's isolation levels: read_committed asks for an (empty, without transactions) aborted-transaction list. */
 const READ_COMMITTED = 1;
-
-/**
- * `entries` of `groups` flattened in order, and a way to put one result per entry back into the
- * same shape: Kafka's requests and responses nest partitions in topics, the broker's calls take a
- * flat list of (topic, partition).
- */
-function flatten<G, E, T>(groups: readonly G[], entriesOf: (group: G) => readonly E[], toFlat: (group: G, entry: E) => T): { flat: T[]; regroup: <R, O>(results: readonly R[], shape: (group: G, results: R[]) => O) => O[] } {
-  const flat: T[] = [];
-  for (const group of groups) for (const entry of entriesOf(group)) flat.push(toFlat(group, entry));
-  return {
-    flat,
-    regroup: (results, shape) => {
-      let next = 0;
-      return groups.map((group) => {
-        const count = entriesOf(group).length;
-        const own = results.slice(next, next + count);
-        next += count;
-        return shape(group, own);
-      });
-    },
-  };
-}
 
 export function recordHandlers(broker: KafkaDoorBroker): Pick<KafkaHandlers, 'Produce' | 'Fetch' | 'ListOffsets' | 'OffsetForLeaderEpoch'> {
   const replicas = broker.replicas;
