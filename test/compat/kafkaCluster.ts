@@ -4,6 +4,7 @@
 // partition's leader) so that what a Kafka client sees can be checked against the broker's truth.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
 import { Admin } from '@runnel/client';
 import { batchSize, compressionOf, readBatchHeader, type CompressionCodec } from '@runnel/common';
 import type { LocalCluster, NodeProcess } from '@runnel/testkit';
@@ -88,10 +89,25 @@ export function storedCodecs(cluster: LocalCluster, nodeId: number, topic: strin
   return codecs;
 }
 
-/** Values that were acknowledged but are not in what was read back (empty when nothing acknowledged was lost). */
-export function lostValues(acknowledged: Iterable<string>, readBack: Iterable<string>): string[] {
-  const read = new Set(readBack);
-  return [...acknowledged].filter((value) => !read.has(value));
+/**
+ * Reads `topic` from its beginning through the Kafka door (KafkaJS, in a group of its own) until
+ * every one of `expected` has arrived or `timeoutMs` has passed, and returns those that never did.
+ */
+export async function missingFromReadBack(cluster: LocalCluster, topic: string, expected: readonly string[], timeoutMs: number): Promise<string[]> {
+  const kafka = new Kafka({ clientId: 'compat-read-back', brokers: kafkaBootstrap(cluster), logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `${topic}-read-back`, sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 500 });
+  const read = new Set<string>();
+  const missing = () => expected.filter((value) => !read.has(value));
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => void read.add(message.value?.toString() ?? '') });
+    const deadline = Date.now() + timeoutMs;
+    while (missing().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+  } finally {
+    await consumer.disconnect();
+  }
+  return missing();
 }
 
 /** `promise`, or a rejection naming `what` once `timeoutMs` has passed (a client call that never settles fails its test, not the run). */
@@ -146,7 +162,8 @@ export async function produceAcrossLeaderKill(
   let lastBatchAcknowledged = false;
   let killed: NodeProcess | undefined;
   const deadline = Date.now() + options.runTimeoutMs;
-  for (let batch = 0; batch < options.batches && Date.now() < deadline; batch++) {
+  let batch = 0;
+  for (; batch < options.batches && Date.now() < deadline; batch++) {
     if (batch === options.killAfterBatches) {
       killed = await leaderOf(cluster, topic, 0);
       await killed.kill('SIGKILL');
@@ -161,6 +178,6 @@ export async function produceAcrossLeaderKill(
       failedBatches++;
     }
   }
-  if (killed === undefined) throw new Error(`only ${acknowledged.length / options.batchSize} batches were sent before the run's deadline; the leader was never killed`);
+  if (killed === undefined) throw new Error(`only ${batch} batches were sent before the run's deadline; the leader was never killed`);
   return { acknowledged, failedBatches, acknowledgedAfterKill, lastBatchAcknowledged, killed };
 }
