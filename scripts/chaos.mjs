@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from './commandLine.mjs';
 
 const HELP = `npm run chaos -- [--minutes 10] [--faults kill,pause,partition,promote] [--records 200000] [options]
 
@@ -46,32 +46,19 @@ Options:
 Exit status: 0 when the report is ok, 1 when not (the data directory and the nodes' output are kept
 and their path printed), 2 on bad arguments.`;
 
-let values;
-try {
-  ({ values } = parseArgs({
-    options: {
-      minutes: { type: 'string', default: '10' },
-      faults: { type: 'string', default: 'kill,pause,partition,promote' },
-      records: { type: 'string', default: '200000' },
-      rate: { type: 'string' },
-      nodes: { type: 'string', default: '3' },
-      partitions: { type: 'string', default: '6' },
-      seed: { type: 'string' },
-      'session-timeout-ms': { type: 'string', default: '3000' },
-      dir: { type: 'string' },
-      keep: { type: 'boolean', default: false },
-      'progress-s': { type: 'string', default: '10' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  }));
-} catch (error) {
-  process.stderr.write(`chaos: ${error.message}\n\n${HELP}\n`);
-  process.exit(2);
-}
-if (values.help) {
-  process.stdout.write(`${HELP}\n`);
-  process.exit(0);
-}
+const values = parseCommandLine('chaos', HELP, {
+  minutes: { type: 'string', default: '10' },
+  faults: { type: 'string', default: 'kill,pause,partition,promote' },
+  records: { type: 'string', default: '200000' },
+  rate: { type: 'string' },
+  nodes: { type: 'string', default: '3' },
+  partitions: { type: 'string', default: '6' },
+  seed: { type: 'string' },
+  'session-timeout-ms': { type: 'string', default: '3000' },
+  dir: { type: 'string' },
+  keep: { type: 'boolean', default: false },
+  'progress-s': { type: 'string', default: '10' },
+});
 
 function number(name, { integer = true, min = 1 } = {}) {
   const raw = values[name];

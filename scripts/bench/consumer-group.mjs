@@ -15,7 +15,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../commandLine.mjs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const HELP = `npm run bench:groups -- [options]
@@ -50,30 +50,17 @@ Options:
   --json                  print the figures as one JSON line on stdout as well
   -h, --help              this text`;
 
-let values;
-try {
-  ({ values } = parseArgs({
-    options: {
-      records: { type: 'string', default: '600000' },
-      'record-size': { type: 'string', default: '100' },
-      rate: { type: 'string', default: '2000' },
-      'session-timeout-ms': { type: 'string', default: '10000' },
-      'steady-s': { type: 'string', default: '20' },
-      repo: { type: 'string' },
-      dir: { type: 'string' },
-      keep: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  }));
-} catch (error) {
-  process.stderr.write(`bench:groups: ${error.message}\n\n${HELP}\n`);
-  process.exit(2);
-}
-if (values.help) {
-  process.stdout.write(`${HELP}\n`);
-  process.exit(0);
-}
+const values = parseCommandLine('bench:groups', HELP, {
+  records: { type: 'string', default: '600000' },
+  'record-size': { type: 'string', default: '100' },
+  rate: { type: 'string', default: '2000' },
+  'session-timeout-ms': { type: 'string', default: '10000' },
+  'steady-s': { type: 'string', default: '20' },
+  repo: { type: 'string' },
+  dir: { type: 'string' },
+  keep: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+});
 
 function integerOption(name, min) {
   const parsed = Number(values[name]);

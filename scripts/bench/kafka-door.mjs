@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../commandLine.mjs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const HELP = `npm run bench:kafka -- [options]
@@ -44,31 +44,18 @@ Options:
   --json            print the figures as one JSON line on stdout as well
   -h, --help        this text`;
 
-let values;
-try {
-  ({ values } = parseArgs({
-    options: {
-      records: { type: 'string', default: '200000' },
-      sizes: { type: 'string', default: '100,1024' },
-      partitions: { type: 'string', default: '6' },
-      clients: { type: 'string', default: 'grpc,kcat,platformatic' },
-      'send-batch': { type: 'string', default: '1000' },
-      'in-flight': { type: 'string', default: '4' },
-      repo: { type: 'string' },
-      dir: { type: 'string' },
-      keep: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  }));
-} catch (error) {
-  process.stderr.write(`bench:kafka: ${error.message}\n\n${HELP}\n`);
-  process.exit(2);
-}
-if (values.help) {
-  process.stdout.write(`${HELP}\n`);
-  process.exit(0);
-}
+const values = parseCommandLine('bench:kafka', HELP, {
+  records: { type: 'string', default: '200000' },
+  sizes: { type: 'string', default: '100,1024' },
+  partitions: { type: 'string', default: '6' },
+  clients: { type: 'string', default: 'grpc,kcat,platformatic' },
+  'send-batch': { type: 'string', default: '1000' },
+  'in-flight': { type: 'string', default: '4' },
+  repo: { type: 'string' },
+  dir: { type: 'string' },
+  keep: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+});
 
 function integer(text, name, min) {
   const parsed = Number(text);
@@ -165,114 +152,155 @@ function expectCount(what, got) {
   if (got !== recordCount) throw new Error(`${what}: ${got} records, expected ${recordCount}`);
 }
 
-async function benchGrpc(cluster, size) {
-  const topic = `grpc-${size}`;
-  const common = ['--bootstrap', cluster.bootstrap, 'bench'];
-  const produced = await run(process.execPath, [RUNNEL_BIN, ...common, 'produce', '--topic', topic, '--records', String(recordCount), '--record-size', String(size), '--acks', 'all', '--partitions', String(partitions), '--replication-factor', String(NODES), '--json']);
-  if (produced.code !== 0) throw new Error(`runnel bench produce failed: ${produced.stderr}`);
-  const produce = JSON.parse(produced.stdout.trim().split('\n').at(-1));
-  if (produce.errors !== 0) throw new Error(`runnel bench produce: ${produce.errors} errors`);
-  const consumed = await run(process.execPath, [RUNNEL_BIN, ...common, 'consume', '--topic', topic, '--records', String(recordCount), '--json']);
-  if (consumed.code !== 0) throw new Error(`runnel bench consume failed: ${consumed.stderr}`);
-  const consume = JSON.parse(consumed.stdout.trim().split('\n').at(-1));
+/** One client's produce and consume of `size`-byte records on a topic of its own; each returns a figure or throws. */
+function grpcRuns(cluster) {
+  const topic = (size) => `grpc-${size}`;
+  const bench = async (args) => {
+    const result = await run(process.execPath, [RUNNEL_BIN, '--bootstrap', cluster.bootstrap, 'bench', ...args, '--json']);
+    if (result.code !== 0) throw new Error(`runnel bench ${args[0]} failed: ${result.stderr}`);
+    return JSON.parse(result.stdout.trim().split('\n').at(-1));
+  };
   // runnel bench counts key and value bytes; the figures here are values only, as for the others.
   return {
-    produce: figure(produce.records, size, produce.seconds * 1000),
-    consume: figure(consume.records, size, consume.seconds * 1000),
+    async produce(size) {
+      const result = await bench(['produce', '--topic', topic(size), '--records', String(recordCount), '--record-size', String(size), '--acks', 'all', '--partitions', String(partitions), '--replication-factor', String(NODES)]);
+      if (result.errors !== 0) throw new Error(`runnel bench produce: ${result.errors} errors`);
+      return figure(result.records, size, result.seconds * 1000);
+    },
+    async consume(size) {
+      const result = await bench(['consume', '--topic', topic(size), '--records', String(recordCount)]);
+      return figure(result.records, size, result.seconds * 1000);
+    },
   };
 }
 
-async function benchKcat(cluster, admin, size, dir) {
-  const topic = `kcat-${size}`;
-  const bootstrap = cluster.nodes.map((node) => node.kafkaBootstrap).join(',');
-  await admin.createTopics([{ name: topic, partitions, replicationFactor: NODES }]);
-  const file = join(dir, `records-${size}.txt`);
-  const out = createWriteStream(file);
-  const line = `${'k'.repeat(size)}\n`;
-  for (let i = 0; i < recordCount; i++) if (!out.write(line)) await once(out, 'drain');
-  out.end();
-  await once(out, 'finish');
-
-  let started = performance.now();
-  const produced = await run('kcat', ['-P', '-b', bootstrap, '-t', topic, '-X', 'acks=all', '-l', file]);
-  const produceMs = performance.now() - started;
-  if (produced.code !== 0 || /Delivery failed|Failed to produce/.test(produced.stderr)) throw new Error(`kcat -P failed: ${produced.stderr}`);
-  expectCount('kcat -P', await storedRecords(admin, topic));
-
-  started = performance.now();
-  const consumed = await run('kcat', ['-C', '-b', bootstrap, '-t', topic, '-o', 'beginning', '-e', '-q'], { countLines: true });
-  const consumeMs = performance.now() - started;
-  if (consumed.code !== 0) throw new Error(`kcat -C failed: ${consumed.stderr}`);
-  expectCount('kcat -C', consumed.lines);
-  await rm(file, { force: true });
-  return { produce: figure(recordCount, size, produceMs), consume: figure(recordCount, size, consumeMs) };
+function kcatRuns(cluster, admin, dir) {
+  const topic = (size) => `kcat-${size}`;
+  const bootstrap = () => cluster.nodes.map((node) => node.kafkaBootstrap).join(',');
+  return {
+    async produce(size) {
+      await admin.createTopics([{ name: topic(size), partitions, replicationFactor: NODES }]);
+      const file = join(dir, `records-${size}.txt`);
+      const out = createWriteStream(file);
+      const line = `${'k'.repeat(size)}\n`;
+      for (let i = 0; i < recordCount; i++) if (!out.write(line)) await once(out, 'drain');
+      out.end();
+      await once(out, 'finish');
+      try {
+        const started = performance.now();
+        const produced = await run('kcat', ['-P', '-b', bootstrap(), '-t', topic(size), '-X', 'acks=all', '-l', file]);
+        const elapsedMs = performance.now() - started;
+        if (produced.code !== 0 || /Delivery failed|Failed to produce/.test(produced.stderr)) throw new Error(`kcat -P failed: ${produced.stderr}`);
+        expectCount('kcat -P', await storedRecords(admin, topic(size)));
+        return figure(recordCount, size, elapsedMs);
+      } finally {
+        await rm(file, { force: true });
+      }
+    },
+    async consume(size) {
+      const started = performance.now();
+      const consumed = await run('kcat', ['-C', '-b', bootstrap(), '-t', topic(size), '-o', 'beginning', '-e', '-q'], { countLines: true });
+      const elapsedMs = performance.now() - started;
+      if (consumed.code !== 0) throw new Error(`kcat -C failed: ${consumed.stderr}`);
+      expectCount('kcat -C', consumed.lines);
+      return figure(recordCount, size, elapsedMs);
+    },
+  };
 }
 
-async function benchPlatformatic(cluster, admin, size) {
-  const topic = `platformatic-${size}`;
-  const bootstrapBrokers = cluster.nodes.map((node) => node.kafkaBootstrap);
-  await admin.createTopics([{ name: topic, partitions, replicationFactor: NODES }]);
-  const value = Buffer.alloc(size, 0x70);
-
-  const producer = new Producer({ clientId: 'bench-kafka', bootstrapBrokers, acks: ProduceAcks.ALL, autocreateTopics: false });
-  let produceMs;
-  try {
-    let started = performance.now();
-    let next = 0;
-    const sender = async () => {
-      while (next < recordCount) {
-        const count = Math.min(sendBatch, recordCount - next);
-        next += count;
-        await producer.send({ messages: Array.from({ length: count }, () => ({ topic, value })) });
+function platformaticRuns(cluster, admin) {
+  const topic = (size) => `platformatic-${size}`;
+  const bootstrapBrokers = () => cluster.nodes.map((node) => node.kafkaBootstrap);
+  return {
+    async produce(size) {
+      await admin.createTopics([{ name: topic(size), partitions, replicationFactor: NODES }]);
+      const value = Buffer.alloc(size, 0x70);
+      const producer = new Producer({ clientId: 'bench-kafka', bootstrapBrokers: bootstrapBrokers(), autocreateTopics: false });
+      try {
+        const started = performance.now();
+        let next = 0;
+        const sender = async () => {
+          while (next < recordCount) {
+            const count = Math.min(sendBatch, recordCount - next);
+            next += count;
+            // 1.35's send() takes acks=1 unless the call names it (the constructor's is not used).
+            await producer.send({ acks: ProduceAcks.ALL, messages: Array.from({ length: count }, () => ({ topic: topic(size), value })) });
+          }
+        };
+        await Promise.race([
+          Promise.all(Array.from({ length: inFlightMax }, sender)),
+          new Promise((_, reject) => setTimeout(() => reject(new Error(`platformatic produce did not finish in ${RUN_TIMEOUT_MS} ms`)), RUN_TIMEOUT_MS).unref()),
+        ]);
+        const elapsedMs = performance.now() - started;
+        expectCount('platformatic produce', await storedRecords(admin, topic(size)));
+        return figure(recordCount, size, elapsedMs);
+      } finally {
+        await producer.close();
       }
-    };
-    await Promise.race([
-      Promise.all(Array.from({ length: inFlightMax }, sender)),
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`platformatic produce did not finish in ${RUN_TIMEOUT_MS} ms`)), RUN_TIMEOUT_MS).unref()),
-    ]);
-    produceMs = performance.now() - started;
-  } finally {
-    await producer.close();
-  }
-  expectCount('platformatic produce', await storedRecords(admin, topic));
-
-  const consumer = new Consumer({ clientId: 'bench-kafka', groupId: `bench-kafka-${size}`, bootstrapBrokers, sessionTimeout: 10_000, heartbeatInterval: 1000 });
-  let consumeMs;
-  try {
-    const started = performance.now();
-    const stream = await consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST, autocommit: false });
-    let received = 0;
-    await new Promise((done, reject) => {
-      const timer = setTimeout(() => reject(new Error(`platformatic consume: ${received} of ${recordCount} records in ${RUN_TIMEOUT_MS} ms`)), RUN_TIMEOUT_MS);
-      stream.on('error', reject);
-      stream.on('data', () => {
-        if (++received === recordCount) {
-          clearTimeout(timer);
-          done();
+    },
+    async consume(size) {
+      const consumer = new Consumer({ clientId: 'bench-kafka', groupId: `bench-kafka-${size}`, bootstrapBrokers: bootstrapBrokers(), sessionTimeout: 10_000, heartbeatInterval: 1000 });
+      try {
+        const started = performance.now();
+        const stream = await consumer.consume({ topics: [topic(size)], mode: MessagesStreamModes.EARLIEST, autocommit: false });
+        let received = 0;
+        try {
+          await new Promise((done, reject) => {
+            const timer = setTimeout(() => reject(new Error(`platformatic consume: ${received} of ${recordCount} records in ${RUN_TIMEOUT_MS} ms`)), RUN_TIMEOUT_MS);
+            stream.on('error', (error) => {
+              clearTimeout(timer);
+              reject(new Error(causeChain(error)));
+            });
+            stream.on('data', () => {
+              if (++received === recordCount) {
+                clearTimeout(timer);
+                done();
+              }
+            });
+          });
+        } finally {
+          await stream.close().catch(() => undefined);
         }
-      });
-    });
-    consumeMs = performance.now() - started;
-    await stream.close();
-  } finally {
-    await consumer.close(true);
+        return figure(recordCount, size, performance.now() - started);
+      } finally {
+        await consumer.close(true);
+      }
+    },
+  };
+}
+
+/** An error and, one level down each time, the first of the errors it aggregates (how @platformatic/kafka nests them). */
+function causeChain(error) {
+  const inner = error.errors?.[0];
+  return inner === undefined ? error.message : `${error.message} <- ${causeChain(inner)}`;
+}
+
+/** `step()`'s figure, or what stopped it, so that one client failing leaves the others' figures standing. */
+async function attempt(what, step) {
+  try {
+    return await step();
+  } catch (error) {
+    say(`${what}: ${error.message}`);
+    return { error: error.message.split('\n')[0] };
   }
-  return { produce: figure(recordCount, size, produceMs), consume: figure(recordCount, size, consumeMs) };
 }
 
 function table(results) {
   const rows = ['| size | client | produce records/s | produce MB/s | vs gRPC | consume records/s | consume MB/s | vs gRPC |', '|---|---|---|---|---|---|---|---|'];
   for (const { size, byClient } of results) {
-    const grpc = byClient.grpc;
-    const ratio = (mine, theirs) => (theirs === undefined ? '' : `×${(mine / theirs).toFixed(2)}`);
-    for (const [client, figures] of Object.entries(byClient)) {
-      rows.push(
-        `| ${size} B | ${client} | ${figures.produce.records_per_s.toLocaleString('en')} | ${figures.produce.mb_per_s} | ${client === 'grpc' ? '' : ratio(figures.produce.records_per_s, grpc?.produce.records_per_s)} ` +
-          `| ${figures.consume.records_per_s.toLocaleString('en')} | ${figures.consume.mb_per_s} | ${client === 'grpc' ? '' : ratio(figures.consume.records_per_s, grpc?.consume.records_per_s)} |`,
-      );
-    }
+    const cells = (client, kind) => {
+      const mine = byClient[client][kind];
+      if (mine.error !== undefined) return ['failed', '', ''];
+      const grpc = byClient.grpc?.[kind];
+      const ratio = client === 'grpc' || grpc?.records_per_s === undefined ? '' : `×${(mine.records_per_s / grpc.records_per_s).toFixed(2)}`;
+      return [mine.records_per_s.toLocaleString('en'), String(mine.mb_per_s), ratio];
+    };
+    for (const client of Object.keys(byClient)) rows.push(`| ${size} B | ${client} | ${[...cells(client, 'produce'), ...cells(client, 'consume')].join(' | ')} |`);
   }
-  return rows.join('\n');
+  const failures = results.flatMap(({ size, byClient }) =>
+    Object.entries(byClient).flatMap(([client, figures]) => ['produce', 'consume'].filter((kind) => figures[kind].error !== undefined).map((kind) => `${size} B ${client} ${kind} failed: ${figures[kind].error}`)),
+  );
+  return [...rows, ...(failures.length > 0 ? ['', ...failures] : [])].join('\n');
 }
 
 // ---- run ------------------------------------------------------------------------------------
@@ -301,24 +329,25 @@ try {
   cluster = await LocalCluster.start({ nodes: NODES, dataDir: dir, config: { ...LOCAL_TIMINGS, 'default.replication.factor': String(NODES) } });
   const admin = new Admin({ bootstrap: cluster.bootstrap, clientId: 'bench-kafka' });
   try {
+    const clientRuns = { grpc: grpcRuns(cluster), kcat: kcatRuns(cluster, admin, dir), platformatic: platformaticRuns(cluster, admin) };
     const results = [];
     for (const size of sizes) {
       const byClient = {};
       for (const client of clients) {
         if (client === 'kcat' && !runKcat) continue;
         say(`${client}: ${recordCount} records of ${size} B`);
-        if (client === 'grpc') byClient.grpc = await benchGrpc(cluster, size);
-        else if (client === 'kcat') byClient.kcat = await benchKcat(cluster, admin, size, dir);
-        else byClient.platformatic = await benchPlatformatic(cluster, admin, size);
-        const { produce, consume } = byClient[client];
-        say(`${client}: produce ${produce.records_per_s} records/s (${produce.mb_per_s} MB/s), consume ${consume.records_per_s} records/s (${consume.mb_per_s} MB/s)`);
+        const runs = clientRuns[client];
+        const produce = await attempt(`${client} produce`, () => runs.produce(size));
+        const consume = produce.error === undefined ? await attempt(`${client} consume`, () => runs.consume(size)) : { error: 'nothing was produced to read' };
+        byClient[client] = { produce, consume };
+        say(`${client}: produce ${produce.records_per_s ?? '-'} records/s (${produce.mb_per_s ?? '-'} MB/s), consume ${consume.records_per_s ?? '-'} records/s (${consume.mb_per_s ?? '-'} MB/s)`);
       }
       results.push({ size, byClient });
     }
     const loadAverageAfter = loadAverage();
     process.stdout.write(`${table(results)}\n\nload average before ${loadAverageBefore.join(' ')}, after ${loadAverageAfter.join(' ')}\n`);
     if (values.json) process.stdout.write(`${JSON.stringify({ records: recordCount, partitions, replicationFactor: NODES, acks: 'all', results, loadAverageBefore, loadAverageAfter })}\n`);
-    ok = true;
+    ok = results.every(({ byClient }) => Object.values(byClient).every(({ produce, consume }) => produce.error === undefined && consume.error === undefined));
   } finally {
     await admin.close();
   }

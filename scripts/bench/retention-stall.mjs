@@ -12,7 +12,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../commandLine.mjs';
 import { pathToFileURL } from 'node:url';
 
 const HELP = `npm run bench:retention -- [options]
@@ -42,33 +42,20 @@ Options:
   --json                 print the figures as one JSON line on stdout as well
   -h, --help             this text`;
 
-let values;
-try {
-  ({ values } = parseArgs({
-    options: {
-      'check-interval-ms': { type: 'string', default: '150000' },
-      'duration-s': { type: 'string' },
-      rate: { type: 'string', default: '5000' },
-      'record-size': { type: 'string', default: '1024' },
-      partitions: { type: 'string', default: '6' },
-      'segment-bytes': { type: 'string', default: '1000000' },
-      'retention-bytes': { type: 'string', default: '20000000' },
-      'window-s': { type: 'string', default: '10' },
-      repo: { type: 'string' },
-      dir: { type: 'string' },
-      keep: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  }));
-} catch (error) {
-  process.stderr.write(`bench:retention: ${error.message}\n\n${HELP}\n`);
-  process.exit(2);
-}
-if (values.help) {
-  process.stdout.write(`${HELP}\n`);
-  process.exit(0);
-}
+const values = parseCommandLine('bench:retention', HELP, {
+  'check-interval-ms': { type: 'string', default: '150000' },
+  'duration-s': { type: 'string' },
+  rate: { type: 'string', default: '5000' },
+  'record-size': { type: 'string', default: '1024' },
+  partitions: { type: 'string', default: '6' },
+  'segment-bytes': { type: 'string', default: '1000000' },
+  'retention-bytes': { type: 'string', default: '20000000' },
+  'window-s': { type: 'string', default: '10' },
+  repo: { type: 'string' },
+  dir: { type: 'string' },
+  keep: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+});
 
 function number(name, min = 1) {
   const raw = values[name];
