@@ -1,7 +1,9 @@
 // The cluster every compat suite runs its Kafka clients against: three real nodes, each a broker
 // and a controller voter with a PLAINTEXT (Kafka) listener on a free port, plus the few things the
-// suites ask of it through Runnel's own gRPC door (creating topics with a known layout, finding a
-// partition's leader) so that what a Kafka client sees can be checked against the broker's truth.
+// suites ask of it through Runnel's own gRPC door and disk (creating topics with a known layout,
+// finding a partition's leader, the codecs of stored batches) so that what a Kafka client sees can
+// be checked against the broker's truth, and a producer run across a leader's SIGKILL with a
+// read-back of what it was promised.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
