@@ -57,6 +57,7 @@ describe('runnel cluster up (npm start)', () => {
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const ids = Array.from({ length: NODES }, (_, i) => i + 1);
+    const kafkaPort = (id: number) => basePort + id;
     const grpcPort = (id: number) => basePort + id + 100;
     const raftPort = (id: number) => basePort + id + 200;
     const httpPort = (id: number) => basePort + id + 300;
@@ -73,18 +74,19 @@ describe('runnel cluster up (npm start)', () => {
       const clusterId = readFileSync(join(dataDir, 'cluster.id'), 'utf8').trim();
       expect(clusterId).not.toBe('');
       for (const id of ids) {
-        expect(output).toContain(`gRPC 127.0.0.1:${grpcPort(id)}`);
+        expect(output).toContain(`Kafka 127.0.0.1:${kafkaPort(id)}  gRPC 127.0.0.1:${grpcPort(id)}`);
         expect(output).toContain(`Raft 127.0.0.1:${raftPort(id)}`);
         const config = readFileSync(join(dataDir, `node-${id}`, 'server.properties'), 'utf8');
         expect(config).toContain(`node.id=${id}\n`);
         expect(config).toContain('process.roles=broker,controller\n');
-        expect(config).toContain(`listeners=GRPC://127.0.0.1:${grpcPort(id)},CONTROLLER://127.0.0.1:${raftPort(id)},HTTP://127.0.0.1:${httpPort(id)}\n`);
+        expect(config).toContain(`listeners=PLAINTEXT://127.0.0.1:${kafkaPort(id)},GRPC://127.0.0.1:${grpcPort(id)},CONTROLLER://127.0.0.1:${raftPort(id)},HTTP://127.0.0.1:${httpPort(id)}\n`);
         expect(config).toContain(`${voters}\n`);
         expect(config).toContain(`cluster.id=${clusterId}\n`);
         expect(config).toContain('broker.session.timeout.ms=4000\n');
         expect((await fetch(`http://127.0.0.1:${httpPort(id)}/health`)).ok).toBe(true);
       }
 
+      expect(output).toContain(`Kafka clients: bootstrap.servers=${ids.map((id) => `127.0.0.1:${kafkaPort(id)}`).join(',')}`);
       const bootstrapList = ids.map((id) => `127.0.0.1:${grpcPort(id)}`).join(',');
       expect(output).toContain(`--bootstrap ${bootstrapList} topic create demo --partitions 12 --replication-factor 3`);
       const bootstrap = ['--bootstrap', bootstrapList];

@@ -29,7 +29,7 @@ describe('a controller whose metadata log directory was wiped', () => {
     expect(errorLines[0]).toContain(`metadata log directory ${metadataDir} is empty, but node 1 has run before`);
     expect(errorLines[0]).toContain('controller.quorum.new.member=true');
 
-    const ports = { grpc: node.grpcPort, controller: node.controllerPort, http: node.httpPort };
+    const ports = { grpc: node.grpcPort, controller: node.controllerPort, http: node.httpPort, kafka: node.kafkaPort };
     node = await NodeProcess.create({ dataDir: dir, ports, config: { 'controller.quorum.new.member': 'true' } });
     await node.launch();
     expect(await node.stop()).toEqual({ code: 0, signal: null });

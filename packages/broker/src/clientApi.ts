@@ -5,12 +5,11 @@ import type * as grpc from '@grpc/grpc-js';
 import { errorCode, type ClientApi, type Logger, type ReplicationApi } from '@runnel/common';
 import { errorResult } from './errorResult.js';
 import { serveUnary } from './unaryCall.js';
-import type { MetadataImage } from '@runnel/controller';
-import type { ControllerClient } from '@runnel/controller/quorum';
 import type { LogManager } from './logManager.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { ReplicaManager } from './replicaManager.js';
 import { RequestMemoryPool } from './requestMemoryPool.js';
+import { describePartitions, liveBrokerEndpoints, type ClusterView, type TopicAdmin, type TopicDescription } from './topicAdmin.js';
 
 /** The bytes a produce request holds while in flight: its record batches. */
 function produceRequestBytes(request: ClientApi.ProduceRequest__Output): number {
@@ -22,33 +21,23 @@ function produceRequestBytes(request: ClientApi.ProduceRequest__Output): number 
 /** Requests a single stream may have in flight before the broker stops reading from it. */
 export const STREAM_REQUESTS_IN_FLIGHT_MAX = 64;
 
-/** How long an admin request waits for this broker to apply the metadata change it made. */
-export const METADATA_PROPAGATION_TIMEOUT_MS = 5_000;
-
-/** What the client API needs of the cluster: the metadata this broker has applied, and the controller. */
-export interface ClusterView {
-  clusterId: string;
-  nodeId: number;
-  autoCreateTopics: boolean;
-  image(): MetadataImage;
-  controller: ControllerClient;
-  /** Resolves true once this broker has applied metadata offset `offset`, false after `timeoutMs`. */
-  waitForMetadata(offset: number, timeoutMs: number): Promise<boolean>;
-}
-
 export class ClientApiService {
   /** Ends each open stream once its in-flight requests are answered; used on shutdown. */
   private readonly openStreams = new Set<() => void>();
 
+  private readonly cluster: ClusterView;
+
   constructor(
-    private readonly cluster: ClusterView,
+    private readonly topics: TopicAdmin,
     private readonly logs: LogManager,
     private readonly replicas: ReplicaManager,
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
     /** queued.max.request.bytes, shared by every stream of this broker. */
     private readonly memory: RequestMemoryPool = new RequestMemoryPool(-1),
-  ) {}
+  ) {
+    this.cluster = topics.cluster;
+  }
 
   handlers(): ClientApi.ClientApiHandlers {
     return {
@@ -188,111 +177,36 @@ export class ClientApiService {
     return { requestId: request.requestId, partitions };
   }
 
-  /** Waits (bounded) until this broker has applied a change the controller committed at `offset`. */
-  private async propagated(offset: number): Promise<void> {
-    if (offset < 0) return;
-    const reached = await this.cluster.waitForMetadata(offset, METADATA_PROPAGATION_TIMEOUT_MS);
-    if (!reached) this.logger.warn({ offset }, 'the controller committed a change this broker has not applied yet; answering anyway');
-  }
-
-  /** Forwarded to the active controller, wherever it is; answered once this broker has the result. */
   private async createTopics(request: ClientApi.CreateTopicsRequest__Output): Promise<ClientApi.CreateTopicsResponse> {
-    try {
-      const response = await this.cluster.controller.createTopics({
-        topics: request.topics.map((topic) => ({ name: topic.name, numPartitions: topic.numPartitions, replicationFactor: topic.replicationFactor, configs: topic.configs })),
-        validateOnly: request.validateOnly,
-      });
-      if (response.errorCode !== 0) return { topics: request.topics.map((topic) => ({ name: topic.name, errorCode: response.errorCode, errorMessage: response.errorMessage })) };
-      await this.propagated(Number(response.metadataOffset));
-      return { topics: response.topics.map((topic) => ({ name: topic.name, errorCode: topic.errorCode, errorMessage: topic.errorMessage })) };
-    } catch (error) {
-      const fields = errorResult(error, this.logger);
-      return { topics: request.topics.map((topic) => ({ name: topic.name, ...fields })) };
-    }
+    const results = await this.topics.createTopics(request.topics, request.validateOnly);
+    return { topics: results.map((topic) => ({ name: topic.name, errorCode: topic.errorCode, errorMessage: topic.errorMessage })) };
   }
 
   private async deleteTopics(request: ClientApi.DeleteTopicsRequest__Output): Promise<ClientApi.DeleteTopicsResponse> {
-    try {
-      const response = await this.cluster.controller.deleteTopics({ names: request.names });
-      if (response.errorCode !== 0) return { topics: request.names.map((name) => ({ name, errorCode: response.errorCode, errorMessage: response.errorMessage })) };
-      await this.propagated(Number(response.metadataOffset));
-      return { topics: response.topics.map((topic) => ({ name: topic.name, errorCode: topic.errorCode, errorMessage: topic.errorMessage })) };
-    } catch (error) {
-      const fields = errorResult(error, this.logger);
-      return { topics: request.names.map((name) => ({ name, ...fields })) };
-    }
+    return { topics: await this.topics.deleteTopics(request.names) };
   }
 
   private async electPreferredLeaders(): Promise<ClientApi.ElectPreferredLeadersResponse> {
     try {
       const response = await this.cluster.controller.electLeaders();
-      if (response.errorCode === 0) await this.propagated(Number(response.metadataOffset));
+      if (response.errorCode === 0) await this.topics.waitUntilApplied(Number(response.metadataOffset));
       return { errorCode: response.errorCode, errorMessage: response.errorMessage, moved: response.moved, notMoved: response.notMoved };
     } catch (error) {
       return { ...errorResult(error, this.logger), moved: [], notMoved: [] };
     }
   }
 
-  /** The brokers clients may talk to: registered, unfenced, with a GRPC listener. */
-  private liveBrokers(image: MetadataImage): ClientApi.BrokerInfo[] {
-    const brokers: ClientApi.BrokerInfo[] = [];
-    for (const broker of image.brokers()) {
-      const listener = broker.listeners.find((candidate) => candidate.name === 'GRPC');
-      if (broker.fenced || listener === undefined) continue;
-      brokers.push({ nodeId: broker.id, host: listener.host, port: listener.port, rack: broker.rack ?? '' });
-    }
-    return brokers.sort((a, b) => a.nodeId! - b.nodeId!);
-  }
-
-  private partitionInfos(image: MetadataImage, topic: string): ClientApi.PartitionInfo[] {
-    const partitions: ClientApi.PartitionInfo[] = [];
-    for (const state of image.topic(topic)?.partitions() ?? []) {
-      const local = this.logs.partition(topic, state.partition);
-      partitions.push({
-        partition: state.partition,
-        errorCode: state.leader === -1 ? errorCode('LEADER_NOT_AVAILABLE') : 0,
-        leader: state.leader,
-        leaderEpoch: state.leaderEpoch,
-        partitionEpoch: state.partitionEpoch,
-        replicas: [...state.replicas],
-        isr: [...state.isr],
-        offlineReplicas: image.offlineBrokersOf(state.topicId, state.partition),
-        logStartOffset: local?.isLeader === true ? local.log.logStartOffset : -1,
-        // A new leader's watermark may still be below what the previous leader answered (KIP-207).
-        highWatermark: local?.isLeader === true && local.highWatermarkReachedEpochStart ? local.highWatermark : -1,
-      });
-    }
-    return partitions;
-  }
-
   private async metadata(request: ClientApi.MetadataRequest__Output): Promise<ClientApi.MetadataResponse> {
-    let image = this.cluster.image();
-    const wanted = request.topics.length === 0 ? image.topics().map((topic) => topic.name).sort() : [...new Set(request.topics)];
-    const autoCreateErrors = new Map<string, { errorCode: number; errorMessage: string }>();
-    const missing = wanted.filter((name) => image.topic(name) === undefined);
-    if (missing.length > 0 && request.allowAutoTopicCreation && this.cluster.autoCreateTopics) {
-      // Like Kafka's auto.create.topics.enable: the controller creates them with the defaults.
-      const created = await this.createTopics({ topics: missing.map((name) => ({ name, numPartitions: -1, replicationFactor: -1, configs: [] })), validateOnly: false });
-      for (const result of created.topics ?? []) {
-        if (result.errorCode !== 0 && result.errorCode !== errorCode('TOPIC_ALREADY_EXISTS')) autoCreateErrors.set(result.name!, { errorCode: result.errorCode!, errorMessage: result.errorMessage! });
-      }
-      image = this.cluster.image();
-    }
-    const topics: ClientApi.TopicInfo[] = [];
-    for (const name of wanted) {
-      const failed = autoCreateErrors.get(name);
-      if (failed !== undefined) {
-        topics.push({ name, ...failed, partitions: [], configs: [] });
-        continue;
-      }
-      if (image.topic(name) === undefined) {
-        topics.push({ name, errorCode: errorCode('UNKNOWN_TOPIC_OR_PARTITION'), errorMessage: `topic '${name}' does not exist`, partitions: [], configs: [] });
-        continue;
-      }
-      const configs = request.includeConfigs ? [...image.topicConfigs(name)].map(([configName, value]) => ({ name: configName, value })) : [];
-      topics.push({ name, errorCode: 0, errorMessage: '', partitions: this.partitionInfos(image, name), configs });
-    }
-    return { clusterId: this.cluster.clusterId, controllerId: this.cluster.controller.controllerId, brokers: this.liveBrokers(image), topics };
+    const { image, topics } = await this.topics.describeTopics(request.topics.length === 0 ? null : request.topics, request.allowAutoTopicCreation);
+    return {
+      clusterId: this.cluster.clusterId,
+      controllerId: this.cluster.controller.controllerId,
+      brokers: liveBrokerEndpoints(image, 'GRPC').map((broker) => ({ ...broker, rack: broker.rack ?? '' })),
+      topics: topics.map((topic) => ({
+        ...topicInfo(topic),
+        configs: request.includeConfigs && topic.errorCode === 0 ? [...image.topicConfigs(topic.name)].map(([name, value]) => ({ name, value })) : [],
+      })),
+    };
   }
 
   private async describeCluster(): Promise<ClientApi.DescribeClusterResponse> {
@@ -326,7 +240,7 @@ export class ClientApiService {
       .sort((a, b) => a.nodeId - b.nodeId);
     const topics = image
       .topics()
-      .map((topic) => ({ name: topic.name, errorCode: 0, errorMessage: '', partitions: this.partitionInfos(image, topic.name), configs: [] }))
+      .map((topic) => ({ name: topic.name, errorCode: 0, errorMessage: '', partitions: describePartitions(image, this.logs, topic.name), configs: [] }))
       .sort((a, b) => a.name.localeCompare(b.name));
     return {
       // A cluster with no reachable controller still describes what this broker knows: controller -1
@@ -343,4 +257,9 @@ export class ClientApiService {
       topics,
     };
   }
+}
+
+/** A topic description as client.proto carries it (configs are added by the caller). */
+function topicInfo(topic: TopicDescription): ClientApi.TopicInfo {
+  return { name: topic.name, errorCode: topic.errorCode, errorMessage: topic.errorMessage, partitions: topic.partitions, configs: [] };
 }

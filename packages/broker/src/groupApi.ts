@@ -1,32 +1,16 @@
 // The gRPC door to the group coordinator (proto/runnel/v1/group.proto): it translates messages to
-// GroupCoordinator calls and back, and answers FindCoordinator from this broker's metadata,
-// creating __consumer_offsets through the controller on first use.
+// GroupCoordinator calls and back, and answers FindCoordinator with the coordinator's GRPC
+// address (GroupCoordinatorLocator, shared with the Kafka door).
 import type * as grpc from '@grpc/grpc-js';
-import { errorCode, type GroupApi, type Logger } from '@runnel/common';
-import type { MetadataImage } from '@runnel/controller';
-import type { ControllerClient } from '@runnel/controller/quorum';
-import { errorResult } from './errorResult.js';
+import type { GroupApi, Logger } from '@runnel/common';
 import { serveUnary } from './unaryCall.js';
-import { OFFSETS_TOPIC, type GroupCoordinator } from './group/groupCoordinator.js';
+import type { GroupCoordinatorLocator } from './group/coordinatorLocator.js';
+import { describeGroupOrDead, type GroupCoordinator } from './group/groupCoordinator.js';
 import type { BrokerMetrics } from './metrics.js';
 
-/** How long FindCoordinator waits for this broker to apply the creation of __consumer_offsets. */
-const OFFSETS_TOPIC_PROPAGATION_TIMEOUT_MS = 5_000;
-
-export interface GroupClusterView {
-  image(): MetadataImage;
-  readonly controller: ControllerClient;
-  waitForMetadata(offset: number, timeoutMs: number): Promise<boolean>;
-  /** offsets.topic.num.partitions and offsets.topic.replication.factor. */
-  readonly offsetsTopicPartitions: number;
-  readonly offsetsTopicReplicationFactor: number;
-}
-
 export class GroupApiService {
-  private creatingOffsetsTopic: Promise<void> | null = null;
-
   constructor(
-    private readonly cluster: GroupClusterView,
+    private readonly locator: GroupCoordinatorLocator,
     private readonly coordinator: GroupCoordinator,
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
@@ -34,7 +18,7 @@ export class GroupApiService {
 
   handlers(): GroupApi.GroupApiHandlers {
     return {
-      FindCoordinator: (call, callback) => this.serve('findCoordinator', call, callback, (request) => this.findCoordinator(request.key)),
+      FindCoordinator: (call, callback) => this.serve('findCoordinator', call, callback, (request) => this.locator.find(request.key, 'GRPC')),
       JoinGroup: (call, callback) =>
         this.serve('joinGroup', call, callback, async (request) => {
           const response = await this.coordinator.join(request.groupId, {
@@ -106,18 +90,17 @@ export class GroupApiService {
         }),
       ListGroups: (call, callback) =>
         this.serve('listGroups', call, callback, async (request) => {
-          const states = new Set(request.statesFilter.map((state) => state.toLowerCase()));
-          const groups = this.coordinator.listGroups().filter((group) => states.size === 0 || states.has(group.state.toLowerCase()));
+          const groups = this.coordinator.listGroups(request.statesFilter);
           return { errorCode: 0, errorMessage: '', groups: groups.map((group) => ({ groupId: group.groupId, protocolType: group.protocolType, groupState: group.state })) };
         }),
       DescribeGroups: (call, callback) =>
         this.serve('describeGroups', call, callback, async (request) => ({
           groups: request.groups.map((groupId) => {
-            const { errorCode: code, group } = this.coordinator.describe(groupId);
-            const base = { errorCode: code, errorMessage: '', groupId, groupState: code === 0 ? 'Dead' : '', protocolType: '', protocolData: '', members: [], generationId: -1, leader: '' };
-            if (group === null) return base;
+            const { errorCode: code, group } = describeGroupOrDead(groupId, this.coordinator);
             return {
-              ...base,
+              errorCode: code,
+              errorMessage: '',
+              groupId,
               groupState: group.state,
               protocolType: group.protocolType,
               protocolData: group.protocolName,
@@ -144,67 +127,6 @@ export class GroupApiService {
   private serve<Request, Response>(api: string, call: grpc.ServerUnaryCall<Request, Response>, callback: grpc.sendUnaryData<Response>, handle: (request: Request) => Promise<Response>): void {
     serveUnary(api, call, callback, handle, this.metrics, this.logger);
   }
-
-  /**
-   * The broker leading the group's __consumer_offsets partition. The topic is created on first use
-   * (as Kafka does), with offsets.topic.replication.factor or, on a smaller cluster, every live
-   * broker (and a warning).
-   */
-  private async findCoordinator(key: string): Promise<GroupApi.FindCoordinatorResponse> {
-    const none = { nodeId: -1, host: '', port: 0 };
-    if (key.length === 0) return { ...none, errorCode: errorCode('INVALID_GROUP_ID'), errorMessage: 'the group id is empty' };
-    if (this.cluster.image().topic(OFFSETS_TOPIC) === undefined) {
-      try {
-        await this.createOffsetsTopic();
-      } catch (error) {
-        const fields = errorResult(error, this.logger);
-        return { ...none, errorCode: errorCode('COORDINATOR_NOT_AVAILABLE'), errorMessage: `cannot create ${OFFSETS_TOPIC}: ${fields.errorMessage}` };
-      }
-    }
-    const image = this.cluster.image();
-    const partition = this.coordinator.partitionFor(key);
-    const state = image.partition(OFFSETS_TOPIC, partition);
-    const broker = state === undefined || state.leader < 0 ? undefined : image.broker(state.leader);
-    const listener = broker?.listeners.find((candidate) => candidate.name === 'GRPC');
-    if (broker === undefined || broker.fenced || listener === undefined) {
-      return { ...none, errorCode: errorCode('COORDINATOR_NOT_AVAILABLE'), errorMessage: `${OFFSETS_TOPIC}-${partition} has no leader now` };
-    }
-    return { errorCode: 0, errorMessage: '', nodeId: broker.id, host: listener.host, port: listener.port };
-  }
-
-  private createOffsetsTopic(): Promise<void> {
-    this.creatingOffsetsTopic ??= (async () => {
-      const live = this.cluster.image().brokers().filter((broker) => !broker.fenced).length;
-      const replicationFactor = Math.max(1, Math.min(this.cluster.offsetsTopicReplicationFactor, live));
-      if (replicationFactor < this.cluster.offsetsTopicReplicationFactor) {
-        this.logger.warn({ topic: OFFSETS_TOPIC, replicationFactor, configured: this.cluster.offsetsTopicReplicationFactor, liveBrokers: live }, 'creating the offsets topic with fewer replicas than offsets.topic.replication.factor: the cluster has fewer live brokers');
-      }
-      const response = await this.cluster.controller.createTopics({
-        topics: [
-          {
-            name: OFFSETS_TOPIC,
-            numPartitions: this.cluster.offsetsTopicPartitions,
-            replicationFactor,
-            // Compacted, as Kafka's: the latest record per group and per committed partition stays
-            // (nothing goes by time or size); 100 MiB segments (offsets.topic.segment.bytes) so
-            // that rolled segments reach the cleaner.
-            configs: [
-              { name: 'cleanup.policy', value: 'compact' },
-              { name: 'segment.bytes', value: '104857600' },
-            ],
-          },
-        ],
-        validateOnly: false,
-      });
-      const code = response.errorCode !== 0 ? response.errorCode : (response.topics[0]?.errorCode ?? 0);
-      if (code !== 0 && code !== errorCode('TOPIC_ALREADY_EXISTS')) throw Object.assign(new Error(response.errorMessage || response.topics[0]?.errorMessage || `error ${code}`), { errorCode: code });
-      if (code === 0) await this.cluster.waitForMetadata(Number(response.metadataOffset), OFFSETS_TOPIC_PROPAGATION_TIMEOUT_MS);
-    })().finally(() => {
-      this.creatingOffsetsTopic = null;
-    });
-    return this.creatingOffsetsTopic;
-  }
-
 }
 
 /** group_instance_id: empty in proto3 where Kafka's is null (a dynamic member). */

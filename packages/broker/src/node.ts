@@ -11,9 +11,12 @@ import { RunnelError, loadClientProto, loadGroupProto, loadReplicationProto, typ
 import { ControllerClient, ControllerService, QuorumController, RaftLogMissingError } from '@runnel/controller/quorum';
 import { BrokerLifecycle } from './brokerLifecycle.js';
 import { ClientApiService } from './clientApi.js';
+import { GroupCoordinatorLocator } from './group/coordinatorLocator.js';
 import { GroupCoordinator, OFFSETS_TOPIC } from './group/groupCoordinator.js';
 import { ReplicatedOffsetsLog } from './group/replicatedOffsetsLog.js';
 import { GroupApiService } from './groupApi.js';
+import { KafkaListener } from './kafka/kafkaListener.js';
+import { KafkaRequestHandler } from './kafka/kafkaRequestHandler.js';
 import { ReplicaFetcherManager } from './followerFetcher.js';
 import { HttpEndpoint } from './httpEndpoint.js';
 import { LogManager } from './logManager.js';
@@ -24,6 +27,7 @@ import { BrokerMetrics } from './metrics.js';
 import type { Partition } from './partition.js';
 import { ReplicaManager } from './replicaManager.js';
 import { RequestMemoryPool } from './requestMemoryPool.js';
+import { TopicAdmin } from './topicAdmin.js';
 
 /** How long a graceful stop waits for in-flight calls before it cancels them. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -60,6 +64,8 @@ function enlargeReceiveWindows(server: grpc.Server): () => boolean {
 }
 
 export interface NodeAddresses {
+  /** The PLAINTEXT listener (Kafka clients), when the node is a broker and has one. */
+  kafka: { host: string; port: number } | null;
   grpc: { host: string; port: number } | null;
   controller: { host: string; port: number } | null;
   http: { host: string; port: number } | null;
@@ -93,12 +99,14 @@ export class Node {
   private broker: BrokerRole | undefined;
   private grpcServer: grpc.Server | undefined;
   private clientApi: ClientApiService | undefined;
+  private kafkaListener: KafkaListener | undefined;
   private coordinator: GroupCoordinator | undefined;
   private offsetsExpiryTimer: NodeJS.Timeout | undefined;
   private http: HttpEndpoint | undefined;
   private sizeTimer: NodeJS.Timeout | undefined;
   private grpcPort = 0;
   private replicationPort = 0;
+  private kafkaPort = 0;
   private stopping: Promise<void> | undefined;
   clusterId = '';
 
@@ -128,13 +136,13 @@ export class Node {
     const meta = stored ?? { nodeId: config.nodeId, clusterId: configuredClusterId ?? newClusterId() };
     this.clusterId = meta.clusterId;
     const voters = config.quorumVoters();
-    const addresses: NodeAddresses = { grpc: null, controller: null, http: null };
+    const addresses: NodeAddresses = { kafka: null, grpc: null, controller: null, http: null };
 
     if (roles.controller) addresses.controller = await this.startController(voters, stored !== undefined);
     // Written after the controller's metadata log exists, so that meta.properties present means
     // "this node ran before, and a controller here had its log" (startController relies on it).
     if (stored === undefined) writeMetaProperties(logDir, meta);
-    if (roles.broker) addresses.grpc = await this.startBroker(voters);
+    if (roles.broker) Object.assign(addresses, await this.startBroker(voters));
 
     const httpListener = config.listener('HTTP');
     if (httpListener !== undefined) {
@@ -213,7 +221,7 @@ export class Node {
     return { host: listener.host, port: quorum.raft.port };
   }
 
-  private async startBroker(voters: ReadonlyMap<number, string>): Promise<{ host: string; port: number }> {
+  private async startBroker(voters: ReadonlyMap<number, string>): Promise<Pick<NodeAddresses, 'grpc' | 'kafka'>> {
     const config = this.config;
     const nodeId = config.nodeId;
     // Set below, once they exist: a replica taken offline stops being fetched and is reported at once.
@@ -267,16 +275,18 @@ export class Node {
       logger: this.logger.child({ role: 'metadata' }),
       onApplyFailure: () => lifecycle.heartbeatNow(),
     });
-    const advertised = config.advertisedListeners().find((listener) => listener.name === 'GRPC')!;
     const grpcListener = config.listener('GRPC')!;
     const lifecycle = new BrokerLifecycle({
       client: controllerClient,
       brokerId: nodeId,
       // Registration starts after the listener is bound, so a port 0 (tests) is known by then.
       listeners: () => {
-        const listeners = [{ name: 'GRPC', host: advertised.host, port: advertised.port === 0 ? this.grpcPort : advertised.port }];
-        const replication = config.advertisedListeners().find((listener) => listener.name === 'REPLICATION');
-        if (replication !== undefined) listeners.push({ name: 'REPLICATION', host: replication.host, port: replication.port === 0 ? this.replicationPort : replication.port });
+        const bound = { GRPC: this.grpcPort, REPLICATION: this.replicationPort, PLAINTEXT: this.kafkaPort };
+        const listeners: Array<{ name: string; host: string; port: number }> = [];
+        for (const name of ['GRPC', 'REPLICATION', 'PLAINTEXT'] as const) {
+          const advertised = config.advertisedListener(name);
+          if (advertised !== undefined) listeners.push({ name, host: advertised.host, port: advertised.port === 0 ? bound[name] : advertised.port });
+        }
         return listeners;
       },
       rack: config.string('broker.rack'),
@@ -354,7 +364,7 @@ export class Node {
         coordinator.becomeCoordinator(index, epoch).catch((error: unknown) => this.logger.error({ err: error, partition: `${OFFSETS_TOPIC}-${index}` }, 'cannot coordinate the groups of this partition'));
       }
     };
-    const groupService = new GroupApiService(
+    const coordinatorLocator = new GroupCoordinatorLocator(
       {
         image: () => follower.image,
         controller: controllerClient,
@@ -363,11 +373,12 @@ export class Node {
         offsetsTopicReplicationFactor: config.int('offsets.topic.replication.factor'),
       },
       coordinator,
-      this.metrics,
       this.logger,
     );
+    const groupService = new GroupApiService(coordinatorLocator, coordinator, this.metrics, this.logger);
 
-    const service = new ClientApiService(
+    // Both doors act through the same objects: one behaviour, two doors.
+    const topics = new TopicAdmin(
       {
         clusterId: this.clusterId,
         nodeId,
@@ -376,6 +387,11 @@ export class Node {
         controller: controllerClient,
         waitForMetadata: (offset, timeoutMs) => follower.waitForOffset(offset, timeoutMs),
       },
+      logs,
+      this.logger,
+    );
+    const service = new ClientApiService(
+      topics,
       logs,
       replicas,
       this.metrics,
@@ -412,6 +428,22 @@ export class Node {
     if (!largeWindows()) this.logger.warn('could not enlarge HTTP/2 receive windows: produce throughput will be limited by flow control');
     this.grpcPort = grpcPort;
 
+    // The Kafka door: bound before registration, so the metadata carries its port.
+    const kafkaListenerConfig = config.listener('PLAINTEXT');
+    if (kafkaListenerConfig !== undefined) {
+      const handler = new KafkaRequestHandler({ nodeId, config, topics, logs, replicas, coordinator, coordinatorLocator, logger: this.logger.child({ listener: 'PLAINTEXT' }) });
+      this.kafkaListener = new KafkaListener({
+        host: kafkaListenerConfig.host,
+        port: kafkaListenerConfig.port,
+        maxRequestBytes: config.int('socket.request.max.bytes'),
+        handler,
+        memory: this.requestMemory,
+        metrics: this.metrics,
+        logger: this.logger.child({ listener: 'PLAINTEXT' }),
+      });
+      this.kafkaPort = await this.kafkaListener.listen();
+    }
+
     follower.start();
     replicas.start();
     await lifecycle.start();
@@ -426,7 +458,10 @@ export class Node {
       this.metrics.requestMemoryPeakBytes.set(this.requestMemory.peakBytes);
     }, 5_000);
     this.sizeTimer.unref();
-    return { host: grpcListener.host, port: grpcPort };
+    return {
+      grpc: { host: grpcListener.host, port: grpcPort },
+      kafka: kafkaListenerConfig === undefined ? null : { host: kafkaListenerConfig.host, port: this.kafkaPort },
+    };
   }
 
   /**
@@ -450,6 +485,7 @@ export class Node {
     // Members waiting for a join or sync answer hear COORDINATOR_NOT_AVAILABLE and look for the new coordinator.
     for (const partition of this.coordinator?.hostedPartitions() ?? []) this.coordinator!.resign(partition);
     const server = this.grpcServer;
+    const kafkaClosed = this.kafkaListener?.close(SHUTDOWN_GRACE_MS);
     if (server !== undefined) {
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
@@ -463,6 +499,7 @@ export class Node {
         });
       });
     }
+    await kafkaClosed;
     if (broker !== undefined) {
       broker.replicas.stop();
       await broker.fetchers.stop();

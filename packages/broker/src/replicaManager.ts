@@ -29,6 +29,8 @@ export interface FetchInput {
   partition: number;
   fetchOffset: number;
   partitionMaxBytes: number;
+  /** The leader epoch the client knows (Kafka's Fetch v9+); -1 or absent: not checked. */
+  currentLeaderEpoch?: number;
 }
 
 export interface FetchRequestInput {
@@ -50,8 +52,10 @@ export interface FetchResult {
 export interface OffsetQuery {
   topic: string;
   partition: number;
-  /** -1 latest, -2 earliest, otherwise a timestamp in ms. */
+  /** -1 latest, -2 earliest, -3 the record with the largest timestamp, otherwise a timestamp in ms. */
   timestamp: number;
+  /** The leader epoch the client knows (Kafka's ListOffsets v4+); -1 or absent: not checked. */
+  currentLeaderEpoch?: number;
 }
 
 export interface OffsetResult {
@@ -60,10 +64,32 @@ export interface OffsetResult {
   errorCode: number;
   offset: number;
   timestamp: number;
+  /** The leader epoch of the answer where it is known (latest: the current one); -1 otherwise. */
+  leaderEpoch: number;
+}
+
+/** OffsetForLeaderEpoch (KIP-101/320): where `leaderEpoch` ends in the leader's log. */
+export interface EpochEndQuery {
+  topic: string;
+  partition: number;
+  /** The leader epoch the client knows; -1: not checked. */
+  currentLeaderEpoch: number;
+  leaderEpoch: number;
+}
+
+export interface EpochEndResult {
+  topic: string;
+  partition: number;
+  errorCode: number;
+  /** The largest epoch <= the asked one in the leader's log, and where it ends; -1 and -1 when none. */
+  leaderEpoch: number;
+  endOffset: number;
 }
 
 export const LATEST_TIMESTAMP = -1;
 export const EARLIEST_TIMESTAMP = -2;
+/** KIP-734: the offset of the record with the largest timestamp. */
+export const MAX_TIMESTAMP = -3;
 /** A long poll never waits longer than this, whatever the client asks. */
 export const FETCH_MAX_WAIT_MS_LIMIT = 30_000;
 const EMPTY = Buffer.alloc(0);
@@ -179,6 +205,24 @@ export class ReplicaManager {
     clearInterval(this.isrTimer);
     for (const timer of this.isrRetryTimers) clearTimeout(timer);
     this.isrRetryTimers.clear();
+  }
+
+  /**
+   * Kafka's checkCurrentLeaderEpoch, for requests that say which leader epoch the client knows:
+   * an older one is FENCED_LEADER_EPOCH (its metadata is stale), a newer one UNKNOWN_LEADER_EPOCH
+   * (this broker's is); -1 is not checked. Checked before leadership, as Kafka does, on any
+   * replica this broker holds.
+   */
+  private checkLeaderEpoch(topic: string, index: number, currentLeaderEpoch: number | undefined): void {
+    if (currentLeaderEpoch === undefined || currentLeaderEpoch < 0) return;
+    const partition = this.logs.partition(topic, index);
+    if (partition === undefined) return;
+    if (currentLeaderEpoch < partition.leaderEpoch) {
+      throw new RunnelError('FENCED_LEADER_EPOCH', `${partition.name} is at leader epoch ${partition.leaderEpoch}; the request knows ${currentLeaderEpoch}`);
+    }
+    if (currentLeaderEpoch > partition.leaderEpoch) {
+      throw new RunnelError('UNKNOWN_LEADER_EPOCH', `${partition.name} is at leader epoch ${partition.leaderEpoch} here; the request knows ${currentLeaderEpoch}`);
+    }
   }
 
   /** The partition if this broker leads it now; otherwise the Kafka error a client acts on. */
@@ -338,6 +382,7 @@ export class ReplicaManager {
   private readPartition(input: FetchInput, budget: ResponseBudget): FetchResult {
     const base = { topic: input.topic, partition: input.partition, errorCode: 0, highWatermark: -1, logStartOffset: -1, records: EMPTY };
     try {
+      this.checkLeaderEpoch(input.topic, input.partition, input.currentLeaderEpoch);
       const partition = this.leaderPartition(input.topic, input.partition);
       const log = partition.log;
       base.highWatermark = partition.highWatermark;
@@ -573,18 +618,45 @@ export class ReplicaManager {
 
   listOffsets(queries: readonly OffsetQuery[]): OffsetResult[] {
     return queries.map((query) => {
-      const base = { topic: query.topic, partition: query.partition, errorCode: 0, offset: -1, timestamp: -1 };
+      const base = { topic: query.topic, partition: query.partition, errorCode: 0, offset: -1, timestamp: -1, leaderEpoch: -1 };
       try {
+        this.checkLeaderEpoch(query.topic, query.partition, query.currentLeaderEpoch);
         const partition = this.leaderPartition(query.topic, query.partition);
         if (!partition.highWatermarkReachedEpochStart) {
           throw new RunnelError('OFFSET_NOT_AVAILABLE', `${partition.name} has a new leader whose high watermark ${partition.highWatermark} has not reached the start of its epoch yet; retry`);
         }
-        if (query.timestamp === LATEST_TIMESTAMP) return { ...base, offset: partition.highWatermark };
+        if (query.timestamp === LATEST_TIMESTAMP) return { ...base, offset: partition.highWatermark, leaderEpoch: partition.leaderEpoch };
         if (query.timestamp === EARLIEST_TIMESTAMP) return { ...base, offset: partition.log.logStartOffset };
-        if (query.timestamp < 0) throw new RunnelError('INVALID_REQUEST', `timestamp ${query.timestamp} is neither -1 (latest), -2 (earliest) nor a time`);
-        const found = partition.log.offsetForTimestamp(query.timestamp);
+        let target = query.timestamp;
+        if (query.timestamp === MAX_TIMESTAMP) {
+          // The earliest record at the log's largest timestamp is the one KIP-734 asks for.
+          target = partition.log.maxTimestamp;
+          if (target < 0) return base;
+        } else if (query.timestamp < 0) {
+          throw new RunnelError('INVALID_REQUEST', `timestamp ${query.timestamp} is neither -1 (latest), -2 (earliest), -3 (max timestamp) nor a time`);
+        }
+        const found = partition.log.offsetForTimestamp(target);
         if (found === null || found.offset >= partition.highWatermark) return base;
         return { ...base, offset: found.offset, timestamp: found.timestamp };
+      } catch (error) {
+        return { ...base, errorCode: errorResult(error, this.logger, query).errorCode };
+      }
+    });
+  }
+
+  /**
+   * OffsetForLeaderEpoch as a consumer asks it (it checks, after a leader change, that the records
+   * before its position are still the leader's): the largest epoch <= the asked one in this
+   * leader's log and the offset where it ends (the log end for the latest epoch).
+   */
+  endOffsetsForLeaderEpochs(queries: readonly EpochEndQuery[]): EpochEndResult[] {
+    return queries.map((query) => {
+      const base = { topic: query.topic, partition: query.partition, errorCode: 0, leaderEpoch: -1, endOffset: -1 };
+      try {
+        this.checkLeaderEpoch(query.topic, query.partition, query.currentLeaderEpoch);
+        const partition = this.leaderPartition(query.topic, query.partition);
+        const end = partition.log.endOffsetForEpoch(query.leaderEpoch);
+        return { ...base, leaderEpoch: end.epoch, endOffset: end.endOffset };
       } catch (error) {
         return { ...base, errorCode: errorResult(error, this.logger, query).errorCode };
       }

@@ -5,10 +5,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { createLogger, loadClientProto, type ClientApi } from '@runnel/common';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClientApiService, type ClusterView } from '../src/clientApi.js';
+import { ClientApiService } from '../src/clientApi.js';
 import type { LogManager } from '../src/logManager.js';
 import { BrokerMetrics } from '../src/metrics.js';
 import type { ProduceInput, ProduceResult, ReplicaManager } from '../src/replicaManager.js';
+import type { TopicAdmin } from '../src/topicAdmin.js';
 import { RequestMemoryPool } from '../src/requestMemoryPool.js';
 
 describe('RequestMemoryPool', () => {
@@ -57,7 +58,7 @@ describe('the gRPC door under queued.max.request.bytes', () => {
     const replicas = new SlowReplicas();
     const capacityBytes = 1024 * 1024;
     const service = new ClientApiService(
-      {} as ClusterView,
+      { cluster: {} } as TopicAdmin,
       {} as LogManager,
       replicas as unknown as ReplicaManager,
       new BrokerMetrics(),

@@ -64,7 +64,7 @@ export function buildProgram(): Command {
   const cluster = program.command('cluster').description('run and inspect a cluster');
   cluster
     .command('up')
-    .description('start a local cluster on the loopback port plan (node N: gRPC 9191+N, Raft 9291+N) and stop it on Ctrl-C')
+    .description('start a local cluster on the loopback port plan (node N: Kafka 9091+N, gRPC 9191+N, Raft 9291+N) and stop it on Ctrl-C')
     .option('--nodes <n>', 'number of nodes, each a broker and a controller voter (1 to 9)', integer('--nodes', 1, 9), 3)
     .option('--data-dir <dir>', 'where each node keeps DATA/node-N', './data')
     .option('--base-port <port>', 'move the port plan: node N uses base+N (Kafka), +100 (gRPC), +200 (Raft), +300 (HTTP)', integer('--base-port', 1, 65535 - 309), 9091)

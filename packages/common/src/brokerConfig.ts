@@ -1,10 +1,10 @@
 // The keys of server.properties and of per-topic overrides, with Kafka's names and defaults.
 import { join } from 'node:path';
-import { ConfigDef, ConfigError, MAX_LONG, environmentOverrides, type ConfigValue } from './config.js';
+import { ConfigDef, ConfigError, MAX_LONG, environmentOverrides, type ConfigKey, type ConfigValue } from './config.js';
 
 const HOUR_MS = 3_600_000;
 
-export const LISTENER_NAMES = ['GRPC', 'REPLICATION', 'CONTROLLER', 'HTTP'] as const;
+export const LISTENER_NAMES = ['PLAINTEXT', 'GRPC', 'REPLICATION', 'CONTROLLER', 'HTTP'] as const;
 export type ListenerName = (typeof LISTENER_NAMES)[number];
 
 export const BROKER_CONFIG = new ConfigDef(
@@ -13,10 +13,10 @@ export const BROKER_CONFIG = new ConfigDef(
     'process.roles': { type: 'list', default: ['broker', 'controller'], choices: ['broker', 'controller'], doc: 'Roles of this process: broker (serves partitions to clients), controller (a member of the Raft metadata quorum), or both.' },
     'listeners': {
       type: 'string',
-      default: 'GRPC://127.0.0.1:9192,CONTROLLER://127.0.0.1:9292,HTTP://127.0.0.1:9392',
-      doc: 'NAME://host:port for each listener: GRPC (client API; required for a broker), CONTROLLER (Raft quorum; required for a controller) and HTTP (/metrics, /health).',
+      default: 'PLAINTEXT://127.0.0.1:9092,GRPC://127.0.0.1:9192,CONTROLLER://127.0.0.1:9292,HTTP://127.0.0.1:9392',
+      doc: 'NAME://host:port for each listener: PLAINTEXT (the Kafka wire protocol, for Kafka clients; optional), GRPC (client API; required for a broker), REPLICATION (followers\' fetches; optional), CONTROLLER (Raft quorum; required for a controller) and HTTP (/metrics, /health).',
     },
-    'advertised.listeners': { type: 'string', default: null, doc: 'Addresses given to clients, if they differ from listeners.' },
+    'advertised.listeners': { type: 'string', default: null, doc: 'Addresses given to clients and other brokers, if they differ from listeners; a listener missing here is advertised as listeners has it.' },
     'log.dirs': { type: 'string', default: null, doc: 'The directory that holds partition logs (one directory).' },
     'log.dir': { type: 'string', default: './data', doc: 'Used when log.dirs is not set.' },
     'broker.rack': { type: 'string', default: null, doc: 'The rack of this broker, for rack-aware placement.' },
@@ -26,7 +26,7 @@ export const BROKER_CONFIG = new ConfigDef(
     'auto.create.topics.enable': { type: 'boolean', default: true, doc: 'Create a topic when a producer asks for its metadata.' },
     'delete.topic.enable': { type: 'boolean', default: true, doc: 'Allow DeleteTopics.' },
     'message.max.bytes': { type: 'int', default: 1048588, min: 0, doc: 'Largest record batch the broker accepts.' },
-    'socket.request.max.bytes': { type: 'int', default: 104857600, min: 1, doc: 'Largest request the broker accepts.' },
+    'socket.request.max.bytes': { type: 'int', default: 104857600, min: 1, doc: 'Largest request the broker accepts (a larger Kafka frame closes its connection).' },
     'queued.max.request.bytes': { type: 'long', default: 268435456, min: -1, doc: 'Bytes of received requests the broker holds before it stops reading more (back-pressure); -1 is unlimited.' },
     'fetch.max.bytes': { type: 'int', default: 57671680, min: 1024, doc: 'Largest fetch response the broker builds.' },
     'log.segment.bytes': { type: 'int', default: 1073741824, min: 128, doc: 'Roll a segment at this size.' },
@@ -169,6 +169,18 @@ export class BrokerConfig {
     if (roles.controller && !listeners.some((listener) => listener.name === 'CONTROLLER')) {
       throw new ConfigError(`listeners: a CONTROLLER listener is required when process.roles includes controller`);
     }
+    for (const advertised of this.advertisedListeners()) {
+      if (!listeners.some((listener) => listener.name === advertised.name)) {
+        throw new ConfigError(`advertised.listeners: '${advertised.name}' is advertised but listeners has no ${advertised.name} listener`);
+      }
+    }
+    // Kafka clients connect to exactly the host the metadata names, and 0.0.0.0 names no host.
+    const kafka = this.advertisedListener('PLAINTEXT');
+    if (kafka !== undefined && (kafka.host === '0.0.0.0' || kafka.host === '[::]')) {
+      throw new ConfigError(
+        `advertised.listeners: PLAINTEXT would advertise ${kafka.host}, which Kafka clients cannot connect to; set advertised.listeners=PLAINTEXT://<host clients reach>:${kafka.port}`,
+      );
+    }
     const voters = this.quorumVoters();
     if (roles.controller && !voters.has(this.nodeId)) {
       throw new ConfigError(
@@ -244,6 +256,15 @@ export class BrokerConfig {
     return this.listeners().find((listener) => listener.name === name);
   }
 
+  /**
+   * The address other nodes and clients are given for listener `name`: its advertised.listeners
+   * entry, or, when that key leaves it out, the listener itself (so advertising one listener does
+   * not mean restating them all).
+   */
+  advertisedListener(name: ListenerName): Listener | undefined {
+    return this.advertisedListeners().find((listener) => listener.name === name) ?? this.listener(name);
+  }
+
   /** The broker-wide log settings; a topic's overrides are applied by `withTopicOverrides`. */
   logSettings(): LogSettings {
     const retentionMs =
@@ -273,9 +294,33 @@ export class BrokerConfig {
     const lines: string[] = [];
     for (const [key, value] of this.values) {
       if (value === null) continue;
-      lines.push(`${key}=${Array.isArray(value) ? value.join(',') : String(value)}`);
+      lines.push(`${key}=${formatConfigValue(value)}`);
     }
     return lines.join('\n') + '\n';
+  }
+
+  /**
+   * Every key as Kafka's DescribeConfigs shows a broker's: its value as text (null: not set), and
+   * whether it is the default (a value equal to the default counts as one).
+   */
+  describe(): ConfigDescription[] {
+    return [...this.values].map(([key, value]) => {
+      const spec = BROKER_CONFIG.keys[key]!;
+      return { name: key, value: value === null ? null : formatConfigValue(value), isDefault: sameValue(value, spec.default), type: spec.type, doc: spec.doc };
+    });
+  }
+
+  /**
+   * What a topic without an override of `topicKey` (a TOPIC_CONFIG key) runs with: the broker key
+   * it falls back to (Kafka's synonym) and its effective value, derived as the log does (so
+   * retention.ms from log.retention.hours when only that is set).
+   */
+  topicDefault(topicKey: string): { brokerKey: string; value: string | null; isDefault: boolean } {
+    const fallback = TOPIC_CONFIG_FALLBACKS[topicKey];
+    if (fallback === undefined) throw new Error(`BrokerConfig: '${topicKey}' is not a topic config`);
+    const value = fallback.value(this.logSettings(), this);
+    const isDefault = fallback.sources.every((key) => sameValue(this.values.get(key) ?? null, BROKER_CONFIG.keys[key]!.default));
+    return { brokerKey: fallback.sources[0]!, value: value === null ? null : formatConfigValue(value), isDefault };
   }
 
   private typed(key: string, kind: 'number' | 'string' | 'boolean'): ConfigValue {
@@ -284,6 +329,45 @@ export class BrokerConfig {
     if (value !== null && typeof value !== kind) throw new Error(`BrokerConfig: '${key}' is not a ${kind}`);
     return value;
   }
+}
+
+/** One key as DescribeConfigs shows it. */
+export interface ConfigDescription {
+  readonly name: string;
+  readonly value: string | null;
+  readonly isDefault: boolean;
+  readonly type: ConfigKey['type'];
+  readonly doc: string;
+}
+
+/**
+ * For each topic config, the broker keys it falls back to (the first is Kafka's synonym; the
+ * others feed it, as log.retention.hours feeds log.retention.ms) and how its value is derived.
+ */
+const TOPIC_CONFIG_FALLBACKS: Readonly<Record<string, { sources: readonly string[]; value: (settings: LogSettings, config: BrokerConfig) => ConfigValue }>> = {
+  'retention.ms': { sources: ['log.retention.ms', 'log.retention.minutes', 'log.retention.hours'], value: (settings) => settings.retentionMs },
+  'retention.bytes': { sources: ['log.retention.bytes'], value: (settings) => settings.retentionBytes },
+  'segment.bytes': { sources: ['log.segment.bytes'], value: (settings) => settings.segmentBytes },
+  'segment.ms': { sources: ['log.roll.ms', 'log.roll.hours'], value: (settings) => settings.segmentMs },
+  'flush.messages': { sources: ['log.flush.interval.messages'], value: (settings) => settings.flushMessages },
+  'flush.ms': { sources: ['log.flush.interval.ms'], value: (settings) => settings.flushMs },
+  'index.interval.bytes': { sources: ['log.index.interval.bytes'], value: (settings) => settings.indexIntervalBytes },
+  'max.message.bytes': { sources: ['message.max.bytes'], value: (settings) => settings.maxMessageBytes },
+  'min.insync.replicas': { sources: ['min.insync.replicas'], value: (settings) => settings.minInsyncReplicas },
+  'cleanup.policy': { sources: ['log.cleanup.policy'], value: (settings) => [settings.cleanupPolicy.compact ? 'compact' : '', settings.cleanupPolicy.delete ? 'delete' : ''].filter((policy) => policy !== '') },
+  'delete.retention.ms': { sources: ['log.cleaner.delete.retention.ms'], value: (settings) => settings.deleteRetentionMs },
+  'min.cleanable.dirty.ratio': { sources: ['log.cleaner.min.cleanable.ratio'], value: (settings) => settings.minCleanableDirtyRatio },
+  'min.compaction.lag.ms': { sources: ['log.cleaner.min.compaction.lag.ms'], value: (settings) => settings.minCompactionLagMs },
+  'unclean.leader.election.enable': { sources: ['unclean.leader.election.enable'], value: (_settings, config) => config.boolean('unclean.leader.election.enable') },
+  'file.delete.delay.ms': { sources: ['log.segment.delete.delay.ms'], value: (settings) => settings.fileDeleteDelayMs },
+};
+
+function formatConfigValue(value: Exclude<ConfigValue, null>): string {
+  return Array.isArray(value) ? value.join(',') : String(value);
+}
+
+function sameValue(a: ConfigValue, b: ConfigValue): boolean {
+  return Array.isArray(a) && Array.isArray(b) ? a.join(',') === b.join(',') : a === b;
 }
 
 /** Validates topic overrides (`{ "retention.ms": "1000" }`) and returns them parsed. */

@@ -38,6 +38,7 @@ export const ERRORS = {
   INVALID_COMMIT_OFFSET_SIZE: { code: 28, retriable: false, message: 'The committing offset data size is not valid' },
   INVALID_REQUIRED_ACKS: { code: 21, retriable: false, message: 'Produce request specified an invalid value for required acks' },
   INVALID_TIMESTAMP: { code: 32, retriable: false, message: 'The timestamp of the message is out of acceptable range' },
+  UNSUPPORTED_SASL_MECHANISM: { code: 33, retriable: false, message: 'The broker does not support the requested SASL mechanism' },
   UNSUPPORTED_VERSION: { code: 35, retriable: false, message: 'The version of API is not supported' },
   TOPIC_ALREADY_EXISTS: { code: 36, retriable: false, message: 'Topic with this name already exists' },
   INVALID_PARTITIONS: { code: 37, retriable: false, message: 'Number of partitions is below 1' },
@@ -50,6 +51,7 @@ export const ERRORS = {
   KAFKA_STORAGE_ERROR: { code: 56, retriable: true, message: 'Disk error when trying to access log file on the disk' },
   NON_EMPTY_GROUP: { code: 68, retriable: false, message: 'The group is not empty' },
   GROUP_ID_NOT_FOUND: { code: 69, retriable: false, message: 'The group id does not exist' },
+  FETCH_SESSION_ID_NOT_FOUND: { code: 70, retriable: true, message: 'The fetch session ID was not found' },
   TOPIC_DELETION_DISABLED: { code: 73, retriable: false, message: 'Topic deletion is disabled' },
   FENCED_LEADER_EPOCH: { code: 74, retriable: true, message: 'The leader epoch in the request is older than the epoch on the broker' },
   UNKNOWN_LEADER_EPOCH: { code: 75, retriable: true, message: 'The leader epoch in the request is newer than the epoch on the broker' },
@@ -66,6 +68,8 @@ export const ERRORS = {
   DUPLICATE_BROKER_REGISTRATION: { code: 101, retriable: false, message: 'This broker ID is already in use' },
   INELIGIBLE_REPLICA: { code: 107, retriable: false, message: 'The new ISR contains at least one ineligible replica' },
   NEW_LEADER_ELECTED: { code: 108, retriable: false, message: 'The AlterPartition request successfully updated the partition state but the leader has changed' },
+  MISMATCHED_ENDPOINT_TYPE: { code: 114, retriable: false, message: 'The request was sent to an endpoint of the wrong type' },
+  UNSUPPORTED_ENDPOINT_TYPE: { code: 115, retriable: false, message: 'This endpoint type is not supported yet' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorName = keyof typeof ERRORS;

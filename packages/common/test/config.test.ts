@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { BrokerConfig, ConfigError, LISTENER_NAMES, errorCode, errorName, isRetriable, parseProperties, parseTopicConfigs, withTopicOverrides, RunnelError } from '../src/index.js';
+import { BrokerConfig, ConfigError, LISTENER_NAMES, TOPIC_CONFIG, errorCode, errorName, isRetriable, parseProperties, parseTopicConfigs, withTopicOverrides, RunnelError } from '../src/index.js';
 
 describe('server.properties', () => {
   it('parses key=value, key: value, comments and continuations', () => {
@@ -102,8 +102,9 @@ describe('cluster configuration', () => {
   it('defaults to a one-node broker+controller cluster', () => {
     const config = BrokerConfig.from();
     expect(config.roles()).toEqual({ broker: true, controller: true });
-    expect(LISTENER_NAMES).toEqual(['GRPC', 'REPLICATION', 'CONTROLLER', 'HTTP']);
+    expect(LISTENER_NAMES).toEqual(['PLAINTEXT', 'GRPC', 'REPLICATION', 'CONTROLLER', 'HTTP']);
     expect(config.listeners()).toEqual([
+      { name: 'PLAINTEXT', host: '127.0.0.1', port: 9092 },
       { name: 'GRPC', host: '127.0.0.1', port: 9192 },
       { name: 'CONTROLLER', host: '127.0.0.1', port: 9292 },
       { name: 'HTTP', host: '127.0.0.1', port: 9392 },
@@ -168,6 +169,42 @@ describe('cluster configuration', () => {
     expect(config.advertisedListeners().find((listener) => listener.name === 'REPLICATION')?.port).toBe(19492);
   });
 
+  it('takes a Kafka PLAINTEXT listener in Kafka\'s syntax, advertised as listeners has it unless advertised.listeners names it', () => {
+    const config = BrokerConfig.from({ file: { listeners: 'PLAINTEXT://127.0.0.1:9093,GRPC://127.0.0.1:9193,CONTROLLER://127.0.0.1:9293' } });
+    expect(config.listener('PLAINTEXT')).toEqual({ name: 'PLAINTEXT', host: '127.0.0.1', port: 9093 });
+    expect(config.advertisedListener('PLAINTEXT')).toEqual({ name: 'PLAINTEXT', host: '127.0.0.1', port: 9093 });
+    const advertised = BrokerConfig.from({
+      file: { listeners: 'PLAINTEXT://0.0.0.0:9092,GRPC://127.0.0.1:9192,CONTROLLER://127.0.0.1:9292', 'advertised.listeners': 'PLAINTEXT://kafka-1.example:9092' },
+    });
+    expect(advertised.advertisedListener('PLAINTEXT')).toEqual({ name: 'PLAINTEXT', host: 'kafka-1.example', port: 9092 });
+    // Not named in advertised.listeners: advertised as listeners has it.
+    expect(advertised.advertisedListener('GRPC')).toEqual({ name: 'GRPC', host: '127.0.0.1', port: 9192 });
+    expect(config.int('socket.request.max.bytes')).toBe(104_857_600);
+    expect(config.boolean('auto.create.topics.enable')).toBe(true);
+  });
+
+  it('tells for every topic config the broker key it falls back to and its value (DescribeConfigs)', () => {
+    const config = BrokerConfig.from({ file: { 'log.retention.hours': '2', 'log.cleanup.policy': 'compact,delete' } });
+    for (const key of Object.keys(TOPIC_CONFIG.keys)) expect(() => config.topicDefault(key)).not.toThrow();
+    expect(config.topicDefault('retention.ms')).toEqual({ brokerKey: 'log.retention.ms', value: String(2 * 3_600_000), isDefault: false });
+    expect(config.topicDefault('cleanup.policy')).toEqual({ brokerKey: 'log.cleanup.policy', value: 'compact,delete', isDefault: false });
+    expect(config.topicDefault('segment.bytes')).toEqual({ brokerKey: 'log.segment.bytes', value: '1073741824', isDefault: true });
+    expect(config.topicDefault('flush.ms')).toEqual({ brokerKey: 'log.flush.interval.ms', value: null, isDefault: true });
+    const described = new Map(config.describe().map((entry) => [entry.name, entry]));
+    expect(described.get('log.retention.hours')).toMatchObject({ value: '2', isDefault: false, type: 'int' });
+    expect(described.get('num.partitions')).toMatchObject({ value: '1', isDefault: true });
+    expect(described.get('cluster.id')).toMatchObject({ value: null, isDefault: true });
+  });
+
+  it('refuses to advertise a Kafka listener on 0.0.0.0, or a listener that does not exist', () => {
+    expect(() => BrokerConfig.from({ file: { listeners: 'PLAINTEXT://:9092,GRPC://127.0.0.1:9192,CONTROLLER://127.0.0.1:9292' } })).toThrow(
+      /^advertised.listeners: PLAINTEXT would advertise 0.0.0.0.*advertised.listeners=PLAINTEXT:\/\/<host clients reach>:9092$/,
+    );
+    expect(() => BrokerConfig.from({ file: { listeners: 'GRPC://127.0.0.1:9192,CONTROLLER://127.0.0.1:9292', 'advertised.listeners': 'PLAINTEXT://h:9092' } })).toThrow(
+      /^advertised.listeners: 'PLAINTEXT' is advertised but listeners has no PLAINTEXT listener$/,
+    );
+  });
+
   it('requires the listener of each role', () => {
     expect(() => BrokerConfig.from({ file: { listeners: 'CONTROLLER://127.0.0.1:9292' } })).toThrow(
       /^listeners: a GRPC listener is required when process.roles includes broker$/,
@@ -176,7 +213,7 @@ describe('cluster configuration', () => {
       /^listeners: a CONTROLLER listener is required when process.roles includes controller$/,
     );
     expect(() => BrokerConfig.from({ file: { 'process.roles': 'controller', listeners: 'GRPC://127.0.0.1:9192' } })).toThrow(/^listeners: a CONTROLLER listener/);
-    expect(() => BrokerConfig.from({ file: { listeners: 'RAFT://127.0.0.1:9292' } })).toThrow(/^listeners: unknown listener name 'RAFT'.*GRPC, REPLICATION, CONTROLLER, HTTP/);
+    expect(() => BrokerConfig.from({ file: { listeners: 'RAFT://127.0.0.1:9292' } })).toThrow(/^listeners: unknown listener name 'RAFT'.*PLAINTEXT, GRPC, REPLICATION, CONTROLLER, HTTP/);
   });
 
   it('rejects unknown or missing roles', () => {

@@ -605,6 +605,13 @@ export class PartitionLog {
     return low;
   }
 
+  /** The largest batch timestamp in the log (ListOffsets' MAX_TIMESTAMP looks it up); -1 when the log is empty. */
+  get maxTimestamp(): number {
+    let max = -1;
+    for (const segment of this.segments) max = Math.max(max, segment.maxTimestamp);
+    return max;
+  }
+
   /** Earliest offset whose record timestamp is >= `timestamp`, with that timestamp; null if none. */
   offsetForTimestamp(timestamp: number): { offset: number; timestamp: number } | null {
     this.checkReadable();

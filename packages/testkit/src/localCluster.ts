@@ -94,9 +94,9 @@ export class LocalCluster {
     if (!Number.isInteger(options.nodes) || options.nodes < 1) throw new RangeError(`nodes must be a positive integer, got ${options.nodes}`);
     const ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
     const faults = options.networkFaults === true;
-    const perNode = faults ? 4 : 3;
+    const perNode = faults ? 5 : 4;
     const ports = await freePorts(perNode * options.nodes);
-    const portsOf = (id: number) => ({ grpc: ports[perNode * (id - 1)]!, controller: ports[perNode * (id - 1) + 1]!, http: ports[perNode * (id - 1) + 2]! });
+    const portsOf = (id: number) => ({ grpc: ports[perNode * (id - 1)]!, controller: ports[perNode * (id - 1) + 1]!, http: ports[perNode * (id - 1) + 2]!, kafka: ports[perNode * (id - 1) + 3]! });
     const roleOf = (id: number) => options.roles?.(id) ?? 'broker,controller';
     const voterIds = ids.filter((id) => roleOf(id).includes('controller'));
     if (voterIds.length === 0) throw new RangeError('a cluster needs at least one node with the controller role');
@@ -110,7 +110,7 @@ export class LocalCluster {
       const taken = new Set(ports);
       try {
         for (const id of ids) {
-          const replicationPort = ports[perNode * (id - 1) + 3]!;
+          const replicationPort = ports[perNode * (id - 1) + 4]!;
           network.replicationPorts.set(id, replicationPort);
           network.replication.set(id, await startProxy(replicationPort, taken));
           for (const from of ids) {
@@ -124,11 +124,11 @@ export class LocalCluster {
     }
     const networkConfig = (id: number): Record<string, string> => {
       if (network === undefined) return { 'controller.quorum.voters': voters };
-      const { grpc, controller, http } = portsOf(id);
+      const { grpc, controller, http, kafka } = portsOf(id);
       const replication = network.replicationPorts.get(id)!;
       return {
-        'listeners': `GRPC://127.0.0.1:${grpc},REPLICATION://127.0.0.1:${replication},CONTROLLER://127.0.0.1:${controller},HTTP://127.0.0.1:${http}`,
-        'advertised.listeners': `GRPC://127.0.0.1:${grpc},REPLICATION://${network.replication.get(id)!.address},CONTROLLER://127.0.0.1:${controller},HTTP://127.0.0.1:${http}`,
+        'listeners': `PLAINTEXT://127.0.0.1:${kafka},GRPC://127.0.0.1:${grpc},REPLICATION://127.0.0.1:${replication},CONTROLLER://127.0.0.1:${controller},HTTP://127.0.0.1:${http}`,
+        'advertised.listeners': `PLAINTEXT://127.0.0.1:${kafka},GRPC://127.0.0.1:${grpc},REPLICATION://${network.replication.get(id)!.address},CONTROLLER://127.0.0.1:${controller},HTTP://127.0.0.1:${http}`,
         'controller.quorum.voters': voterIds
           .map((voter) => `${voter}@${voter === id ? `127.0.0.1:${portsOf(voter).controller}` : network.controller.get(pairKey(id, voter))!.address}`)
           .join(','),

@@ -44,6 +44,8 @@ export interface NodePorts {
   grpc: number;
   controller: number;
   http: number;
+  /** The PLAINTEXT (Kafka protocol) listener; a free port when absent. */
+  kafka?: number;
 }
 
 export interface CreateNodeOptions extends NodeProcessOptions {
@@ -79,6 +81,8 @@ export class NodeProcess {
     /** The CONTROLLER listener (Raft among the controller quorum). */
     readonly controllerPort: number,
     readonly httpPort: number,
+    /** The PLAINTEXT listener, for Kafka clients. */
+    readonly kafkaPort: number,
     private readonly env: NodeJS.ProcessEnv,
     config: Record<string, string>,
   ) {
@@ -86,7 +90,7 @@ export class NodeProcess {
     this.configPath = join(dataDir, 'server.properties');
     const properties: Record<string, string> = {
       'node.id': String(nodeId),
-      'listeners': `GRPC://127.0.0.1:${grpcPort},CONTROLLER://127.0.0.1:${controllerPort},HTTP://127.0.0.1:${httpPort}`,
+      'listeners': `PLAINTEXT://127.0.0.1:${kafkaPort},GRPC://127.0.0.1:${grpcPort},CONTROLLER://127.0.0.1:${controllerPort},HTTP://127.0.0.1:${httpPort}`,
       // A single node is its own quorum; a cluster passes the voters of all its nodes in `config`.
       'controller.quorum.voters': `${nodeId}@127.0.0.1:${controllerPort}`,
       'log.dirs': join(dataDir, 'logs'),
@@ -106,10 +110,11 @@ export class NodeProcess {
   static async create(options: CreateNodeOptions): Promise<NodeProcess> {
     let ports = options.ports;
     if (ports === undefined) {
-      const [grpc, controller, http] = (await freePorts(3)) as [number, number, number];
-      ports = { grpc, controller, http };
+      const [grpc, controller, http, kafka] = (await freePorts(4)) as [number, number, number, number];
+      ports = { grpc, controller, http, kafka };
     }
-    return new NodeProcess(options.nodeId ?? 1, options.dataDir, ports.grpc, ports.controller, ports.http, options.env ?? {}, options.config ?? {});
+    const kafka = ports.kafka ?? (await freePort());
+    return new NodeProcess(options.nodeId ?? 1, options.dataDir, ports.grpc, ports.controller, ports.http, kafka, options.env ?? {}, options.config ?? {});
   }
 
   /** Starts a single node (its own controller quorum) on free ports and waits until it serves requests. */
@@ -126,6 +131,11 @@ export class NodeProcess {
 
   get bootstrap(): string {
     return `127.0.0.1:${this.grpcPort}`;
+  }
+
+  /** host:port of the PLAINTEXT listener: a Kafka client's bootstrap.servers. */
+  get kafkaBootstrap(): string {
+    return `127.0.0.1:${this.kafkaPort}`;
   }
 
   get pid(): number | undefined {

@@ -234,10 +234,10 @@ describe('LocalCluster with networkFaults (configs only, nodes not launched)', (
       const replication = cluster.replicationProxy(id);
       const rPort = replication.target.port;
       expect(properties['listeners']).toBe(
-        `GRPC://127.0.0.1:${node.grpcPort},REPLICATION://127.0.0.1:${rPort},CONTROLLER://127.0.0.1:${node.controllerPort},HTTP://127.0.0.1:${node.httpPort}`,
+        `PLAINTEXT://127.0.0.1:${node.kafkaPort},GRPC://127.0.0.1:${node.grpcPort},REPLICATION://127.0.0.1:${rPort},CONTROLLER://127.0.0.1:${node.controllerPort},HTTP://127.0.0.1:${node.httpPort}`,
       );
       expect(properties['advertised.listeners']).toBe(
-        `GRPC://127.0.0.1:${node.grpcPort},REPLICATION://127.0.0.1:${replication.port},CONTROLLER://127.0.0.1:${node.controllerPort},HTTP://127.0.0.1:${node.httpPort}`,
+        `PLAINTEXT://127.0.0.1:${node.kafkaPort},GRPC://127.0.0.1:${node.grpcPort},REPLICATION://127.0.0.1:${replication.port},CONTROLLER://127.0.0.1:${node.controllerPort},HTTP://127.0.0.1:${node.httpPort}`,
       );
 
       // Its own CONTROLLER listener for itself, a proxy of its own for each other voter.
@@ -255,11 +255,11 @@ describe('LocalCluster with networkFaults (configs only, nodes not launched)', (
           expect(proxy.target).toEqual({ host: '127.0.0.1', port: other.controllerPort });
         }
       }
-      for (const port of [node.grpcPort, node.controllerPort, node.httpPort, rPort, replication.port]) ports.add(port);
+      for (const port of [node.kafkaPort, node.grpcPort, node.controllerPort, node.httpPort, rPort, replication.port]) ports.add(port);
       for (const other of cluster.nodes) if (other !== node) ports.add(cluster.controllerProxy(id, other.nodeId).port);
     }
-    // 4 listeners, 1 replication proxy and 2 controller proxies per node, all distinct.
-    expect(ports.size).toBe(3 * 7);
+    // 5 listeners, 1 replication proxy and 2 controller proxies per node, all distinct.
+    expect(ports.size).toBe(3 * 8);
     expect(cluster.voters).toBe(cluster.nodes.map((node) => `${node.nodeId}@${node.controllerAddress}`).join(','));
   });
 
@@ -333,7 +333,7 @@ describe('LocalCluster with networkFaults (configs only, nodes not launched)', (
     expect(cluster.networkFaults).toBe(false);
     for (const node of cluster.nodes) {
       const properties = readProperties(node.configPath);
-      expect(properties['listeners']).toBe(`GRPC://127.0.0.1:${node.grpcPort},CONTROLLER://127.0.0.1:${node.controllerPort},HTTP://127.0.0.1:${node.httpPort}`);
+      expect(properties['listeners']).toBe(`PLAINTEXT://127.0.0.1:${node.kafkaPort},GRPC://127.0.0.1:${node.grpcPort},CONTROLLER://127.0.0.1:${node.controllerPort},HTTP://127.0.0.1:${node.httpPort}`);
       expect(properties['advertised.listeners']).toBeUndefined();
       expect(properties['controller.quorum.voters']).toBe(cluster.voters);
       expect(cluster.votersOf(node.nodeId)).toBe(cluster.voters);

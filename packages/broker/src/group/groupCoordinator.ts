@@ -277,8 +277,16 @@ export class GroupCoordinator {
     return expired;
   }
 
-  /** The groups this broker coordinates, with their protocol type and state. */
-  listGroups(): Array<{ groupId: string; protocolType: string; state: string }> {
+  /**
+   * The groups this broker coordinates, with their protocol type and state; with `statesFilter`
+   * (ListGroups v4+), only those in one of its states (compared without case, as Kafka does).
+   */
+  listGroups(statesFilter: readonly string[] = []): Array<{ groupId: string; protocolType: string; state: string }> {
+    const states = new Set(statesFilter.map((state) => state.toLowerCase()));
+    return this.allGroups().filter((group) => states.size === 0 || states.has(group.state.toLowerCase()));
+  }
+
+  private allGroups(): Array<{ groupId: string; protocolType: string; state: string }> {
     const groups: Array<{ groupId: string; protocolType: string; state: string }> = [];
     for (const hosted of this.hosted.values()) {
       if (!hosted.loaded) continue;
@@ -388,6 +396,17 @@ export class GroupCoordinator {
     if (offsets === undefined) hosted.offsets.set(groupId, (offsets = new Map()));
     return offsets;
   }
+}
+
+/**
+ * What DescribeGroups answers for one group: its description; a group nobody here knows is Dead
+ * with no members (Kafka's answer, not an error); an error (not the coordinator, loading) has an
+ * empty description beside its code.
+ */
+export function describeGroupOrDead(groupId: string, coordinator: GroupCoordinator): { errorCode: number; group: Omit<GroupDescription, 'state'> & { readonly state: GroupDescription['state'] | '' } } {
+  const { errorCode: code, group } = coordinator.describe(groupId);
+  if (group !== null) return { errorCode: code, group };
+  return { errorCode: code, group: { groupId, state: code === 0 ? 'Dead' : '', generationId: -1, protocolType: '', protocolName: '', leader: '', members: [] } };
 }
 
 function offsetId(topic: string, partition: number): string {

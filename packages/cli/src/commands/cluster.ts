@@ -38,6 +38,11 @@ export function localQuorumVoters(nodes: number, basePort = KAFKA_BASE_PORT): st
   return Array.from({ length: nodes }, (_, i) => `${i + 1}@127.0.0.1:${portsOf(i + 1, basePort).raft}`).join(',');
 }
 
+/** The Kafka (PLAINTEXT) addresses of every node, comma-joined: a Kafka client's bootstrap.servers. */
+export function localKafkaBootstrap(nodes: number, basePort = KAFKA_BASE_PORT): string {
+  return Array.from({ length: nodes }, (_, i) => `127.0.0.1:${portsOf(i + 1, basePort).kafka}`).join(',');
+}
+
 /** The gRPC addresses of every node, comma-joined (what `--bootstrap` accepts). */
 export function localBootstrap(nodes: number, basePort = KAFKA_BASE_PORT): string {
   return Array.from({ length: nodes }, (_, i) => `127.0.0.1:${portsOf(i + 1, basePort).grpc}`).join(',');
@@ -57,7 +62,8 @@ export function localNodeProperties(nodeId: number, dataDir: string, options: Lo
     `#   npx runnel node --config ${join(dataDir, `node-${nodeId}`, 'server.properties')}`,
     `node.id=${nodeId}`,
     `process.roles=broker,controller`,
-    `listeners=GRPC://127.0.0.1:${ports.grpc},CONTROLLER://127.0.0.1:${ports.raft},HTTP://127.0.0.1:${ports.http}`,
+    `# PLAINTEXT: Kafka clients (bootstrap.servers); GRPC: the runnel CLI and TypeScript client.`,
+    `listeners=PLAINTEXT://127.0.0.1:${ports.kafka},GRPC://127.0.0.1:${ports.grpc},CONTROLLER://127.0.0.1:${ports.raft},HTTP://127.0.0.1:${ports.http}`,
     `controller.quorum.voters=${localQuorumVoters(options.nodes, options.basePort)}`,
     `cluster.id=${options.clusterId}`,
     `log.dirs=${join(dataDir, `node-${nodeId}`, 'logs')}`,
@@ -211,7 +217,7 @@ export async function clusterUp(options: ClusterUpOptions): Promise<void> {
     `Runnel local cluster ${clusterId} is up: ${options.nodes} node(s), each a broker and a controller voter, data under ${dataDir}`,
     ...nodeIds.map((nodeId) => {
       const ports = portsOf(nodeId, basePort);
-      return `  node ${nodeId}: gRPC 127.0.0.1:${ports.grpc}  Raft 127.0.0.1:${ports.raft}  metrics http://127.0.0.1:${ports.http}/metrics  log ${join(nodeDir(nodeId), 'node.log')}`;
+      return `  node ${nodeId}: Kafka 127.0.0.1:${ports.kafka}  gRPC 127.0.0.1:${ports.grpc}  Raft 127.0.0.1:${ports.raft}  metrics http://127.0.0.1:${ports.http}/metrics  log ${join(nodeDir(nodeId), 'node.log')}`;
     }),
     `Local timings, shorter than Kafka's defaults: heartbeat every ${LOCAL_TIMINGS['broker.heartbeat.interval.ms']} ms, ` +
       `a silent node is fenced after ${LOCAL_TIMINGS['broker.session.timeout.ms']} ms, ` +
@@ -225,6 +231,7 @@ export async function clusterUp(options: ClusterUpOptions): Promise<void> {
     ...(bootstrap === '' && options.nodes > 3
       ? [`  (the CLI's default --bootstrap names nodes 1-3; to name every node: export RUNNEL_BOOTSTRAP=${localBootstrap(options.nodes, basePort)})`]
       : []),
+    `Kafka clients: bootstrap.servers=${localKafkaBootstrap(options.nodes, basePort)}  (e.g. kcat -b 127.0.0.1:${portsOf(1, basePort).kafka} -L)`,
     '',
     'Press Ctrl-C to stop.',
   ];

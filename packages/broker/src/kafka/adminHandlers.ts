@@ -1,0 +1,184 @@
+// CreateTopics, DeleteTopics, CreatePartitions and DescribeConfigs: admin requests a Kafka client
+// may send to any broker. Topic changes go through TopicAdmin to the active controller (the gRPC
+// door's path); configs are described from the broker's config and the topics' overrides in the
+// metadata image.
+import { TOPIC_CONFIG, errorCode, type ConfigDescription } from '@runnel/common';
+import type { MetadataImage } from '@runnel/controller';
+import type { TopicToCreate } from '../topicAdmin.js';
+import type { KafkaDoorBroker, KafkaHandlers } from './kafkaRequestHandler.js';
+import { ZERO_UUID, topicIdToUuid, uuidToTopicId } from './topicIds.js';
+
+/** DescribeConfigs resource types. */
+const RESOURCE_TOPIC = 2;
+const RESOURCE_BROKER = 4;
+
+/** Kafka's ConfigSource: where a value comes from. */
+const SOURCE_TOPIC_CONFIG = 1;
+const SOURCE_STATIC_BROKER_CONFIG = 4;
+const SOURCE_DEFAULT_CONFIG = 5;
+
+/** Kafka's ConfigType (DescribeConfigs v3+), by our config types. */
+const CONFIG_TYPES: Readonly<Record<ConfigDescription['type'], number>> = { boolean: 1, string: 2, int: 3, long: 5, double: 6, list: 7 };
+
+/** One config entry with where its value comes from, before it is shaped for a response. */
+interface DescribedConfig {
+  readonly name: string;
+  readonly value: string | null;
+  readonly source: number;
+  readonly readOnly: boolean;
+  readonly type: ConfigDescription['type'];
+  readonly doc: string;
+  /** Kafka's synonyms, most specific first: the topic override, then the broker key it falls back to. */
+  readonly synonyms: ReadonlyArray<{ name: string; value: string | null; source: number }>;
+}
+
+/** Every topic config of a topic with `overrides`: the override where there is one, else the broker's value. */
+export function describeTopicConfigs(broker: KafkaDoorBroker, overrides: ReadonlyMap<string, string>): DescribedConfig[] {
+  return Object.entries(TOPIC_CONFIG.keys).map(([name, spec]) => {
+    const fallback = broker.config.topicDefault(name);
+    const brokerSynonym = { name: fallback.brokerKey, value: fallback.value, source: fallback.isDefault ? SOURCE_DEFAULT_CONFIG : SOURCE_STATIC_BROKER_CONFIG };
+    const override = overrides.get(name);
+    const common = { name, readOnly: false, type: spec.type, doc: spec.doc };
+    if (override === undefined) return { ...common, value: fallback.value, source: brokerSynonym.source, synonyms: [brokerSynonym] };
+    return { ...common, value: override, source: SOURCE_TOPIC_CONFIG, synonyms: [{ name, value: override, source: SOURCE_TOPIC_CONFIG }, brokerSynonym] };
+  });
+}
+
+function describeBrokerConfigs(broker: KafkaDoorBroker): DescribedConfig[] {
+  // Static: Runnel has no dynamic broker configs (no AlterConfigs), so they are read-only here.
+  return broker.config.describe().map((entry) => {
+    const source = entry.isDefault ? SOURCE_DEFAULT_CONFIG : SOURCE_STATIC_BROKER_CONFIG;
+    return { name: entry.name, value: entry.value, source, readOnly: true, type: entry.type, doc: entry.doc, synonyms: [{ name: entry.name, value: entry.value, source }] };
+  });
+}
+
+function topicNameOf(image: MetadataImage, topic: { name: string | null; topicId: string }): string | undefined {
+  return topic.name ?? image.topicById(uuidToTopicId(topic.topicId))?.name;
+}
+
+export function adminHandlers(broker: KafkaDoorBroker): Pick<KafkaHandlers, 'CreateTopics' | 'DeleteTopics' | 'CreatePartitions' | 'DescribeConfigs'> {
+  const topics = broker.topics;
+  const image = () => topics.cluster.image();
+  return {
+    CreateTopics: async ({ body }) => {
+      const counts = new Map<string, number>();
+      for (const topic of body.topics) counts.set(topic.name, (counts.get(topic.name) ?? 0) + 1);
+      // What Kafka refuses before asking its controller; the rest goes to ours.
+      const refusals = new Map<string, { errorCode: number; errorMessage: string }>();
+      const toCreate: TopicToCreate[] = [];
+      for (const topic of body.topics) {
+        const nullConfig = topic.configs.find((config) => config.value === null);
+        if (counts.get(topic.name)! > 1) refusals.set(topic.name, { errorCode: errorCode('INVALID_REQUEST'), errorMessage: `topic '${topic.name}' appears more than once in the request` });
+        else if (topic.assignments.length > 0) refusals.set(topic.name, { errorCode: errorCode('INVALID_REQUEST'), errorMessage: 'replica assignments are not supported: give num_partitions and replication_factor, and the controller places the replicas' });
+        else if (nullConfig !== undefined) refusals.set(topic.name, { errorCode: errorCode('INVALID_CONFIG'), errorMessage: `config '${nullConfig.name}' has a null value` });
+        else toCreate.push({ name: topic.name, numPartitions: topic.numPartitions, replicationFactor: topic.replicationFactor, configs: topic.configs.map((config) => ({ name: config.name, value: config.value! })) });
+      }
+      const created = new Map((toCreate.length === 0 ? [] : await topics.createTopics(toCreate, body.validateOnly)).map((result) => [result.name, result]));
+      return {
+        throttleTimeMs: 0,
+        topics: body.topics.map((topic) => {
+          const result = refusals.get(topic.name) ?? created.get(topic.name);
+          if (result === undefined || !('topicId' in result) || result.errorCode !== 0) {
+            const failure = result ?? { errorCode: errorCode('UNKNOWN_SERVER_ERROR'), errorMessage: 'the controller gave no result for this topic' };
+            return { name: topic.name, topicId: ZERO_UUID, errorCode: failure.errorCode, errorMessage: failure.errorMessage, numPartitions: -1, replicationFactor: -1, configs: [] };
+          }
+          // v5+: the topic's configs as created, as Kafka returns them.
+          const configs = describeTopicConfigs(broker, new Map(topic.configs.map((config) => [config.name, config.value!])));
+          return {
+            name: topic.name,
+            topicId: result.topicId === '' ? ZERO_UUID : topicIdToUuid(result.topicId),
+            errorCode: 0,
+            errorMessage: null,
+            numPartitions: result.numPartitions,
+            replicationFactor: result.replicationFactor,
+            configs: configs.map((config) => ({ name: config.name, value: config.value, readOnly: config.readOnly, configSource: config.source, isSensitive: false })),
+          };
+        }),
+      };
+    },
+
+    DeleteTopics: async ({ apiVersion, body }) => {
+      // v6 names topics by name or by id; before, by name only.
+      const before = image();
+      const wanted = apiVersion >= 6 ? body.topics.map((topic) => ({ name: topicNameOf(before, topic) ?? null, topicId: topic.topicId })) : body.topicNames.map((name) => ({ name, topicId: ZERO_UUID }));
+      const names = wanted.flatMap((topic) => (topic.name === null ? [] : [topic.name]));
+      const results = new Map((names.length === 0 ? [] : await topics.deleteTopics(names)).map((result) => [result.name, result]));
+      return {
+        throttleTimeMs: 0,
+        responses: wanted.map((topic) => {
+          if (topic.name === null) return { name: null, topicId: topic.topicId, errorCode: errorCode('UNKNOWN_TOPIC_ID'), errorMessage: `no topic has id ${topic.topicId}` };
+          const result = results.get(topic.name);
+          const id = before.topic(topic.name)?.id;
+          return {
+            name: topic.name,
+            topicId: id === undefined ? ZERO_UUID : topicIdToUuid(id),
+            errorCode: result?.errorCode ?? errorCode('UNKNOWN_SERVER_ERROR'),
+            errorMessage: result === undefined || result.errorCode === 0 ? null : result.errorMessage,
+          };
+        }),
+      };
+    },
+
+    CreatePartitions: async ({ body }) => {
+      const current = image();
+      return {
+        throttleTimeMs: 0,
+        results: body.topics.map((topic) => {
+          const existing = current.topic(topic.name);
+          if (existing === undefined) return { name: topic.name, errorCode: errorCode('UNKNOWN_TOPIC_OR_PARTITION'), errorMessage: `topic '${topic.name}' does not exist` };
+          if (topic.count <= existing.partitionCount) {
+            return { name: topic.name, errorCode: errorCode('INVALID_PARTITIONS'), errorMessage: `topic '${topic.name}' already has ${existing.partitionCount} partitions; the count can only grow` };
+          }
+          return {
+            name: topic.name,
+            errorCode: errorCode('INVALID_REQUEST'),
+            errorMessage: `adding partitions to an existing topic is not supported yet ('${topic.name}' keeps its ${existing.partitionCount}); create a new topic with ${topic.count}`,
+          };
+        }),
+      };
+    },
+
+    DescribeConfigs: async ({ apiVersion, body }) => {
+      const current = image();
+      return {
+        throttleTimeMs: 0,
+        results: body.resources.map((resource) => {
+          const base = { resourceType: resource.resourceType, resourceName: resource.resourceName };
+          const failed = (name: 'INVALID_REQUEST' | 'UNKNOWN_TOPIC_OR_PARTITION', message: string) => ({ ...base, errorCode: errorCode(name), errorMessage: message, configs: [] });
+          let described: DescribedConfig[];
+          if (resource.resourceType === RESOURCE_TOPIC) {
+            if (current.topic(resource.resourceName) === undefined) return failed('UNKNOWN_TOPIC_OR_PARTITION', `topic '${resource.resourceName}' does not exist`);
+            described = describeTopicConfigs(broker, current.topicConfigs(resource.resourceName));
+          } else if (resource.resourceType === RESOURCE_BROKER) {
+            // As a Kafka broker: its own configs, by its id or the empty name.
+            if (resource.resourceName !== '' && resource.resourceName !== String(broker.nodeId)) {
+              return failed('INVALID_REQUEST', `this is broker ${broker.nodeId}; ask broker ${resource.resourceName} for its configs`);
+            }
+            described = describeBrokerConfigs(broker);
+          } else {
+            return failed('INVALID_REQUEST', `resource type ${resource.resourceType} is not supported (2: topic, 4: broker)`);
+          }
+          const keys = resource.configurationKeys === null ? null : new Set(resource.configurationKeys);
+          return {
+            ...base,
+            errorCode: 0,
+            errorMessage: null,
+            configs: described
+              .filter((config) => keys === null || keys.has(config.name))
+              .map((config) => ({
+                name: config.name,
+                value: config.value,
+                readOnly: config.readOnly,
+                // v0 says whether a value is the default; v1+ says where it comes from instead (and
+                // Kafka does not let IsDefault be written to a version without it).
+                ...(apiVersion === 0 ? { isDefault: config.source === SOURCE_DEFAULT_CONFIG } : { configSource: config.source }),
+                isSensitive: false,
+                synonyms: body.includeSynonyms ? config.synonyms.map((synonym) => ({ name: synonym.name, value: synonym.value, source: synonym.source })) : [],
+                ...(apiVersion >= 3 ? { configType: CONFIG_TYPES[config.type], documentation: body.includeDocumentation ? config.doc : null } : {}),
+              })),
+          };
+        }),
+      };
+    },
+  };
+}

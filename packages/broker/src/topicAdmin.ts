@@ -1,0 +1,193 @@
+// Topics as both doors (gRPC and the Kafka wire protocol) create, delete and describe them: admin
+// requests are forwarded to the active controller and answered once this broker has applied the
+// result; descriptions come from this broker's metadata image (plus, for partitions it leads, its
+// own log bounds). The doors only translate these results into their own messages.
+import { errorCode, type ListenerName, type Logger } from '@runnel/common';
+import type { MetadataImage } from '@runnel/controller';
+import type { ControllerClient } from '@runnel/controller/quorum';
+import { errorResult } from './errorResult.js';
+import { OFFSETS_TOPIC } from './group/groupCoordinator.js';
+import type { LogManager } from './logManager.js';
+
+/** How long an admin request waits for this broker to apply the metadata change it made. */
+export const METADATA_PROPAGATION_TIMEOUT_MS = 5_000;
+
+/** What the doors need of the cluster: the metadata this broker has applied, and the controller. */
+export interface ClusterView {
+  clusterId: string;
+  nodeId: number;
+  autoCreateTopics: boolean;
+  image(): MetadataImage;
+  controller: ControllerClient;
+  /** Resolves true once this broker has applied metadata offset `offset`, false after `timeoutMs`. */
+  waitForMetadata(offset: number, timeoutMs: number): Promise<boolean>;
+}
+
+export interface TopicToCreate {
+  readonly name: string;
+  /** -1: num.partitions. */
+  readonly numPartitions: number;
+  /** -1: default.replication.factor. */
+  readonly replicationFactor: number;
+  readonly configs: ReadonlyArray<{ readonly name: string; readonly value: string }>;
+}
+
+export interface TopicResult {
+  readonly name: string;
+  readonly errorCode: number;
+  readonly errorMessage: string;
+}
+
+export interface CreatedTopic extends TopicResult {
+  /** The controller's topic id (22 characters of base64url); '' on an error or a validate-only request. */
+  readonly topicId: string;
+  /** What the topic was (or would be) created with, defaults applied; -1 on an error. */
+  readonly numPartitions: number;
+  readonly replicationFactor: number;
+}
+
+/** One partition as a client sees it in metadata. */
+export interface PartitionDescription {
+  readonly partition: number;
+  readonly errorCode: number;
+  readonly leader: number;
+  readonly leaderEpoch: number;
+  readonly partitionEpoch: number;
+  readonly replicas: number[];
+  readonly isr: number[];
+  readonly offlineReplicas: number[];
+  /** This broker's log bounds when it leads the partition; -1 otherwise. */
+  readonly logStartOffset: number;
+  readonly highWatermark: number;
+}
+
+export interface TopicDescription extends TopicResult {
+  /** '' when the topic does not exist. */
+  readonly topicId: string;
+  readonly partitions: PartitionDescription[];
+}
+
+export interface BrokerEndpoint {
+  readonly nodeId: number;
+  readonly host: string;
+  readonly port: number;
+  readonly rack: string | null;
+}
+
+/**
+ * The brokers clients may talk to through listener `name`: registered, unfenced, and with such a
+ * listener (every broker registers the advertised address of each listener it has), by id.
+ */
+export function liveBrokerEndpoints(image: MetadataImage, name: ListenerName): BrokerEndpoint[] {
+  const brokers: BrokerEndpoint[] = [];
+  for (const broker of image.brokers()) {
+    const listener = broker.listeners.find((candidate) => candidate.name === name);
+    if (broker.fenced || listener === undefined) continue;
+    brokers.push({ nodeId: broker.id, host: listener.host, port: listener.port, rack: broker.rack });
+  }
+  return brokers.sort((a, b) => a.nodeId - b.nodeId);
+}
+
+/** Every partition of `topic` as the image has it, with this broker's log bounds where it leads. */
+export function describePartitions(image: MetadataImage, logs: LogManager, topic: string): PartitionDescription[] {
+  const partitions: PartitionDescription[] = [];
+  for (const state of image.topic(topic)?.partitions() ?? []) {
+    const local = logs.partition(topic, state.partition);
+    partitions.push({
+      partition: state.partition,
+      errorCode: state.leader === -1 ? errorCode('LEADER_NOT_AVAILABLE') : 0,
+      leader: state.leader,
+      leaderEpoch: state.leaderEpoch,
+      partitionEpoch: state.partitionEpoch,
+      replicas: [...state.replicas],
+      isr: [...state.isr],
+      offlineReplicas: image.offlineBrokersOf(state.topicId, state.partition),
+      logStartOffset: local?.isLeader === true ? local.log.logStartOffset : -1,
+      // A new leader's watermark may still be below what the previous leader answered (KIP-207).
+      highWatermark: local?.isLeader === true && local.highWatermarkReachedEpochStart ? local.highWatermark : -1,
+    });
+  }
+  return partitions;
+}
+
+export class TopicAdmin {
+  constructor(
+    readonly cluster: ClusterView,
+    private readonly logs: LogManager,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Waits (bounded) until this broker has applied a change the controller committed at `offset`. */
+  async waitUntilApplied(offset: number): Promise<void> {
+    if (offset < 0) return;
+    const reached = await this.cluster.waitForMetadata(offset, METADATA_PROPAGATION_TIMEOUT_MS);
+    if (!reached) this.logger.warn({ offset }, 'the controller committed a change this broker has not applied yet; answering anyway');
+  }
+
+  /** Forwarded to the active controller, wherever it is; answered once this broker has the result. */
+  async createTopics(topics: readonly TopicToCreate[], validateOnly: boolean): Promise<CreatedTopic[]> {
+    const failed = (fields: { errorCode: number; errorMessage: string }) => topics.map((topic) => ({ name: topic.name, ...fields, topicId: '', numPartitions: -1, replicationFactor: -1 }));
+    try {
+      const response = await this.cluster.controller.createTopics({
+        topics: topics.map((topic) => ({ name: topic.name, numPartitions: topic.numPartitions, replicationFactor: topic.replicationFactor, configs: [...topic.configs] })),
+        validateOnly,
+      });
+      if (response.errorCode !== 0) return failed({ errorCode: response.errorCode, errorMessage: response.errorMessage });
+      await this.waitUntilApplied(Number(response.metadataOffset));
+      return response.topics.map((topic) => ({
+        name: topic.name,
+        errorCode: topic.errorCode,
+        errorMessage: topic.errorMessage,
+        topicId: topic.errorCode === 0 ? topic.topicId : '',
+        numPartitions: topic.errorCode === 0 ? topic.numPartitions : -1,
+        replicationFactor: topic.errorCode === 0 ? topic.replicationFactor : -1,
+      }));
+    } catch (error) {
+      return failed(errorResult(error, this.logger));
+    }
+  }
+
+  async deleteTopics(names: readonly string[]): Promise<TopicResult[]> {
+    try {
+      const response = await this.cluster.controller.deleteTopics({ names: [...names] });
+      if (response.errorCode !== 0) return names.map((name) => ({ name, errorCode: response.errorCode, errorMessage: response.errorMessage }));
+      await this.waitUntilApplied(Number(response.metadataOffset));
+      return response.topics.map((topic) => ({ name: topic.name, errorCode: topic.errorCode, errorMessage: topic.errorMessage }));
+    } catch (error) {
+      const fields = errorResult(error, this.logger);
+      return names.map((name) => ({ name, ...fields }));
+    }
+  }
+
+  /**
+   * `names` (null: every topic, by name) as this broker's metadata has them. With
+   * `allowAutoCreate` and auto.create.topics.enable, topics that do not exist are created first
+   * with the broker defaults (Kafka's auto-creation on Metadata); one that cannot be created
+   * carries the controller's error.
+   */
+  async describeTopics(names: readonly string[] | null, allowAutoCreate: boolean): Promise<{ image: MetadataImage; topics: TopicDescription[] }> {
+    let image = this.cluster.image();
+    const wanted = names === null ? image.topics().map((topic) => topic.name).sort() : [...new Set(names)];
+    const autoCreateErrors = new Map<string, { errorCode: number; errorMessage: string }>();
+    // __consumer_offsets is created by FindCoordinator, with its own settings, never with the defaults.
+    const missing = wanted.filter((name) => image.topic(name) === undefined && name !== OFFSETS_TOPIC);
+    if (missing.length > 0 && allowAutoCreate && this.cluster.autoCreateTopics) {
+      const created = await this.createTopics(
+        missing.map((name) => ({ name, numPartitions: -1, replicationFactor: -1, configs: [] })),
+        false,
+      );
+      for (const result of created) {
+        if (result.errorCode !== 0 && result.errorCode !== errorCode('TOPIC_ALREADY_EXISTS')) autoCreateErrors.set(result.name, { errorCode: result.errorCode, errorMessage: result.errorMessage });
+      }
+      image = this.cluster.image();
+    }
+    const topics = wanted.map((name): TopicDescription => {
+      const failed = autoCreateErrors.get(name);
+      if (failed !== undefined) return { name, topicId: '', ...failed, partitions: [] };
+      const topic = image.topic(name);
+      if (topic === undefined) return { name, topicId: '', errorCode: errorCode('UNKNOWN_TOPIC_OR_PARTITION'), errorMessage: `topic '${name}' does not exist`, partitions: [] };
+      return { name, topicId: topic.id, errorCode: 0, errorMessage: '', partitions: describePartitions(image, this.logs, name) };
+    });
+    return { image, topics };
+  }
+}

@@ -1,0 +1,177 @@
+// CreateTopics, DeleteTopics, CreatePartitions and DescribeConfigs through the Kafka door, at every
+// version served: topic changes reach the controller (here its stand-in, which publishes the
+// records to the broker's real logs), and configs are described as Kafka's admin clients read them.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TOPIC_CONFIG, errorCode } from '@runnel/common';
+import type { KafkaWireClient } from '@runnel/testkit';
+import { KafkaDoorFixture, THIS_BROKER } from './kafkaDoorHarness.js';
+
+const uuidOf = (topicId: string) => Buffer.from(topicId, 'base64url').toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
+
+describe('the Kafka door\'s admin APIs', () => {
+  let fixture: KafkaDoorFixture;
+  let client: KafkaWireClient;
+
+  beforeEach(async () => {
+    fixture = await KafkaDoorFixture.start({ config: { 'log.retention.hours': '24', 'num.partitions': '1' } });
+    client = await fixture.connect();
+  });
+
+  afterEach(async () => {
+    client.close();
+    await fixture.close();
+  });
+
+  it('creates topics at CreateTopics 0-7, with the result fields each version has', async () => {
+    for (let version = 0; version <= 7; version++) {
+      const name = `created-v${version}`;
+      const response = await client.send('CreateTopics', version, {
+        topics: [{ name, numPartitions: 2, replicationFactor: 1, assignments: [], configs: [{ name: 'retention.ms', value: '1000' }] }],
+        timeoutMs: 5_000,
+      });
+      const [result] = response.topics;
+      expect(result).toMatchObject({ name, errorCode: 0 });
+      expect(fixture.image.topic(name)?.partitionCount).toBe(2);
+      expect(fixture.image.topicConfigs(name).get('retention.ms')).toBe('1000');
+      if (version >= 5) {
+        expect(result).toMatchObject({ numPartitions: 2, replicationFactor: 1 });
+        expect(result!.configs!.find((config) => config.name === 'retention.ms')).toMatchObject({ value: '1000', configSource: 1, readOnly: false });
+        expect(result!.configs!.find((config) => config.name === 'segment.bytes')).toMatchObject({ value: '1073741824', configSource: 5 });
+      }
+      if (version >= 7) expect(result!.topicId).toBe(uuidOf(fixture.image.topic(name)!.id));
+    }
+  });
+
+  it('refuses what Kafka refuses: duplicates, manual assignments, null configs, an existing name; validate-only creates nothing', async () => {
+    await fixture.createTopic('taken', 1);
+    const response = await client.send('CreateTopics', 4, {
+      topics: [
+        { name: 'twice', numPartitions: 1, replicationFactor: 1 },
+        { name: 'twice', numPartitions: 1, replicationFactor: 1 },
+        { name: 'placed', numPartitions: 1, replicationFactor: 1, assignments: [{ partitionIndex: 0, brokerIds: [1] }] },
+        { name: 'nulled', numPartitions: 1, replicationFactor: 1, configs: [{ name: 'retention.ms', value: null }] },
+        { name: 'taken', numPartitions: 1, replicationFactor: 1 },
+        { name: 'too-wide', numPartitions: 1, replicationFactor: 3 },
+        { name: 'defaults', numPartitions: -1, replicationFactor: -1 },
+      ],
+      timeoutMs: 5_000,
+    });
+    expect(response.topics.map((topic) => [topic.name, topic.errorCode])).toEqual([
+      ['twice', errorCode('INVALID_REQUEST')],
+      ['twice', errorCode('INVALID_REQUEST')],
+      ['placed', errorCode('INVALID_REQUEST')],
+      ['nulled', errorCode('INVALID_CONFIG')],
+      ['taken', errorCode('TOPIC_ALREADY_EXISTS')],
+      ['too-wide', errorCode('INVALID_REPLICATION_FACTOR')],
+      ['defaults', 0],
+    ]);
+    expect(response.topics[2]!.errorMessage).toMatch(/replica assignments are not supported/);
+    const dryRun = await client.send('CreateTopics', 7, { topics: [{ name: 'dry', numPartitions: 3, replicationFactor: 1 }], validateOnly: true });
+    expect(dryRun.topics[0]).toMatchObject({ errorCode: 0, numPartitions: 3, topicId: '00000000-0000-0000-0000-000000000000' });
+    expect(fixture.image.topic('dry')).toBeUndefined();
+  });
+
+  it('deletes topics at DeleteTopics 0-6, by name and (v6) by id', async () => {
+    for (let version = 0; version <= 5; version++) {
+      await fixture.createTopic(`gone-v${version}`, 1);
+      const response = await client.send('DeleteTopics', version, { topicNames: [`gone-v${version}`, 'never-was'], timeoutMs: 5_000 });
+      expect(response.responses.map((topic) => [topic.name, topic.errorCode])).toEqual([
+        [`gone-v${version}`, 0],
+        ['never-was', errorCode('UNKNOWN_TOPIC_OR_PARTITION')],
+      ]);
+      expect(fixture.image.topic(`gone-v${version}`)).toBeUndefined();
+    }
+    const topicId = await fixture.createTopic('by-id', 1);
+    await fixture.createTopic('by-name', 1);
+    const response = await client.send('DeleteTopics', 6, {
+      topics: [
+        { name: null, topicId: uuidOf(topicId) },
+        { name: 'by-name', topicId: '00000000-0000-0000-0000-000000000000' },
+        { name: null, topicId: '12345678-1234-1234-1234-123456789012' },
+      ],
+      timeoutMs: 5_000,
+    });
+    expect(response.responses.map((topic) => [topic.name, topic.topicId, topic.errorCode])).toEqual([
+      ['by-id', uuidOf(topicId), 0],
+      ['by-name', expect.stringMatching(/^[0-9a-f-]{36}$/), 0],
+      [null, '12345678-1234-1234-1234-123456789012', errorCode('UNKNOWN_TOPIC_ID')],
+    ]);
+    expect(fixture.image.topics()).toEqual([]);
+  });
+
+  it('answers CreatePartitions 0-3 with a clear refusal: partitions cannot be added yet', async () => {
+    await fixture.createTopic('fixed', 2);
+    for (let version = 0; version <= 3; version++) {
+      const response = await client.send('CreatePartitions', version, {
+        topics: [
+          { name: 'fixed', count: 4, assignments: null },
+          { name: 'fixed', count: 2, assignments: null },
+          { name: 'missing', count: 4, assignments: null },
+        ],
+        timeoutMs: 5_000,
+        validateOnly: false,
+      });
+      expect(response.results.map((result) => [result.name, result.errorCode])).toEqual([
+        ['fixed', errorCode('INVALID_REQUEST')],
+        ['fixed', errorCode('INVALID_PARTITIONS')],
+        ['missing', errorCode('UNKNOWN_TOPIC_OR_PARTITION')],
+      ]);
+      expect(response.results[0]!.errorMessage).toMatch(/adding partitions to an existing topic is not supported yet/);
+    }
+    expect(fixture.image.topic('fixed')!.partitionCount).toBe(2);
+  });
+
+  it('describes a topic\'s configs: its overrides, and the broker values it falls back to, with sources and synonyms', async () => {
+    await client.send('CreateTopics', 4, { topics: [{ name: 'tuned', numPartitions: 1, replicationFactor: 1, configs: [{ name: 'cleanup.policy', value: 'compact' }] }], timeoutMs: 5_000 });
+    for (let version = 0; version <= 4; version++) {
+      const response = await client.send('DescribeConfigs', version, {
+        resources: [{ resourceType: 2, resourceName: 'tuned', configurationKeys: null }],
+        includeSynonyms: version >= 1,
+        includeDocumentation: version >= 3,
+      });
+      const [result] = response.results;
+      expect(result).toMatchObject({ errorCode: 0, errorMessage: null, resourceType: 2, resourceName: 'tuned' });
+      expect(result!.configs.map((config) => config.name).sort()).toEqual(Object.keys(TOPIC_CONFIG.keys).sort());
+      const policy = result!.configs.find((config) => config.name === 'cleanup.policy')!;
+      const retention = result!.configs.find((config) => config.name === 'retention.ms')!;
+      expect(policy).toMatchObject({ value: 'compact', readOnly: false, isSensitive: false });
+      // log.retention.hours=24 is set in the broker's config: retention.ms falls back to it.
+      expect(retention.value).toBe(String(24 * 3_600_000));
+      if (version === 0) {
+        expect([policy.isDefault, retention.isDefault]).toEqual([false, false]);
+      } else {
+        expect([policy.configSource, retention.configSource]).toEqual([1, 4]);
+        expect(policy.synonyms).toEqual([
+          { name: 'cleanup.policy', value: 'compact', source: 1 },
+          { name: 'log.cleanup.policy', value: 'delete', source: 5 },
+        ]);
+      }
+      if (version >= 3) {
+        expect(retention).toMatchObject({ configType: 5 });
+        expect(retention.documentation).toContain('log.retention.ms');
+      }
+    }
+  });
+
+  it('describes this broker\'s configs (by id or the empty name), filtered by key; another broker\'s is refused', async () => {
+    const response = await client.send('DescribeConfigs', 4, {
+      resources: [
+        { resourceType: 4, resourceName: String(THIS_BROKER), configurationKeys: ['num.partitions', 'log.retention.hours', 'delete.topic.enable'] },
+        { resourceType: 4, resourceName: '', configurationKeys: ['node.id'] },
+        { resourceType: 4, resourceName: '2', configurationKeys: null },
+        { resourceType: 2, resourceName: 'no-such-topic', configurationKeys: null },
+        { resourceType: 8, resourceName: '1', configurationKeys: null },
+      ],
+    });
+    const [own, empty, other, missing, loggers] = response.results;
+    expect(own!.configs.map((config) => [config.name, config.value, config.configSource, config.readOnly])).toEqual([
+      ['num.partitions', '1', 5, true],
+      ['delete.topic.enable', 'true', 5, true],
+      ['log.retention.hours', '24', 4, true],
+    ]);
+    expect(empty!.configs.map((config) => [config.name, config.value])).toEqual([['node.id', String(THIS_BROKER)]]);
+    expect(other).toMatchObject({ errorCode: errorCode('INVALID_REQUEST'), configs: [] });
+    expect(missing!.errorCode).toBe(errorCode('UNKNOWN_TOPIC_OR_PARTITION'));
+    expect(loggers!.errorCode).toBe(errorCode('INVALID_REQUEST'));
+  });
+});
