@@ -104,6 +104,30 @@ describe('the Kafka listener', () => {
     expect(client.answeredOrder).toEqual(requests.map(({ correlationId }) => correlationId));
   });
 
+  it('keeps answering in order past its queue bound (reading pauses and resumes)', async () => {
+    const client = await connect();
+    const requests = Array.from({ length: 300 }, (_, k) => (k % 3 === 0 ? client.encode('Metadata', 9, { topics: null }) : client.encode('ApiVersions', k % 4, {})));
+    const answers = requests.map(({ correlationId }) => client.expect(correlationId));
+    client.writeRaw(Buffer.concat(requests.map(({ frame }) => frame)));
+    await Promise.all(answers);
+    expect(client.answeredOrder).toEqual(requests.map(({ correlationId }) => correlationId));
+  });
+
+  it('closes every connection on shutdown: a long poll in flight is answered first, idle ones just close', async () => {
+    await fixture.createTopic('orders', 1);
+    const idle = await connect();
+    const polling = await connect();
+    const poll = polling.send('Fetch', 11, { maxWaitMs: 30_000, minBytes: 1, topics: [{ topic: 'orders', partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 1024 }] }] });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    await fixture.listener.close(2_000);
+    expect((await poll).responses[0]!.partitions[0]!.errorCode).toBe(0);
+    await Promise.all([idle.closed, polling.closed]);
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(fixture.listener.connectionCount).toBe(0);
+    await expect(fixture.connect()).rejects.toThrow(/ECONNREFUSED/);
+  });
+
   it('closes a connection whose frame is larger than socket.request.max.bytes, with one log line naming the peer; others keep working', async () => {
     const bystander = await connect();
     const offender = await connect();

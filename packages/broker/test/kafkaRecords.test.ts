@@ -94,6 +94,10 @@ describe('the Kafka door\'s record APIs', () => {
     const empty = (await fetchAt(12, 0, { maxWaitMs: 300 })).responses[0]!.partitions[0]!;
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(empty.records!.length).toBe(0);
+    // Min bytes 0 is satisfied by nothing: answered at once, as Kafka does.
+    const eager = Date.now();
+    await fetchAt(12, 0, { maxWaitMs: 5_000, minBytes: 0 });
+    expect(Date.now() - eager).toBeLessThan(1_000);
 
     const producer = await fixture.connect('producer');
     const waiting = fetchAt(12, 0, { maxWaitMs: 10_000 });

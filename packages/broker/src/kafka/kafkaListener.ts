@@ -168,7 +168,7 @@ class KafkaConnection {
       .catch((error: unknown) => {
         // A handler that throws, or a response that does not encode, is a bug of ours: the client
         // cannot be given a meaningful answer, so it hears a closed connection.
-        this.options.logger.error({ peer: this.peer, err: error }, 'Kafka request failed; closing the connection');
+        this.options.logger.error({ peer: this.peer, api: apiNameOf(frame), err: error }, 'Kafka request failed; closing the connection');
         this.close();
       })
       .finally(() => {
@@ -280,6 +280,13 @@ class KafkaConnection {
     this.queue.length = 0;
     this.queuedBytes = 0;
   }
+}
+
+/** The API a frame names, for a log line (`key N` when we have no name for it). */
+function apiNameOf(frame: Buffer): string {
+  if (frame.length < 2) return 'unknown';
+  const apiKey = frame.readInt16BE(0);
+  return Object.entries(API_KEYS).find(([, key]) => key === apiKey)?.[0] ?? `key ${apiKey}`;
 }
 
 /**

@@ -63,7 +63,10 @@ export function recordHandlers(broker: KafkaDoorBroker): Pick<KafkaHandlers, 'Pr
           currentLeaderEpoch: partition.currentLeaderEpoch,
         }),
       );
-      const results = await replicas.fetch({ maxWaitMs: body.maxWaitMs, minBytes: body.minBytes, maxBytes: body.maxBytes, partitions: flat }, client.closed);
+      // Kafka answers a fetch with min bytes 0 at once (any amount satisfies it); the shared long
+      // poll counts at least one byte, so such a fetch does not wait here.
+      const maxWaitMs = body.minBytes <= 0 ? 0 : body.maxWaitMs;
+      const results = await replicas.fetch({ maxWaitMs, minBytes: body.minBytes, maxBytes: body.maxBytes, partitions: flat }, client.closed);
       return {
         throttleTimeMs: 0,
         errorCode: 0,
