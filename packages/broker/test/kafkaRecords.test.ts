@@ -73,6 +73,31 @@ describe('the Kafka door\'s record APIs', () => {
     }
   });
 
+  it('lists Produce from v0 (librdkafka compresses only then) but refuses v0-2 message sets, storing nothing', async () => {
+    const versions = await client.send('ApiVersions', 3, { clientSoftwareName: 'test', clientSoftwareVersion: '1' });
+    expect(versions.apiKeys.find((entry) => entry.apiKey === 0)).toMatchObject({ minVersion: 0, maxVersion: 9 });
+    for (let version = 0; version <= 2; version++) {
+      const answer = (await produce(version, batchOf(['old']))).responses[0]!.partitionResponses[0]!;
+      expect(answer).toMatchObject({ index: 0, errorCode: errorCode('UNSUPPORTED_FOR_MESSAGE_FORMAT'), baseOffset: -1n });
+    }
+    expect((await fetchAt(12, 0)).responses[0]!.partitions[0]).toMatchObject({ errorCode: 0, highWatermark: 0n });
+  });
+
+  it('Fetch v13 names topics by id (KIP-516): the same records, the id echoed; an unknown id is UNKNOWN_TOPIC_ID', async () => {
+    await produce(9, batchOf(['by-id']));
+    const metadata = await client.send('Metadata', 12, { topics: [{ name: 'orders', topicId: '00000000-0000-0000-0000-000000000000' }], allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false });
+    const topicId = metadata.topics[0]!.topicId;
+    expect(topicId).not.toBe('00000000-0000-0000-0000-000000000000');
+    const fetchById = (id: string) =>
+      client.send('Fetch', 13, { replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, topics: [{ topicId: id, partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20 }] }] });
+    const byId = (await fetchById(topicId)).responses[0]!;
+    expect(byId.topicId).toBe(topicId);
+    expect(byId.partitions[0]).toMatchObject({ errorCode: 0, highWatermark: 1n });
+    expect(decodeRecords(byId.partitions[0]!.records!).map((record) => record.value?.toString())).toEqual(['by-id']);
+    const unknown = (await fetchById('0badc0de-0000-4000-8000-000000000000')).responses[0]!;
+    expect(unknown.partitions[0]!.errorCode).toBe(errorCode('UNKNOWN_TOPIC_ID'));
+  });
+
   it('answers a fetch at the high watermark with no records and no error, and beyond the log end with OFFSET_OUT_OF_RANGE', async () => {
     await produce(7, batchOf(['a', 'b', 'c']));
     expect((await fetchAt(11, 3)).responses[0]!.partitions[0]).toMatchObject({ errorCode: 0, highWatermark: 3n, records: Buffer.alloc(0) });

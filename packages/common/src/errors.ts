@@ -47,6 +47,7 @@ export const ERRORS = {
   INVALID_CONFIG: { code: 40, retriable: false, message: 'Configuration is invalid' },
   NOT_CONTROLLER: { code: 41, retriable: true, message: 'This is not the correct controller for this cluster' },
   INVALID_REQUEST: { code: 42, retriable: false, message: 'This most likely occurs because of a request being malformed by the client library or the message was sent to an incompatible broker' },
+  UNSUPPORTED_FOR_MESSAGE_FORMAT: { code: 43, retriable: false, message: 'The message format version on the broker does not support the request' },
   POLICY_VIOLATION: { code: 44, retriable: false, message: 'Request parameters do not satisfy the configured policy' },
   KAFKA_STORAGE_ERROR: { code: 56, retriable: true, message: 'Disk error when trying to access log file on the disk' },
   NON_EMPTY_GROUP: { code: 68, retriable: false, message: 'The group is not empty' },

@@ -5,6 +5,13 @@ import { errorCode } from '@runnel/common';
 import type { FetchInput, FetchResult } from '../replicaManager.js';
 import type { KafkaDoorBroker, KafkaHandlers } from './kafkaRequestHandler.js';
 import { flatten } from './nesting.js';
+import { uuidToTopicId } from './topicIds.js';
+
+/** Produce v0-2 are served only to be listed (see the Produce table): their message sets are refused. */
+const FIRST_RECORD_BATCH_PRODUCE_VERSION = 3;
+
+/** The first Fetch version that names topics by id. */
+const FIRST_TOPIC_ID_FETCH_VERSION = 13;
 
 /** Fetch's isolation levels: read_committed asks for an (empty, without transactions) aborted-transaction list. */
 const READ_COMMITTED = 1;
@@ -12,16 +19,19 @@ const READ_COMMITTED = 1;
 export function recordHandlers(broker: KafkaDoorBroker): Pick<KafkaHandlers, 'Produce' | 'Fetch' | 'ListOffsets' | 'OffsetForLeaderEpoch'> {
   const replicas = broker.replicas;
   return {
-    Produce: async ({ body }) => {
+    Produce: async ({ apiVersion, body }) => {
       const { flat, regroup } = flatten(
         body.topicData,
         (topic) => topic.partitionData,
         (topic, partition) => ({ topic: topic.name, partition: partition.index, records: partition.records ?? Buffer.alloc(0) }),
       );
+      const refuse = (code: number, errorMessage: string) => flat.map((input) => ({ ...input, errorCode: code, errorMessage, baseOffset: -1, logAppendTime: -1, logStartOffset: -1 }));
       const results =
-        body.transactionalId !== null
-          ? flat.map((input) => ({ ...input, errorCode: errorCode('INVALID_REQUEST'), errorMessage: 'transactional produce is not supported (no transactions yet)', baseOffset: -1, logAppendTime: -1, logStartOffset: -1 }))
-          : await replicas.produce(body.acks, flat, body.timeoutMs);
+        apiVersion < FIRST_RECORD_BATCH_PRODUCE_VERSION
+          ? refuse(errorCode('UNSUPPORTED_FOR_MESSAGE_FORMAT'), `Produce v${apiVersion} carries message format v0/v1; this broker stores record batch v2 only (Produce v3+)`)
+          : body.transactionalId !== null
+            ? refuse(errorCode('INVALID_REQUEST'), 'transactional produce is not supported (no transactions yet)')
+            : await replicas.produce(body.acks, flat, body.timeoutMs);
       if (body.acks === 0) {
         const failed = results.filter((result) => result.errorCode !== 0);
         if (failed.length === 0) return { noResponse: true, closeBecause: null };
@@ -45,18 +55,21 @@ export function recordHandlers(broker: KafkaDoorBroker): Pick<KafkaHandlers, 'Pr
       };
     },
 
-    Fetch: async ({ body }, client) => {
+    Fetch: async ({ apiVersion, body }, client) => {
       // Fetch sessions (KIP-227) are not kept: a full fetch (epoch 0 or -1) is answered with session
       // id 0, which tells the client it has none and should go on sending full fetches; an
       // incremental one names a session we never gave out.
       if (body.sessionEpoch !== 0 && body.sessionEpoch !== -1) {
         return { throttleTimeMs: 0, errorCode: errorCode('FETCH_SESSION_ID_NOT_FOUND'), sessionId: 0, responses: [] };
       }
+      // v13+ names topics by id (KIP-516): an id this cluster does not know is UNKNOWN_TOPIC_ID.
+      const image = broker.topics.cluster.image();
+      const nameOf = (topic: { topic: string; topicId: string }): string | undefined => (apiVersion >= FIRST_TOPIC_ID_FETCH_VERSION ? image.topicById(uuidToTopicId(topic.topicId))?.name : topic.topic);
       const { flat, regroup } = flatten(
         body.topics,
         (topic) => topic.partitions,
         (topic, partition): FetchInput => ({
-          topic: topic.topic,
+          topic: nameOf(topic) ?? '',
           partition: partition.partition,
           fetchOffset: Number(partition.fetchOffset),
           partitionMaxBytes: partition.partitionMaxBytes,
@@ -66,12 +79,16 @@ export function recordHandlers(broker: KafkaDoorBroker): Pick<KafkaHandlers, 'Pr
       // Kafka answers a fetch with min bytes 0 at once (any amount satisfies it); the shared long
       // poll counts at least one byte, so such a fetch does not wait here.
       const maxWaitMs = body.minBytes <= 0 ? 0 : body.maxWaitMs;
-      const results = await replicas.fetch({ maxWaitMs, minBytes: body.minBytes, maxBytes: body.maxBytes, partitions: flat }, client.closed);
+      const known = flat.filter((input) => input.topic !== '');
+      const fetched = known.length === 0 ? [] : await replicas.fetch({ maxWaitMs, minBytes: body.minBytes, maxBytes: body.maxBytes, partitions: known }, client.closed);
+      const unknownTopicId: FetchResult = { topic: '', partition: -1, errorCode: errorCode('UNKNOWN_TOPIC_ID'), highWatermark: -1, logStartOffset: -1, records: Buffer.alloc(0) };
+      let next = 0;
+      const results = flat.map((input) => (input.topic === '' ? { ...unknownTopicId, partition: input.partition } : fetched[next++]!));
       return {
         throttleTimeMs: 0,
         errorCode: 0,
         sessionId: 0,
-        responses: regroup(results, (topic, own) => ({ topic: topic.topic, partitions: own.map((result) => fetchedPartition(result, body.isolationLevel)) })),
+        responses: regroup(results, (topic, own) => ({ topic: topic.topic, topicId: topic.topicId, partitions: own.map((result) => fetchedPartition(result, body.isolationLevel)) })),
       };
     },
 

@@ -1,13 +1,13 @@
-// Fetch (key 1), versions 4-12: v4 is the first that answers with record batch v2 and knows
+// Fetch (key 1), versions 4-13: v4 is the first that answers with record batch v2 and knows
 // isolation levels. v12 is the first flexible version (tagged ClusterId, DivergingEpoch,
-// CurrentLeader, SnapshotId). Topic ids replace names only from v13, beyond this range.
+// CurrentLeader, SnapshotId). v13 names topics by id instead of name (KIP-516).
 import type { MessageSpec } from '../schema.js';
 
 export const FETCH_REQUEST = {
   name: 'FetchRequest',
   type: 'request',
   apiKey: 1,
-  validVersions: '4-12',
+  validVersions: '4-13',
   flexibleVersions: '12+',
   fields: [
     { name: 'ClusterId', type: 'string', versions: '12+', nullableVersions: '12+', default: null, taggedVersions: '12+', tag: 0, ignorable: true },
@@ -22,6 +22,7 @@ export const FETCH_REQUEST = {
       name: 'Topics', type: '[]FetchTopic', versions: '0+',
       fields: [
         { name: 'Topic', type: 'string', versions: '0-12', ignorable: true },
+        { name: 'TopicId', type: 'uuid', versions: '13+', ignorable: true },
         {
           name: 'Partitions', type: '[]FetchPartition', versions: '0+',
           fields: [
@@ -39,6 +40,7 @@ export const FETCH_REQUEST = {
       name: 'ForgottenTopicsData', type: '[]ForgottenTopic', versions: '7+', ignorable: false,
       fields: [
         { name: 'Topic', type: 'string', versions: '7-12', ignorable: true },
+        { name: 'TopicId', type: 'uuid', versions: '13+', ignorable: true },
         { name: 'Partitions', type: '[]int32', versions: '7+' },
       ],
     },
@@ -50,7 +52,7 @@ export const FETCH_RESPONSE = {
   name: 'FetchResponse',
   type: 'response',
   apiKey: 1,
-  validVersions: '4-12',
+  validVersions: '4-13',
   flexibleVersions: '12+',
   fields: [
     { name: 'ThrottleTimeMs', type: 'int32', versions: '1+', ignorable: true },
@@ -60,6 +62,7 @@ export const FETCH_RESPONSE = {
       name: 'Responses', type: '[]FetchableTopicResponse', versions: '0+',
       fields: [
         { name: 'Topic', type: 'string', versions: '0-12', ignorable: true },
+        { name: 'TopicId', type: 'uuid', versions: '13+', ignorable: true },
         {
           name: 'Partitions', type: '[]PartitionData', versions: '0+',
           fields: [

@@ -1,12 +1,15 @@
-// Produce (key 0), versions 3-9: v3 is the first with transactional ids and record batch v2, the
-// only record format Runnel stores. v9 is the first flexible version. The records stay raw bytes.
+// Produce (key 0), versions 0-9. v3 is the first with transactional ids and record batch v2, the
+// only record format Runnel stores; v0-2 (message sets v0/v1) are in the table because librdkafka
+// 2.0 compresses with gzip, snappy and lz4 only when a broker's Produce range includes v0 — the
+// broker answers them UNSUPPORTED_FOR_MESSAGE_FORMAT. v9 is the first flexible version. The
+// records stay raw bytes.
 import type { MessageSpec } from '../schema.js';
 
 export const PRODUCE_REQUEST = {
   name: 'ProduceRequest',
   type: 'request',
   apiKey: 0,
-  validVersions: '3-9',
+  validVersions: '0-9',
   flexibleVersions: '9+',
   fields: [
     { name: 'TransactionalId', type: 'string', versions: '3+', nullableVersions: '3+', default: null },
@@ -32,7 +35,7 @@ export const PRODUCE_RESPONSE = {
   name: 'ProduceResponse',
   type: 'response',
   apiKey: 0,
-  validVersions: '3-9',
+  validVersions: '0-9',
   flexibleVersions: '9+',
   fields: [
     {
