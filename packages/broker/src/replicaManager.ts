@@ -272,6 +272,7 @@ export class ReplicaManager {
       if (acks === -1 && partition.role.isr.length < partition.minInsyncReplicas) {
         throw new RunnelError('NOT_ENOUGH_REPLICAS', `${partition.name} has ${partition.role.isr.length} in-sync replica(s) (${partition.role.isr.join(', ')}); min.insync.replicas is ${partition.minInsyncReplicas}`);
       }
+      refuseControlBatches(partition.name, input.records);
       if (partition.log.cleanupPolicy.compact) requireKeys(partition.name, input.records);
       const leaderEpoch = partition.leaderEpoch;
       const result = await partition.log.append(input.records, { leaderEpoch });
@@ -754,6 +755,23 @@ class ResponseBudget {
  * it (Kafka refuses it with INVALID_RECORD). Batches that do not parse are left to the log's own
  * validation, which refuses them as CORRUPT_MESSAGE.
  */
+/**
+ * Control batches (transaction markers) are the broker's to write, as in Kafka's LogValidator: a
+ * client that sends one is refused with INVALID_RECORD. Unreadable bytes are left to the log's
+ * own validation, which names the problem.
+ */
+function refuseControlBatches(partitionName: string, records: Buffer): void {
+  let batches: ReturnType<typeof listBatches>;
+  try {
+    batches = listBatches(records);
+  } catch (error) {
+    if (error instanceof CorruptBatchError) return;
+    throw error;
+  }
+  const control = batches.findIndex(({ header }) => isControlBatch(header));
+  if (control >= 0) throw new RunnelError('INVALID_RECORD', `${partitionName}: batch ${control} is a control batch; clients may not write control records`);
+}
+
 function requireKeys(partitionName: string, records: Buffer): void {
   let batches: ReturnType<typeof listBatches>;
   try {

@@ -4,7 +4,7 @@
 // errors clients recover by (NOT_LEADER_OR_FOLLOWER, FENCED/UNKNOWN_LEADER_EPOCH,
 // OFFSET_OUT_OF_RANGE) come back per partition.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decodeRecords, encodeRecordBatch, errorCode, readBatchHeader } from '@runnel/common';
+import { crc32c, decodeRecords, encodeRecordBatch, errorCode, readBatchHeader } from '@runnel/common';
 import type { KafkaWireClient } from '@runnel/testkit';
 import { KafkaDoorFixture, OTHER_BROKER } from './kafkaDoorHarness.js';
 
@@ -80,6 +80,17 @@ describe('the Kafka door\'s record APIs', () => {
       const answer = (await produce(version, batchOf(['old']))).responses[0]!.partitionResponses[0]!;
       expect(answer).toMatchObject({ index: 0, errorCode: errorCode('UNSUPPORTED_FOR_MESSAGE_FORMAT'), baseOffset: -1n });
     }
+    expect((await fetchAt(12, 0)).responses[0]!.partitions[0]).toMatchObject({ errorCode: 0, highWatermark: 0n });
+  });
+
+  it('refuses a control batch from a client with INVALID_RECORD (control records are the broker\'s), storing nothing', async () => {
+    const batch = batchOf(['marker']);
+    // The control bit of the attributes (byte 21, under the CRC, which covers attributes onwards).
+    batch.writeInt16BE(batch.readInt16BE(21) | 0x20, 21);
+    batch.writeUInt32BE(crc32c(batch.subarray(21)), 17);
+    const answer = (await produce(9, batch)).responses[0]!.partitionResponses[0]!;
+    expect(answer.errorCode).toBe(errorCode('INVALID_RECORD'));
+    expect(answer.errorMessage).toMatch(/control batch/);
     expect((await fetchAt(12, 0)).responses[0]!.partitions[0]).toMatchObject({ errorCode: 0, highWatermark: 0n });
   });
 
