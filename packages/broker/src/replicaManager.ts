@@ -750,36 +750,33 @@ class ResponseBudget {
   }
 }
 
+/** The batches of a produce request, or null when they do not parse (the log's own validation names that problem). */
+function parsedBatches(records: Buffer): ReturnType<typeof listBatches> | null {
+  try {
+    return listBatches(records);
+  } catch (error) {
+    if (error instanceof CorruptBatchError) return null;
+    throw error;
+  }
+}
+
+/**
+ * Control batches (transaction markers) are the broker's to write, as in Kafka's LogValidator: a
+ * client that sends one is refused with INVALID_RECORD.
+ */
+function refuseControlBatches(partitionName: string, records: Buffer): void {
+  const control = parsedBatches(records)?.findIndex(({ header }) => isControlBatch(header)) ?? -1;
+  if (control >= 0) throw new RunnelError('INVALID_RECORD', `${partitionName}: batch ${control} is a control batch; clients may not write control records`);
+}
+
 /**
  * A compacted log keeps the latest record of each key, so a record without a key has no place in
  * it (Kafka refuses it with INVALID_RECORD). Batches that do not parse are left to the log's own
  * validation, which refuses them as CORRUPT_MESSAGE.
  */
-/**
- * Control batches (transaction markers) are the broker's to write, as in Kafka's LogValidator: a
- * client that sends one is refused with INVALID_RECORD. Unreadable bytes are left to the log's
- * own validation, which names the problem.
- */
-function refuseControlBatches(partitionName: string, records: Buffer): void {
-  let batches: ReturnType<typeof listBatches>;
-  try {
-    batches = listBatches(records);
-  } catch (error) {
-    if (error instanceof CorruptBatchError) return;
-    throw error;
-  }
-  const control = batches.findIndex(({ header }) => isControlBatch(header));
-  if (control >= 0) throw new RunnelError('INVALID_RECORD', `${partitionName}: batch ${control} is a control batch; clients may not write control records`);
-}
-
 function requireKeys(partitionName: string, records: Buffer): void {
-  let batches: ReturnType<typeof listBatches>;
-  try {
-    batches = listBatches(records);
-  } catch (error) {
-    if (error instanceof CorruptBatchError) return;
-    throw error;
-  }
+  const batches = parsedBatches(records);
+  if (batches === null) return;
   for (const [index, { position, header }] of batches.entries()) {
     if (isControlBatch(header)) continue;
     let sliced: ReturnType<typeof sliceRecords>;
