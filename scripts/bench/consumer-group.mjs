@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { parseCommandLine } from '../commandLine.mjs';
+import { SendWindow } from './sendWindow.mjs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const HELP = `npm run bench:groups -- [options]
@@ -313,43 +314,32 @@ function killLiveWorkers() {
 async function produce(producer, topic, { count, perSecond, stopped = () => false, onAck = () => undefined, onProgress }) {
   const value = randomBytes(recordSize);
   const startedMs = Date.now();
-  let inFlight = 0;
+  const window = new SendWindow(IN_FLIGHT_MAX);
   let acknowledged = 0;
   let failed = 0;
-  let wake;
-  const settled = () => {
-    inFlight--;
-    if (wake !== undefined && inFlight < IN_FLIGHT_MAX / 2) {
-      const resume = wake;
-      wake = undefined;
-      resume();
-    }
-  };
   let sent = 0;
   for (; sent < count && !stopped(); sent++) {
     if (perSecond !== undefined) {
       const aheadMs = startedMs + (1000 * sent) / perSecond - Date.now();
       if (aheadMs >= 1) await sleep(aheadMs);
     }
-    if (inFlight >= IN_FLIGHT_MAX) await new Promise((resume) => (wake = resume));
-    inFlight++;
+    await window.acquire();
     producer.send({ topic, partition: sent % PARTITIONS, value }).then(
       (metadata) => {
         acknowledged++;
         onAck(metadata.partition, metadata.offset);
-        settled();
+        window.release();
       },
       () => {
         failed++;
-        settled();
+        window.release();
       },
     );
     if (onProgress !== undefined && sent % 50_000 === 0) onProgress(sent, acknowledged);
   }
   await producer.flush();
-  const drainUntil = Date.now() + ACK_DRAIN_TIMEOUT_MS;
-  while (inFlight > 0 && Date.now() < drainUntil) await sleep(20);
-  return { sent, acknowledged, failed, unsettled: inFlight };
+  const unsettled = await window.drain(ACK_DRAIN_TIMEOUT_MS);
+  return { sent, acknowledged, failed, unsettled };
 }
 
 async function highWatermarks(admin, topic) {

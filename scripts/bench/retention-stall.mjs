@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseCommandLine } from '../commandLine.mjs';
+import { SendWindow } from './sendWindow.mjs';
 import { pathToFileURL } from 'node:url';
 
 const HELP = `npm run bench:retention -- [options]
@@ -165,38 +166,27 @@ async function produceLoad(bootstrap, loadStartMs, stopAtMs) {
   const value = randomBytes(recordSize);
   const intervalMs = 1000 / rate;
   const total = Math.floor(rate * durationS);
-  let inFlight = 0;
-  let wake;
-  const settled = () => {
-    inFlight--;
-    if (wake !== undefined && inFlight < IN_FLIGHT_MAX / 2) {
-      const resume = wake;
-      wake = undefined;
-      resume();
-    }
-  };
+  const window = new SendWindow(IN_FLIGHT_MAX);
   for (let i = 0; i < total && Date.now() < stopAtMs; i++) {
     const aheadMs = loadStartMs + intervalMs * i - Date.now();
     if (aheadMs >= 1) await sleep(aheadMs);
-    if (inFlight >= IN_FLIGHT_MAX) await new Promise((resume) => (wake = resume));
+    await window.acquire();
     const sentAt = performance.now();
     const second = Math.floor((Date.now() - loadStartMs) / 1000);
-    inFlight++;
     producer.send({ topic: TOPIC, value }).then(
       () => {
         (latenciesBySecond[second] ??= []).push(performance.now() - sentAt);
         acknowledged++;
-        settled();
+        window.release();
       },
       () => {
         errors++;
-        settled();
+        window.release();
       },
     );
   }
   await producer.flush();
-  const drainUntil = Date.now() + DRAIN_TIMEOUT_MS;
-  while (inFlight > 0 && Date.now() < drainUntil) await sleep(20);
+  await window.drain(DRAIN_TIMEOUT_MS);
   await producer.close();
 }
 
