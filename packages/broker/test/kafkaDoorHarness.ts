@@ -44,6 +44,8 @@ export interface KafkaDoorOptions {
   readonly maxRequestBytes?: number;
   /** The other broker's PLAINTEXT port in the metadata (it does not exist). */
   readonly otherBrokerPort?: number;
+  /** queued.max.request.bytes (default unlimited). */
+  readonly queuedMaxRequestBytes?: number;
 }
 
 export class KafkaDoorFixture {
@@ -63,6 +65,7 @@ export class KafkaDoorFixture {
     readonly metrics: BrokerMetrics,
     readonly logger: Logger,
     readonly logLines: string[],
+    readonly memory: RequestMemoryPool,
   ) {}
 
   listener!: KafkaListener;
@@ -98,7 +101,7 @@ export class KafkaDoorFixture {
       log: new ReplicatedOffsetsLog(logs, replicas, 5_000),
       logger,
     });
-    fixture = new KafkaDoorFixture(dir, logs, replicas, coordinator, fetchers, publisher, metrics, logger, logLines);
+    fixture = new KafkaDoorFixture(dir, logs, replicas, coordinator, fetchers, publisher, metrics, logger, logLines, new RequestMemoryPool(options.queuedMaxRequestBytes ?? -1));
     const config = BrokerConfig.from({
       file: {
         'node.id': String(THIS_BROKER),
@@ -129,7 +132,7 @@ export class KafkaDoorFixture {
       port: 0,
       maxRequestBytes: options.maxRequestBytes ?? config.int('socket.request.max.bytes'),
       handler: fixture.handler,
-      memory: new RequestMemoryPool(-1),
+      memory: fixture.memory,
       metrics,
       logger,
     });

@@ -2,9 +2,9 @@
 // on real logs: version negotiation (ApiVersions, the v0-format UNSUPPORTED_VERSION answer),
 // answers in request order for pipelined requests, bad input closing only its own connection with
 // one log line, and Metadata / DescribeCluster / SaslHandshake as clients read them.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { errorCode } from '@runnel/common';
-import { API_KEYS, SUPPORTED_APIS, decodeResponse } from '@runnel/kafka-protocol';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { encodeRecordBatch, errorCode } from '@runnel/common';
+import { API_KEYS, SUPPORTED_APIS, decodeResponse, encodeRequest } from '@runnel/kafka-protocol';
 import type { KafkaWireClient } from '@runnel/testkit';
 import { CLUSTER_ID, KafkaDoorFixture, OTHER_BROKER, THIS_BROKER } from './kafkaDoorHarness.js';
 
@@ -111,6 +111,101 @@ describe('the Kafka listener', () => {
     client.writeRaw(Buffer.concat(requests.map(({ frame }) => frame)));
     await Promise.all(answers);
     expect(client.answeredOrder).toEqual(requests.map(({ correlationId }) => correlationId));
+  });
+
+  describe('pipelined produce requests', () => {
+    const batchOf = (...values: string[]) => encodeRecordBatch(values.map((value) => ({ value: Buffer.from(value), timestamp: 1_700_000_000_000 })));
+    const produceTo = (client: KafkaWireClient, topic: string, acks: number, values: string[], timeoutMs = 5_000) =>
+      client.encode('Produce', 9, { acks, timeoutMs, topicData: [{ name: topic, partitionData: [{ index: 0, records: batchOf(...values) }] }] });
+    const logEnd = (topic: string) => fixture.logs.partition(topic, 0)!.log.logEndOffset;
+
+    /** 'waiting': replicas [this broker, the other], both in the ISR; the other never fetches, so acks=all waits for its timeout. */
+    async function createWaitingTopic(): Promise<void> {
+      const topicId = Buffer.alloc(16, 0xee).toString('base64url');
+      await fixture.apply([
+        { type: 'Topic', name: 'waiting', topicId },
+        { type: 'Partition', topicId, partition: 0, replicas: [THIS_BROKER, OTHER_BROKER], isr: [THIS_BROKER, OTHER_BROKER], leader: THIS_BROKER, leaderEpoch: 0, partitionEpoch: 0 },
+      ]);
+    }
+
+    it('run side by side: one waiting for acks=all does not hold back the appends of those after it, and answers keep request order', async () => {
+      await createWaitingTopic();
+      await fixture.createTopic('quick', 1);
+      const client = await connect();
+      const requests = [produceTo(client, 'waiting', -1, ['w'], 1_500), produceTo(client, 'quick', 1, ['a', 'b']), produceTo(client, 'quick', 1, ['c'])];
+      const answers = requests.map(({ correlationId }) => client.expect(correlationId));
+      client.writeRaw(Buffer.concat(requests.map(({ frame }) => frame)));
+      // Both later requests are appended while the first still waits for the other replica.
+      await vi.waitFor(() => expect(logEnd('quick')).toBe(3), { timeout: 1_000 });
+      expect(logEnd('waiting')).toBe(1);
+      expect(client.answeredOrder).toEqual([]);
+      const [waited, first, second] = (await Promise.all(answers)).map((frame) => decodeResponse('Produce', 9, frame).body.responses[0]!.partitionResponses[0]!);
+      expect(client.answeredOrder).toEqual(requests.map(({ correlationId }) => correlationId));
+      expect(waited!.errorCode).toBe(errorCode('REQUEST_TIMED_OUT'));
+      expect([first!.errorCode, first!.baseOffset, second!.errorCode, second!.baseOffset]).toEqual([0, 0n, 0, 2n]);
+    });
+
+    it('append in the order they were sent, however many are in flight', async () => {
+      await fixture.createTopic('ordered', 1);
+      const client = await connect();
+      const requests = Array.from({ length: 150 }, (_, k) => produceTo(client, 'ordered', k % 3 === 0 ? -1 : 1, Array.from({ length: 1 + (k % 4) }, (_, j) => `${k}.${j}`)));
+      const answers = requests.map(({ correlationId }) => client.expect(correlationId));
+      client.writeRaw(Buffer.concat(requests.map(({ frame }) => frame)));
+      const baseOffsets = (await Promise.all(answers)).map((frame) => decodeResponse('Produce', 9, frame).body.responses[0]!.partitionResponses[0]!.baseOffset);
+      let expected = 0n;
+      for (const [k, baseOffset] of baseOffsets.entries()) {
+        expect(baseOffset).toBe(expected);
+        expected += BigInt(1 + (k % 4));
+      }
+      expect(client.answeredOrder).toEqual(requests.map(({ correlationId }) => correlationId));
+    });
+
+    it('any other request waits for the produce requests before it, and the ones after it wait for it', async () => {
+      await createWaitingTopic();
+      await fixture.createTopic('quick', 1);
+      const client = await connect();
+      const requests = [
+        produceTo(client, 'waiting', -1, ['w'], 1_000),
+        client.encode('Metadata', 9, { topics: [{ name: 'created-on-demand' }], allowAutoTopicCreation: true }),
+        produceTo(client, 'quick', 1, ['after the metadata request']),
+      ];
+      const answers = requests.map(({ correlationId }) => client.expect(correlationId));
+      client.writeRaw(Buffer.concat(requests.map(({ frame }) => frame)));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The produce request is still waiting: the metadata request has not run, nor the produce after it.
+      expect(fixture.created).not.toContain('created-on-demand');
+      expect(logEnd('quick')).toBe(0);
+      await Promise.all(answers);
+      expect(fixture.created).toContain('created-on-demand');
+      expect(logEnd('quick')).toBe(1);
+      expect(client.answeredOrder).toEqual(requests.map(({ correlationId }) => correlationId));
+    });
+
+    it('wait for queued.max.request.bytes in arrival order, and give back every byte, also when the client goes away', async () => {
+      const frameBytes = (values: string[]) => encodeRequest('Produce', { apiVersion: 9, correlationId: 1, clientId: 'kafka-door-test' }, { acks: 1, timeoutMs: 1, topicData: [{ name: 'waiting', partitionData: [{ index: 0, records: batchOf(...values) }] }] }).length;
+      // Room for one of these requests at a time.
+      await fixture.close();
+      fixture = await KafkaDoorFixture.start({ queuedMaxRequestBytes: frameBytes(['second']) + 8 });
+      await createWaitingTopic();
+      await fixture.createTopic('quick', 1);
+      const client = await connect();
+      const requests = [produceTo(client, 'waiting', -1, ['w'], 800), produceTo(client, 'quick', 1, ['first']), produceTo(client, 'quick', 1, ['second'])];
+      const answers = requests.map(({ correlationId }) => client.expect(correlationId));
+      client.writeRaw(Buffer.concat(requests.map(({ frame }) => frame)));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(logEnd('quick')).toBe(0);
+      expect(fixture.memory.waitingRequests).toBe(1);
+      const offsets = (await Promise.all(answers)).map((frame) => decodeResponse('Produce', 9, frame).body.responses[0]!.partitionResponses[0]!.baseOffset);
+      expect(offsets.slice(1)).toEqual([0n, 1n]);
+      expect(fixture.memory.usedBytes).toBe(0);
+
+      const leaving = await connect();
+      leaving.writeRaw(Buffer.concat([produceTo(leaving, 'waiting', -1, ['w'], 300).frame, produceTo(leaving, 'quick', 1, ['never answered']).frame]));
+      await vi.waitFor(() => expect(fixture.memory.waitingRequests).toBe(1));
+      leaving.close();
+      await vi.waitFor(() => expect([fixture.memory.usedBytes, fixture.memory.waitingRequests]).toEqual([0, 0]), { timeout: 2_000 });
+      await stillServing();
+    });
   });
 
   it('closes every connection on shutdown: a long poll in flight is answered first, idle ones just close', async () => {

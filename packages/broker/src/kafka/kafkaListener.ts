@@ -1,8 +1,11 @@
 // The PLAINTEXT listener: Kafka's wire protocol over TCP. Each connection cuts its byte stream
-// into frames and handles its requests one at a time, answering in request order — as Kafka's
-// network layer does by muting a connection while a request is in flight, which clients rely on
-// (they match responses to requests by order as much as by correlation id). Pipelined requests
-// wait in a bounded queue; past the bound the socket is paused, and TCP pushes back on the client.
+// into frames and answers its requests in the order they came, which clients rely on (they match
+// responses to requests by order as much as by correlation id). Kafka's network layer gets that
+// order by muting a connection while a request is in flight; here produce requests may run beside
+// each other (a client's pipelined produce requests wait for their acks together, appended in
+// arrival order) and everything else runs alone, as in Kafka. Requests received and not yet
+// answered are bounded per connection; past the bound the socket is paused, and TCP pushes back on
+// the client.
 //
 // Bad input costs only its own connection: a frame over socket.request.max.bytes, bytes that do
 // not decode, or an API version we do not serve close that connection with one log line naming the
@@ -21,9 +24,9 @@ import type { BrokerMetrics } from '../metrics.js';
 import type { RequestMemoryPool } from '../requestMemoryPool.js';
 import type { KafkaClient, KafkaRequestHandler } from './kafkaRequestHandler.js';
 
-/** Requests received on one connection and not yet started: past this, reading pauses. */
+/** Requests received on one connection and not yet answered: past this, reading pauses. */
 export const CONNECTION_QUEUED_REQUESTS_MAX = 64;
-/** Bytes of such requests: past this, reading pauses (a single larger request is still taken). */
+/** Bytes of requests received and not yet started: past this, reading pauses (a single larger request is still taken). */
 export const CONNECTION_QUEUED_BYTES_MAX = 16 * 1024 * 1024;
 
 export interface KafkaListenerOptions {
@@ -88,14 +91,40 @@ export class KafkaListener {
   }
 }
 
-/** One client connection: its frames, its queue of requests, and the one request in flight. */
+/** What to do when a request's turn to be answered comes. */
+type Reply =
+  | { readonly kind: 'respond'; readonly bytes: Buffer }
+  /** An acks=0 produce that succeeded, or a request dropped because the connection is closing. */
+  | { readonly kind: 'silent' }
+  /** An acks=0 produce that failed: Kafka tells the client only by closing the connection. */
+  | { readonly kind: 'close'; readonly reason: string; readonly api: string; readonly correlationId: number }
+  /** Bad input: one warning line, and the connection goes. */
+  | { readonly kind: 'fail'; readonly problem: string }
+  /** A handler that threw or a response that did not encode: a bug of ours. */
+  | { readonly kind: 'bug'; readonly api: string; readonly error: unknown };
+
+/** A request taken off the queue and started: answered in the order taken. */
+interface Exchange {
+  /** Only produce requests run beside others (see startRequests). */
+  readonly pipelined: boolean;
+  /** Bytes held in queued.max.request.bytes until this request is answered. */
+  readonly heldBytes: number;
+  readonly reply: Promise<Reply>;
+}
+
+/** One client connection: its frames, the requests not yet started, and those started and not yet answered. */
 class KafkaConnection {
   private readonly frames: FrameDecoder;
   private readonly queue: Buffer[] = [];
   private queuedBytes = 0;
-  private busy = false;
-  /** Set once the connection is being closed: no further request is started. */
-  private closing = false;
+  /** Started requests, in the order they arrived; the first is the next to be answered. */
+  private readonly exchanges: Exchange[] = [];
+  /** A produce request waits for queued.max.request.bytes: nothing after it starts until it has. */
+  private waitingForMemory = false;
+  /** The answering loop runs (one at a time). */
+  private answering = false;
+  /** False once the connection is closing, drained or has sent bad input: no further request starts. */
+  private takingRequests = true;
   private readonly abort = new AbortController();
   private readonly finished: Promise<void>;
   private readonly peer: string;
@@ -113,7 +142,8 @@ class KafkaConnection {
     socket.setNoDelay(true);
     this.finished = new Promise((resolve) => {
       socket.once('close', () => {
-        this.closing = true;
+        this.takingRequests = false;
+        this.dropQueue();
         this.abort.abort();
         onClosed();
         resolve();
@@ -127,20 +157,20 @@ class KafkaConnection {
     });
   }
 
-  /** Stops taking requests; ends the connection once the request in flight (if any) is answered, or after `graceMs`. */
+  /** Stops taking requests; ends the connection once the requests started are answered, or after `graceMs`. */
   async drain(graceMs: number): Promise<void> {
-    this.closing = true;
+    this.takingRequests = false;
     this.socket.pause();
     this.dropQueue();
     this.abort.abort();
-    if (!this.busy) this.endGracefully();
+    if (!this.answering && this.exchanges.length === 0) this.endGracefully();
     const timer = setTimeout(() => this.socket.destroy(), graceMs);
     await this.finished;
     clearTimeout(timer);
   }
 
   private receive(chunk: Buffer): void {
-    if (this.closing) return;
+    if (!this.takingRequests) return;
     let frames: Buffer[];
     try {
       frames = this.frames.push(chunk);
@@ -153,86 +183,148 @@ class KafkaConnection {
       this.queue.push(frame);
       this.queuedBytes += frame.length;
     }
-    if (this.queue.length >= CONNECTION_QUEUED_REQUESTS_MAX || this.queuedBytes >= CONNECTION_QUEUED_BYTES_MAX) this.socket.pause();
-    this.startNext();
+    this.startRequests();
   }
 
-  private startNext(): void {
-    if (this.busy || this.closing) return;
-    const frame = this.queue.shift();
-    if (frame === undefined) return;
-    this.queuedBytes -= frame.length;
-    if (this.socket.isPaused() && this.queue.length < CONNECTION_QUEUED_REQUESTS_MAX && this.queuedBytes < CONNECTION_QUEUED_BYTES_MAX) this.socket.resume();
-    this.busy = true;
-    this.serve(frame)
-      .catch((error: unknown) => {
-        // A handler that throws, or a response that does not encode, is a bug of ours: the client
-        // cannot be given a meaningful answer, so it hears a closed connection.
-        this.options.logger.error({ peer: this.peer, api: apiNameOf(frame), err: error }, 'Kafka request failed; closing the connection');
-        this.close();
-      })
-      .finally(() => {
-        this.busy = false;
-        if (this.closing) {
-          this.endGracefully();
-          return;
-        }
-        this.startNext();
-      });
+  /**
+   * Starts the queued requests that may run now, in arrival order. Kafka mutes a connection while
+   * a request is in flight; here, as in Redpanda, produce requests run beside earlier produce
+   * requests, because a handler appends its batches before its first await: starting them in
+   * arrival order appends them in arrival order, while each waits for its acks in parallel. Every
+   * other request runs alone (after everything before it is answered, and before anything after it
+   * starts), so group, offset and admin requests keep Kafka's one-at-a-time order.
+   */
+  private startRequests(): void {
+    while (this.takingRequests && !this.waitingForMemory && this.queue.length > 0) {
+      const frame = this.queue[0]!;
+      const pipelined = frame.length >= 2 && frame.readInt16BE(0) === API_KEYS.Produce;
+      if (this.exchanges.length > 0 && !(pipelined && this.exchanges.every((exchange) => exchange.pipelined))) break;
+      this.queue.shift();
+      this.queuedBytes -= frame.length;
+      this.exchanges.push(this.start(frame, pipelined));
+    }
+    this.regulateReading();
+    void this.answer();
   }
 
-  private async serve(frame: Buffer): Promise<void> {
+  /** Reads while the requests received and not yet answered are within the connection's bounds. */
+  private regulateReading(): void {
+    const full = this.queue.length + this.exchanges.length >= CONNECTION_QUEUED_REQUESTS_MAX || this.queuedBytes >= CONNECTION_QUEUED_BYTES_MAX;
+    if (full && !this.socket.isPaused()) this.socket.pause();
+    else if (!full && this.takingRequests && this.socket.isPaused()) this.socket.resume();
+  }
+
+  /** Decodes a request and calls its handler now (or, for a produce request, once its bytes fit in the memory pool). */
+  private start(frame: Buffer, pipelined: boolean): Exchange {
     let request: KafkaRequest;
     try {
       request = decodeRequest(frame);
     } catch (error) {
-      await this.refuse(error, frame);
-      return;
+      const reply = this.refusal(error, frame);
+      if (reply.kind === 'fail') this.takingRequests = false;
+      return { pipelined, heldBytes: 0, reply: Promise.resolve(reply) };
     }
     const api = `kafka.${request.apiName}`;
     this.options.metrics.requests.inc({ api });
     const stopTimer = this.options.metrics.requestSeconds.startTimer({ api });
-    const heldBytes = request.apiKey === API_KEYS.Produce ? await this.holdMemory(frame.length) : 0;
+    let settle!: (reply: Reply) => void;
+    const reply = new Promise<Reply>((resolve) => (settle = resolve));
+    const run = (): void => {
+      if (!this.takingRequests) {
+        settle({ kind: 'silent' });
+        return;
+      }
+      this.options.handler.handle(request, { ...this.client, clientId: request.clientId }).then(
+        (outcome) => {
+          stopTimer();
+          if (outcome.response !== null) settle({ kind: 'respond', bytes: outcome.response });
+          else if (outcome.closeBecause !== null) settle({ kind: 'close', reason: outcome.closeBecause, api: request.apiName, correlationId: request.correlationId });
+          else settle({ kind: 'silent' });
+        },
+        (error: unknown) => settle({ kind: 'bug', api: request.apiName, error }),
+      );
+    };
+    const heldBytes = request.apiKey === API_KEYS.Produce ? frame.length : 0;
+    if (heldBytes > 0 && !this.options.memory.acquire(heldBytes, () => queueMicrotask(() => this.granted(run)))) {
+      this.waitingForMemory = true;
+      this.options.metrics.requestsWaitingForMemory.inc();
+    } else {
+      run();
+    }
+    return { pipelined, heldBytes, reply };
+  }
+
+  /** A produce request's bytes were taken from the pool: it runs, and the requests after it may start. */
+  private granted(run: () => void): void {
+    this.waitingForMemory = false;
+    run();
+    this.startRequests();
+  }
+
+  /**
+   * Answers the started requests in the order they arrived, each once its handler is done. A
+   * request's bytes go back to the pool once its answer is written (or the connection is gone),
+   * and a client that does not read its answers stops being served: this loop waits for the
+   * socket to drain, and reading stops at the connection's bound.
+   */
+  private async answer(): Promise<void> {
+    if (this.answering) return;
+    this.answering = true;
     try {
-      if (this.closing) return;
-      const outcome = await this.options.handler.handle(request, { ...this.client, clientId: request.clientId });
-      stopTimer();
-      if (outcome.response !== null) await this.write(outcome.response);
-      else if (outcome.closeBecause !== null) {
-        this.options.logger.info({ peer: this.peer, api: request.apiName, correlationId: request.correlationId }, `closing Kafka connection: ${outcome.closeBecause}`);
-        this.close();
+      while (this.exchanges.length > 0) {
+        const exchange = this.exchanges[0]!;
+        await this.deliver(await exchange.reply);
+        this.exchanges.shift();
+        if (exchange.heldBytes > 0) this.options.memory.release(exchange.heldBytes);
+        this.startRequests();
       }
     } finally {
-      if (heldBytes > 0) this.options.memory.release(heldBytes);
+      this.answering = false;
+    }
+    if (!this.takingRequests) this.endGracefully();
+  }
+
+  private async deliver(reply: Reply): Promise<void> {
+    switch (reply.kind) {
+      case 'respond':
+        await this.write(reply.bytes);
+        return;
+      case 'silent':
+        return;
+      case 'close':
+        this.options.logger.info({ peer: this.peer, api: reply.api, correlationId: reply.correlationId }, `closing Kafka connection: ${reply.reason}`);
+        this.close();
+        return;
+      case 'fail':
+        this.fail(reply.problem);
+        return;
+      case 'bug':
+        // The client cannot be given a meaningful answer, so it hears a closed connection.
+        this.options.logger.error({ peer: this.peer, api: reply.api, err: reply.error }, 'Kafka request failed; closing the connection');
+        this.close();
     }
   }
 
-  /** A request that does not decode, or that we do not serve at its version. */
-  private async refuse(error: unknown, frame: Buffer): Promise<void> {
+  /** What to answer a request that does not decode, or that we do not serve at its version. */
+  private refusal(error: unknown, frame: Buffer): Reply {
     if (error instanceof UnsupportedApiVersionError) {
       // An ApiVersions request newer than ours: Kafka's version negotiation (KIP-511) answers it,
       // on a connection that stays open. So is a well-formed request for an API we do not serve;
       // bytes that are not even a request header are garbage, and close the connection below.
       if (error.apiKey === API_KEYS.ApiVersions) {
         this.options.logger.debug({ peer: this.peer, apiVersion: error.apiVersion }, 'answered an ApiVersions request newer than ours with UNSUPPORTED_VERSION');
-        await this.write(this.options.handler.unsupportedVersionAnswer(error));
-        return;
+        return { kind: 'respond', bytes: this.options.handler.unsupportedVersionAnswer(error) };
       }
       if (!this.options.handler.serves(error.apiKey) && hasRequestHeader(frame)) {
         this.options.logger.info({ peer: this.peer, apiKey: error.apiKey, apiVersion: error.apiVersion }, `answered UNSUPPORTED_VERSION to ${this.peer}: API key ${error.apiKey} is not served here`);
-        await this.write(this.options.handler.unsupportedVersionAnswer(error));
-        return;
+        return { kind: 'respond', bytes: this.options.handler.unsupportedVersionAnswer(error) };
       }
       if (this.options.handler.serves(error.apiKey)) {
-        this.fail(`${error.message} (correlation id ${error.correlationId}, client ${JSON.stringify(error.clientId ?? null)})`);
-        return;
+        return { kind: 'fail', problem: `${error.message} (correlation id ${error.correlationId}, client ${JSON.stringify(error.clientId ?? null)})` };
       }
     }
-    if (error instanceof KafkaProtocolError) {
-      this.fail(`malformed request: ${error.message}`);
-      return;
-    }
-    throw error;
+    if (error instanceof KafkaProtocolError) return { kind: 'fail', problem: `malformed request: ${error.message}` };
+    return { kind: 'bug', api: apiNameOf(frame), error };
   }
 
   /** Writes a response; resolves once the socket can take more, so a client that does not read stops being served. */
@@ -250,23 +342,15 @@ class KafkaConnection {
     });
   }
 
-  /** Takes a produce request's bytes from queued.max.request.bytes, waiting (and so reading no more) until they fit. */
-  private holdMemory(bytes: number): Promise<number> {
-    return new Promise((resolve) => {
-      if (this.options.memory.acquire(bytes, () => resolve(bytes))) resolve(bytes);
-      else this.options.metrics.requestsWaitingForMemory.inc();
-    });
-  }
-
   /** Bad input: one log line naming the peer and the problem, and the connection goes. */
   private fail(problem: string): void {
-    if (this.closing) return;
+    if (this.socket.destroyed) return;
     this.options.logger.warn({ peer: this.peer, listener: 'PLAINTEXT' }, `closing Kafka connection from ${this.peer}: ${problem}`);
     this.close();
   }
 
   private close(): void {
-    this.closing = true;
+    this.takingRequests = false;
     this.dropQueue();
     this.socket.destroy();
   }
