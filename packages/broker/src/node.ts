@@ -436,6 +436,7 @@ export class Node {
         host: kafkaListenerConfig.host,
         port: kafkaListenerConfig.port,
         maxRequestBytes: config.int('socket.request.max.bytes'),
+        idleTimeoutMs: config.int('connections.max.idle.ms'),
         handler,
         memory: this.requestMemory,
         metrics: this.metrics,
