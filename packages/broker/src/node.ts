@@ -18,12 +18,13 @@ import { GroupApiService } from './groupApi.js';
 import { KafkaListener } from './kafka/kafkaListener.js';
 import { KafkaRequestHandler } from './kafka/kafkaRequestHandler.js';
 import { ReplicaFetcherManager } from './followerFetcher.js';
-import { HttpEndpoint } from './httpEndpoint.js';
+import { HttpEndpoint, type NodeStatusSource } from './httpEndpoint.js';
 import { LogManager } from './logManager.js';
 import { metaPropertiesPath, newClusterId, readMetaProperties, writeMetaProperties } from './metaProperties.js';
 import { MetadataFollower } from './metadataFollower.js';
 import { BrokerMetadataPublisher } from './metadataPublisher.js';
 import { BrokerMetrics } from './metrics.js';
+import { readiness, type NodeHealthInput, type Readiness } from './nodeHealth.js';
 import type { Partition } from './partition.js';
 import { ReplicaManager } from './replicaManager.js';
 import { RequestMemoryPool } from './requestMemoryPool.js';
@@ -79,6 +80,7 @@ interface BrokerRole {
   readonly follower: MetadataFollower;
   readonly lifecycle: BrokerLifecycle;
   readonly replicas: ReplicaManager;
+  readonly publisher: BrokerMetadataPublisher;
 }
 
 export interface NodeOptions {
@@ -90,7 +92,7 @@ export interface NodeOptions {
   readonly onFatal?: (error: Error) => void;
 }
 
-export class Node {
+export class Node implements NodeStatusSource {
   readonly metrics: BrokerMetrics;
   /** queued.max.request.bytes: the bytes of unanswered requests every client stream shares. */
   readonly requestMemory: RequestMemoryPool;
@@ -108,6 +110,8 @@ export class Node {
   private replicationPort = 0;
   private kafkaPort = 0;
   private stopping: Promise<void> | undefined;
+  /** start() has finished: every role runs. */
+  started = false;
   clusterId = '';
 
   constructor(
@@ -138,22 +142,22 @@ export class Node {
     const voters = config.quorumVoters();
     const addresses: NodeAddresses = { kafka: null, grpc: null, controller: null, http: null };
 
-    if (roles.controller) addresses.controller = await this.startController(voters, stored !== undefined);
-    // Written after the controller's metadata log exists, so that meta.properties present means
-    // "this node ran before, and a controller here had its log" (startController relies on it).
-    if (stored === undefined) writeMetaProperties(logDir, meta);
-    if (roles.broker) Object.assign(addresses, await this.startBroker(voters));
-
+    // First, so that health probes are answered (503, naming why) while the roles start and logs recover.
     const httpListener = config.listener('HTTP');
     if (httpListener !== undefined) {
-      this.http = new HttpEndpoint(this.metrics.registry);
+      this.http = new HttpEndpoint(this.metrics.registry, this);
       try {
         addresses.http = { host: httpListener.host, port: await this.http.listen(httpListener.host, httpListener.port) };
       } catch (error) {
         throw new Error(`cannot listen for HTTP on ${httpListener.host}:${httpListener.port}: ${(error as Error).message}`);
       }
-      this.http.markReady();
     }
+    if (roles.controller) addresses.controller = await this.startController(voters, stored !== undefined);
+    // Written after the controller's metadata log exists, so that meta.properties present means
+    // "this node ran before, and a controller here had its log" (startController relies on it).
+    if (stored === undefined) writeMetaProperties(logDir, meta);
+    if (roles.broker) Object.assign(addresses, await this.startBroker(voters));
+    this.started = true;
     this.logger.info({ clusterId: this.clusterId, roles, ...addresses }, 'node ready');
     return addresses;
   }
@@ -335,7 +339,7 @@ export class Node {
       this.metrics,
       { fetchMaxBytes: config.int('fetch.max.bytes'), replicaLagTimeMaxMs: config.int('replica.lag.time.max.ms') },
     );
-    this.broker = { logs, fetchers, controllerClient, follower, lifecycle, replicas };
+    this.broker = { logs, fetchers, controllerClient, follower, lifecycle, replicas, publisher };
 
     // Consumer groups: this broker coordinates the groups of the __consumer_offsets partitions it leads.
     const offsetsPartitions = (): number => follower.image.topic(OFFSETS_TOPIC)?.partitionCount ?? config.int('offsets.topic.num.partitions');
@@ -465,6 +469,68 @@ export class Node {
     };
   }
 
+  /** The state readiness is judged on (see nodeHealth.ts). */
+  healthInput(): NodeHealthInput {
+    const broker = this.broker;
+    return {
+      started: this.started,
+      stopping: this.stopping !== undefined,
+      controller: this.quorum === undefined ? null : { leaderId: this.quorum.leaderId },
+      broker:
+        broker === undefined
+          ? null
+          : {
+              recovery: broker.publisher.recovery,
+              brokerEpoch: broker.lifecycle.brokerEpoch,
+              fenced: broker.lifecycle.isFenced,
+              leadershipRevoked: broker.lifecycle.leadershipRevoked(),
+              metadataApplyFailure: broker.follower.applyFailure,
+              metadataOffset: broker.follower.offset,
+              metadataBehind: broker.lifecycle.metadataBehind(),
+              metadataLagMaxMs: this.config.int('broker.session.timeout.ms'),
+              shuttingDown: broker.lifecycle.isShuttingDown,
+            },
+    };
+  }
+
+  readiness(): Readiness {
+    return readiness(this.healthInput());
+  }
+
+  /** GET /v1/broker: what this node is doing, for operators and scripts. */
+  describe(): object {
+    const input = this.healthInput();
+    const { ready, reasons } = readiness(input);
+    const broker = this.broker;
+    const quorum = this.quorum;
+    const partitions = broker?.logs.allPartitions() ?? [];
+    const names = (selected: Partition[]) => selected.map((partition) => partition.name).sort();
+    return {
+      nodeId: this.config.nodeId,
+      clusterId: this.clusterId,
+      roles: this.config.roles(),
+      state: nodeState(input),
+      ready,
+      reasons,
+      controller: quorum === undefined ? null : { leaderId: quorum.leaderId, active: quorum.leaderId === this.config.nodeId && quorum.isActive, term: quorum.raft.status().term },
+      broker:
+        broker === undefined || input.broker === null
+          ? null
+          : {
+              brokerEpoch: input.broker.brokerEpoch,
+              fenced: input.broker.fenced,
+              metadataOffset: input.broker.metadataOffset,
+              metadataBehind: input.broker.metadataBehind,
+              recovery: input.broker.recovery,
+              partitions: {
+                leader: names(partitions.filter((partition) => partition.isLeader)),
+                follower: names(partitions.filter((partition) => !partition.isLeader)),
+                offline: broker.logs.offlineReplicas().map((replica) => ({ partition: `${replica.topic}-${replica.partition}`, reason: replica.reason })),
+              },
+            },
+    };
+  }
+
   /**
    * Stops every role. A broker first asks the controller to move its leadership away (controlled
    * shutdown, bounded by controlled.shutdown.timeout.ms), then lets in-flight requests finish
@@ -516,4 +582,19 @@ export class Node {
     }
     this.logger.info('node stopped');
   }
+}
+
+/** One word for what the node is doing, the first that applies. */
+function nodeState(input: NodeHealthInput): string {
+  const broker = input.broker;
+  if (input.stopping || broker?.shuttingDown === true) return 'stopping';
+  if (broker !== null) {
+    if (!broker.recovery.done) return 'recovering';
+    if (broker.brokerEpoch === -1) return 'registering';
+    if (broker.fenced) return 'fenced';
+    if (broker.leadershipRevoked !== null || broker.metadataBehind !== null) return 'catching-up';
+  } else if (input.controller !== null && input.controller.leaderId === -1) {
+    return 'electing';
+  }
+  return input.started ? 'running' : 'starting';
 }
