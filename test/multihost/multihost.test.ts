@@ -131,10 +131,11 @@ describeRequiring('multihost: one node per network namespace', namespacesUnavail
       // Past its session: the controller (elected anew, if the cut node was it) fences it.
       await new Promise((resolve) => setTimeout(resolve, SESSION_TIMEOUT_MS + 1500));
       const replacedAnswer = await awaitStatus(`replaced:${nodeId}`, grpcAddresses(nodeId), 30_000);
+      const replacedAfterMs = replacedAnswer.reached ? Date.now() - cutAtMs : -1;
       await state.network.restoreLink(label);
       const restoredAtMs = Date.now();
       const healed = await awaitStatus('full-isr', grpcAddresses(), 30_000);
-      cuts.push({ nodeId, side, replacedAfterMs: replacedAnswer.reached ? Date.now() - cutAtMs : -1, isrHealMs: healed.reached ? Date.now() - restoredAtMs : -1, cutAtMs, restoredAtMs });
+      cuts.push({ nodeId, side, replacedAfterMs, isrHealMs: healed.reached ? Date.now() - restoredAtMs : -1, cutAtMs, restoredAtMs });
       process.stdout.write(`multihost: ${JSON.stringify(cuts.at(-1))}\n`);
     };
     const before = await awaitStatus('full-isr', grpcAddresses(), 20_000);
