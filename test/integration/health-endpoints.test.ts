@@ -4,13 +4,25 @@
 // session timeout, a broker whose metadata stalled) and 200 once the node is ready.
 import { rm } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Admin } from '@runnel/client';
+import { Admin, Consumer, Producer } from '@runnel/client';
 import { LocalCluster, makeTempDir, type NodeProcess } from '@runnel/testkit';
 import { printNodeLogsOnFailure, waitFor } from './harness.js';
 
 interface Probe {
   status: number;
   body: { ready?: boolean; reasons?: string[]; alive?: boolean; [key: string]: unknown };
+}
+
+async function scrape(node: NodeProcess): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${node.httpPort}/metrics`, { signal: AbortSignal.timeout(5000) });
+  expect(response.status).toBe(200);
+  return response.text();
+}
+
+/** The value of one series in Prometheus text (`name{labels}` exactly as printed), or undefined. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 async function probe(node: NodeProcess, path: string, timeoutMs = 2000): Promise<Probe> {
@@ -109,6 +121,53 @@ describe('readiness of brokers and controllers', () => {
     expect(answer.status).toBe(503);
     expect(answer.body.reasons!.join('; ')).toMatch(/fenced by the controller|may not lead: no heartbeat answered/);
     await readyAgain(two, 15_000);
+  });
+});
+
+describe('metrics on a running cluster', () => {
+  const fixture = {} as { cluster: LocalCluster; dir: string };
+  printNodeLogsOnFailure(() => fixture.cluster?.nodes ?? []);
+  afterAll(async () => {
+    await fixture.cluster?.kill();
+    if (fixture.dir !== undefined) await rm(fixture.dir, { recursive: true, force: true });
+  });
+
+  it('counts bytes and records per topic, partitions, leaders and the controller, and drops a deleted topic\'s series', async () => {
+    fixture.dir = await makeTempDir('runnel-metrics-');
+    fixture.cluster = await LocalCluster.start({ nodes: 2, dataDir: fixture.dir });
+    const cluster = fixture.cluster;
+    const admin = new Admin({ bootstrap: cluster.bootstrap });
+    await admin.createTopics([{ name: 'metered', partitions: 1, replicationFactor: 2 }]);
+    const leaderId = (await admin.describeTopics(['metered']))[0]!.partitions[0]!.leader;
+    const leader = cluster.node(leaderId);
+    const follower = cluster.nodes.find((node) => node.nodeId !== leaderId)!;
+    const producer = new Producer({ bootstrap: cluster.bootstrap, acks: 'all', lingerMs: 0 });
+    for (let i = 0; i < 10; i++) await producer.send({ topic: 'metered', value: `record-${i}` });
+    await producer.close();
+    const consumer = new Consumer({ bootstrap: cluster.bootstrap, autoOffsetReset: 'earliest' });
+    consumer.assign([{ topic: 'metered', partition: 0 }]);
+    let consumed = 0;
+    while (consumed < 10) consumed += (await consumer.poll(2000)).length;
+    await consumer.close();
+
+    const text = await scrape(leader);
+    expect(sample(text, 'runnel_topic_records_in_total{topic="metered"}')).toBe(10);
+    expect(sample(text, 'runnel_topic_bytes_in_total{topic="metered"}')).toBeGreaterThan(100);
+    expect(sample(text, 'runnel_topic_records_out_total{topic="metered"}')).toBeGreaterThanOrEqual(10);
+    expect(sample(text, 'runnel_records_in_total')).toBe(10); // the older, unlabelled name still counts
+    expect(sample(text, 'runnel_leader_partitions')).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'runnel_under_min_isr_partitions')).toBe(0);
+    expect(sample(text, 'runnel_log_partition_size_bytes{topic="metered",partition="0"}')).toBeGreaterThan(100);
+    expect(text).toMatch(/runnel_request_duration_seconds_count\{api="[A-Za-z]+",listener="GRPC"\} [1-9]/);
+    expect(sample(text, `runnel_follower_lag_offsets{topic="metered",partition="0",replica="${follower.nodeId}"}`)).toBe(0);
+    const activeCounts = await Promise.all(cluster.nodes.map(async (node) => sample(await scrape(node), 'runnel_active_controller')));
+    expect(activeCounts.reduce((sum, count) => sum! + count!, 0)).toBe(1);
+    expect(sample(text, 'runnel_raft_term')).toBeGreaterThan(0);
+    expect(sample(text, 'runnel_offline_partitions') ?? 0).toBe(0);
+
+    await admin.deleteTopics(['metered']);
+    await admin.close();
+    await waitFor('the deleted topic\'s series to go', async () => ((await scrape(leader)).includes('topic="metered"') ? undefined : true), 10_000);
   });
 });
 

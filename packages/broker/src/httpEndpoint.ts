@@ -4,7 +4,7 @@
 // progress), and /health (200 once start() finished; kept for existing scripts). It listens before
 // the node's roles start, so that probes get an answer while logs recover.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
+import type { BrokerMetrics } from './metrics.js';
 import type { Readiness } from './nodeHealth.js';
 
 /** What the endpoint asks the node, on each request. */
@@ -25,7 +25,7 @@ export class HttpEndpoint {
   private server: Server | undefined;
 
   constructor(
-    private readonly registry: Registry,
+    private readonly metrics: BrokerMetrics,
     private readonly node: NodeStatusSource,
   ) {}
 
@@ -49,8 +49,8 @@ export class HttpEndpoint {
     try {
       switch (path) {
         case '/metrics':
-          this.registry.metrics().then(
-            (text) => response.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+          this.metrics.scrape().then(
+            (text) => response.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text),
             (error: unknown) => response.writeHead(500).end(`collecting metrics failed: ${String(error)}\n`),
           );
           return;

@@ -105,7 +105,6 @@ export class Node implements NodeStatusSource {
   private coordinator: GroupCoordinator | undefined;
   private offsetsExpiryTimer: NodeJS.Timeout | undefined;
   private http: HttpEndpoint | undefined;
-  private sizeTimer: NodeJS.Timeout | undefined;
   private grpcPort = 0;
   private replicationPort = 0;
   private kafkaPort = 0;
@@ -120,6 +119,7 @@ export class Node implements NodeStatusSource {
     private readonly options: NodeOptions = {},
   ) {
     this.metrics = new BrokerMetrics();
+    this.metrics.onScrape(() => this.refreshMetrics());
     this.requestMemory = new RequestMemoryPool(config.int('queued.max.request.bytes'));
   }
 
@@ -145,7 +145,7 @@ export class Node implements NodeStatusSource {
     // First, so that health probes are answered (503, naming why) while the roles start and logs recover.
     const httpListener = config.listener('HTTP');
     if (httpListener !== undefined) {
-      this.http = new HttpEndpoint(this.metrics.registry, this);
+      this.http = new HttpEndpoint(this.metrics, this);
       try {
         addresses.http = { host: httpListener.host, port: await this.http.listen(httpListener.host, httpListener.port) };
       } catch (error) {
@@ -458,15 +458,61 @@ export class Node implements NodeStatusSource {
     await follower.waitForOffset(lifecycle.catchUpTarget, CONTROLLER_CALL_TIMEOUT_MS);
     if (follower.offset >= lifecycle.catchUpTarget) logs.setAsideStrayDirectories(publisher.assignedReplicas(follower.image));
 
-    this.sizeTimer = setInterval(() => {
-      this.metrics.logSizeBytes.set(logs.allPartitions().reduce((sum, partition) => sum + partition.log.sizeInBytes, 0));
-      this.metrics.requestMemoryPeakBytes.set(this.requestMemory.peakBytes);
-    }, 5_000);
-    this.sizeTimer.unref();
     return {
       grpc: { host: grpcListener.host, port: grpcPort },
       kafka: kafkaListenerConfig === undefined ? null : { host: kafkaListenerConfig.host, port: this.kafkaPort },
     };
+  }
+
+  /**
+   * Sets the gauges that read the node's state, at scrape time: per-partition series are rebuilt
+   * from the replicas hosted now, so a partition that left this node leaves the metrics with it.
+   */
+  private refreshMetrics(): void {
+    const metrics = this.metrics;
+    metrics.requestMemoryPeakBytes.set(this.requestMemory.peakBytes);
+    const quorum = this.quorum;
+    if (quorum !== undefined) {
+      const status = quorum.raft.status();
+      const active = status.leader === this.config.nodeId && quorum.isActive;
+      metrics.activeController.set(active ? 1 : 0);
+      metrics.raftTerm.set(status.term);
+      metrics.raftCommitIndex.set(status.commit);
+      let offline = 0;
+      if (active) for (const topic of quorum.image.topics()) for (const state of topic.partitions()) if (state.leader === -1) offline++;
+      metrics.offlinePartitions.set(offline);
+    }
+    const broker = this.broker;
+    if (broker === undefined) return;
+    metrics.partitionLogSizeBytes.reset();
+    metrics.followerLagOffsets.reset();
+    let led = 0;
+    let underReplicated = 0;
+    let underMinIsr = 0;
+    let totalBytes = 0;
+    const partitions = broker.logs.allPartitions();
+    for (const partition of partitions) {
+      const labels = { topic: partition.topic, partition: String(partition.index) };
+      const bytes = partition.log.sizeInBytes;
+      totalBytes += bytes;
+      metrics.partitionLogSizeBytes.set(labels, bytes);
+      if (!partition.isLeader) continue;
+      led++;
+      const { isr, replicas } = partition.role;
+      if (isr.length < replicas.length) underReplicated++;
+      if (isr.length < partition.minInsyncReplicas) underMinIsr++;
+      const logEnd = partition.log.logEndOffset;
+      for (const [replica, follower] of partition.followers) {
+        if (follower.logEndOffset >= 0) metrics.followerLagOffsets.set({ ...labels, replica: String(replica) }, Math.max(0, logEnd - follower.logEndOffset));
+      }
+    }
+    metrics.logSizeBytes.set(totalBytes);
+    metrics.partitions.set(partitions.length);
+    metrics.leaderPartitions.set(led);
+    metrics.underReplicatedPartitions.set(underReplicated);
+    metrics.underMinIsrPartitions.set(underMinIsr);
+    metrics.offlineReplicas.set(broker.logs.offlineReplicas().length);
+    metrics.forgetTopicsExcept(new Set([...partitions.map((partition) => partition.topic), ...broker.logs.offlineReplicas().map((replica) => replica.topic)]));
   }
 
   /** The state readiness is judged on (see nodeHealth.ts). */
@@ -543,7 +589,6 @@ export class Node implements NodeStatusSource {
 
   private async shutdown(): Promise<void> {
     this.logger.info('node stopping');
-    clearInterval(this.sizeTimer);
     clearInterval(this.offsetsExpiryTimer);
     const broker = this.broker;
     if (broker !== undefined && this.config.boolean('controlled.shutdown.enable') && broker.lifecycle.brokerEpoch !== -1) {

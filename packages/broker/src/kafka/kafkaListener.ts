@@ -242,8 +242,8 @@ class KafkaConnection {
       return { pipelined, heldBytes: 0, reply: Promise.resolve(reply) };
     }
     const api = `kafka.${request.apiName}`;
-    this.options.metrics.requests.inc({ api });
-    const stopTimer = this.options.metrics.requestSeconds.startTimer({ api });
+    this.options.metrics.requests.inc({ api, listener: 'PLAINTEXT' });
+    const stopTimer = this.options.metrics.requestSeconds.startTimer({ api, listener: 'PLAINTEXT' });
     let settle!: (reply: Reply) => void;
     const reply = new Promise<Reply>((resolve) => (settle = resolve));
     const run = (): void => {
