@@ -3,6 +3,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CompressionCodec } from '@runnel/common';
 import { parseFormat } from './output.js';
 
+export { errorLine } from './output.js';
+
 // Every node of the default local cluster: commands keep working while one of them is down.
 const DEFAULT_BOOTSTRAP = process.env.RUNNEL_BOOTSTRAP ?? '127.0.0.1:9192,127.0.0.1:9193,127.0.0.1:9194';
 

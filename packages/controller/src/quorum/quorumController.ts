@@ -76,11 +76,16 @@ export class NotControllerError extends Error {
   readonly errorCode = CONTROLLER_ERRORS.NOT_CONTROLLER.code;
   readonly errorName = 'NOT_CONTROLLER';
 
+  /** The message without the code in front (a response's error_message). */
+  readonly detail: string;
+
   constructor(
     readonly leaderId: number,
     detail: string,
   ) {
-    super(`NOT_CONTROLLER: ${detail} (leader ${leaderId === -1 ? 'unknown' : leaderId})`);
+    const withLeader = `${detail} (leader ${leaderId === -1 ? 'unknown' : leaderId})`;
+    super(`NOT_CONTROLLER: ${withLeader}`);
+    this.detail = withLeader;
     this.name = 'NotControllerError';
   }
 }
