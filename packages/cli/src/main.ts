@@ -63,6 +63,18 @@ export function buildProgram(): Command {
       await runNode(options);
     });
 
+  const config = program.command('config').description('inspect a node\'s configuration');
+  config
+    .command('show')
+    .description('the effective value of every key and where it came from (default, file, environment, --set), and the Kafka keys that have no effect, with why')
+    .option('--config <file>', 'a server.properties file')
+    .option('--set <key=value>', 'override a config key (repeatable)', collect, [] as string[])
+    .addOption(formatOption())
+    .action(async (options: { config?: string; set: string[]; format: 'table' | 'json' }) => {
+      const { configShow } = await import('./commands/config.js');
+      configShow(options);
+    });
+
   const cluster = program.command('cluster').description('run and inspect a cluster');
   cluster
     .command('up')
