@@ -50,16 +50,16 @@ describe("Kafka's stock server.properties start a node", () => {
     for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
   });
 
-  async function start(file: string, nodeId: number, ports: { kafka: number; grpc: number; controller: number }, set: Record<string, string>): Promise<NodeProcess> {
+  async function start(file: string, nodeId: number, ports: { kafka: number; grpc: number; controller: number }, set: Record<string, string>, env: NodeJS.ProcessEnv = {}): Promise<NodeProcess> {
     const dataDir = await makeTempDir('runnel-kafka-config-');
     dirs.push(dataDir);
-    const node = await NodeProcess.create({ nodeId, dataDir, configFile: join(FIXTURES, file), set: { 'log.dirs': join(dataDir, 'logs'), ...set }, ports: { ...ports, http: 0 } });
+    const node = await NodeProcess.create({ nodeId, dataDir, configFile: join(FIXTURES, file), set: { 'log.dirs': join(dataDir, 'logs'), ...set }, ports: { ...ports, http: 0 }, env });
     started.push(node);
     await node.launch();
     return node;
   }
 
-  /** The one warning naming the ignored Kafka keys, and nothing else at warning level or above about the config. */
+  /** Exactly one warning line names the ignored Kafka keys: these. */
   function expectOneIgnoredKeysWarning(node: NodeProcess, keys: readonly string[]): void {
     const warnings = logLines(node).filter((line) => line.level >= WARN && line.msg.startsWith('ignoring '));
     expect(warnings).toHaveLength(1);
@@ -103,6 +103,19 @@ describe("Kafka's stock server.properties start a node", () => {
       await expectCleanStop(node);
     });
   }
+
+  it('takes Kafka\'s keys from RUNNEL_* variables too, as a container sets them: RUNNEL_BROKER_ID, RUNNEL_ADVERTISED_LISTENERS', async () => {
+    const [kafka, grpc, controller] = (await freePorts(3)) as [number, number, number];
+    const node = await start('3.8.0/server.properties', 5, { kafka, grpc, controller }, { listeners: `PLAINTEXT://0.0.0.0:${kafka},GRPC://127.0.0.1:${grpc},CONTROLLER://127.0.0.1:${controller}` }, {
+      RUNNEL_BROKER_ID: '5',
+      RUNNEL_ADVERTISED_LISTENERS: `PLAINTEXT://localhost:${kafka}`,
+      RUNNEL_NUM_IO_THREADS: '16',
+    });
+    // The file's num.io.threads=8 is overridden, and still ignored: one warning, the same keys.
+    expectOneIgnoredKeysWarning(node, [...STOCK_IGNORED, 'zookeeper.connect', 'zookeeper.connection.timeout.ms']);
+    await expectServes(node, `127.0.0.1:${grpc}`, { host: 'localhost', port: kafka });
+    await expectCleanStop(node);
+  });
 
   for (const version of ['2.8.0', '3.8.0']) {
     it(`Kafka ${version} config/kraft/server.properties: a combined node, gRPC on the Kafka port + 100`, async () => {
