@@ -82,6 +82,9 @@ export function parseProtocolMap(text: string, key: string): Map<string, string>
 export function listenerRole(name: string, naming: ListenerNaming, key: string, text: string): ListenerName {
   // Kafka too takes a controller listener missing from the map as PLAINTEXT.
   const protocol = naming.protocols.get(name) ?? (naming.controllerNames.includes(name) || RUNNEL_OWN_NAMES.includes(name) ? 'PLAINTEXT' : undefined);
+  if (protocol === undefined && name === 'CONTROLLER') {
+    throw new ConfigError(`${key}: '${text}' is not the controller's listener: controller.listener.names names ${naming.controllerNames.join(', ')}`);
+  }
   if (protocol === undefined) {
     throw new ConfigError(
       `${key}: listener '${name}' in '${text}' is none of Runnel's (${LISTENER_NAMES.join(', ')}) and listener.security.protocol.map does not map it; a Kafka listener of another name needs ${name}:PLAINTEXT there`,

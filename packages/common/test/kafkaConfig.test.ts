@@ -165,6 +165,9 @@ describe("Kafka's keys", () => {
       /'CONTROLLER:\/\/:9093' is a SASL_PLAINTEXT listener/,
     );
     expect(listeners({ 'listener.security.protocol.map': 'PLAINTEXT:TLS' })).toThrow(/^listener.security.protocol.map: unknown security protocol 'TLS'/);
+    expect(listeners({ listeners: 'PLAINTEXT://:9092,CONTROLLER://:9093', 'controller.listener.names': 'RAFT' })).toThrow(
+      "listeners: 'CONTROLLER://:9093' is not the controller's listener: controller.listener.names names RAFT",
+    );
   });
 
   it('reads Kafka listener names through listener.security.protocol.map and controller.listener.names', () => {
