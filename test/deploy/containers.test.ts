@@ -22,6 +22,7 @@ import { describeWithRunnelImage } from './runnelImage.js';
 const NODE_IDS = [1, 2, 3] as const;
 const CONTAINER_PORTS = { kafka: 9092, grpc: 9192, controller: 9292, http: 9392, replication: 9492 } as const;
 const TOPIC = 'deploy-acks-all';
+const PARTITIONS = 3;
 const BATCH_SIZE = 20;
 const SEND_TIMEOUT_MS = 15_000;
 
@@ -59,6 +60,7 @@ describeWithRunnelImage('the Runnel image: three containers, a host client, SIGT
   let gateway = '';
 
   beforeAll(async () => {
+    const startedAt = Date.now();
     network = await new Network().start();
     gateway = docker('network', 'inspect', network.getName(), '--format', '{{(index .IPAM.Config 0).Gateway}}');
     const hostPorts = new Map<number, RunnelContainer['hostPorts']>();
@@ -98,10 +100,11 @@ describeWithRunnelImage('the Runnel image: three containers, a host client, SIGT
       }),
     );
     nodes.push(...started);
+    process.stderr.write(`deploy: three containers healthy in ${((Date.now() - startedAt) / 1000).toFixed(1)} s\n`);
   }, 120_000);
 
   afterAll(async () => {
-    for (const node of nodes) await node.container.stop({ timeout: 5_000 }).catch(() => undefined);
+    await Promise.all(nodes.map((node) => node.container.stop({ timeout: 5_000 }).catch(() => undefined)));
     await network?.stop().catch(() => undefined);
   }, 60_000);
 
@@ -139,7 +142,7 @@ describeWithRunnelImage('the Runnel image: three containers, a host client, SIGT
     const client = kafka();
     const admin = client.admin();
     await admin.connect();
-    expect(await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3, replicationFactor: 3 }], waitForLeaders: true })).toBe(true);
+    expect(await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: PARTITIONS, replicationFactor: 3 }], waitForLeaders: true })).toBe(true);
     await admin.disconnect();
 
     const producer = client.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
@@ -148,13 +151,23 @@ describeWithRunnelImage('the Runnel image: three containers, a host client, SIGT
     let failedBatches = 0;
     let producing = true;
     let batch = 0;
+    // Only what a produce answer confirmed, partition by partition: KafkaJS 2.2.4 can resolve a
+    // send whose partition moved, during its retries, to a broker that had already answered for
+    // other partitions, without that partition's records (tulios/kafkajs#1303). Counting them as
+    // acknowledged would blame the brokers for the client's loss.
     const production = (async () => {
       while (producing) {
         const values = Array.from({ length: BATCH_SIZE }, (_, i) => `${TOPIC}-${batch}-${i}`);
+        const partitionOf = (index: number) => index % PARTITIONS;
         batch++;
         try {
-          await withDeadline(`send of batch ${batch}`, producer.send({ topic: TOPIC, acks: -1, messages: values.map((value) => ({ key: value, value })) }), SEND_TIMEOUT_MS);
-          acknowledged.push(...values);
+          const answers = await withDeadline(
+            `send of batch ${batch}`,
+            producer.send({ topic: TOPIC, acks: -1, messages: values.map((value, index) => ({ value, partition: partitionOf(index) })) }),
+            SEND_TIMEOUT_MS,
+          );
+          const confirmed = new Set(answers.filter((answer) => answer.errorCode === 0).map((answer) => answer.partition));
+          acknowledged.push(...values.filter((_, index) => confirmed.has(partitionOf(index))));
         } catch {
           failedBatches++;
         }
