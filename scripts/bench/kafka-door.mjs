@@ -26,7 +26,9 @@ timings of \`npm start\`) and, for each record size and each of --rounds rounds,
                 lines it prints. librdkafka stops fetching once queued.min.messages (100,000)
                 records wait in kcat's one queue, and looks again about once a second: with the
                 default a consume measures that pause, whatever the broker.
-  platformatic  @platformatic/kafka: send() calls of --send-batch records, --in-flight at a time,
+  platformatic  @platformatic/kafka: send() calls of --send-batch records (each send is one Produce
+                request per broker), as many at a time as keep runnel bench's window of
+                unacknowledged records (32 MiB of them, at most 100,000) unless --in-flight says,
                 acks=all, no compression; then a consumer group of one from the earliest offset
 
 The clients take turns (the order turns round each round) and every topic is deleted after its
@@ -45,8 +47,8 @@ Options:
   --rounds N        runs of every client per size (default 3)
   --partitions N    partitions of each topic (default 6)
   --clients LIST    any of grpc,kcat,platformatic (default all three)
-  --send-batch N    platformatic: records per send() (default 1000)
-  --in-flight N     platformatic: send() calls not yet acknowledged (default 16)
+  --send-batch N    platformatic: records per send() (default 6000: 1,000 per partition)
+  --in-flight N     platformatic: send() calls not yet acknowledged (default: runnel bench's window)
   --repo DIR        the repository whose built packages to run (default this one)
   --dir PATH        data directory (default a new temp dir, removed afterwards)
   --keep            keep the data directory (node output is written there)
@@ -59,8 +61,8 @@ const values = parseCommandLine('bench:kafka', HELP, {
   rounds: { type: 'string', default: '3' },
   partitions: { type: 'string', default: '6' },
   clients: { type: 'string', default: 'grpc,kcat,platformatic' },
-  'send-batch': { type: 'string', default: '1000' },
-  'in-flight': { type: 'string', default: '16' },
+  'send-batch': { type: 'string', default: '6000' },
+  'in-flight': { type: 'string' },
   repo: { type: 'string' },
   dir: { type: 'string' },
   keep: { type: 'boolean', default: false },
@@ -80,7 +82,13 @@ const sizes = values.sizes.split(',').map((size) => integer(size, '--sizes', 1))
 const rounds = integer(values.rounds, '--rounds', 1);
 const partitions = integer(values.partitions, '--partitions', 1);
 const sendBatch = integer(values['send-batch'], '--send-batch', 1);
-const inFlightMax = integer(values['in-flight'], '--in-flight', 1);
+const inFlightOption = values['in-flight'] === undefined ? undefined : integer(values['in-flight'], '--in-flight', 1);
+/**
+ * platformatic's send() calls in flight for `size`-byte records: as given, or as many as hold the
+ * window of unacknowledged records `runnel bench produce` keeps (its inFlightMax), so that both
+ * clients give the brokers the same amount of work to overlap.
+ */
+const sendsInFlight = (size) => inFlightOption ?? Math.max(1, Math.ceil(Math.min(100_000, Math.max(1_000, Math.floor((32 * 1024 * 1024) / size))) / sendBatch));
 const clients = values.clients.split(',');
 for (const client of clients) {
   if (!CLIENTS.includes(client)) {
@@ -260,7 +268,7 @@ function kcatRuns(cluster, admin, dir) {
     },
     async consume(topic) {
       const started = performance.now();
-      const consumed = await run('kcat', ['-C', '-b', bootstrap(), '-t', topic, '-o', 'beginning', '-e', '-q', '-X', 'queued.min.messages=1000000'], { countLines: true });
+      const consumed = await run('kcat', ['-C', '-b', bootstrap(), '-t', topic, '-o', 'beginning', '-e', '-q', '-X', 'queued.min.messages=1000000', '-X', 'queued.max.messages.kbytes=1000000'], { countLines: true });
       const ms = performance.now() - started;
       if (consumed.code !== 0) throw new Error(`kcat -C failed: ${consumed.stderr}`);
       expectCount('kcat -C', consumed.lines);
@@ -295,7 +303,7 @@ function platformaticRuns(cluster, admin) {
           }
         };
         await Promise.race([
-          Promise.all(Array.from({ length: inFlightMax }, sender)),
+          Promise.all(Array.from({ length: sendsInFlight(size) }, sender)),
           new Promise((_, reject) => setTimeout(() => reject(new Error(`platformatic produce did not finish in ${RUN_TIMEOUT_MS} ms`)), RUN_TIMEOUT_MS).unref()),
         ]);
         const ms = performance.now() - started;

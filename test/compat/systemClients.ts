@@ -48,23 +48,32 @@ export const systemToolsRequired = (): boolean => process.env.RUNNEL_REQUIRE_SYS
  */
 export function describeWithSystemClients(title: string, clients: readonly SystemClient[], body: () => void): void {
   const missing = clients.filter((client) => !isInstalled(client));
-  if (missing.length === 0) {
+  const names = missing.map((client) => client.name).join(', ');
+  const install = `apt-get install -y ${missing.map((client) => client.debianPackage).join(' ')}`;
+  describeRequiring(title, missing.length === 0 ? undefined : `${names} not installed (${install})`, body);
+}
+
+/**
+ * `describe(title, body)` when `missing` is undefined; otherwise `missing` says what this machine
+ * lacks for the suite, and with RUNNEL_REQUIRE_SYSTEM_TOOLS=1 the suite is one failing test saying
+ * it, without it the suite is skipped with one line on stderr saying it.
+ */
+export function describeRequiring(title: string, missing: string | undefined, body: () => void): void {
+  if (missing === undefined) {
     describe(title, body);
     return;
   }
-  const names = missing.map((client) => client.name).join(', ');
-  const install = `apt-get install -y ${missing.map((client) => client.debianPackage).join(' ')}`;
   if (systemToolsRequired()) {
     describe(title, () => {
-      it(`has ${names}`, () => {
-        throw new Error(`${names} not found, and RUNNEL_REQUIRE_SYSTEM_TOOLS=1 requires it: ${install}`);
+      it('has what it needs', () => {
+        throw new Error(`${missing}, and RUNNEL_REQUIRE_SYSTEM_TOOLS=1 requires it`);
       });
     });
     return;
   }
-  // Skipped only where a Debian client is missing and the run did not ask for it (a laptop with only
-  // Node and npm, as the issue allows): the line above says what to install. CI sets
-  // RUNNEL_REQUIRE_SYSTEM_TOOLS=1 (.ci/run installs the clients), so there this never skips.
-  process.stderr.write(`skipping "${title}": ${names} not installed (${install})\n`);
+  // Skipped only where the machine lacks something and the run did not ask for it (a laptop with
+  // only Node and npm, as the issue allows): the line says what is missing. CI sets
+  // RUNNEL_REQUIRE_SYSTEM_TOOLS=1 (.ci/run installs the clients and runs as root), so there this never skips.
+  process.stderr.write(`skipping "${title}": ${missing}\n`);
   describe.skip(title, body);
 }

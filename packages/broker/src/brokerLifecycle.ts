@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { errorCode, type Logger } from '@runnel/common';
 import type { ControllerClient } from '@runnel/controller/quorum';
+import { MetadataLag } from './nodeHealth.js';
 
 export interface BrokerLifecycleOptions {
   readonly client: ControllerClient;
@@ -49,11 +50,28 @@ export class BrokerLifecycle {
   /** heartbeatNow was called while a heartbeat was out: send another as soon as it is answered. */
   private beatAgain = false;
   private readonly unfencedWaiters = new Set<() => void>();
+  /** The controller's committed offsets, from heartbeat answers, against what this broker applied. */
+  private readonly metadataLag = new MetadataLag();
 
   constructor(private readonly options: BrokerLifecycleOptions) {}
 
   get brokerEpoch(): number {
     return this.epoch;
+  }
+
+  /** Fenced by the controller (or not registered yet), as the latest heartbeat answer said. */
+  get isFenced(): boolean {
+    return this.fenced;
+  }
+
+  /** In controlled shutdown, or stopped. */
+  get isShuttingDown(): boolean {
+    return this.phase !== 'running';
+  }
+
+  /** The controller's committed metadata offset this broker has not applied yet, and since when; null when caught up. */
+  metadataBehind(): { controllerOffset: number; behindMs: number } | null {
+    return this.metadataLag.behind(this.options.metadataOffset(), performance.now());
   }
 
   /** The metadata offset this broker must apply before it leads again (-1: none). */
@@ -219,6 +237,7 @@ export class BrokerLifecycle {
       this.catchUpOffset = Math.max(this.catchUpOffset, Number(response.metadataOffset));
     }
     this.lastAnsweredMs = Math.max(this.lastAnsweredMs, sentMs);
+    this.metadataLag.observe(Number(response.metadataOffset), this.options.metadataOffset(), performance.now());
     this.setFenced(response.isFenced);
   }
 

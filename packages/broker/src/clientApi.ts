@@ -111,7 +111,7 @@ export class ClientApiService {
     };
     this.openStreams.add(drain);
     const run = (request: Request, bytes: number) => {
-      const stopTimer = this.metrics.requestSeconds.startTimer({ api });
+      const stopTimer = this.metrics.requestSeconds.startTimer({ api, listener: 'GRPC' });
       handle(request, closed.signal)
         .then(
           (response) => {
@@ -128,7 +128,7 @@ export class ClientApiService {
         });
     };
     call.on('data', (request: Request) => {
-      this.metrics.requests.inc({ api });
+      this.metrics.requests.inc({ api, listener: 'GRPC' });
       inFlight++;
       const bytes = bytesOf(request);
       if (bytes === 0 || this.memory.acquire(bytes, () => {

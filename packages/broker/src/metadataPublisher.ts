@@ -10,6 +10,7 @@ import type { ReplicaFetcherManager } from './followerFetcher.js';
 import { failStop, InvariantViolation } from './invariant.js';
 import type { LogManager } from './logManager.js';
 import type { BrokerMetrics } from './metrics.js';
+import type { RecoveryProgress } from './nodeHealth.js';
 import type { Partition } from './partition.js';
 
 function topicConfigs(image: MetadataImage, topic: string): Record<string, string> {
@@ -17,6 +18,14 @@ function topicConfigs(image: MetadataImage, topic: string): Record<string, strin
 }
 
 export class BrokerMetadataPublisher {
+  /**
+   * The broker's logs are recovered once the first publish (the first snapshot of the metadata)
+   * has opened every replica it assigns here: opening a log is what recovers it.
+   */
+  private recovered = false;
+  private recoveryOpened = 0;
+  private recoveryTotal: number | null = null;
+
   constructor(
     private readonly brokerId: number,
     private readonly logs: LogManager,
@@ -29,6 +38,10 @@ export class BrokerMetadataPublisher {
     const partition = this.logs.partition(topic, index);
     if (partition !== undefined) this.fetchers.stopFollowing(partition);
     return this.logs.removePartition(topic, index);
+  }
+
+  get recovery(): RecoveryProgress {
+    return { done: this.recovered, opened: this.recoveryOpened, total: this.recoveryTotal };
   }
 
   /** The replicas the image assigns to this broker, as `<topic>-<partition>` names. */
@@ -47,6 +60,10 @@ export class BrokerMetadataPublisher {
    */
   async publish(before: MetadataImage, after: MetadataImage, snapshot: boolean): Promise<void> {
     const delta = diffImages(before, after, this.brokerId);
+    if (!this.recovered) {
+      this.recoveryOpened = 0;
+      this.recoveryTotal = delta.lead.length + delta.follow.length;
+    }
     for (const removal of delta.stopAndDelete) {
       await this.removeReplica(removal, removal.reason);
     }
@@ -96,6 +113,7 @@ export class BrokerMetadataPublisher {
     this.metrics.underReplicatedPartitions.set(underReplicated);
     this.metrics.partitions.set(this.logs.allPartitions().length);
     this.metrics.offlineReplicas.set(this.logs.offlineReplicas().length);
+    this.recovered = true;
   }
 
   /**
@@ -107,6 +125,7 @@ export class BrokerMetadataPublisher {
     if (this.logs.offlineReplica(ref.topic, ref.partition)?.topicId === ref.topicId) return;
     try {
       await apply();
+      if (!this.recovered) this.recoveryOpened++;
     } catch (error) {
       // A bug (a role that breaks an invariant) ends the process; an operating error ends this replica.
       if (error instanceof InvariantViolation) failStop(error, this.logger);

@@ -10,12 +10,12 @@ export class BrokerMetrics {
   readonly underReplicatedPartitions = new Gauge({ name: 'runnel_under_replicated_partitions', help: 'Partitions led here whose ISR is smaller than their replica set', registers: [this.registry] });
   readonly isrChanges = new Counter({ name: 'runnel_isr_changes_total', help: 'ISR changes this broker asked the controller for, by kind', labelNames: ['kind'], registers: [this.registry] });
   readonly recordsIn = new Counter({ name: 'runnel_records_in_total', help: 'Records appended as leader', registers: [this.registry] });
-  readonly requests = new Counter({ name: 'runnel_requests_total', help: 'Requests by API', labelNames: ['api'], registers: [this.registry] });
+  readonly requests = new Counter({ name: 'runnel_requests_total', help: 'Requests by API and listener (GRPC or PLAINTEXT, the Kafka door)', labelNames: ['api', 'listener'], registers: [this.registry] });
   readonly errors = new Counter({ name: 'runnel_partition_errors_total', help: 'Per-partition errors by API and Kafka error code', labelNames: ['api', 'error'], registers: [this.registry] });
   readonly requestSeconds = new Histogram({
     name: 'runnel_request_duration_seconds',
-    help: 'Time from request arrival to response, by API',
-    labelNames: ['api'],
+    help: 'Time from request arrival to response, by API and listener (GRPC or PLAINTEXT, the Kafka door)',
+    labelNames: ['api', 'listener'],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
@@ -31,7 +31,80 @@ export class BrokerMetrics {
   readonly cleanerMaxDirtyRatio = new Gauge({ name: 'runnel_log_cleaner_max_dirty_ratio', help: 'The largest dirty ratio (uncleaned / cleanable bytes) of a compacted log, seen by the last cleaner pass before it cleaned', registers: [this.registry] });
   readonly segmentsDeleted = new Counter({ name: 'runnel_log_segments_deleted_total', help: 'Segments deleted by retention (their files are removed file.delete.delay.ms later)', registers: [this.registry] });
 
+  // Kafka's and Redpanda's names for what operators alert on (kafka_server_replicamanager_*,
+  // kafka_controller_*, kafka_log_log_size, redpanda_storage_disk_*), with Runnel's prefix.
+  readonly isrShrinks = new Counter({ name: 'runnel_isr_shrinks_total', help: 'ISR shrinks this broker asked the controller for (Kafka IsrShrinksPerSec)', registers: [this.registry] });
+  readonly isrExpands = new Counter({ name: 'runnel_isr_expands_total', help: 'ISR expands this broker asked the controller for (Kafka IsrExpandsPerSec)', registers: [this.registry] });
+  readonly underMinIsrPartitions = new Gauge({ name: 'runnel_under_min_isr_partitions', help: 'Partitions led here whose ISR is smaller than min.insync.replicas (Kafka UnderMinIsrPartitionCount)', registers: [this.registry] });
+  readonly leaderPartitions = new Gauge({ name: 'runnel_leader_partitions', help: 'Partitions led by this broker (Kafka LeaderCount)', registers: [this.registry] });
+  readonly offlinePartitions = new Gauge({ name: 'runnel_offline_partitions', help: 'Partitions without a leader; reported by the active controller, 0 elsewhere (Kafka OfflinePartitionsCount)', registers: [this.registry] });
+  readonly activeController = new Gauge({ name: 'runnel_active_controller', help: '1 on the active controller, else 0 (Kafka ActiveControllerCount)', registers: [this.registry] });
+  readonly raftTerm = new Gauge({ name: 'runnel_raft_term', help: 'The metadata quorum\'s Raft term as this controller knows it', registers: [this.registry] });
+  readonly raftCommitIndex = new Gauge({ name: 'runnel_raft_commit_index', help: 'The metadata quorum\'s Raft commit index as this controller knows it', registers: [this.registry] });
+  readonly topicBytesIn = new Counter({ name: 'runnel_topic_bytes_in_total', help: 'Record batch bytes appended as leader, by topic (Kafka BytesInPerSec)', labelNames: ['topic'], registers: [this.registry] });
+  readonly topicBytesOut = new Counter({ name: 'runnel_topic_bytes_out_total', help: 'Record batch bytes returned to consumers\' fetches, by topic (Kafka BytesOutPerSec)', labelNames: ['topic'], registers: [this.registry] });
+  readonly topicRecordsIn = new Counter({ name: 'runnel_topic_records_in_total', help: 'Records appended as leader, by topic (Kafka MessagesInPerSec)', labelNames: ['topic'], registers: [this.registry] });
+  readonly topicRecordsOut = new Counter({ name: 'runnel_topic_records_out_total', help: 'Records in the batches returned to consumers\' fetches, by topic', labelNames: ['topic'], registers: [this.registry] });
+  readonly partitionLogSizeBytes = new Gauge({ name: 'runnel_log_partition_size_bytes', help: 'Bytes of one partition\'s log on this node (Kafka kafka_log_log_size)', labelNames: ['topic', 'partition'], registers: [this.registry] });
+  readonly followerLagOffsets = new Gauge({ name: 'runnel_follower_lag_offsets', help: 'How many offsets a follower is behind this leader\'s log end, by partition and replica', labelNames: ['topic', 'partition', 'replica'], registers: [this.registry] });
+  /** Refreshes the gauges read from the node's state; set by Node, run before each scrape. */
+  private refresh: () => void = () => undefined;
+  /** The topics the per-topic series have a label value for. */
+  private readonly labelledTopics = new Set<string>();
+
   constructor(defaultMetrics = true) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'runnel_process_' });
   }
+
+  onScrape(refresh: () => void): void {
+    this.refresh = refresh;
+  }
+
+  /** The Prometheus text of every metric, with the state gauges refreshed first. */
+  async scrape(): Promise<string> {
+    this.refresh();
+    return this.registry.metrics();
+  }
+
+  /** Counts one produce's append, in total and for its topic. */
+  countIn(topic: string, bytes: number, records: number): void {
+    this.bytesIn.inc(bytes);
+    this.recordsIn.inc(records);
+    this.labelledTopics.add(topic);
+    this.topicBytesIn.inc({ topic }, bytes);
+    this.topicRecordsIn.inc({ topic }, records);
+  }
+
+  /** Counts what one partition's fetch answer returns, in total and for its topic. */
+  countOut(topic: string, batches: Buffer): void {
+    if (batches.length === 0) return;
+    this.bytesOut.inc(batches.length);
+    this.labelledTopics.add(topic);
+    this.topicBytesOut.inc({ topic }, batches.length);
+    this.topicRecordsOut.inc({ topic }, recordsIn(batches));
+  }
+
+  /** Drops the per-topic series of topics with no replica on this node any more, so labels stay bounded. */
+  forgetTopicsExcept(hosted: ReadonlySet<string>): void {
+    for (const topic of this.labelledTopics) {
+      if (hosted.has(topic)) continue;
+      for (const counter of [this.topicBytesIn, this.topicBytesOut, this.topicRecordsIn, this.topicRecordsOut]) counter.remove({ topic });
+      this.labelledTopics.delete(topic);
+    }
+  }
+}
+
+/** Byte offsets in a record batch v2 header: batchLength after baseOffset, recordCount last. */
+const BATCH_LENGTH_AT = 8;
+const RECORD_COUNT_AT = 57;
+const BATCH_HEADER_BYTES = 61;
+
+/** The records in a run of record batches, from their headers (a torn last batch counts nothing). */
+function recordsIn(batches: Buffer): number {
+  let records = 0;
+  for (let at = 0; at + BATCH_HEADER_BYTES <= batches.length; ) {
+    records += batches.readInt32BE(at + RECORD_COUNT_AT);
+    at += 12 + batches.readInt32BE(at + BATCH_LENGTH_AT);
+  }
+  return records;
 }

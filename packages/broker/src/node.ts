@@ -18,12 +18,13 @@ import { GroupApiService } from './groupApi.js';
 import { KafkaListener } from './kafka/kafkaListener.js';
 import { KafkaRequestHandler } from './kafka/kafkaRequestHandler.js';
 import { ReplicaFetcherManager } from './followerFetcher.js';
-import { HttpEndpoint } from './httpEndpoint.js';
+import { HttpEndpoint, type NodeStatusSource } from './httpEndpoint.js';
 import { LogManager } from './logManager.js';
 import { metaPropertiesPath, newClusterId, readMetaProperties, writeMetaProperties } from './metaProperties.js';
 import { MetadataFollower } from './metadataFollower.js';
 import { BrokerMetadataPublisher } from './metadataPublisher.js';
 import { BrokerMetrics } from './metrics.js';
+import { readiness, type NodeHealthInput, type Readiness } from './nodeHealth.js';
 import type { Partition } from './partition.js';
 import { ReplicaManager } from './replicaManager.js';
 import { RequestMemoryPool } from './requestMemoryPool.js';
@@ -79,6 +80,7 @@ interface BrokerRole {
   readonly follower: MetadataFollower;
   readonly lifecycle: BrokerLifecycle;
   readonly replicas: ReplicaManager;
+  readonly publisher: BrokerMetadataPublisher;
 }
 
 export interface NodeOptions {
@@ -90,7 +92,7 @@ export interface NodeOptions {
   readonly onFatal?: (error: Error) => void;
 }
 
-export class Node {
+export class Node implements NodeStatusSource {
   readonly metrics: BrokerMetrics;
   /** queued.max.request.bytes: the bytes of unanswered requests every client stream shares. */
   readonly requestMemory: RequestMemoryPool;
@@ -103,11 +105,12 @@ export class Node {
   private coordinator: GroupCoordinator | undefined;
   private offsetsExpiryTimer: NodeJS.Timeout | undefined;
   private http: HttpEndpoint | undefined;
-  private sizeTimer: NodeJS.Timeout | undefined;
   private grpcPort = 0;
   private replicationPort = 0;
   private kafkaPort = 0;
   private stopping: Promise<void> | undefined;
+  /** start() has finished: every role runs. */
+  started = false;
   clusterId = '';
 
   constructor(
@@ -116,6 +119,7 @@ export class Node {
     private readonly options: NodeOptions = {},
   ) {
     this.metrics = new BrokerMetrics();
+    this.metrics.onScrape(() => this.refreshMetrics());
     this.requestMemory = new RequestMemoryPool(config.int('queued.max.request.bytes'));
   }
 
@@ -138,22 +142,22 @@ export class Node {
     const voters = config.quorumVoters();
     const addresses: NodeAddresses = { kafka: null, grpc: null, controller: null, http: null };
 
-    if (roles.controller) addresses.controller = await this.startController(voters, stored !== undefined);
-    // Written after the controller's metadata log exists, so that meta.properties present means
-    // "this node ran before, and a controller here had its log" (startController relies on it).
-    if (stored === undefined) writeMetaProperties(logDir, meta);
-    if (roles.broker) Object.assign(addresses, await this.startBroker(voters));
-
+    // First, so that health probes are answered (503, naming why) while the roles start and logs recover.
     const httpListener = config.listener('HTTP');
     if (httpListener !== undefined) {
-      this.http = new HttpEndpoint(this.metrics.registry);
+      this.http = new HttpEndpoint(this.metrics, this);
       try {
         addresses.http = { host: httpListener.host, port: await this.http.listen(httpListener.host, httpListener.port) };
       } catch (error) {
         throw new Error(`cannot listen for HTTP on ${httpListener.host}:${httpListener.port}: ${(error as Error).message}`);
       }
-      this.http.markReady();
     }
+    if (roles.controller) addresses.controller = await this.startController(voters, stored !== undefined);
+    // Written after the controller's metadata log exists, so that meta.properties present means
+    // "this node ran before, and a controller here had its log" (startController relies on it).
+    if (stored === undefined) writeMetaProperties(logDir, meta);
+    if (roles.broker) Object.assign(addresses, await this.startBroker(voters));
+    this.started = true;
     this.logger.info({ clusterId: this.clusterId, roles, ...addresses }, 'node ready');
     return addresses;
   }
@@ -335,7 +339,7 @@ export class Node {
       this.metrics,
       { fetchMaxBytes: config.int('fetch.max.bytes'), replicaLagTimeMaxMs: config.int('replica.lag.time.max.ms') },
     );
-    this.broker = { logs, fetchers, controllerClient, follower, lifecycle, replicas };
+    this.broker = { logs, fetchers, controllerClient, follower, lifecycle, replicas, publisher };
 
     // Consumer groups: this broker coordinates the groups of the __consumer_offsets partitions it leads.
     const offsetsPartitions = (): number => follower.image.topic(OFFSETS_TOPIC)?.partitionCount ?? config.int('offsets.topic.num.partitions');
@@ -436,6 +440,7 @@ export class Node {
         host: kafkaListenerConfig.host,
         port: kafkaListenerConfig.port,
         maxRequestBytes: config.int('socket.request.max.bytes'),
+        idleTimeoutMs: config.int('connections.max.idle.ms'),
         handler,
         memory: this.requestMemory,
         metrics: this.metrics,
@@ -453,14 +458,122 @@ export class Node {
     await follower.waitForOffset(lifecycle.catchUpTarget, CONTROLLER_CALL_TIMEOUT_MS);
     if (follower.offset >= lifecycle.catchUpTarget) logs.setAsideStrayDirectories(publisher.assignedReplicas(follower.image));
 
-    this.sizeTimer = setInterval(() => {
-      this.metrics.logSizeBytes.set(logs.allPartitions().reduce((sum, partition) => sum + partition.log.sizeInBytes, 0));
-      this.metrics.requestMemoryPeakBytes.set(this.requestMemory.peakBytes);
-    }, 5_000);
-    this.sizeTimer.unref();
     return {
       grpc: { host: grpcListener.host, port: grpcPort },
       kafka: kafkaListenerConfig === undefined ? null : { host: kafkaListenerConfig.host, port: this.kafkaPort },
+    };
+  }
+
+  /**
+   * Sets the gauges that read the node's state, at scrape time: per-partition series are rebuilt
+   * from the replicas hosted now, so a partition that left this node leaves the metrics with it.
+   */
+  private refreshMetrics(): void {
+    const metrics = this.metrics;
+    metrics.requestMemoryPeakBytes.set(this.requestMemory.peakBytes);
+    const quorum = this.quorum;
+    if (quorum !== undefined) {
+      const status = quorum.raft.status();
+      const active = status.leader === this.config.nodeId && quorum.isActive;
+      metrics.activeController.set(active ? 1 : 0);
+      metrics.raftTerm.set(status.term);
+      metrics.raftCommitIndex.set(status.commit);
+      let offline = 0;
+      if (active) for (const topic of quorum.image.topics()) for (const state of topic.partitions()) if (state.leader === -1) offline++;
+      metrics.offlinePartitions.set(offline);
+    }
+    const broker = this.broker;
+    if (broker === undefined) return;
+    metrics.partitionLogSizeBytes.reset();
+    metrics.followerLagOffsets.reset();
+    let led = 0;
+    let underReplicated = 0;
+    let underMinIsr = 0;
+    let totalBytes = 0;
+    const partitions = broker.logs.allPartitions();
+    for (const partition of partitions) {
+      const labels = { topic: partition.topic, partition: String(partition.index) };
+      const bytes = partition.log.sizeInBytes;
+      totalBytes += bytes;
+      metrics.partitionLogSizeBytes.set(labels, bytes);
+      if (!partition.isLeader) continue;
+      led++;
+      const { isr, replicas } = partition.role;
+      if (isr.length < replicas.length) underReplicated++;
+      if (isr.length < partition.minInsyncReplicas) underMinIsr++;
+      const logEnd = partition.log.logEndOffset;
+      for (const [replica, follower] of partition.followers) {
+        if (follower.logEndOffset >= 0) metrics.followerLagOffsets.set({ ...labels, replica: String(replica) }, Math.max(0, logEnd - follower.logEndOffset));
+      }
+    }
+    metrics.logSizeBytes.set(totalBytes);
+    metrics.partitions.set(partitions.length);
+    metrics.leaderPartitions.set(led);
+    metrics.underReplicatedPartitions.set(underReplicated);
+    metrics.underMinIsrPartitions.set(underMinIsr);
+    metrics.offlineReplicas.set(broker.logs.offlineReplicas().length);
+    metrics.forgetTopicsExcept(new Set([...partitions.map((partition) => partition.topic), ...broker.logs.offlineReplicas().map((replica) => replica.topic)]));
+  }
+
+  /** The state readiness is judged on (see nodeHealth.ts). */
+  healthInput(): NodeHealthInput {
+    const broker = this.broker;
+    return {
+      started: this.started,
+      stopping: this.stopping !== undefined,
+      controller: this.quorum === undefined ? null : { leaderId: this.quorum.leaderId },
+      broker:
+        broker === undefined
+          ? null
+          : {
+              recovery: broker.publisher.recovery,
+              brokerEpoch: broker.lifecycle.brokerEpoch,
+              fenced: broker.lifecycle.isFenced,
+              leadershipRevoked: broker.lifecycle.leadershipRevoked(),
+              metadataApplyFailure: broker.follower.applyFailure,
+              metadataOffset: broker.follower.offset,
+              metadataBehind: broker.lifecycle.metadataBehind(),
+              metadataLagMaxMs: this.config.int('broker.session.timeout.ms'),
+              shuttingDown: broker.lifecycle.isShuttingDown,
+            },
+    };
+  }
+
+  readiness(): Readiness {
+    return readiness(this.healthInput());
+  }
+
+  /** GET /v1/broker: what this node is doing, for operators and scripts. */
+  describe(): object {
+    const input = this.healthInput();
+    const { ready, reasons } = readiness(input);
+    const broker = this.broker;
+    const quorum = this.quorum;
+    const partitions = broker?.logs.allPartitions() ?? [];
+    const names = (selected: Partition[]) => selected.map((partition) => partition.name).sort();
+    return {
+      nodeId: this.config.nodeId,
+      clusterId: this.clusterId,
+      roles: this.config.roles(),
+      state: nodeState(input),
+      ready,
+      reasons,
+      controller: quorum === undefined ? null : { leaderId: quorum.leaderId, active: quorum.leaderId === this.config.nodeId && quorum.isActive, term: quorum.raft.status().term },
+      broker:
+        broker === undefined || input.broker === null
+          ? null
+          : {
+              brokerEpoch: input.broker.brokerEpoch,
+              fenced: input.broker.fenced,
+              metadataOffset: input.broker.metadataOffset,
+              metadataBehind: input.broker.metadataBehind,
+              recovery: input.broker.recovery,
+              partitions: {
+                leader: names(partitions.filter((partition) => partition.isLeader)),
+                follower: names(partitions.filter((partition) => !partition.isLeader)),
+                offline: broker.logs.offlineReplicas().map((replica) => ({ partition: `${replica.topic}-${replica.partition}`, reason: replica.reason })),
+              },
+            },
     };
   }
 
@@ -476,7 +589,6 @@ export class Node {
 
   private async shutdown(): Promise<void> {
     this.logger.info('node stopping');
-    clearInterval(this.sizeTimer);
     clearInterval(this.offsetsExpiryTimer);
     const broker = this.broker;
     if (broker !== undefined && this.config.boolean('controlled.shutdown.enable') && broker.lifecycle.brokerEpoch !== -1) {
@@ -515,4 +627,19 @@ export class Node {
     }
     this.logger.info('node stopped');
   }
+}
+
+/** One word for what the node is doing, the first that applies. */
+function nodeState(input: NodeHealthInput): string {
+  const broker = input.broker;
+  if (input.stopping || broker?.shuttingDown === true) return 'stopping';
+  if (broker !== null) {
+    if (!broker.recovery.done) return 'recovering';
+    if (broker.brokerEpoch === -1) return 'registering';
+    if (broker.fenced) return 'fenced';
+    if (broker.leadershipRevoked !== null || broker.metadataBehind !== null) return 'catching-up';
+  } else if (input.controller !== null && input.controller.leaderId === -1) {
+    return 'electing';
+  }
+  return input.started ? 'running' : 'starting';
 }

@@ -276,8 +276,7 @@ export class ReplicaManager {
       if (partition.log.cleanupPolicy.compact) requireKeys(partition.name, input.records);
       const leaderEpoch = partition.leaderEpoch;
       const result = await partition.log.append(input.records, { leaderEpoch });
-      this.metrics.bytesIn.inc(result.bytes);
-      this.metrics.recordsIn.inc(result.lastOffset - result.firstOffset + 1);
+      this.metrics.countIn(partition.topic, result.bytes, result.lastOffset - result.firstOffset + 1);
       partition.appended();
       partition.maybeAdvanceHighWatermark();
       if (acks === -1) await this.awaitReplication(partition, leaderEpoch, result.lastOffset + 1, timeoutMs);
@@ -369,7 +368,7 @@ export class ReplicaManager {
   /** Counts what a fetch answers (reads made while it waited are not answers). */
   private answered(results: FetchResult[]): FetchResult[] {
     for (const result of results) {
-      this.metrics.bytesOut.inc(result.records.length);
+      this.metrics.countOut(result.topic, result.records);
       if (result.errorCode !== 0) this.metrics.errors.inc({ api: 'fetch', error: String(result.errorCode) });
     }
     return results;
@@ -555,6 +554,7 @@ export class ReplicaManager {
   private changeIsr(partition: Partition, newIsr: number[], kind: 'expand' | 'shrink'): void {
     const change = partition.beginIsrChange(newIsr, kind);
     this.metrics.isrChanges.inc({ kind });
+    (kind === 'shrink' ? this.metrics.isrShrinks : this.metrics.isrExpands).inc();
     this.logger.info({ partition: partition.name, isr: partition.role.isr, newIsr, kind }, 'asking the controller to change the ISR');
     this.sendIsrChange(partition, change, 0);
   }

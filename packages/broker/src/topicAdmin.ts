@@ -56,6 +56,8 @@ export interface PartitionDescription {
   readonly replicas: number[];
   readonly isr: number[];
   readonly offlineReplicas: number[];
+  /** The topic's min.insync.replicas (its override, else this broker's default). */
+  readonly minInsyncReplicas: number;
   /** This broker's log bounds when it leads the partition; -1 otherwise. */
   readonly logStartOffset: number;
   readonly highWatermark: number;
@@ -91,9 +93,11 @@ export function liveBrokerEndpoints(image: MetadataImage, name: ListenerName): B
 /** Every partition of `topic` as the image has it, with this broker's log bounds where it leads. */
 export function describePartitions(image: MetadataImage, logs: LogManager, topic: string): PartitionDescription[] {
   const partitions: PartitionDescription[] = [];
+  const minInsyncReplicas = logs.settingsFor(Object.fromEntries(image.topicConfigs(topic))).minInsyncReplicas;
   for (const state of image.topic(topic)?.partitions() ?? []) {
     const local = logs.partition(topic, state.partition);
     partitions.push({
+      minInsyncReplicas,
       partition: state.partition,
       errorCode: state.leader === -1 ? errorCode('LEADER_NOT_AVAILABLE') : 0,
       leader: state.leader,

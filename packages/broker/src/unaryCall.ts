@@ -13,8 +13,8 @@ export function serveUnary<Request, Response>(
   metrics: BrokerMetrics,
   logger: Logger,
 ): void {
-  const stopTimer = metrics.requestSeconds.startTimer({ api });
-  metrics.requests.inc({ api });
+  const stopTimer = metrics.requestSeconds.startTimer({ api, listener: 'GRPC' });
+  metrics.requests.inc({ api, listener: 'GRPC' });
   handle(call.request).then(
     (response) => {
       stopTimer();

@@ -131,6 +131,7 @@ export class KafkaDoorFixture {
       host: '127.0.0.1',
       port: 0,
       maxRequestBytes: options.maxRequestBytes ?? config.int('socket.request.max.bytes'),
+      idleTimeoutMs: config.int('connections.max.idle.ms'),
       handler: fixture.handler,
       memory: fixture.memory,
       metrics,

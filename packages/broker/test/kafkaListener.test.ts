@@ -208,6 +208,23 @@ describe('the Kafka listener', () => {
     });
   });
 
+  it('closes a connection idle for connections.max.idle.ms, but not one with a request in flight', async () => {
+    await fixture.close();
+    fixture = await KafkaDoorFixture.start({ config: { 'connections.max.idle.ms': '300' } });
+    await fixture.createTopic('orders', 1);
+    const idle = await connect();
+    const polling = await connect();
+    const started = Date.now();
+    // A long poll that outlasts the idle time: its connection stays until it is answered, and after.
+    const poll = polling.send('Fetch', 11, { maxWaitMs: 800, minBytes: 1, topics: [{ topic: 'orders', partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 1024 }] }] });
+    await idle.closed;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect((await poll).responses[0]!.partitions[0]!.errorCode).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(750);
+    expect((await polling.send('ApiVersions', 0, {})).errorCode).toBe(0);
+    await polling.closed;
+  });
+
   it('closes every connection on shutdown: a long poll in flight is answered first, idle ones just close', async () => {
     await fixture.createTopic('orders', 1);
     const idle = await connect();

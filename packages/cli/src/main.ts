@@ -81,6 +81,17 @@ export function buildProgram(): Command {
       await clusterStatus(bootstrapOf(command), options.format);
     });
   cluster
+    .command('health')
+    .description('healthy = an active controller, every broker live, every partition with a leader, none under min.insync.replicas; exit status 0 when healthy, 1 when not')
+    .option('--watch', 'keep checking every 2 s and print each change (Ctrl-C stops)', false)
+    .option('--exit-when-healthy', 'keep checking until healthy (exit 0), or until --timeout (exit 1)', false)
+    .option('--timeout <seconds>', 'with --exit-when-healthy or --watch: give up after this many seconds', integer('--timeout', 1))
+    .addOption(formatOption())
+    .action(async (options: { format: 'table' | 'json'; watch: boolean; exitWhenHealthy: boolean; timeout?: number }, command: Command) => {
+      const { clusterHealth } = await import('./commands/health.js');
+      await clusterHealth(bootstrapOf(command), { format: options.format, watch: options.watch, exitWhenHealthy: options.exitWhenHealthy, timeoutS: options.timeout });
+    });
+  cluster
     .command('rebalance')
     .description('move leadership back to each partition\'s preferred replica now (preferred-leader election)')
     .addOption(formatOption())

@@ -50,6 +50,8 @@ export interface ClusterPartitionStatus {
   isr: number[];
   /** Replicas whose broker reported them offline (their log failed there); not leaders, not in the ISR. */
   offlineReplicas: number[];
+  /** The topic's min.insync.replicas (0 from a broker too old to say). */
+  minInsyncReplicas: number;
 }
 
 export interface ClusterNodeStatus {
@@ -208,11 +210,35 @@ export class Admin {
     const response = await this.metadata(names ?? [], true);
     const byName = new Map(response.topics.map((topic) => [topic.name, topic]));
     const wanted = names ?? [...byName.keys()].sort();
-    return wanted.map((name) => {
+    const descriptions = wanted.map((name) => {
       const topic = byName.get(name);
       if (topic === undefined) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${name}' does not exist`);
       if (topic.errorCode !== 0) throw RunnelError.fromCode(topic.errorCode, `topic '${name}': ${topic.errorMessage || 'metadata error'}`);
       return describeTopic(topic);
+    });
+    await this.withLeadersOffsets(descriptions);
+    return descriptions;
+  }
+
+  /**
+   * The answering broker knows the log start and high watermark only of partitions it leads: every
+   * partition's own leader is asked (ListOffsets earliest and latest). A partition whose leader
+   * cannot say (no leader, a new leader below its epoch start, unreachable) keeps -1.
+   */
+  private async withLeadersOffsets(descriptions: TopicDescription[]): Promise<void> {
+    const led = descriptions.flatMap((topic) => topic.partitions.filter((partition) => partition.leader >= 0).map((partition) => ({ topic: topic.name, partition })));
+    if (led.length === 0) return;
+    const queries = led.flatMap(({ topic, partition }) => (['earliest', 'latest'] as const).map((timestamp) => ({ topic, partition: partition.partition, timestamp })));
+    let answers: Array<ClientApi.PartitionOffset__Output | undefined>;
+    try {
+      answers = await listOffsetAnswers(this.cluster, queries);
+    } catch {
+      return; // the leaders' offsets are extra; the metadata's answer stands
+    }
+    led.forEach(({ partition }, index) => {
+      const [earliest, latest] = [answers[2 * index], answers[2 * index + 1]];
+      partition.logStartOffset = earliest?.errorCode === 0 ? Number(earliest.offset) : -1;
+      partition.highWatermark = latest?.errorCode === 0 ? Number(latest.offset) : -1;
     });
   }
 
@@ -510,6 +536,7 @@ export function clusterStatusOf(response: ClientApi.DescribeClusterResponse__Out
             leaderEpoch: partition.leaderEpoch,
             partitionEpoch: partition.partitionEpoch,
             replicas: [...partition.replicas],
+            minInsyncReplicas: partition.minInsyncReplicas,
             isr: [...partition.isr],
             offlineReplicas: [...partition.offlineReplicas],
           }))
@@ -531,10 +558,11 @@ function offsetSpecValue(spec: OffsetSpec): number {
  * several times, since answers are matched by partition). Partition errors become RunnelErrors
  * naming the partition; leader errors ask the cluster to refresh its metadata.
  */
-export async function listOffsetsFromLeaders(
+/** Each query's ListOffsets answer from its partition's leader, error codes included. */
+async function listOffsetAnswers(
   cluster: Cluster,
   queries: Array<{ topic: string; partition: number; timestamp: OffsetSpec }>,
-): Promise<ListedOffset[]> {
+): Promise<Array<ClientApi.PartitionOffset__Output | undefined>> {
   // Per leader address, rounds of queries in which each partition appears once: key -> query index.
   const rounds = new Map<string, Array<Map<string, number>>>();
   for (const [index, query] of queries.entries()) {
@@ -566,6 +594,14 @@ export async function listOffsetsFromLeaders(
     }),
   );
   await Promise.all(calls);
+  return answers;
+}
+
+export async function listOffsetsFromLeaders(
+  cluster: Cluster,
+  queries: Array<{ topic: string; partition: number; timestamp: OffsetSpec }>,
+): Promise<ListedOffset[]> {
+  const answers = await listOffsetAnswers(cluster, queries);
   return queries.map((query, index) => {
     const answer = answers[index];
     if (answer === undefined) throw new RunnelError('UNKNOWN_SERVER_ERROR', `no ListOffsets answer for ${query.topic}-${query.partition}`);

@@ -27,6 +27,7 @@ export const BROKER_CONFIG = new ConfigDef(
     'delete.topic.enable': { type: 'boolean', default: true, doc: 'Allow DeleteTopics.' },
     'message.max.bytes': { type: 'int', default: 1048588, min: 0, doc: 'Largest record batch the broker accepts.' },
     'socket.request.max.bytes': { type: 'int', default: 104857600, min: 1, doc: 'Largest request the broker accepts (a larger Kafka frame closes its connection).' },
+    'connections.max.idle.ms': { type: 'long', default: 600000, min: -1, doc: 'Close a Kafka connection that has had no request in flight and no traffic for this long; 0 or -1 never closes one.' },
     'queued.max.request.bytes': { type: 'long', default: 268435456, min: -1, doc: 'Bytes of received requests the broker holds before it stops reading more (back-pressure); -1 is unlimited.' },
     'fetch.max.bytes': { type: 'int', default: 57671680, min: 1024, doc: 'Largest fetch response the broker builds.' },
     'log.segment.bytes': { type: 'int', default: 1073741824, min: 128, doc: 'Roll a segment at this size.' },

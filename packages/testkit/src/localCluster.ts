@@ -1,5 +1,5 @@
 // A cluster of real node processes for tests: every node a broker and a controller voter, on free
-// loopback ports, started together (a node is ready only once a Raft majority elected a controller
+// loopback ports (or each on its own address, e.g. in a network namespace: `placement`), started together (a node is ready only once a Raft majority elected a controller
 // and it registered with it, so starting them one after another would never finish).
 //
 // With `networkFaults`, the links between nodes run through FaultProxy instances in the test
@@ -35,6 +35,16 @@ export interface LocalClusterOptions {
   networkFaults?: boolean;
   /** Each node's process.roles (default 'broker,controller'); the voters are the nodes with 'controller'. */
   roles?: (nodeId: number) => 'broker' | 'controller' | 'broker,controller';
+  /**
+   * Where each node runs: the address it binds and advertises, and the command it runs under (e.g.
+   * `ip netns exec` into its own network namespace). Default: 127.0.0.1, run directly.
+   */
+  placement?: (nodeId: number) => NodePlacement;
+}
+
+export interface NodePlacement {
+  host: string;
+  launcher?: readonly string[];
 }
 
 /** The proxies of a cluster started with `networkFaults`. */
@@ -101,7 +111,10 @@ export class LocalCluster {
     const voterIds = ids.filter((id) => roleOf(id).includes('controller'));
     if (voterIds.length === 0) throw new RangeError('a cluster needs at least one node with the controller role');
     if (options.roles !== undefined && options.networkFaults === true) throw new RangeError('networkFaults needs every node to be a broker and a controller');
-    const voters = voterIds.map((id) => `${id}@127.0.0.1:${portsOf(id).controller}`).join(',');
+    // The fault proxies listen on the test process's loopback, which nodes placed elsewhere cannot reach.
+    if (options.placement !== undefined && options.networkFaults === true) throw new RangeError('networkFaults works only with every node on 127.0.0.1 (no placement)');
+    const hostOf = (id: number) => options.placement?.(id).host ?? '127.0.0.1';
+    const voters = voterIds.map((id) => `${id}@${hostOf(id)}:${portsOf(id).controller}`).join(',');
     const clusterId = randomBytes(16).toString('base64url');
 
     let network: FaultNetwork | undefined;
@@ -143,6 +156,8 @@ export class LocalCluster {
           nodeId: id,
           dataDir: join(options.dataDir, `node-${id}`),
           ports: portsOf(id),
+          host: hostOf(id),
+          launcher: options.placement?.(id).launcher,
           env: options.env,
           config: {
             'process.roles': roleOf(id),

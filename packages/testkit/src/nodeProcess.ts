@@ -35,6 +35,13 @@ export async function makeTempDir(prefix = 'runnel-test-'): Promise<string> {
 export interface NodeProcessOptions {
   nodeId?: number;
   dataDir: string;
+  /** The address every listener binds to and advertises. Default 127.0.0.1. */
+  host?: string;
+  /**
+   * A command the node runs under, e.g. `['ip', 'netns', 'exec', 'ns1']` to put it in a network
+   * namespace. It must exec the node in place (as `ip netns exec` does), so that signals reach it.
+   */
+  launcher?: readonly string[];
   /** Extra server.properties keys (override the harness defaults). */
   config?: Record<string, string>;
   env?: NodeJS.ProcessEnv;
@@ -83,6 +90,8 @@ export class NodeProcess {
     readonly httpPort: number,
     /** The PLAINTEXT listener, for Kafka clients. */
     readonly kafkaPort: number,
+    readonly host: string,
+    private readonly launcher: readonly string[],
     private readonly env: NodeJS.ProcessEnv,
     config: Record<string, string>,
   ) {
@@ -90,9 +99,9 @@ export class NodeProcess {
     this.configPath = join(dataDir, 'server.properties');
     const properties: Record<string, string> = {
       'node.id': String(nodeId),
-      'listeners': `PLAINTEXT://127.0.0.1:${kafkaPort},GRPC://127.0.0.1:${grpcPort},CONTROLLER://127.0.0.1:${controllerPort},HTTP://127.0.0.1:${httpPort}`,
+      'listeners': `PLAINTEXT://${host}:${kafkaPort},GRPC://${host}:${grpcPort},CONTROLLER://${host}:${controllerPort},HTTP://${host}:${httpPort}`,
       // A single node is its own quorum; a cluster passes the voters of all its nodes in `config`.
-      'controller.quorum.voters': `${nodeId}@127.0.0.1:${controllerPort}`,
+      'controller.quorum.voters': `${nodeId}@${host}:${controllerPort}`,
       'log.dirs': join(dataDir, 'logs'),
       // Shorter than Kafka's 2 s / 9 s so that tests which kill and restart a node do not wait long
       // for its old session to expire (a new incarnation registers only after that).
@@ -114,7 +123,8 @@ export class NodeProcess {
       ports = { grpc, controller, http, kafka };
     }
     const kafka = ports.kafka ?? (await freePort());
-    return new NodeProcess(options.nodeId ?? 1, options.dataDir, ports.grpc, ports.controller, ports.http, kafka, options.env ?? {}, options.config ?? {});
+    const host = options.host ?? '127.0.0.1';
+    return new NodeProcess(options.nodeId ?? 1, options.dataDir, ports.grpc, ports.controller, ports.http, kafka, host, options.launcher ?? [], options.env ?? {}, options.config ?? {});
   }
 
   /** Starts a single node (its own controller quorum) on free ports and waits until it serves requests. */
@@ -126,16 +136,16 @@ export class NodeProcess {
 
   /** host:port of the CONTROLLER listener, as controller.quorum.voters names it. */
   get controllerAddress(): string {
-    return `127.0.0.1:${this.controllerPort}`;
+    return `${this.host}:${this.controllerPort}`;
   }
 
   get bootstrap(): string {
-    return `127.0.0.1:${this.grpcPort}`;
+    return `${this.host}:${this.grpcPort}`;
   }
 
   /** host:port of the PLAINTEXT listener: a Kafka client's bootstrap.servers. */
   get kafkaBootstrap(): string {
-    return `127.0.0.1:${this.kafkaPort}`;
+    return `${this.host}:${this.kafkaPort}`;
   }
 
   get pid(): number | undefined {
@@ -158,7 +168,8 @@ export class NodeProcess {
   /** Starts the process (again) with the same config and ports; resolves when it logs "node ready". */
   async launch(): Promise<void> {
     if (this.running) throw new Error(`node ${this.nodeId} is already running`);
-    const child = spawn(process.execPath, [RUNNEL_BIN, 'node', '--config', this.configPath], {
+    const [command = process.execPath, ...args] = [...this.launcher, process.execPath, RUNNEL_BIN, 'node', '--config', this.configPath];
+    const child = spawn(command, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RUNNEL_LOG_LEVEL: 'info', ...this.env },
     });

@@ -35,6 +35,8 @@ export interface KafkaListenerOptions {
   readonly port: number;
   /** socket.request.max.bytes: a larger frame closes its connection before any of it is buffered. */
   readonly maxRequestBytes: number;
+  /** connections.max.idle.ms: a connection with nothing in flight and no traffic this long is closed; -1 never. */
+  readonly idleTimeoutMs: number;
   readonly handler: KafkaRequestHandler;
   /** queued.max.request.bytes, shared with the gRPC door: produce requests hold their bytes until answered. */
   readonly memory: RequestMemoryPool;
@@ -155,6 +157,21 @@ class KafkaConnection {
     socket.on('end', () => {
       if (this.frames.pendingBytes > 0) this.fail(`the connection ended inside a request (${this.frames.pendingBytes} bytes of it received)`);
     });
+    // As Kafka's selector does: clients reconnect when they need to, and a broker should not keep
+    // the sockets of clients that went away without a FIN (a dead host, a dropped NAT entry) forever.
+    if (options.idleTimeoutMs > 0) {
+      socket.setTimeout(options.idleTimeoutMs);
+      socket.on('timeout', () => {
+        // A request in flight (a long poll) is not idleness. Node does not re-arm a socket timeout
+        // that has fired, so it is set again to count from the traffic that follows.
+        if (this.exchanges.length > 0 || this.queue.length > 0) {
+          socket.setTimeout(options.idleTimeoutMs);
+          return;
+        }
+        options.logger.debug({ peer: this.peer, idleMs: options.idleTimeoutMs }, 'closing idle Kafka connection (connections.max.idle.ms)');
+        this.close();
+      });
+    }
   }
 
   /** Stops taking requests; ends the connection once the requests started are answered, or after `graceMs`. */
@@ -225,8 +242,8 @@ class KafkaConnection {
       return { pipelined, heldBytes: 0, reply: Promise.resolve(reply) };
     }
     const api = `kafka.${request.apiName}`;
-    this.options.metrics.requests.inc({ api });
-    const stopTimer = this.options.metrics.requestSeconds.startTimer({ api });
+    this.options.metrics.requests.inc({ api, listener: 'PLAINTEXT' });
+    const stopTimer = this.options.metrics.requestSeconds.startTimer({ api, listener: 'PLAINTEXT' });
     let settle!: (reply: Reply) => void;
     const reply = new Promise<Reply>((resolve) => (settle = resolve));
     const run = (): void => {
