@@ -19,6 +19,8 @@ if ! command -v dockerd >/dev/null 2>&1; then
 fi
 
 if ! engine_answers && command -v dockerd >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
+  # A dockerd that died (or a machine stopped under it) leaves its pid file, which stops a new one.
+  if [[ -f /var/run/docker.pid ]] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then rm -f /var/run/docker.pid; fi
   echo "ci-docker: starting dockerd (log: /var/log/runnel-ci-dockerd.log)"
   nohup dockerd >/var/log/runnel-ci-dockerd.log 2>&1 &
   for _ in $(seq 1 60); do engine_answers && break; sleep 1; done
