@@ -29,16 +29,14 @@ const STAND_IN_RECIPE = { suite: 'bookworm', variant: 'minbase', node: 'node-lin
 const PULL_TIMEOUT_MS = 60_000;
 const DEBOOTSTRAP_TIMEOUT_MS = 15 * 60_000;
 
-const help = `Usage: node scripts/build-image.mjs [--print-tag] [--no-pull] [--build-network NAME]
+const help = `Usage: node scripts/build-image.mjs [--print-tag] [--no-pull]
 
 Builds the image runnel:<digest> (and tags it runnel:latest) from deploy/docker/Dockerfile, first
 making a local stand-in for ${BASE_IMAGE} when it cannot be pulled. Unchanged inputs reuse
 the images already built.
 
   --print-tag           print the tag the current sources build to, and exit (nothing is built)
-  --no-pull             do not try to pull ${BASE_IMAGE}; build the stand-in if it is missing
-  --build-network NAME  network for the Dockerfile's RUN steps (docker build --network), e.g.
-                        host where containers on the default bridge cannot reach the npm registry`;
+  --no-pull             do not try to pull ${BASE_IMAGE}; build the stand-in if it is missing`;
 
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { cwd: root, stdio: options.capture ? ['ignore', 'pipe', 'pipe'] : 'inherit', encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...options });
@@ -192,7 +190,7 @@ function extraCertificateAuthorities() {
   return certificates.filter((pem) => !known.has(compact(pem))).join('\n');
 }
 
-function buildRunnelImage({ network }) {
+function buildRunnelImage() {
   const base = inspectImage(BASE_IMAGE);
   const digest = imageInputsDigest(base.id);
   const tag = `${IMAGE_REPOSITORY}:${digest.slice(0, 16)}`;
@@ -202,7 +200,6 @@ function buildRunnelImage({ network }) {
     return { tag, built: false };
   }
   const args = ['build', '--file', 'deploy/docker/Dockerfile', '--label', `${DIGEST_LABEL}=${digest}`, '--tag', tag, '--tag', `${IMAGE_REPOSITORY}:latest`];
-  if (network !== undefined) args.push('--network', network);
   const authorities = extraCertificateAuthorities();
   if (authorities !== '') args.push('--build-arg', `EXTRA_CA_CERTS=${authorities}`);
   mustRun('docker', [...args, '.']);
@@ -213,7 +210,6 @@ function main() {
   const options = parseCommandLine('build-image', help, {
     'print-tag': { type: 'boolean', default: false },
     'no-pull': { type: 'boolean', default: false },
-    'build-network': { type: 'string' },
   });
   if (run('docker', ['version', '--format', '{{.Server.Version}}'], { capture: true }).status !== 0) {
     throw new Error('build-image: no Docker engine answers (docker version failed); start dockerd first');
@@ -226,7 +222,7 @@ function main() {
   }
   const started = Date.now();
   const base = ensureBaseImage({ pull: !options['no-pull'] });
-  const { tag, built } = buildRunnelImage({ network: options['build-network'] });
+  const { tag, built } = buildRunnelImage();
   console.log(`build-image: ${tag} ${built ? 'built' : 'reused (inputs unchanged)'} over ${BASE_IMAGE} (${base}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 

@@ -52,6 +52,11 @@ describe('the image (deploy/docker)', () => {
     expect(argumentsOf('RUN').join(' ')).toMatch(/useradd .*--uid 10001 .*runnel/);
   });
 
+  it('copies every workspace package\'s manifest before the install, so the install layer sees them all', () => {
+    const copied = instructions.filter(([keyword]) => keyword === 'COPY').map(([, value]) => value.split(' ')[0]);
+    for (const name of readdirSync(join(root, 'packages'))) expect(copied, `COPY packages/${name}/package.json`).toContain(`packages/${name}/package.json`);
+  });
+
   it('its own server.properties is a valid node configuration whose HTTP port the HEALTHCHECK asks, on /readyz', () => {
     const config = BrokerConfig.from({ file: imageProperties() });
     expect(config.logDir().startsWith(argumentsOf('VOLUME')[0]!)).toBe(true);
