@@ -122,6 +122,7 @@ function ensureDebootstrap() {
   if (run('sh', ['-c', 'command -v debootstrap'], { capture: true }).status === 0) return;
   if (process.getuid?.() !== 0) throw new Error('build-image: debootstrap is missing and only root can install it: sudo apt-get install -y debootstrap');
   console.log('build-image: installing debootstrap');
+  mustRun('apt-get', ['update', '-qq']);
   mustRun('apt-get', ['install', '-y', '-qq', 'debootstrap'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
