@@ -133,6 +133,11 @@ export class Node implements NodeStatusSource {
     if (process.env.GRPC_VERBOSITY === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
     const config = this.config;
     const roles = config.roles();
+    // A server.properties written for Kafka: say once which of its keys do nothing here, and why.
+    const ignoredNotice = config.ignoredKafkaKeysNotice();
+    if (ignoredNotice !== null) this.logger.warn({ ignoredKafkaKeys: config.ignoredKafkaSettings().map((setting) => setting.key) }, ignoredNotice);
+    const derivedNotice = config.derivedListenersNotice();
+    if (derivedNotice !== null) this.logger.info(derivedNotice);
     const logDir = config.logDir();
     mkdirSync(logDir, { recursive: true });
     const configuredClusterId = config.string('cluster.id');
@@ -353,6 +358,7 @@ export class Node implements NodeStatusSource {
       },
       log: new ReplicatedOffsetsLog(logs, replicas, config.int('offsets.commit.timeout.ms')),
       logger: this.logger.child({ role: 'group-coordinator' }),
+      offsetMetadataBytesMax: config.int('offset.metadata.max.bytes'),
     });
     this.coordinator = coordinator;
     const retentionMs = config.int('offsets.retention.minutes') * 60_000;
@@ -375,6 +381,7 @@ export class Node implements NodeStatusSource {
         waitForMetadata: (offset, timeoutMs) => follower.waitForOffset(offset, timeoutMs),
         offsetsTopicPartitions: config.int('offsets.topic.num.partitions'),
         offsetsTopicReplicationFactor: config.int('offsets.topic.replication.factor'),
+        offsetsTopicSegmentBytes: config.int('offsets.topic.segment.bytes'),
       },
       coordinator,
       this.logger,

@@ -129,6 +129,16 @@ describe('GroupCoordinator', () => {
     expect(coordinatorHere.describe('nobody-knows').group).toBeNull();
   });
 
+  it('refuses offset metadata longer than offset.metadata.max.bytes', async () => {
+    fixture ??= await leaderFixture({ brokerId: 1, role: { leader: 1, leaderEpoch: 1, partitionEpoch: 1, replicas: [1], isr: [1] } });
+    const log = new ReplicatedOffsetsLog(fixture.logs, fixture.replicas, 5_000, TOPIC);
+    const strict = new GroupCoordinator({ offsetsPartitions: () => 1, group: SETTINGS, log, logger, offsetMetadataBytesMax: 8 });
+    await strict.becomeCoordinator(0, 1);
+    const commit = (metadata: string) => strict.commitOffsets('tools', '', -1, [{ topic: 'orders', partition: 0, offset: 5, leaderEpoch: -1, metadata }]);
+    expect(await commit('12345678')).toEqual([0]);
+    expect(await commit('123456789')).toEqual([errorCode('OFFSET_METADATA_TOO_LARGE')]);
+  });
+
   it('answers NOT_COORDINATOR for groups it does not host, and a failed write as COORDINATOR_NOT_AVAILABLE without remembering it', async () => {
     const coordinatorHere = await coordinator();
     const elsewhere = new GroupCoordinator({ offsetsPartitions: () => 1, group: SETTINGS, log: new ReplicatedOffsetsLog(fixture!.logs, fixture!.replicas, 5_000, TOPIC), logger });

@@ -122,7 +122,7 @@ export class KafkaDoorFixture {
     };
     const topics = new TopicAdmin(cluster, logs, logger);
     const coordinatorLocator = new GroupCoordinatorLocator(
-      { ...cluster, offsetsTopicPartitions: OFFSETS_PARTITIONS, offsetsTopicReplicationFactor: 1 },
+      { ...cluster, offsetsTopicPartitions: OFFSETS_PARTITIONS, offsetsTopicReplicationFactor: 1, offsetsTopicSegmentBytes: config.int('offsets.topic.segment.bytes') },
       coordinator,
       logger,
     );

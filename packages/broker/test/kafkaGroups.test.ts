@@ -15,7 +15,7 @@ describe('the Kafka door\'s group APIs', () => {
   let client: KafkaWireClient;
 
   beforeEach(async () => {
-    fixture = await KafkaDoorFixture.start();
+    fixture = await KafkaDoorFixture.start({ config: { 'offsets.topic.segment.bytes': '1048576' } });
     await fixture.createTopic('orders', 2);
     client = await fixture.connect('member-client');
   });
@@ -32,6 +32,7 @@ describe('the Kafka door\'s group APIs', () => {
     }
     expect(fixture.created).toEqual([OFFSETS_TOPIC]);
     expect(fixture.image.topicConfigs(OFFSETS_TOPIC).get('cleanup.policy')).toBe('compact');
+    expect(fixture.image.topicConfigs(OFFSETS_TOPIC).get('segment.bytes')).toBe('1048576');
     const batched = await client.send('FindCoordinator', 4, { keyType: 0, coordinatorKeys: ['billing', 'shipping', ''] });
     expect(batched.coordinators.map((entry) => [entry.key, entry.errorCode, entry.nodeId, entry.port])).toEqual([
       ['billing', 0, THIS_BROKER, fixture.port],

@@ -3,6 +3,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CompressionCodec } from '@runnel/common';
 import { parseFormat } from './output.js';
 
+export { errorLine } from './output.js';
+
 // Every node of the default local cluster: commands keep working while one of them is down.
 const DEFAULT_BOOTSTRAP = process.env.RUNNEL_BOOTSTRAP ?? '127.0.0.1:9192,127.0.0.1:9193,127.0.0.1:9194';
 
@@ -59,6 +61,18 @@ export function buildProgram(): Command {
     .action(async (options: { config?: string; set: string[] }) => {
       const { runNode } = await import('./commands/node.js');
       await runNode(options);
+    });
+
+  const config = program.command('config').description('inspect a node\'s configuration');
+  config
+    .command('show')
+    .description('the effective value of every key and where it came from (default, file, environment, --set), and the Kafka keys that have no effect, with why')
+    .option('--config <file>', 'a server.properties file')
+    .option('--set <key=value>', 'override a config key (repeatable)', collect, [] as string[])
+    .addOption(formatOption())
+    .action(async (options: { config?: string; set: string[]; format: 'table' | 'json' }) => {
+      const { configShow } = await import('./commands/config.js');
+      configShow(options);
     });
 
   const cluster = program.command('cluster').description('run and inspect a cluster');

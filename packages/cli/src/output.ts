@@ -23,3 +23,15 @@ export function printJson(value: unknown): void {
 export function printLine(text: string): void {
   process.stdout.write(text + '\n');
 }
+
+/**
+ * The one stderr line of a failed command: `runnel: NAME: detail` for an error with a Kafka code,
+ * naming the code once even where a peer's message repeats it (an older node put the name into
+ * its error_message too), else `runnel: message`.
+ */
+export function errorLine(error: unknown): string {
+  if (!(error instanceof Error)) return `runnel: ${String(error)}`;
+  const { errorName, detail } = error as Error & { errorName?: unknown; detail?: unknown };
+  if (typeof errorName !== 'string' || typeof detail !== 'string') return `runnel: ${error.message}`;
+  return `runnel: ${errorName}: ${detail.replaceAll(`${errorName}: `, '')}`;
+}

@@ -213,7 +213,7 @@ export class Admin {
     const descriptions = wanted.map((name) => {
       const topic = byName.get(name);
       if (topic === undefined) throw new RunnelError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${name}' does not exist`);
-      if (topic.errorCode !== 0) throw RunnelError.fromCode(topic.errorCode, `topic '${name}': ${topic.errorMessage || 'metadata error'}`);
+      if (topic.errorCode !== 0) throw RunnelError.fromCode(topic.errorCode, aboutTopic(name, topic.errorMessage));
       return describeTopic(topic);
     });
     await this.withLeadersOffsets(descriptions);
@@ -477,6 +477,12 @@ function memberAssignment(groupId: string, member: GroupApi.DescribedGroupMember
   }
 }
 
+/** A broker's message about a topic, naming the topic once (most messages already do). */
+function aboutTopic(name: string, message: string): string {
+  if (message === '') return `topic '${name}': metadata error`;
+  return message.includes(`'${name}'`) ? message : `topic '${name}': ${message}`;
+}
+
 function throwFirstTopicError(results: ClientApi.TopicResult__Output[], verb: string): void {
   for (const result of results) {
     if (result.errorCode !== 0) {
@@ -567,7 +573,7 @@ async function listOffsetAnswers(
   const rounds = new Map<string, Array<Map<string, number>>>();
   for (const [index, query] of queries.entries()) {
     const topic = await cluster.topic(query.topic);
-    if (topic.errorCode !== 0) throw RunnelError.fromCode(topic.errorCode, `topic '${query.topic}': ${topic.errorMessage || 'metadata error'}`);
+    if (topic.errorCode !== 0) throw RunnelError.fromCode(topic.errorCode, aboutTopic(query.topic, topic.errorMessage));
     const address = cluster.leaderConnection(query.topic, query.partition).address;
     const list = rounds.get(address) ?? [];
     rounds.set(address, list);

@@ -1,11 +1,13 @@
-// The keys of server.properties and of per-topic overrides, with Kafka's names and defaults.
+// The keys of server.properties and of per-topic overrides, with Kafka's names and defaults. A
+// file written for Apache Kafka is accepted too: Kafka's keys that Runnel has no use for are
+// named in one warning (kafkaBrokerKeys.ts), `broker.id` is `node.id`, and Kafka's listener names
+// are read through listener.security.protocol.map and controller.listener.names (listeners.ts).
 import { join } from 'node:path';
-import { ConfigDef, ConfigError, MAX_LONG, environmentOverrides, type ConfigKey, type ConfigValue } from './config.js';
+import { ConfigDef, ConfigError, MAX_LONG, environmentOverrides, environmentVariable, suggestion, type ConfigKey, type ConfigValue } from './config.js';
+import { KAFKA_ALIASES, checkIgnoredKafkaValue, ignoredKafkaKey, ignoredKafkaKeyNames } from './kafkaBrokerKeys.js';
+import { derivedGrpcListener, formatListeners, parseListenerEntries, parseProtocolMap, servedListeners, type Listener, type ListenerName, type ListenerNaming, type ServedListener } from './listeners.js';
 
 const HOUR_MS = 3_600_000;
-
-export const LISTENER_NAMES = ['PLAINTEXT', 'GRPC', 'REPLICATION', 'CONTROLLER', 'HTTP'] as const;
-export type ListenerName = (typeof LISTENER_NAMES)[number];
 
 export const BROKER_CONFIG = new ConfigDef(
   {
@@ -14,9 +16,15 @@ export const BROKER_CONFIG = new ConfigDef(
     'listeners': {
       type: 'string',
       default: 'PLAINTEXT://127.0.0.1:9092,GRPC://127.0.0.1:9192,CONTROLLER://127.0.0.1:9292,HTTP://127.0.0.1:9392',
-      doc: 'NAME://host:port for each listener: PLAINTEXT (the Kafka wire protocol, for Kafka clients; optional), GRPC (client API; required for a broker), REPLICATION (followers\' fetches; optional), CONTROLLER (Raft quorum; required for a controller) and HTTP (/metrics, /health).',
+      doc: 'NAME://host:port for each listener: PLAINTEXT (the Kafka wire protocol, for Kafka clients; optional), GRPC (client API; required for a broker: when only a Kafka listener is given, on its port + 100), REPLICATION (followers\' fetches; optional), CONTROLLER (Raft quorum; required for a controller) and HTTP (/metrics, /health). Kafka\'s listener names work too, through listener.security.protocol.map and controller.listener.names.',
     },
     'advertised.listeners': { type: 'string', default: null, doc: 'Addresses given to clients and other brokers, if they differ from listeners; a listener missing here is advertised as listeners has it.' },
+    'listener.security.protocol.map': {
+      type: 'string',
+      default: 'PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL',
+      doc: 'Kafka\'s NAME:PROTOCOL for listener names other than Runnel\'s: a name mapped to PLAINTEXT is a Kafka listener; one that is SSL or SASL is refused (not implemented).',
+    },
+    'controller.listener.names': { type: 'list', default: ['CONTROLLER'], doc: 'The name of the listener that serves the Raft quorum (Kafka\'s KRaft key; one listener).' },
     'log.dirs': { type: 'string', default: null, doc: 'The directory that holds partition logs (one directory).' },
     'log.dir': { type: 'string', default: './data', doc: 'Used when log.dirs is not set.' },
     'broker.rack': { type: 'string', default: null, doc: 'The rack of this broker, for rack-aware placement.' },
@@ -49,7 +57,7 @@ export const BROKER_CONFIG = new ConfigDef(
     'log.flush.interval.messages': { type: 'long', default: MAX_LONG, min: 1, doc: 'fsync a partition after this many records.' },
     'log.flush.interval.ms': { type: 'long', default: null, min: 0, doc: 'fsync a partition whose oldest unflushed record is older than this.' },
     'log.index.interval.bytes': { type: 'int', default: 4096, min: 0, doc: 'Bytes between offset index entries.' },
-    'controller.quorum.voters': { type: 'string', default: '1@127.0.0.1:9292', doc: 'The controller quorum: id@host:port for each voter, comma separated (the host:port of its CONTROLLER listener).' },
+    'controller.quorum.voters': { type: 'string', default: null, doc: 'The controller quorum: id@host:port for each voter, comma separated (the host:port of its CONTROLLER listener); by default this node alone, at its CONTROLLER listener.' },
     'controller.quorum.election.timeout.ms': { type: 'int', default: 1000, min: 100, doc: 'How long a controller waits without hearing from a leader before it starts an election.' },
     'controller.quorum.new.member': { type: 'boolean', default: false, doc: 'Let a controller start as a new quorum member although its metadata log directory is empty and the node has run before (meta.properties exists); without it such a node refuses to start, since its Raft votes and log are lost and starting over could vote twice in a term. Set it for one start only.' },
     'metadata.log.dir': { type: 'string', default: null, doc: 'The directory of the metadata (Raft) log; defaults to __cluster_metadata under the log directory.' },
@@ -65,6 +73,8 @@ export const BROKER_CONFIG = new ConfigDef(
     'offsets.topic.num.partitions': { type: 'int', default: 50, min: 1, doc: 'Partitions of the internal __consumer_offsets topic (fixed once it exists): a group is coordinated by the leader of one of them.' },
     'offsets.topic.replication.factor': { type: 'int', default: 3, min: 1, max: 32767, doc: 'Replication factor of __consumer_offsets; on a smaller cluster it is created with the live brokers there are, and a warning says so.' },
     'offsets.commit.timeout.ms': { type: 'int', default: 5000, min: 1, doc: 'How long an offset commit or a group assignment waits for every in-sync replica of its __consumer_offsets partition.' },
+    'offsets.topic.segment.bytes': { type: 'int', default: 104857600, min: 128, doc: 'Segment size of __consumer_offsets (small, so that compaction can clean it often).' },
+    'offset.metadata.max.bytes': { type: 'int', default: 4096, min: 0, doc: 'Largest metadata string an offset commit may carry (OFFSET_METADATA_TOO_LARGE beyond it).' },
     'offsets.retention.minutes': { type: 'int', default: 10080, min: 1, doc: 'The committed offsets of a group that has had no members this long expire (and offsets committed from outside a group, this long after their commit).' },
     'offsets.retention.check.interval.ms': { type: 'long', default: 600000, min: 1, doc: 'How often the coordinator looks for expired offsets.' },
     'group.initial.rebalance.delay.ms': { type: 'int', default: 3000, min: 0, doc: 'How long the first rebalance of an empty group waits for more members to join.' },
@@ -75,9 +85,6 @@ export const BROKER_CONFIG = new ConfigDef(
     'replica.fetch.max.bytes': { type: 'int', default: 1048576, min: 1, doc: 'Bytes a follower asks for per partition in one fetch (a larger first batch still comes whole).' },
     'replica.fetch.response.max.bytes': { type: 'int', default: 10485760, min: 1, doc: 'Bytes a follower asks for in one fetch over all partitions.' },
     'replica.fetch.wait.max.ms': { type: 'int', default: 500, min: 0, doc: 'How long a leader holds a follower\'s fetch when there is nothing new.' },
-  },
-  {
-    'zookeeper.': 'Runnel keeps its metadata in its own Raft controller quorum and never uses ZooKeeper; remove the zookeeper.* keys',
   },
 );
 
@@ -133,46 +140,129 @@ export function parseCleanupPolicy(policy: readonly string[], key: string): { co
   return { compact: policy.includes('compact'), delete: policy.includes('delete') };
 }
 
-export interface Listener {
-  name: ListenerName;
-  host: string;
-  port: number;
+/** Where a value came from: Runnel's default, the config file, an environment variable or `--set`. */
+export interface ConfigSource {
+  readonly kind: 'default' | 'file' | 'environment' | '--set';
+  /** The file, or the environment variable. */
+  readonly name?: string;
+  /** The key as it was written, when that was Kafka's name for it (`broker.id` for node.id). */
+  readonly writtenAs?: string;
+}
+
+/** A Kafka key that Runnel accepted and ignores: its value as written, where, and why it has no effect. */
+export interface IgnoredKafkaSetting {
+  readonly key: string;
+  readonly value: string;
+  readonly source: ConfigSource;
+  readonly reason: string;
+}
+
+interface SettingsLayer {
+  readonly source: ConfigSource;
+  readonly values: Readonly<Record<string, string>>;
+}
+
+const DEFAULT_SOURCE: ConfigSource = { kind: 'default' };
+
+/** The keys RUNNEL_* variables set: Runnel's, Kafka's names for them, and the Kafka keys Runnel ignores. */
+function environmentKeys(): string[] {
+  return [...Object.keys(BROKER_CONFIG.keys), ...Object.keys(KAFKA_ALIASES), ...ignoredKafkaKeyNames()];
+}
+
+/** How a source is named in an error: the file, the environment variable, or `--set`. */
+function sourceLabel(source: ConfigSource, key: string): string {
+  if (source.kind === 'environment') return environmentVariable(key);
+  return source.kind === 'file' ? source.name ?? 'server.properties' : source.kind;
+}
+
+/** `file`, `environment RUNNEL_X`, `--set` or `default`, with the Kafka name a value was given under. */
+export function describeSource(source: ConfigSource): string {
+  const where = source.kind === 'environment' ? `environment ${source.name}` : source.kind;
+  return source.writtenAs === undefined ? where : `${where} (as ${source.writtenAs})`;
+}
+
+/**
+ * Layers the settings over the defaults (later wins), each value parsed under its key: Runnel's
+ * own, Kafka's name for one of them (`broker.id`), or a Kafka key Runnel ignores. Any other key
+ * is an error suggesting the closest known one.
+ */
+function readLayers(layers: readonly SettingsLayer[]): { values: Map<string, ConfigValue>; sources: Map<string, ConfigSource>; ignored: IgnoredKafkaSetting[] } {
+  const values = new Map<string, ConfigValue>();
+  const sources = new Map<string, ConfigSource>();
+  for (const [key, spec] of Object.entries(BROKER_CONFIG.keys)) {
+    values.set(key, spec.default);
+    sources.set(key, DEFAULT_SOURCE);
+  }
+  const ignored = new Map<string, IgnoredKafkaSetting>();
+  for (const layer of layers) {
+    const writtenHere = new Map<string, string>();
+    for (const [written, raw] of Object.entries(layer.values)) {
+      const source: ConfigSource = layer.source.kind === 'environment' ? { kind: 'environment', name: environmentVariable(written) } : layer.source;
+      const label = sourceLabel(source, written);
+      const key = KAFKA_ALIASES[written] ?? written;
+      if (BROKER_CONFIG.has(key)) {
+        const other = writtenHere.get(key);
+        if (other !== undefined && layer.values[other]!.trim() !== raw.trim()) {
+          throw new ConfigError(`${label}: ${other}=${layer.values[other]!.trim()} and ${written}=${raw.trim()} disagree; ${written === key ? other : written} is Kafka's name for ${key}: set one of them`);
+        }
+        writtenHere.set(key, written);
+        values.set(key, BROKER_CONFIG.parseValue(key, raw, label));
+        sources.set(key, written === key ? source : { ...source, writtenAs: written });
+        continue;
+      }
+      const kafka = ignoredKafkaKey(key);
+      if (kafka === undefined) throw new ConfigError(`${label}: unknown config key '${key}'${suggestion(key, environmentKeys())}`);
+      checkIgnoredKafkaValue(key, kafka.type, raw, label);
+      ignored.set(key, { key, value: raw.trim(), source, reason: kafka.reason });
+    }
+  }
+  return { values, sources, ignored: [...ignored.values()] };
 }
 
 /** A validated broker configuration. */
 export class BrokerConfig {
-  private constructor(private readonly values: Map<string, ConfigValue>) {}
+  private served!: { listeners: ServedListener[]; advertised: ServedListener[] };
+
+  private constructor(
+    private readonly values: Map<string, ConfigValue>,
+    private readonly sources: Map<string, ConfigSource>,
+    private readonly ignoredKafka: readonly IgnoredKafkaSetting[],
+  ) {}
 
   /**
    * Builds the configuration from a server.properties map, environment variables (RUNNEL_*) and
    * `--set` overrides, in that order of precedence (last wins).
    */
   static from(options: { file?: Record<string, string>; fileName?: string; env?: NodeJS.ProcessEnv; overrides?: Record<string, string> } = {}): BrokerConfig {
-    const layers = [
-      { source: options.fileName ?? 'server.properties', values: options.file ?? {} },
-      { source: 'environment', values: options.env === undefined ? {} : environmentOverrides(BROKER_CONFIG, options.env) },
-      { source: '--set', values: options.overrides ?? {} },
+    const layers: SettingsLayer[] = [
+      { source: { kind: 'file', name: options.fileName ?? 'server.properties' }, values: options.file ?? {} },
+      { source: { kind: 'environment' }, values: options.env === undefined ? {} : environmentOverrides(environmentKeys(), options.env) },
+      { source: { kind: '--set' }, values: options.overrides ?? {} },
     ];
-    const config = new BrokerConfig(BROKER_CONFIG.resolve(layers));
+    const { values, sources, ignored } = readLayers(layers);
+    const config = new BrokerConfig(values, sources, ignored);
     config.validate();
     return config;
   }
 
   /** Checks what single keys cannot: listeners per role, the voter list, timeouts against each other. */
   private validate(): void {
-    const listeners = this.listeners(); // parses the listener strings up front
-    this.logDir();
     const roles = this.roles();
     if (!roles.broker && !roles.controller) throw new ConfigError(`process.roles: at least one of broker, controller is required`);
+    this.served = this.serveListeners(roles.broker);
+    const listeners = this.served.listeners;
+    this.logDir();
     if (roles.broker && !listeners.some((listener) => listener.name === 'GRPC')) {
-      throw new ConfigError(`listeners: a GRPC listener is required when process.roles includes broker`);
+      throw new ConfigError(`listeners: a GRPC listener is required when process.roles includes broker (or a Kafka listener, whose port + 100 it then takes)`);
     }
     if (roles.controller && !listeners.some((listener) => listener.name === 'CONTROLLER')) {
-      throw new ConfigError(`listeners: a CONTROLLER listener is required when process.roles includes controller`);
+      throw new ConfigError(
+        `listeners: a CONTROLLER listener is required when process.roles includes controller (the listener named in controller.listener.names: ${this.controllerListenerNames().join(', ')})`,
+      );
     }
-    for (const advertised of this.advertisedListeners()) {
+    for (const advertised of this.served.advertised) {
       if (!listeners.some((listener) => listener.name === advertised.name)) {
-        throw new ConfigError(`advertised.listeners: '${advertised.name}' is advertised but listeners has no ${advertised.name} listener`);
+        throw new ConfigError(`advertised.listeners: '${advertised.writtenAs}' is advertised but listeners has no ${advertised.writtenAs} listener`);
       }
     }
     // Kafka clients connect to exactly the host the metadata names, and 0.0.0.0 names no host.
@@ -182,14 +272,15 @@ export class BrokerConfig {
         `advertised.listeners: PLAINTEXT would advertise ${kafka.host}, which Kafka clients cannot connect to; set advertised.listeners=PLAINTEXT://<host clients reach>:${kafka.port}`,
       );
     }
+    this.validateKafkaListenerKeys(roles.broker);
+    if (this.boolean('controller.quorum.new.member') && !roles.controller) {
+      throw new ConfigError(`controller.quorum.new.member: only a controller joins the quorum, and process.roles has no controller`);
+    }
     const voters = this.quorumVoters();
     if (roles.controller && !voters.has(this.nodeId)) {
       throw new ConfigError(
         `controller.quorum.voters: node.id ${this.nodeId} is not a voter (voters: ${[...voters.keys()].join(', ')}); a node with process.roles=controller must be one`,
       );
-    }
-    if (this.boolean('controller.quorum.new.member') && !roles.controller) {
-      throw new ConfigError(`controller.quorum.new.member: only a controller joins the quorum, and process.roles has no controller`);
     }
     const heartbeat = this.int('broker.heartbeat.interval.ms');
     const session = this.int('broker.session.timeout.ms');
@@ -234,9 +325,26 @@ export class BrokerConfig {
     return { broker: roles.includes('broker'), controller: roles.includes('controller') };
   }
 
-  /** `controller.quorum.voters` as id → "host:port", in the order written. */
+  /**
+   * `controller.quorum.voters` as id → "host:port", in the order written. Not set, a controller is
+   * a quorum of its own (a file written for a single Kafka broker starts a single-node cluster).
+   */
   quorumVoters(): Map<number, string> {
-    return parseQuorumVoters(this.string('controller.quorum.voters') ?? '', 'controller.quorum.voters');
+    const voters = this.string('controller.quorum.voters');
+    if (voters !== null) return parseQuorumVoters(voters, 'controller.quorum.voters');
+    const own = this.ownVoterAddress();
+    if (own === undefined) {
+      throw new ConfigError('controller.quorum.voters: a node without the controller role must be given the quorum to join, as id@host:port of each controller');
+    }
+    return new Map([[this.nodeId, own]]);
+  }
+
+  /** host:port at which this node's controller is reached from this host (a wildcard bind means loopback). */
+  private ownVoterAddress(): string | undefined {
+    if (!this.roles().controller) return undefined;
+    const listener = this.advertisedListener('CONTROLLER')!;
+    const host = listener.host === '0.0.0.0' ? '127.0.0.1' : listener.host === '[::]' ? '[::1]' : listener.host;
+    return `${host}:${listener.port}`;
   }
 
   /** The metadata (Raft) log directory: metadata.log.dir, or __cluster_metadata under the log directory. */
@@ -244,17 +352,18 @@ export class BrokerConfig {
     return this.string('metadata.log.dir') ?? join(this.logDir(), '__cluster_metadata');
   }
 
+  /** The listeners this node serves, in Runnel's names (a GRPC listener derived from the Kafka one when not given). */
   listeners(): Listener[] {
-    return parseListeners(this.string('listeners') ?? '', 'listeners');
+    return this.served.listeners.map(plainListener);
   }
 
   advertisedListeners(): Listener[] {
-    const advertised = this.string('advertised.listeners');
-    return advertised === null ? this.listeners() : parseListeners(advertised, 'advertised.listeners');
+    return this.served.advertised.map(plainListener);
   }
 
   listener(name: ListenerName): Listener | undefined {
-    return this.listeners().find((listener) => listener.name === name);
+    const found = this.served.listeners.find((listener) => listener.name === name);
+    return found === undefined ? undefined : plainListener(found);
   }
 
   /**
@@ -263,7 +372,116 @@ export class BrokerConfig {
    * not mean restating them all).
    */
   advertisedListener(name: ListenerName): Listener | undefined {
-    return this.advertisedListeners().find((listener) => listener.name === name) ?? this.listener(name);
+    const found = this.served.advertised.find((listener) => listener.name === name);
+    return found === undefined ? this.listener(name) : plainListener(found);
+  }
+
+  /** controller.listener.names, upper-cased as Kafka normalises listener names. */
+  private controllerListenerNames(): string[] {
+    return (this.values.get('controller.listener.names') as string[]).map((name) => name.toUpperCase());
+  }
+
+  /**
+   * Reads listeners and advertised.listeners in Runnel's names or Kafka's. A broker given only a
+   * Kafka listener (a server.properties written for Kafka) serves gRPC on its port + 100, and
+   * advertises that port at the host its Kafka listener advertises.
+   */
+  private serveListeners(broker: boolean): { listeners: ServedListener[]; advertised: ServedListener[] } {
+    const naming: ListenerNaming = {
+      protocols: parseProtocolMap(this.string('listener.security.protocol.map') ?? '', 'listener.security.protocol.map'),
+      controllerNames: this.controllerListenerNames(),
+    };
+    const listeners = servedListeners(this.string('listeners') ?? '', naming, 'listeners');
+    const advertisedText = this.string('advertised.listeners');
+    const advertised = advertisedText === null ? [] : servedListeners(advertisedText, naming, 'advertised.listeners');
+    const kafka = listeners.find((listener) => listener.name === 'PLAINTEXT');
+    if (!broker || kafka === undefined || listeners.some((listener) => listener.name === 'GRPC')) return { listeners, advertised };
+    const grpc = derivedGrpcListener(kafka, 'listeners');
+    const advertisedKafka = advertised.find((listener) => listener.name === 'PLAINTEXT');
+    const advertisedGrpc = advertisedKafka === undefined ? [] : [{ ...grpc, host: advertisedKafka.host }];
+    return { listeners: [...listeners, grpc], advertised: [...advertised, ...advertisedGrpc] };
+  }
+
+  /**
+   * Kafka's listener keys that Runnel reads but does not act on still have to make sense: the
+   * inter-broker listener must be one of this broker's, and the legacy port/host.name keys may be
+   * ignored only where Kafka ignored them too (listeners set) or where they say what Runnel does.
+   */
+  private validateKafkaListenerKeys(broker: boolean): void {
+    const ignored = new Map(this.ignoredKafka.map((setting) => [setting.key, setting.value]));
+    const interBroker = ignored.get('inter.broker.listener.name');
+    if (broker && interBroker !== undefined) {
+      const written = parseListenerEntries(this.string('listeners') ?? '', 'listeners').map((entry) => entry.name);
+      if (!written.includes(interBroker.toUpperCase())) {
+        throw new ConfigError(`inter.broker.listener.name: '${interBroker}' is not one of the listeners (${written.join(', ')})`);
+      }
+    }
+    const listenersSet = this.sources.get('listeners') !== DEFAULT_SOURCE;
+    const advertisedSet = listenersSet || this.string('advertised.listeners') !== null;
+    const legacy: Array<[string, boolean, string]> = [
+      ['port', listenersSet || ignored.get('port') === '9092', 'listeners=PLAINTEXT://<host.name>:<port>'],
+      ['host.name', listenersSet || ignored.get('host.name') === '', 'listeners=PLAINTEXT://<host.name>:<port>'],
+      ['advertised.host.name', advertisedSet, 'advertised.listeners=PLAINTEXT://<advertised.host.name>:<advertised.port>'],
+      ['advertised.port', advertisedSet, 'advertised.listeners=PLAINTEXT://<advertised.host.name>:<advertised.port>'],
+    ];
+    for (const [key, ignorable, instead] of legacy) {
+      if (ignored.has(key) && !ignorable) {
+        throw new ConfigError(`${key}: Kafka before 3.0 listened where ${key} says when listeners is not set; Runnel reads listeners only: set ${instead}`);
+      }
+    }
+    if (ignored.has('controller.quorum.bootstrap.servers') && this.string('controller.quorum.voters') === null) {
+      throw new ConfigError('controller.quorum.bootstrap.servers: dynamic controller quorums (KIP-853) are not implemented; set controller.quorum.voters');
+    }
+  }
+
+  /** listeners or advertised.listeners as served, with a note on each name read as another and on a derived GRPC listener. */
+  private servedListenersSetting(key: 'listeners' | 'advertised.listeners'): { value: string; derived?: string } {
+    const served = key === 'listeners' ? this.served.listeners : this.served.advertised;
+    const renamed = served.filter((listener) => listener.derived !== true && listener.writtenAs !== listener.name);
+    const notes = renamed.map((listener) => `${listener.writtenAs} read as ${listener.name}`);
+    if (served.some((listener) => listener.derived === true)) notes.push(key === 'listeners' ? 'GRPC on the Kafka listener\'s port + 100' : 'GRPC at the Kafka listener\'s advertised host');
+    const value = formatListeners(served);
+    return notes.length === 0 ? { value } : { value, derived: notes.join('; ') };
+  }
+
+  /** The Kafka keys this configuration sets that Runnel ignores, with why. */
+  ignoredKafkaSettings(): readonly IgnoredKafkaSetting[] {
+    return this.ignoredKafka;
+  }
+
+  /**
+   * The one line a node logs at startup about the Kafka keys it ignores: each reason once, after
+   * the keys it covers; null when there are none.
+   */
+  ignoredKafkaKeysNotice(): string | null {
+    if (this.ignoredKafka.length === 0) return null;
+    const byReason = new Map<string, string[]>();
+    for (const setting of this.ignoredKafka) byReason.set(setting.reason, [...(byReason.get(setting.reason) ?? []), setting.key]);
+    const groups = [...byReason].map(([reason, keys]) => `${keys.join(', ')} (${reason})`);
+    const count = this.ignoredKafka.length === 1 ? '1 Kafka setting that has' : `${this.ignoredKafka.length} Kafka settings that have`;
+    return `ignoring ${count} no effect in Runnel: ${groups.join('; ')}`;
+  }
+
+  /** The line a broker logs when it serves gRPC on a listener derived from its Kafka listener; null otherwise. */
+  derivedListenersNotice(): string | null {
+    const grpc = this.served.listeners.find((listener) => listener.derived === true);
+    if (grpc === undefined) return null;
+    return `listeners has no GRPC listener: serving gRPC (the runnel CLI, the TypeScript client, followers' fetches) on ${grpc.host}:${grpc.port}, the Kafka listener's port + 100`;
+  }
+
+  /**
+   * Every Runnel key with its effective value as text and where it came from: listeners as served
+   * (Runnel's names, any derived GRPC listener) and controller.quorum.voters as the node takes it.
+   */
+  effectiveSettings(): Array<{ key: string; value: string | null; source: ConfigSource; derived?: string }> {
+    return [...this.values].map(([key, value]) => {
+      const source = this.sources.get(key)!;
+      if ((key === 'listeners' || key === 'advertised.listeners') && value !== null) return { key, source, ...this.servedListenersSetting(key) };
+      if (key === 'controller.quorum.voters' && value === null) {
+        return { key, value: [...this.quorumVoters()].map(([id, address]) => `${id}@${address}`).join(','), source, derived: 'this node alone' };
+      }
+      return { key, value: value === null ? null : formatConfigValue(value), source };
+    });
   }
 
   /** The broker-wide log settings; a topic's overrides are applied by `withTopicOverrides`. */
@@ -363,6 +581,10 @@ const TOPIC_CONFIG_FALLBACKS: Readonly<Record<string, { sources: readonly string
   'file.delete.delay.ms': { sources: ['log.segment.delete.delay.ms'], value: (settings) => settings.fileDeleteDelayMs },
 };
 
+function plainListener(listener: Listener): Listener {
+  return { name: listener.name, host: listener.host, port: listener.port };
+}
+
 function formatConfigValue(value: Exclude<ConfigValue, null>): string {
   return Array.isArray(value) ? value.join(',') : String(value);
 }
@@ -398,23 +620,6 @@ export function withTopicOverrides(defaults: LogSettings, configs: Readonly<Reco
     minCleanableDirtyRatio: pick('min.cleanable.dirty.ratio', defaults.minCleanableDirtyRatio),
     minCompactionLagMs: pick('min.compaction.lag.ms', defaults.minCompactionLagMs),
   };
-}
-
-export function parseListeners(text: string, key: string): Listener[] {
-  const listeners: Listener[] = [];
-  for (const entry of text.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
-    const match = /^([A-Z_]+):\/\/(\[[^\]]+\]|[^:]*):(\d+)$/.exec(entry);
-    if (match === null) throw new ConfigError(`${key}: cannot parse '${entry}': expected NAME://host:port`);
-    const [, name, host, port] = match as unknown as [string, string, string, string];
-    if (!(LISTENER_NAMES as readonly string[]).includes(name)) {
-      throw new ConfigError(`${key}: unknown listener name '${name}' in '${entry}': expected one of ${LISTENER_NAMES.join(', ')}`);
-    }
-    const portNumber = Number(port);
-    if (portNumber > 65535) throw new ConfigError(`${key}: port ${port} in '${entry}' is out of range`);
-    if (listeners.some((listener) => listener.name === name)) throw new ConfigError(`${key}: listener '${name}' is given twice`);
-    listeners.push({ name: name as ListenerName, host: host === '' ? '0.0.0.0' : host, port: portNumber });
-  }
-  return listeners;
 }
 
 /** Parses Kafka's `id@host:port,id@host:port` voter list into id → "host:port", in the order written. */

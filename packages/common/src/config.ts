@@ -26,10 +26,7 @@ const MAX_LONG = Number.MAX_SAFE_INTEGER;
 
 /** A set of declared keys, and the parsing and validation of values for them. */
 export class ConfigDef {
-  constructor(
-    readonly keys: Readonly<Record<string, ConfigKey>>,
-    private readonly rejectedPrefixes: Readonly<Record<string, string>> = {},
-  ) {}
+  constructor(readonly keys: Readonly<Record<string, ConfigKey>>) {}
 
   has(key: string): boolean {
     return Object.hasOwn(this.keys, key);
@@ -37,12 +34,9 @@ export class ConfigDef {
 
   /** Parses one raw value, throwing a ConfigError that names the key, the value and what was expected. */
   parseValue(key: string, raw: string, source = 'config'): ConfigValue {
-    for (const [prefix, reason] of Object.entries(this.rejectedPrefixes)) {
-      if (key.startsWith(prefix)) throw new ConfigError(`${source}: '${key}' is not supported: ${reason}`);
-    }
     const spec = this.keys[key];
     if (spec === undefined || !Object.hasOwn(this.keys, key)) {
-      throw new ConfigError(`${source}: unknown config key '${key}'${this.suggestion(key)}`);
+      throw new ConfigError(`${source}: unknown config key '${key}'${suggestion(key, Object.keys(this.keys))}`);
     }
     const value = raw.trim();
     const bad = (expected: string) =>
@@ -85,20 +79,16 @@ export class ConfigDef {
     }
   }
 
-  /** Layers raw string maps (later wins) over the defaults and validates every value. */
-  resolve(layers: ReadonlyArray<{ source: string; values: Readonly<Record<string, string>> }>): Map<string, ConfigValue> {
-    const resolved = new Map<string, ConfigValue>();
-    for (const [key, spec] of Object.entries(this.keys)) resolved.set(key, spec.default);
-    for (const layer of layers) {
-      for (const [key, raw] of Object.entries(layer.values)) resolved.set(key, this.parseValue(key, raw, layer.source));
-    }
-    return resolved;
-  }
+}
 
-  private suggestion(key: string): string {
-    const close = Object.keys(this.keys).filter((known) => editDistance(known, key) <= 2);
-    return close.length > 0 ? ` (did you mean '${close[0]}'?)` : '';
+/** ` (did you mean 'x'?)` for the known key closest to `key` within two edits, or ''. */
+export function suggestion(key: string, known: Iterable<string>): string {
+  let best: { key: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(candidate, key);
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { key: candidate, distance };
   }
+  return best === undefined ? '' : ` (did you mean '${best.key}'?)`;
 }
 
 function editDistance(a: string, b: string): number {
@@ -138,11 +128,16 @@ export function parseProperties(text: string, source = 'properties'): Record<str
   return values;
 }
 
-/** `RUNNEL_LOG_RETENTION_HOURS=1` → `log.retention.hours=1`, for keys that the definition knows. */
-export function environmentOverrides(def: ConfigDef, env: NodeJS.ProcessEnv): Record<string, string> {
+/** The environment variable of a key: `log.retention.hours` → `RUNNEL_LOG_RETENTION_HOURS`. */
+export function environmentVariable(key: string): string {
+  return `RUNNEL_${key.toUpperCase().replaceAll('.', '_')}`;
+}
+
+/** `RUNNEL_LOG_RETENTION_HOURS=1` → `log.retention.hours=1`, for the keys given. */
+export function environmentOverrides(keys: Iterable<string>, env: NodeJS.ProcessEnv): Record<string, string> {
   const values: Record<string, string> = {};
-  for (const key of Object.keys(def.keys)) {
-    const value = env[`RUNNEL_${key.toUpperCase().replaceAll('.', '_')}`];
+  for (const key of keys) {
+    const value = env[environmentVariable(key)];
     if (value !== undefined) values[key] = value;
   }
   return values;

@@ -24,8 +24,9 @@ describe('server.properties', () => {
     expect(() => BrokerConfig.from({ file: { listeners: 'HTTP://127.0.0.1:1' } })).toThrow(/GRPC listener is required/);
   });
 
-  it('explains that ZooKeeper is not used', () => {
-    expect(() => BrokerConfig.from({ file: { 'zookeeper.connect': 'localhost:2181' } })).toThrow(/Raft controller/);
+  it('accepts ZooKeeper keys and says the Raft controller replaces ZooKeeper', () => {
+    const config = BrokerConfig.from({ file: { 'zookeeper.connect': 'localhost:2181' } });
+    expect(config.ignoredKafkaKeysNotice()).toMatch(/: zookeeper.connect \(the Raft controller replaces ZooKeeper: set controller.quorum.voters\)$/);
   });
 
   it('layers file < environment < --set', () => {
@@ -207,13 +208,15 @@ describe('cluster configuration', () => {
 
   it('requires the listener of each role', () => {
     expect(() => BrokerConfig.from({ file: { listeners: 'CONTROLLER://127.0.0.1:9292' } })).toThrow(
-      /^listeners: a GRPC listener is required when process.roles includes broker$/,
+      /^listeners: a GRPC listener is required when process.roles includes broker \(or a Kafka listener, whose port \+ 100 it then takes\)$/,
     );
     expect(() => BrokerConfig.from({ file: { listeners: 'GRPC://127.0.0.1:9192' } })).toThrow(
-      /^listeners: a CONTROLLER listener is required when process.roles includes controller$/,
+      /^listeners: a CONTROLLER listener is required when process.roles includes controller \(the listener named in controller.listener.names: CONTROLLER\)$/,
     );
     expect(() => BrokerConfig.from({ file: { 'process.roles': 'controller', listeners: 'GRPC://127.0.0.1:9192' } })).toThrow(/^listeners: a CONTROLLER listener/);
-    expect(() => BrokerConfig.from({ file: { listeners: 'RAFT://127.0.0.1:9292' } })).toThrow(/^listeners: unknown listener name 'RAFT'.*PLAINTEXT, GRPC, REPLICATION, CONTROLLER, HTTP/);
+    expect(() => BrokerConfig.from({ file: { listeners: 'RAFT://127.0.0.1:9292' } })).toThrow(
+      /^listeners: listener 'RAFT' in 'RAFT:\/\/127.0.0.1:9292' is none of Runnel's \(PLAINTEXT, GRPC, REPLICATION, CONTROLLER, HTTP\) and listener.security.protocol.map does not map it/,
+    );
   });
 
   it('rejects unknown or missing roles', () => {

@@ -19,7 +19,11 @@ export interface ApiError {
 
 export const NO_ERROR: ApiError = Object.freeze({ errorCode: 0, errorMessage: '' });
 
+/**
+ * The message is the detail alone, as Kafka's error_message is: the code travels beside it, and a
+ * reader that prints both (the CLI's "NAME: detail") would otherwise name the code twice.
+ */
 export function apiError(name: ControllerErrorName, detail?: string): ApiError {
   const spec = CONTROLLER_ERRORS[name];
-  return { errorCode: spec.code, errorMessage: detail === undefined ? `${name}: ${spec.message}` : `${name}: ${detail}` };
+  return { errorCode: spec.code, errorMessage: detail ?? spec.message };
 }

@@ -15,6 +15,8 @@ describe('controller error codes', () => {
     expect(controllerErrorCode('DUPLICATE_BROKER_REGISTRATION')).toBe(101);
     expect(controllerErrorCode('INELIGIBLE_REPLICA')).toBe(107);
     expect(controllerErrorCode('NEW_LEADER_ELECTED')).toBe(108);
-    expect(apiError('INELIGIBLE_REPLICA', 'replica 2 is fenced')).toEqual({ errorCode: 107, errorMessage: 'INELIGIBLE_REPLICA: replica 2 is fenced' });
+    // The message is the detail alone: the code is its own field, and readers print both.
+    expect(apiError('INELIGIBLE_REPLICA', 'replica 2 is fenced')).toEqual({ errorCode: 107, errorMessage: 'replica 2 is fenced' });
+    expect(apiError('TOPIC_ALREADY_EXISTS')).toEqual({ errorCode: 36, errorMessage: 'Topic with this name already exists' });
   });
 });

@@ -24,10 +24,10 @@ class Cluster {
   readonly members = new Map<number, QuorumController>();
   voters = new Map<number, string>();
 
-  async start(): Promise<void> {
-    const ports = [await freePort(), await freePort(), await freePort()];
-    this.voters = new Map(ports.map((port, k) => [k + 1, `127.0.0.1:${port}`]));
-    await Promise.all([1, 2, 3].map((id) => this.startMember(id)));
+  async start(ids: readonly number[] = [1, 2, 3]): Promise<void> {
+    const ports = await Promise.all(ids.map(() => freePort()));
+    this.voters = new Map(ids.map((id, k) => [id, `127.0.0.1:${ports[k]!}`]));
+    await Promise.all(ids.map((id) => this.startMember(id)));
   }
 
   async startMember(id: number): Promise<QuorumController> {
@@ -304,6 +304,34 @@ class ManualClock {
     this.nowMs = target;
   }
 }
+
+describe('QuorumController with a node 0 (Kafka numbers brokers from 0; Raft reserves member id 0)', () => {
+  it('elects and reports node 0 as it does any other node', async () => {
+    const alone = new Cluster();
+    try {
+      await alone.start([0]);
+      const active = await alone.waitActive();
+      expect(active.id).toBe(0);
+      expect(active.leaderId).toBe(0);
+      expect(active.describeQuorum()).toMatchObject({ leaderId: 0, voters: [{ id: 0, matchIndex: expect.any(Number) }] });
+      expect((await active.registerBroker({ brokerId: 0, incarnationId: 'i0', listeners: [] })).errorCode).toBe(0);
+    } finally {
+      await alone.close();
+    }
+    const three = new Cluster();
+    try {
+      await three.start([0, 1, 2]);
+      const active = await three.waitActive();
+      await until('every member knows the leader', () => three.running().every((member) => member.leaderId === active.id));
+      const quorum = active.describeQuorum();
+      expect(quorum.leaderId).toBe(active.id);
+      expect(quorum.voters.map((voter) => voter.id)).toEqual([0, 1, 2]);
+      await until('every voter caught up', () => active.describeQuorum().voters.every((voter) => voter.matchIndex > 0));
+    } finally {
+      await three.close();
+    }
+  });
+});
 
 describe('QuorumController timers (one member, manual clock)', () => {
   it('fences on the session check and rebalances on the leader imbalance check', async () => {

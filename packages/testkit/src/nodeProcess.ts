@@ -44,6 +44,13 @@ export interface NodeProcessOptions {
   launcher?: readonly string[];
   /** Extra server.properties keys (override the harness defaults). */
   config?: Record<string, string>;
+  /**
+   * A server.properties to start from as it is, instead of the one the harness writes (`config` is
+   * then unused): a file written for another system, with `set` pointing it at free ports and dirs.
+   */
+  configFile?: string;
+  /** `--set key=value` arguments, in order. */
+  set?: Record<string, string>;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -94,8 +101,14 @@ export class NodeProcess {
     private readonly launcher: readonly string[],
     private readonly env: NodeJS.ProcessEnv,
     config: Record<string, string>,
+    configFile: string | undefined,
+    private readonly set: Record<string, string>,
   ) {
     mkdirSync(dataDir, { recursive: true });
+    if (configFile !== undefined) {
+      this.configPath = configFile;
+      return;
+    }
     this.configPath = join(dataDir, 'server.properties');
     const properties: Record<string, string> = {
       'node.id': String(nodeId),
@@ -124,7 +137,7 @@ export class NodeProcess {
     }
     const kafka = ports.kafka ?? (await freePort());
     const host = options.host ?? '127.0.0.1';
-    return new NodeProcess(options.nodeId ?? 1, options.dataDir, ports.grpc, ports.controller, ports.http, kafka, host, options.launcher ?? [], options.env ?? {}, options.config ?? {});
+    return new NodeProcess(options.nodeId ?? 1, options.dataDir, ports.grpc, ports.controller, ports.http, kafka, host, options.launcher ?? [], options.env ?? {}, options.config ?? {}, options.configFile, options.set ?? {});
   }
 
   /** Starts a single node (its own controller quorum) on free ports and waits until it serves requests. */
@@ -168,7 +181,8 @@ export class NodeProcess {
   /** Starts the process (again) with the same config and ports; resolves when it logs "node ready". */
   async launch(): Promise<void> {
     if (this.running) throw new Error(`node ${this.nodeId} is already running`);
-    const [command = process.execPath, ...args] = [...this.launcher, process.execPath, RUNNEL_BIN, 'node', '--config', this.configPath];
+    const sets = Object.entries(this.set).flatMap(([key, value]) => ['--set', `${key}=${value}`]);
+    const [command = process.execPath, ...args] = [...this.launcher, process.execPath, RUNNEL_BIN, 'node', '--config', this.configPath, ...sets];
     const child = spawn(command, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RUNNEL_LOG_LEVEL: 'info', ...this.env },

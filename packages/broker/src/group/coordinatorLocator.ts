@@ -14,9 +14,10 @@ export interface GroupClusterView {
   image(): MetadataImage;
   readonly controller: ControllerClient;
   waitForMetadata(offset: number, timeoutMs: number): Promise<boolean>;
-  /** offsets.topic.num.partitions and offsets.topic.replication.factor. */
+  /** offsets.topic.num.partitions, offsets.topic.replication.factor and offsets.topic.segment.bytes. */
   readonly offsetsTopicPartitions: number;
   readonly offsetsTopicReplicationFactor: number;
+  readonly offsetsTopicSegmentBytes: number;
 }
 
 export interface CoordinatorAddress {
@@ -81,11 +82,11 @@ export class GroupCoordinatorLocator {
             numPartitions: this.cluster.offsetsTopicPartitions,
             replicationFactor,
             // Compacted, as Kafka's: the latest record per group and per committed partition stays
-            // (nothing goes by time or size); 100 MiB segments (offsets.topic.segment.bytes) so
-            // that rolled segments reach the cleaner.
+            // (nothing goes by time or size); small segments (offsets.topic.segment.bytes, 100 MiB
+            // by default) so that rolled segments reach the cleaner.
             configs: [
               { name: 'cleanup.policy', value: 'compact' },
-              { name: 'segment.bytes', value: '104857600' },
+              { name: 'segment.bytes', value: String(this.cluster.offsetsTopicSegmentBytes) },
             ],
           },
         ],

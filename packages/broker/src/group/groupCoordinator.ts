@@ -56,6 +56,8 @@ export interface GroupCoordinatorOptions {
   readonly log: OffsetsLog;
   readonly logger: Logger;
   readonly clock?: GroupClock;
+  /** Longest metadata string an offset commit may carry (offset.metadata.max.bytes); Kafka's 4096 when absent. */
+  readonly offsetMetadataBytesMax?: number;
 }
 
 export interface CommitOffset {
@@ -82,7 +84,7 @@ interface HostedPartition {
 
 /** group.id limit, as Kafka's: a group id is a string field of the requests. */
 const GROUP_ID_LENGTH_MAX = 32_767;
-/** Metadata strings of offset commits (offset.metadata.max.bytes, Kafka's default). */
+/** Metadata strings of offset commits: Kafka's default of offset.metadata.max.bytes. */
 const OFFSET_METADATA_BYTES_MAX = 4096;
 
 export class GroupCoordinator {
@@ -310,7 +312,7 @@ export class GroupCoordinator {
     const refusal = this.commitRefusal(hosted.groups.get(groupId), memberId, groupInstanceId, generationId);
     if (refusal !== null) return offsets.map(() => errorCode(refusal));
     const nowMs = this.clock.now();
-    const results = offsets.map((entry) => (Buffer.byteLength(entry.metadata) > OFFSET_METADATA_BYTES_MAX ? errorCode('OFFSET_METADATA_TOO_LARGE') : entry.offset < 0 ? errorCode('INVALID_COMMIT_OFFSET_SIZE') : 0));
+    const results = offsets.map((entry) => (Buffer.byteLength(entry.metadata) > (this.options.offsetMetadataBytesMax ?? OFFSET_METADATA_BYTES_MAX) ? errorCode('OFFSET_METADATA_TOO_LARGE') : entry.offset < 0 ? errorCode('INVALID_COMMIT_OFFSET_SIZE') : 0));
     const accepted = offsets.filter((_, k) => results[k] === 0);
     if (accepted.length === 0) return results;
     const values = accepted.map((entry) => ({ entry, value: { offset: entry.offset, leaderEpoch: entry.leaderEpoch, metadata: entry.metadata, commitTimestamp: nowMs } }));

@@ -1,28 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { BrokerConfig, createLogger, parseAssignments, parseProperties } from '@runnel/common';
-
-export interface NodeCommandOptions {
-  config?: string;
-  set: string[];
-}
-
-/** Loads server.properties (if given) with RUNNEL_* environment and --set overrides. */
-export function loadBrokerConfig(options: NodeCommandOptions): BrokerConfig {
-  let file: Record<string, string> = {};
-  if (options.config !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(options.config, 'utf8');
-    } catch (error) {
-      throw new Error(`cannot read config file ${options.config}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-    file = parseProperties(text, options.config);
-  }
-  return BrokerConfig.from({ file, fileName: options.config, env: process.env, overrides: parseAssignments(options.set) });
-}
+import { createLogger } from '@runnel/common';
+import { loadBrokerConfig, type ConfigOptions } from './config.js';
 
 /** `runnel node`: runs one node in this process until SIGTERM or SIGINT, then stops cleanly and exits 0. */
-export async function runNode(options: NodeCommandOptions): Promise<void> {
+export async function runNode(options: ConfigOptions): Promise<void> {
   const config = loadBrokerConfig(options);
   const { Node } = await import('@runnel/broker');
   const logger = createLogger({ name: 'runnel', bindings: { nodeId: config.nodeId } });

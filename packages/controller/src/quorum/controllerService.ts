@@ -30,7 +30,7 @@ export const OFFLINE_REPLICAS_PER_HEARTBEAT_MAX = 100_000;
 /** A request that cannot be turned into a controller request: INVALID_REQUEST (42). */
 export class InvalidRequestError extends Error {
   readonly errorCode = INVALID_REQUEST;
-  constructor(detail: string) {
+  constructor(readonly detail: string) {
     super(`INVALID_REQUEST: ${detail}`);
     this.name = 'InvalidRequestError';
   }
@@ -49,11 +49,13 @@ export interface ControllerErrorFields {
  * Raft dropping a proposal → 41 (retry, maybe elsewhere); anything else UNKNOWN_SERVER_ERROR (-1).
  */
 export function errorToFields(error: unknown, leaderId: number): ControllerErrorFields {
-  const message = error instanceof Error ? error.message : String(error);
+  // The detail alone: the code is its own field (a RunnelError's message starts with its name).
+  const detail = (error as { detail?: unknown } | null)?.detail;
+  const message = typeof detail === 'string' ? detail : error instanceof Error ? error.message : String(error);
   if (error instanceof NotControllerError) return { errorCode: NOT_CONTROLLER, errorMessage: message, controllerId: error.leaderId };
-  if (error instanceof RaftError) return { errorCode: NOT_CONTROLLER, errorMessage: `NOT_CONTROLLER: ${message}`, controllerId: leaderId };
+  if (error instanceof RaftError) return { errorCode: NOT_CONTROLLER, errorMessage: message, controllerId: leaderId };
   if (error instanceof MetadataRecordError || error instanceof RangeError) {
-    return { errorCode: INVALID_REQUEST, errorMessage: `INVALID_REQUEST: ${message}`, controllerId: leaderId };
+    return { errorCode: INVALID_REQUEST, errorMessage: message, controllerId: leaderId };
   }
   if (typeof error === 'object' && error !== null && !(error instanceof MetadataInvariantError)) {
     const { errorCode, code } = error as { errorCode?: unknown; code?: unknown };
@@ -62,7 +64,7 @@ export function errorToFields(error: unknown, leaderId: number): ControllerError
       return { errorCode: code, errorMessage: message, controllerId: leaderId };
     }
   }
-  return { errorCode: UNKNOWN_SERVER_ERROR, errorMessage: `UNKNOWN_SERVER_ERROR: ${message}`, controllerId: leaderId };
+  return { errorCode: UNKNOWN_SERVER_ERROR, errorMessage: message, controllerId: leaderId };
 }
 
 // --- request validation (proto3 fills absent fields with defaults; values still need checking) ---
@@ -483,8 +485,10 @@ export interface ControllerClientOptions {
 /** No active controller answered within a call's budget. */
 export class ControllerUnavailableError extends Error {
   readonly errorCode = NOT_CONTROLLER;
+  readonly detail: string;
   constructor(detail: string) {
     super(`NOT_CONTROLLER: no active controller answered: ${detail}`);
+    this.detail = `no active controller answered: ${detail}`;
     this.name = 'ControllerUnavailableError';
   }
 }

@@ -76,11 +76,16 @@ export class NotControllerError extends Error {
   readonly errorCode = CONTROLLER_ERRORS.NOT_CONTROLLER.code;
   readonly errorName = 'NOT_CONTROLLER';
 
+  /** The message without the code in front (a response's error_message). */
+  readonly detail: string;
+
   constructor(
     readonly leaderId: number,
     detail: string,
   ) {
-    super(`NOT_CONTROLLER: ${detail} (leader ${leaderId === -1 ? 'unknown' : leaderId})`);
+    const withLeader = `${detail} (leader ${leaderId === -1 ? 'unknown' : leaderId})`;
+    super(`NOT_CONTROLLER: ${withLeader}`);
+    this.detail = withLeader;
     this.name = 'NotControllerError';
   }
 }
@@ -117,6 +122,22 @@ interface Activation {
   lastProposal: Promise<MetadataImage>;
 }
 
+/**
+ * Raft reserves member id 0 for "none" (no leader, no vote), while Kafka numbers brokers from 0
+ * (its stock server.properties says broker.id=0). A node's Raft member id is its node id, except
+ * node 0's: 2^31, above every node id and still within Raft's uint32 ids. Members 1 and up keep
+ * the ids their logs on disk already hold.
+ */
+const NODE_ZERO_MEMBER_ID = 2 ** 31;
+
+export function raftMemberId(nodeId: number): number {
+  return nodeId === 0 ? NODE_ZERO_MEMBER_ID : nodeId;
+}
+
+export function nodeIdOfMember(memberId: number): number {
+  return memberId === NODE_ZERO_MEMBER_ID ? 0 : memberId;
+}
+
 export class QuorumController {
   readonly stateMachine = new MetadataStateMachine();
   readonly raft: RaftHost;
@@ -131,7 +152,8 @@ export class QuorumController {
   activations = 0;
 
   constructor(private readonly options: QuorumControllerOptions) {
-    this.raft = new RaftHost({ ...options.raft, stateMachine: this.stateMachine });
+    const voters = new Map([...options.raft.voters].map(([nodeId, address]) => [raftMemberId(nodeId), address]));
+    this.raft = new RaftHost({ ...options.raft, id: raftMemberId(options.raft.id), voters, stateMachine: this.stateMachine });
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? new SeededRandom((options.raft.id * 2_654_435_761 + Date.now()) >>> 0);
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? DEFAULT_BROKER_SESSION_TIMEOUT_MS;
@@ -190,7 +212,7 @@ export class QuorumController {
   get leaderId(): number {
     if (!this.running) return -1;
     const leader = this.raft.status().leader;
-    return leader > 0 ? leader : -1;
+    return leader > 0 ? nodeIdOfMember(leader) : -1;
   }
 
   get id(): number {
@@ -236,12 +258,13 @@ export class QuorumController {
     if (!this.refresh()) throw this.notController();
     const status = this.raft.status();
     const voters = [...this.options.raft.voters].map(([id, address]) => {
-      const progress = status.progress?.get(id);
+      const member = raftMemberId(id);
+      const progress = status.progress?.get(member);
       // Still probing with nothing matched: not heard from this term (down, or cut off).
       const unknown = progress === undefined || (progress.state === 'probe' && progress.match === 0);
-      return { id, address, matchIndex: id === status.id ? status.lastIndex : unknown ? -1 : progress.match };
+      return { id, address, matchIndex: member === status.id ? status.lastIndex : unknown ? -1 : progress.match };
     });
-    return { leaderId: status.id, term: status.term, commitIndex: status.commit, voters };
+    return { leaderId: nodeIdOfMember(status.id), term: status.term, commitIndex: status.commit, voters };
   }
 
   /** What the session-check timer runs: fences every broker whose session expired. */
