@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The image's HEALTHCHECK: exit 0 when the node answers GET /readyz with 200. The HTTP port comes
 // from the node's own configuration (the file named on the command line plus RUNNEL_* variables,
-// read exactly as `runnel node` reads them), so moving the HTTP listener moves the check with it.
-import { loadBrokerConfig } from '../../packages/cli/dist/commands/node.js';
+// read exactly as `runnel node` reads them, by the cli's exported loadBrokerConfig), so moving the
+// HTTP listener moves the check with it.
+import { loadBrokerConfig } from '../../packages/cli/dist/index.js';
 
 const REQUEST_TIMEOUT_MS = 2_000;
 

@@ -11,10 +11,10 @@
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true'; // the reaper's image cannot be pulled here; afterAll cleans up
 
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { GenericContainer, Network, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import { freePort } from '@runnel/testkit';
 import { waitFor } from '../integration/harness.js';
 import { missingFromKafkaReadBack, withDeadline } from '../compat/kafkaCluster.js';
 import { describeWithRunnelImage } from './runnelImage.js';
@@ -38,14 +38,6 @@ function docker(...args: string[]): string {
   return result.stdout.trim();
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 async function readyzStatus(node: RunnelContainer): Promise<number> {
   const response = await fetch(`http://127.0.0.1:${node.hostPorts.http}/readyz`, { signal: AbortSignal.timeout(2000) });
   return response.status;
@@ -64,7 +56,7 @@ describeWithRunnelImage('the Runnel image: three containers, a host client, SIGT
     network = await new Network().start();
     gateway = docker('network', 'inspect', network.getName(), '--format', '{{(index .IPAM.Config 0).Gateway}}');
     const hostPorts = new Map<number, RunnelContainer['hostPorts']>();
-    for (const nodeId of NODE_IDS) hostPorts.set(nodeId, { kafka: await freePort(), grpc: await freePort(), http: await freePort() });
+    for (const nodeId of NODE_IDS) hostPorts.set(nodeId, { kafka: await freePort('0.0.0.0'), grpc: await freePort('0.0.0.0'), http: await freePort('0.0.0.0') });
     const voters = NODE_IDS.map((id) => `${id}@runnel-${id}:${CONTAINER_PORTS.controller}`).join(',');
     const started = await Promise.all(
       NODE_IDS.map(async (nodeId) => {
