@@ -207,6 +207,19 @@ function buildRunnelImage() {
   return { tag, built: true };
 }
 
+/**
+ * Removes Runnel's images of earlier inputs (runnel:<digest> other than `current`), so a machine
+ * that builds after every change (CI) does not fill its disk. The build stages' untagged images
+ * stay: they are the classic builder's layer cache.
+ */
+function removeEarlierImages(current) {
+  const tags = mustRun('docker', ['images', IMAGE_REPOSITORY, '--format', '{{.Tag}}'], { capture: true }).stdout.split('\n');
+  for (const tag of tags.filter((candidate) => /^[0-9a-f]{16}$/.test(candidate) && `${IMAGE_REPOSITORY}:${candidate}` !== current)) {
+    // An image a container still uses is kept (docker refuses); the next build tries again.
+    run('docker', ['rmi', `${IMAGE_REPOSITORY}:${tag}`], { capture: true });
+  }
+}
+
 function main() {
   const options = parseCommandLine('build-image', help, {
     'print-tag': { type: 'boolean', default: false },
@@ -224,6 +237,7 @@ function main() {
   const started = Date.now();
   const base = ensureBaseImage({ pull: !options['no-pull'] });
   const { tag, built } = buildRunnelImage();
+  removeEarlierImages(tag);
   console.log(`build-image: ${tag} ${built ? 'built' : 'reused (inputs unchanged)'} over ${BASE_IMAGE} (${base}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 

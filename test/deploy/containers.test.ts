@@ -25,6 +25,8 @@ const TOPIC = 'deploy-acks-all';
 const PARTITIONS = 3;
 const BATCH_SIZE = 20;
 const SEND_TIMEOUT_MS = 15_000;
+const RUN_LABEL = 'dev.runnel.test-run';
+const runId = `deploy-${process.pid}-${Date.now()}`;
 
 interface RunnelContainer {
   readonly nodeId: number;
@@ -36,6 +38,18 @@ function docker(...args: string[]): string {
   const result = spawnSync('docker', args, { encoding: 'utf8', timeout: 90_000 });
   if (result.status !== 0) throw new Error(`docker ${args.join(' ')} failed: ${result.stderr.trim()}`);
   return result.stdout.trim();
+}
+
+/** This run's containers, started or not (they carry its label). */
+function labelledContainers(): string[] {
+  return spawnSync('docker', ['ps', '--all', '--quiet', '--filter', `label=${RUN_LABEL}=${runId}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+}
+
+function printLogs(containerIds: string[], why: string): void {
+  for (const id of containerIds) {
+    const logs = spawnSync('docker', ['logs', '--tail', '40', id], { encoding: 'utf8' });
+    process.stderr.write(`--- ${why}: container ${id}, last log lines:\n${logs.stdout}${logs.stderr}`);
+  }
 }
 
 async function readyzStatus(node: RunnelContainer): Promise<number> {
@@ -64,6 +78,7 @@ describeWithRunnelImage('the Runnel image: three containers, a host client, SIGT
         const container = await new GenericContainer(imageTag)
           .withNetwork(network!)
           .withNetworkAliases(`runnel-${nodeId}`)
+          .withLabels({ [RUN_LABEL]: runId })
           .withEnvironment({
             RUNNEL_NODE_ID: String(nodeId),
             RUNNEL_CLUSTER_ID: 'deploy-test',
@@ -90,22 +105,24 @@ describeWithRunnelImage('the Runnel image: three containers, a host client, SIGT
           .start();
         return { nodeId, container, hostPorts: ports };
       }),
-    );
+    ).catch((error: unknown) => {
+      printLogs(labelledContainers(), 'failed to start');
+      throw error;
+    });
     nodes.push(...started);
     process.stderr.write(`deploy: three containers healthy in ${((Date.now() - startedAt) / 1000).toFixed(1)} s\n`);
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.all(nodes.map((node) => node.container.stop({ timeout: 5_000 }).catch(() => undefined)));
+    // By label, not by `nodes`: a container whose start failed (unhealthy, timed out) was never
+    // handed back, and there is no reaper to remove it.
+    const leftovers = labelledContainers();
+    if (leftovers.length > 0) spawnSync('docker', ['rm', '--force', '--volumes', ...leftovers], { stdio: 'ignore', timeout: 60_000 });
     await network?.stop().catch(() => undefined);
   }, 60_000);
 
   afterEach((context) => {
-    if (context.task.result?.state !== 'fail') return;
-    for (const node of nodes) {
-      const logs = spawnSync('docker', ['logs', '--tail', '40', node.container.getId()], { encoding: 'utf8' });
-      process.stderr.write(`--- node ${node.nodeId} (container ${node.container.getId().slice(0, 12)}), last log lines:\n${logs.stdout}${logs.stderr}`);
-    }
+    if (context.task.result?.state === 'fail') printLogs(labelledContainers(), 'test failed');
   });
 
   const kafka = () =>
