@@ -97,7 +97,12 @@ export function storedCodecs(cluster: LocalCluster, nodeId: number, topic: strin
  * every one of `expected` has arrived or `timeoutMs` has passed, and returns those that never did.
  */
 export async function missingFromReadBack(cluster: LocalCluster, topic: string, expected: readonly string[], timeoutMs: number): Promise<string[]> {
-  const kafka = new Kafka({ clientId: 'compat-read-back', brokers: kafkaBootstrap(cluster), logLevel: logLevel.NOTHING });
+  return missingFromKafkaReadBack(kafkaBootstrap(cluster), topic, expected, timeoutMs);
+}
+
+/** `missingFromReadBack` through the Kafka listeners at `brokers` (host:port), for clusters this suite did not start. */
+export async function missingFromKafkaReadBack(brokers: string[], topic: string, expected: readonly string[], timeoutMs: number): Promise<string[]> {
+  const kafka = new Kafka({ clientId: 'compat-read-back', brokers, logLevel: logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: `${topic}-read-back`, sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 500 });
   const read = new Set<string>();
   const missing = () => expected.filter((value) => !read.has(value));
