@@ -46,6 +46,10 @@ export class BrokerMetrics {
   readonly topicRecordsIn = new Counter({ name: 'runnel_topic_records_in_total', help: 'Records appended as leader, by topic (Kafka MessagesInPerSec)', labelNames: ['topic'], registers: [this.registry] });
   readonly topicRecordsOut = new Counter({ name: 'runnel_topic_records_out_total', help: 'Records in the batches returned to consumers\' fetches, by topic', labelNames: ['topic'], registers: [this.registry] });
   readonly partitionLogSizeBytes = new Gauge({ name: 'runnel_log_partition_size_bytes', help: 'Bytes of one partition\'s log on this node (Kafka kafka_log_log_size)', labelNames: ['topic', 'partition'], registers: [this.registry] });
+  readonly diskFreeBytes = new Gauge({ name: 'runnel_storage_disk_free_bytes', help: 'Free bytes (for an unprivileged user) of the log directory\'s filesystem (Redpanda redpanda_storage_disk_free_bytes)', registers: [this.registry] });
+  readonly diskTotalBytes = new Gauge({ name: 'runnel_storage_disk_total_bytes', help: 'Size in bytes of the log directory\'s filesystem (Redpanda redpanda_storage_disk_total_bytes)', registers: [this.registry] });
+  readonly diskFreeSpaceAlert = new Gauge({ name: 'runnel_storage_disk_free_space_alert', help: '0: enough free space; 1: under log.dir.min.free.bytes, no new replicas are placed here (Redpanda redpanda_storage_disk_free_space_alert)', registers: [this.registry] });
+  readonly offlineLogDirs = new Gauge({ name: 'runnel_offline_log_dirs', help: 'Log directories offline since a write failed, until the broker restarts (Kafka OfflineLogDirectoryCount)', registers: [this.registry] });
   readonly followerLagOffsets = new Gauge({ name: 'runnel_follower_lag_offsets', help: 'How many offsets a follower is behind this leader\'s log end, by partition and replica', labelNames: ['topic', 'partition', 'replica'], registers: [this.registry] });
   /** Refreshes the gauges read from the node's state; set by Node, run before each scrape. */
   private refresh: () => void = () => undefined;

@@ -232,6 +232,7 @@ export class Node implements NodeStatusSource {
     let replicaOffline = (_partition: Partition | undefined): void => undefined;
     const logs = new LogManager({
       logDir: config.logDir(),
+      minFreeBytes: config.int('log.dir.min.free.bytes'),
       defaults: config.logSettings(),
       retentionCheckIntervalMs: config.int('log.retention.check.interval.ms'),
       cleaner: {
@@ -298,6 +299,7 @@ export class Node implements NodeStatusSource {
       sessionTimeoutMs: config.int('broker.session.timeout.ms'),
       metadataOffset: () => follower.offset,
       offlineReplicas: () => logs.offlineReplicas(),
+      logDirState: () => logs.logDirStatus().state,
       // A broker whose replicas may be in stale roles must lead nothing: being fenced moves its leadership away.
       wantFence: () => follower.applyFailure !== null,
       logger: this.logger.child({ role: 'lifecycle' }),
@@ -512,6 +514,11 @@ export class Node implements NodeStatusSource {
     metrics.underReplicatedPartitions.set(underReplicated);
     metrics.underMinIsrPartitions.set(underMinIsr);
     metrics.offlineReplicas.set(broker.logs.offlineReplicas().length);
+    const logDir = broker.logs.logDirStatus();
+    metrics.diskFreeBytes.set(logDir.freeBytes);
+    metrics.diskTotalBytes.set(logDir.totalBytes);
+    metrics.diskFreeSpaceAlert.set(logDir.minFreeBytes > 0 && logDir.freeBytes >= 0 && logDir.freeBytes < logDir.minFreeBytes ? 1 : 0);
+    metrics.offlineLogDirs.set(logDir.state === 'offline' ? 1 : 0);
     metrics.forgetTopicsExcept(new Set([...partitions.map((partition) => partition.topic), ...broker.logs.offlineReplicas().map((replica) => replica.topic)]));
   }
 
@@ -535,6 +542,7 @@ export class Node implements NodeStatusSource {
               metadataBehind: broker.lifecycle.metadataBehind(),
               metadataLagMaxMs: this.config.int('broker.session.timeout.ms'),
               shuttingDown: broker.lifecycle.isShuttingDown,
+              logDir: broker.logs.logDirStatus(),
             },
     };
   }
@@ -568,6 +576,7 @@ export class Node implements NodeStatusSource {
               metadataOffset: input.broker.metadataOffset,
               metadataBehind: input.broker.metadataBehind,
               recovery: input.broker.recovery,
+              logDir: input.broker.logDir,
               partitions: {
                 leader: names(partitions.filter((partition) => partition.isLeader)),
                 follower: names(partitions.filter((partition) => !partition.isLeader)),
