@@ -8,7 +8,8 @@ describe('operatorErrorWarner', () => {
   it('prints one line per partition for KAFKA_STORAGE_ERROR and nothing for errors a leader move fixes', () => {
     const lines: string[] = [];
     const warn = operatorErrorWarner((line) => lines.push(line));
-    const storage = new RunnelError('KAFKA_STORAGE_ERROR', 'orders-0 is offline on this broker: ENOSPC: no space left on device, write');
+    // As the producer's sender words it.
+    const storage = new RunnelError('KAFKA_STORAGE_ERROR', 'produce to orders-0: orders-0 is offline on this broker: ENOSPC: no space left on device, write');
     warn(new RunnelError('NOT_LEADER_OR_FOLLOWER'), 'orders', 0);
     warn(storage, 'orders', 0);
     warn(storage, 'orders', 0);

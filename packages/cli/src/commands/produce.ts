@@ -37,7 +37,9 @@ export function operatorErrorWarner(write: (line: string) => void): (error: Runn
     const name = `${topic}-${partition}`;
     if (hint === undefined || warned.has(name)) return;
     warned.add(name);
-    write(`warning: produce to ${name} failed with ${error.errorName}: ${error.detail}. ${hint[0]!.toUpperCase()}${hint.slice(1)}. Retrying for up to ${DELIVERY_TIMEOUT_MS / 1000} s.\n`);
+    // The sender's detail starts by naming the partition again.
+    const detail = error.detail.startsWith(`produce to ${name}: `) ? error.detail.slice(`produce to ${name}: `.length) : error.detail;
+    write(`warning: produce to ${name} failed with ${error.errorName}: ${detail}. ${hint[0]!.toUpperCase()}${hint.slice(1)}. Retrying for up to ${DELIVERY_TIMEOUT_MS / 1000} s.\n`);
   };
 }
 
