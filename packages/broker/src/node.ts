@@ -13,6 +13,7 @@ import { BrokerLifecycle } from './brokerLifecycle.js';
 import { ClientApiService } from './clientApi.js';
 import { GroupCoordinatorLocator } from './group/coordinatorLocator.js';
 import { GroupCoordinator, OFFSETS_TOPIC } from './group/groupCoordinator.js';
+import { HighWatermarkClient, groupLags, partitionKey } from './group/groupLag.js';
 import { ReplicatedOffsetsLog } from './group/replicatedOffsetsLog.js';
 import { GroupApiService } from './groupApi.js';
 import { KafkaListener } from './kafka/kafkaListener.js';
@@ -103,6 +104,8 @@ export class Node implements NodeStatusSource {
   private clientApi: ClientApiService | undefined;
   private kafkaListener: KafkaListener | undefined;
   private coordinator: GroupCoordinator | undefined;
+  /** Asks other brokers for high watermarks, for the consumer group lag metrics. */
+  private highWatermarks: HighWatermarkClient | undefined;
   private offsetsExpiryTimer: NodeJS.Timeout | undefined;
   private http: HttpEndpoint | undefined;
   private grpcPort = 0;
@@ -190,6 +193,7 @@ export class Node implements NodeStatusSource {
         heartbeatTicks: 1,
         services: (server) => this.controllerService?.addTo(server),
         onFatal: (error) => this.options.onFatal?.(error),
+        onCommitLatency: (seconds) => this.metrics.raftCommitLatencySeconds.observe(seconds),
         createIfEmpty: !ranBefore || newMember,
       },
       sessionTimeoutMs: config.int('broker.session.timeout.ms'),
@@ -357,6 +361,28 @@ export class Node implements NodeStatusSource {
       logger: this.logger.child({ role: 'group-coordinator' }),
     });
     this.coordinator = coordinator;
+    const highWatermarks = new HighWatermarkClient();
+    this.highWatermarks = highWatermarks;
+    this.metrics.onScrapeGroupLags(() =>
+      groupLags({
+        committedOffsets: () => coordinator.allCommittedOffsets(),
+        leaderOf: (topic, partition) => {
+          const leader = follower.image.partition(topic, partition)?.leader ?? -1;
+          if (leader < 0) return null;
+          if (leader === nodeId) return 'local';
+          const listener = follower.image.broker(leader)?.listeners.find((candidate) => candidate.name === 'GRPC');
+          return listener === undefined ? null : `${listener.host}:${listener.port}`;
+        },
+        localHighWatermarks: (partitions) => {
+          const marks = new Map<string, number>();
+          for (const result of replicas.listOffsets(partitions.map(({ topic, partition }) => ({ topic, partition, timestamp: -1, currentLeaderEpoch: -1 })))) {
+            if (result.errorCode === 0) marks.set(partitionKey(result.topic, result.partition), result.offset);
+          }
+          return marks;
+        },
+        remoteHighWatermarks: (address, partitions) => highWatermarks.highWatermarks(address, partitions),
+      }),
+    );
     const retentionMs = config.int('offsets.retention.minutes') * 60_000;
     this.offsetsExpiryTimer = setInterval(() => {
       coordinator.expireOffsets(retentionMs).catch((error: unknown) => this.logger.error({ err: error }, 'expiring committed offsets failed'));
@@ -627,6 +653,7 @@ export class Node implements NodeStatusSource {
       broker.lifecycle.stop();
       broker.follower.stop();
       broker.controllerClient.close();
+      this.highWatermarks?.close();
       await broker.logs.stop();
     }
     await this.http?.close();
