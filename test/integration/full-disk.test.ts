@@ -3,11 +3,13 @@
 // `cluster health`, and `topic create` places nothing on it. Completely full, a produce fails with
 // ENOSPC: the replica and the log directory go offline, and `runnel produce` prints the
 // KAFKA_STORAGE_ERROR at once as a warning instead of after its 120 s delivery timeout. After
-// space is freed the documented way back is a restart. Needs root (mount); skipped otherwise.
+// space is freed the documented way back is a restart. And `runnel cluster up` keeps its node
+// running when the node's log file can no longer be written. Needs root (mount); skipped otherwise.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeProcess, RUNNEL_BIN, makeTempDir } from '@runnel/testkit';
 import { runCli } from './cli.js';
@@ -70,8 +72,8 @@ async function health(node: NodeProcess): Promise<HealthJson> {
  * "warning:" and how long after the start it came; the process is stopped then (it would retry for
  * its whole delivery timeout).
  */
-async function firstProduceWarning(node: NodeProcess, lines: number, timeoutMs: number): Promise<{ line: string; afterMs: number }> {
-  const child = spawn(process.execPath, [RUNNEL_BIN, '--bootstrap', node.bootstrap, 'produce', TOPIC], { stdio: ['pipe', 'ignore', 'pipe'] });
+async function firstProduceWarning(bootstrap: string, lines: number, timeoutMs: number): Promise<{ line: string; afterMs: number }> {
+  const child = spawn(process.execPath, [RUNNEL_BIN, '--bootstrap', bootstrap, 'produce', TOPIC], { stdio: ['pipe', 'ignore', 'pipe'] });
   const startedMs = Date.now();
   child.stdin.on('error', () => undefined); // killed while input is still being written
   child.stdin.end(`${'x'.repeat(1023)}\n`.repeat(lines));
@@ -153,7 +155,7 @@ describe.skipIf(!canMount())('a full log directory', () => {
 
     // Full: the next append fails with ENOSPC; the producer hears of it at once, not in 120 s.
     fill(mountPoint, join(mountPoint, 'filler-2'), 0);
-    const warning = await firstProduceWarning(node, 4000, 20_000);
+    const warning = await firstProduceWarning(node.bootstrap, 4000, 20_000);
     expect(warning.line).toMatch(new RegExp(`^warning: produce to ${TOPIC}-[01] failed with KAFKA_STORAGE_ERROR: .*ENOSPC.*runnel cluster health.*Retrying for up to 120 s\\.$`));
     expect(warning.afterMs).toBeLessThan(20_000);
     const offline = await waitFor('/readyz to say the log directory is offline', async () => {
@@ -186,5 +188,71 @@ describe.skipIf(!canMount())('a full log directory', () => {
     const produced = await runCli([...bootstrap, 'produce', TOPIC], { input: 'a\nb\nc\n', timeoutMs: 30_000 });
     expect(produced.code, produced.stderr).toBe(0);
     expect(produced.stderr).not.toContain('warning:');
+  });
+});
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A base port whose plan for one node (base+1, +101, +201, +301) is free right now. */
+async function freeBasePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    if ((await Promise.all([1, 101, 201, 301].map((offset) => portIsFree(base + offset)))).every(Boolean)) return base;
+  }
+  throw new Error('no free port plan found');
+}
+
+describe.skipIf(!canMount())('runnel cluster up on a full disk', () => {
+  const state = {} as { dir: string; mounted: boolean };
+
+  afterAll(async () => {
+    if (state.mounted) spawnSync('umount', ['-l', join(state.dir, 'data')]);
+    if (state.dir !== undefined) await rm(state.dir, { recursive: true, force: true });
+  });
+
+  it('keeps running, and its node serving, when the node log file can no longer be written', async () => {
+    state.dir = await makeTempDir('runnel-full-disk-up-');
+    const dataDir = join(state.dir, 'data');
+    mkdirSync(dataDir);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${LOG_DIR_BYTES}`, 'tmpfs', dataDir], { encoding: 'utf8' });
+    if (mounted.status !== 0) throw new Error(`mount tmpfs: ${mounted.stderr}`);
+    state.mounted = true;
+    const basePort = await freeBasePort();
+    const bootstrap = ['--bootstrap', `127.0.0.1:${basePort + 101}`];
+    // No free-space floor: the 16 MiB disk would count as full from the start and refuse the topic.
+    const child = spawn(process.execPath, [RUNNEL_BIN, 'cluster', 'up', '--nodes', '1', '--data-dir', dataDir, '--base-port', String(basePort)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUNNEL_LOG_DIR_MIN_FREE_BYTES: '0' },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor('cluster up to be ready', () => (output.includes('Press Ctrl-C to stop.') ? true : undefined), 60_000);
+      const created = await runCli([...bootstrap, 'topic', 'create', TOPIC, '--partitions', '1', '--replication-factor', '1'], { timeoutMs: 20_000 });
+      expect(created.code, created.stderr).toBe(0);
+      fill(dataDir, join(dataDir, 'filler'), 0);
+      // The append fails with ENOSPC, and the node logs why, at length, into a file on the full disk.
+      await firstProduceWarning(bootstrap[1]!, 200, 20_000);
+      await waitFor('cluster up to say the node log is dropped', () => (output.includes('its log output is dropped from now on') ? true : undefined), 10_000);
+      expect(output).toMatch(/node 1: cannot write .*node\.log \(ENOSPC: no space left on device, write\); its log output is dropped from now on/);
+      expect(child.exitCode).toBeNull();
+      // The node is not blocked on a stdout nobody reads: it still answers, and keeps logging into the void.
+      for (let k = 0; k < 3; k++) {
+        const listed = await runCli([...bootstrap, 'topic', 'list'], { timeoutMs: 20_000 });
+        expect(listed.code, listed.stderr).toBe(0);
+      }
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill('SIGINT');
+      await exited;
+    }
   });
 });
