@@ -9,11 +9,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeProcess, RUNNEL_BIN, makeTempDir } from '@runnel/testkit';
 import { runCli } from './cli.js';
-import { printNodeLogsOnFailure, waitFor } from './harness.js';
+import { freeBasePort, printNodeLogsOnFailure, waitFor } from './harness.js';
 
 const MIB = 1024 * 1024;
 const LOG_DIR_BYTES = 16 * MIB;
@@ -191,23 +190,6 @@ describe.skipIf(!canMount())('a full log directory', () => {
   });
 });
 
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A base port whose plan for one node (base+1, +101, +201, +301) is free right now. */
-async function freeBasePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    if ((await Promise.all([1, 101, 201, 301].map((offset) => portIsFree(base + offset)))).every(Boolean)) return base;
-  }
-  throw new Error('no free port plan found');
-}
-
 describe.skipIf(!canMount())('runnel cluster up on a full disk', () => {
   const state = {} as { dir: string; mounted: boolean };
 
@@ -223,7 +205,7 @@ describe.skipIf(!canMount())('runnel cluster up on a full disk', () => {
     const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${LOG_DIR_BYTES}`, 'tmpfs', dataDir], { encoding: 'utf8' });
     if (mounted.status !== 0) throw new Error(`mount tmpfs: ${mounted.stderr}`);
     state.mounted = true;
-    const basePort = await freeBasePort();
+    const basePort = await freeBasePort(1);
     const bootstrap = ['--bootstrap', `127.0.0.1:${basePort + 101}`];
     // No free-space floor: the 16 MiB disk would count as full from the start and refuse the topic.
     const child = spawn(process.execPath, [RUNNEL_BIN, 'cluster', 'up', '--nodes', '1', '--data-dir', dataDir, '--base-port', String(basePort)], {
