@@ -4,32 +4,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RUNNEL_BIN, makeTempDir } from '@runnel/testkit';
 import { runCli } from './cli.js';
+import { freeBasePort } from './harness.js';
 
 const NODES = 3;
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A base port whose whole plan for NODES nodes (base+N, +100, +200, +300) is free right now. */
-async function freeBasePort(): Promise<number> {
-  const offsets = [0, 100, 200, 300].flatMap((offset) => Array.from({ length: NODES }, (_, i) => offset + i + 1));
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    const free = await Promise.all(offsets.map((offset) => portIsFree(base + offset)));
-    if (free.every(Boolean)) return base;
-  }
-  throw new Error('no free port plan found');
-}
 
 interface StatusJson {
   clusterId: string;
@@ -48,7 +29,7 @@ describe('runnel cluster up (npm start)', () => {
   it('starts 3 nodes on the port plan, balances a topic\'s leaders over them, and stops cleanly on SIGINT', async () => {
     const dataDir = await makeTempDir('runnel-cluster-up-');
     dirs.push(dataDir);
-    const basePort = await freeBasePort();
+    const basePort = await freeBasePort(NODES);
     const child = spawn(process.execPath, [RUNNEL_BIN, 'cluster', 'up', '--nodes', String(NODES), '--data-dir', dataDir, '--base-port', String(basePort)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

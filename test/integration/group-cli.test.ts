@@ -127,6 +127,19 @@ describe('runnel group', () => {
     expect(shippingJson.coordinator).not.toBe(billing.coordinator);
   });
 
+  it('exports the same lag as runnel_consumergroup_lag, on each group\'s coordinator only', async () => {
+    const { cluster } = fixture;
+    const scrape = async (nodeId: number) => (await fetch(`http://127.0.0.1:${cluster.node(nodeId).httpPort}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    const lagSeries = (text: string) => text.split('\n').filter((line) => line.startsWith('runnel_consumergroup_lag{')).sort();
+    const [billing, shipping] = [(await describeJson('billing')).coordinator, (await describeJson('shipping')).coordinator];
+    expect(billing).not.toBe(shipping); // so one of them asks the other broker for a high watermark
+    expect(lagSeries(await scrape(billing))).toEqual([
+      'runnel_consumergroup_lag{consumergroup="billing",topic="orders",partition="0"} 20',
+      'runnel_consumergroup_lag{consumergroup="billing",topic="orders",partition="1"} 5',
+    ]);
+    expect(lagSeries(await scrape(shipping))).toEqual(['runnel_consumergroup_lag{consumergroup="shipping",topic="orders",partition="0"} 5']);
+  });
+
   it('plans a reset while the member is in the group, and refuses to execute it', async () => {
     const dryRun = await cli('group', 'reset-offsets', 'billing', '--topic', 'orders', '--to-earliest');
     expect(dryRun.stderr).toBe('');

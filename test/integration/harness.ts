@@ -1,6 +1,7 @@
 // Shared set-up for the integration suites: one real node process (or a cluster of them) per
 // suite, their output printed when a test fails, and everything removed afterwards.
 import { rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { encodeRecordBatch, loadClientProto, type ClientApi } from '@runnel/common';
@@ -104,4 +105,23 @@ export function produceOnce(address: string, topic: string, partition: number): 
     });
     stream.write({ requestId: 1, acks: 1, timeoutMs: 5000, partitions: [{ topic, partition, records: encodeRecordBatch([{ value: Buffer.from('probe') }]) }] });
   });
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A base port whose whole `runnel cluster up` plan for `nodes` nodes (base+N, +100, +200, +300) is free right now. */
+export async function freeBasePort(nodes: number): Promise<number> {
+  const offsets = [0, 100, 200, 300].flatMap((offset) => Array.from({ length: nodes }, (_, i) => offset + i + 1));
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    const free = await Promise.all(offsets.map((offset) => portIsFree(base + offset)));
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error('no free port plan found');
 }

@@ -172,6 +172,9 @@ describe('metrics on a running cluster', () => {
     expect(sample(text, `runnel_follower_lag_offsets{topic="metered",partition="0",replica="${follower.nodeId}"}`)).toBe(0);
     const activeCounts = await Promise.all(cluster.nodes.map(async (node) => sample(await scrape(node), 'runnel_active_controller')));
     expect(activeCounts.reduce((sum, count) => sum! + count!, 0)).toBe(1);
+    // The active controller timed the commits of the records it appended (the topic's, at least).
+    const active = cluster.nodes[activeCounts.indexOf(1)]!;
+    expect(sample(await scrape(active), 'runnel_raft_commit_latency_seconds_count')).toBeGreaterThan(0);
     expect(sample(text, 'runnel_raft_term')).toBeGreaterThan(0);
     expect(sample(text, 'runnel_offline_partitions') ?? 0).toBe(0);
 

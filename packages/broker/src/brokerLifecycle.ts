@@ -25,6 +25,8 @@ export interface BrokerLifecycleOptions {
   readonly metadataOffset: () => number;
   /** The replicas this broker cannot serve, reported in every heartbeat. */
   readonly offlineReplicas: () => readonly { readonly topicId: string; readonly partition: number }[];
+  /** The state of the log directory (online, full, offline), reported in every heartbeat. */
+  readonly logDirState: () => 'online' | 'full' | 'offline';
   /** Whether to ask the controller to fence this broker (it cannot apply the metadata to its replicas). */
   readonly wantFence: () => boolean;
   readonly logger: Logger;
@@ -127,6 +129,7 @@ export class BrokerLifecycle {
           currentMetadataOffset: this.options.metadataOffset(),
           wantShutDown: true,
           offlineReplicas: this.offlineReplicas(),
+          logDirState: this.options.logDirState(),
         });
         if (response.errorCode === 0) {
           this.lastAnsweredMs = Math.max(this.lastAnsweredMs, sentMs);
@@ -219,6 +222,7 @@ export class BrokerLifecycle {
       wantFence: this.options.wantFence(),
       wantShutDown: false,
       offlineReplicas: this.offlineReplicas(),
+      logDirState: this.options.logDirState(),
     });
     if (response.errorCode === STALE_BROKER_EPOCH) {
       // The registration this broker holds is gone or replaced: register again.

@@ -235,6 +235,7 @@ export class ClientApiService {
           brokerEpoch: broker.epoch,
           inControlledShutdown: false,
           offlineReplicas: image.offlineReplicas(broker.id).map((replica) => ({ topic: replica.topic, partition: replica.partition })),
+          logDirState: broker.logDir,
         };
       })
       .sort((a, b) => a.nodeId - b.nodeId);

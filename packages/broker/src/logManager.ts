@@ -4,7 +4,7 @@
 // metadata deltas. Each partition directory holds `partition.metadata` with its topic id, so that a
 // directory left from a deleted topic is never served as the new topic of the same name.
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, promises as fsPromises, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsPromises, readFileSync, readdirSync, renameSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunnelError, withTopicOverrides, type LogSettings, type Logger } from '@runnel/common';
 import { PartitionLog, replaceFile, replaceFileAsync } from '@runnel/storage';
@@ -24,6 +24,8 @@ const PARTITION_DIR = /^(.+)-(\d+)$/;
 
 export interface LogManagerOptions {
   logDir: string;
+  /** Free bytes under which the log directory counts as full (log.dir.min.free.bytes; 0: never). */
+  minFreeBytes?: number;
   defaults: LogSettings;
   retentionCheckIntervalMs: number;
   logger: Logger;
@@ -51,6 +53,19 @@ export interface OfflineReplica {
   readonly reason: string;
 }
 
+/** The log directory as the broker reports it: state, and the space of its filesystem. */
+export interface LogDirStatus {
+  readonly path: string;
+  /** online; full (free bytes under log.dir.min.free.bytes); offline (a write failed, until restart). */
+  readonly state: 'online' | 'full' | 'offline';
+  /** Why it is offline: the first failed write. */
+  readonly offlineReason: string | null;
+  /** From statfs, as of the latest check (every LOG_FAILURE_CHECK_INTERVAL_MS); -1 if statfs failed. */
+  readonly freeBytes: number;
+  readonly totalBytes: number;
+  readonly minFreeBytes: number;
+}
+
 export class LogManager {
   private readonly partitions = new Map<string, Partition>();
   /** Offline replicas by `<topic>-<partition>`; never in `partitions` at the same time. */
@@ -69,13 +84,42 @@ export class LogManager {
   private checkpointing: Promise<void> | null = null;
   /** High watermarks read at start, by partition name; a replica opened later starts from its own. */
   private checkpointed = new Map<string, number>();
+  /** The first write failure of a log in this directory; the directory is offline from then until restart. */
+  private failedWrite: string | null = null;
+  private space = { freeBytes: -1, totalBytes: -1 };
 
   constructor(private readonly options: LogManagerOptions) {}
+
+  /**
+   * The log directory's state. Kafka takes a whole directory offline at its first I/O error; here
+   * each failed log's replica goes offline on its own, and the directory is reported offline so
+   * that no new replica is placed on it. Full clears as soon as space is freed; offline needs a
+   * restart (the failed logs are reopened and recovered).
+   */
+  logDirStatus(): LogDirStatus {
+    const minFreeBytes = this.options.minFreeBytes ?? 0;
+    const { freeBytes, totalBytes } = this.space;
+    const full = minFreeBytes > 0 && freeBytes >= 0 && freeBytes < minFreeBytes;
+    const state = this.failedWrite !== null ? 'offline' : full ? 'full' : 'online';
+    return { path: this.options.logDir, state, offlineReason: this.failedWrite, freeBytes, totalBytes, minFreeBytes };
+  }
+
+  /** Measures the free space of the log directory's filesystem (cheap: one statfs). */
+  measureSpace(): void {
+    try {
+      const stats = statfsSync(this.options.logDir);
+      this.space = { freeBytes: stats.bavail * stats.bsize, totalBytes: stats.blocks * stats.bsize };
+    } catch (error) {
+      this.space = { freeBytes: -1, totalBytes: -1 };
+      this.options.logger.warn({ err: error, logDir: this.options.logDir }, 'cannot measure the free space of the log directory');
+    }
+  }
 
   async start(): Promise<void> {
     mkdirSync(this.options.logDir, { recursive: true });
     this.removeDeletedDirectories();
     this.checkpointed = this.readHighWatermarks();
+    this.measureSpace();
     this.checkpointTimer = setInterval(() => void this.checkpointHighWatermarks(), HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
     this.checkpointTimer.unref();
     this.retentionTimer = setInterval(() => void this.applyRetention(), this.options.retentionCheckIntervalMs);
@@ -148,12 +192,18 @@ export class LogManager {
   takeOfflineIfFailed(topic: string, index: number): boolean {
     const partition = this.partitions.get(`${topic}-${index}`);
     const cause = partition?.log.failureCause ?? null;
-    return partition !== undefined && cause !== null && this.takeOffline(partition.topic, partition.topicId, partition.index, cause);
+    if (partition === undefined || cause === null) return false;
+    if (this.failedWrite === null) {
+      this.failedWrite = `${partition.name}: ${cause.message}`;
+      this.options.logger.error({ logDir: this.options.logDir, err: cause }, 'log directory offline: no new replica is placed on this broker until it restarts (free space first if the disk is full)');
+    }
+    return this.takeOffline(partition.topic, partition.topicId, partition.index, cause);
   }
 
-  /** Every failed log's replica goes offline (failures found by retention, flushes and followers' appends). */
+  /** Every failed log's replica goes offline (failures found by retention, flushes and followers' appends); the free space is measured. */
   private takeFailedLogsOffline(): void {
     for (const partition of [...this.partitions.values()]) this.takeOfflineIfFailed(partition.topic, partition.index);
+    this.measureSpace();
   }
 
   settingsFor(configs: Readonly<Record<string, string>>): LogSettings {

@@ -40,13 +40,35 @@ export class BrokerMetrics {
   readonly offlinePartitions = new Gauge({ name: 'runnel_offline_partitions', help: 'Partitions without a leader; reported by the active controller, 0 elsewhere (Kafka OfflinePartitionsCount)', registers: [this.registry] });
   readonly activeController = new Gauge({ name: 'runnel_active_controller', help: '1 on the active controller, else 0 (Kafka ActiveControllerCount)', registers: [this.registry] });
   readonly raftTerm = new Gauge({ name: 'runnel_raft_term', help: 'The metadata quorum\'s Raft term as this controller knows it', registers: [this.registry] });
+  readonly raftCommitLatencySeconds = new Histogram({
+    name: 'runnel_raft_commit_latency_seconds',
+    help: 'On the active controller: time from a metadata record\'s append to the leader\'s Raft log to its commit (Kafka raft-metrics commit-latency)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
   readonly raftCommitIndex = new Gauge({ name: 'runnel_raft_commit_index', help: 'The metadata quorum\'s Raft commit index as this controller knows it', registers: [this.registry] });
   readonly topicBytesIn = new Counter({ name: 'runnel_topic_bytes_in_total', help: 'Record batch bytes appended as leader, by topic (Kafka BytesInPerSec)', labelNames: ['topic'], registers: [this.registry] });
   readonly topicBytesOut = new Counter({ name: 'runnel_topic_bytes_out_total', help: 'Record batch bytes returned to consumers\' fetches, by topic (Kafka BytesOutPerSec)', labelNames: ['topic'], registers: [this.registry] });
   readonly topicRecordsIn = new Counter({ name: 'runnel_topic_records_in_total', help: 'Records appended as leader, by topic (Kafka MessagesInPerSec)', labelNames: ['topic'], registers: [this.registry] });
   readonly topicRecordsOut = new Counter({ name: 'runnel_topic_records_out_total', help: 'Records in the batches returned to consumers\' fetches, by topic', labelNames: ['topic'], registers: [this.registry] });
   readonly partitionLogSizeBytes = new Gauge({ name: 'runnel_log_partition_size_bytes', help: 'Bytes of one partition\'s log on this node (Kafka kafka_log_log_size)', labelNames: ['topic', 'partition'], registers: [this.registry] });
+  readonly diskFreeBytes = new Gauge({ name: 'runnel_storage_disk_free_bytes', help: 'Free bytes (for an unprivileged user) of the log directory\'s filesystem (Redpanda redpanda_storage_disk_free_bytes)', registers: [this.registry] });
+  readonly diskTotalBytes = new Gauge({ name: 'runnel_storage_disk_total_bytes', help: 'Size in bytes of the log directory\'s filesystem (Redpanda redpanda_storage_disk_total_bytes)', registers: [this.registry] });
+  readonly diskFreeSpaceAlert = new Gauge({ name: 'runnel_storage_disk_free_space_alert', help: '0: enough free space; 1: under log.dir.min.free.bytes, no new replicas are placed here (Redpanda redpanda_storage_disk_free_space_alert)', registers: [this.registry] });
+  readonly offlineLogDirs = new Gauge({ name: 'runnel_offline_log_dirs', help: 'Log directories offline since a write failed, until the broker restarts (Kafka OfflineLogDirectoryCount)', registers: [this.registry] });
   readonly followerLagOffsets = new Gauge({ name: 'runnel_follower_lag_offsets', help: 'How many offsets a follower is behind this leader\'s log end, by partition and replica', labelNames: ['topic', 'partition', 'replica'], registers: [this.registry] });
+  /**
+   * Set at each scrape from the lags the group coordinator works out (kafka-exporter's
+   * kafka_consumergroup_lag, same labels); see group/groupLag.ts.
+   */
+  readonly consumerGroupLag = new Gauge({
+    name: 'runnel_consumergroup_lag',
+    help: 'High watermark minus the committed offset, per consumer group and partition; reported by the group\'s coordinator only',
+    labelNames: ['consumergroup', 'topic', 'partition'],
+    registers: [this.registry],
+  });
+  /** Works out the consumer group lags at scrape time (it asks other brokers for high watermarks); set by Node. */
+  private groupLags: () => Promise<ReadonlyArray<{ group: string; topic: string; partition: number; lag: number }>> = async () => [];
   /** Refreshes the gauges read from the node's state; set by Node, run before each scrape. */
   private refresh: () => void = () => undefined;
   /** The topics the per-topic series have a label value for. */
@@ -60,9 +82,17 @@ export class BrokerMetrics {
     this.refresh = refresh;
   }
 
+  onScrapeGroupLags(lags: () => Promise<ReadonlyArray<{ group: string; topic: string; partition: number; lag: number }>>): void {
+    this.groupLags = lags;
+  }
+
   /** The Prometheus text of every metric, with the state gauges refreshed first. */
   async scrape(): Promise<string> {
     this.refresh();
+    const lags = await this.groupLags();
+    // Rebuilt each time: a group that moved to another coordinator, or was deleted, leaves no series.
+    this.consumerGroupLag.reset();
+    for (const { group, topic, partition, lag } of lags) this.consumerGroupLag.set({ consumergroup: group, topic, partition: String(partition) }, lag);
     return this.registry.metrics();
   }
 

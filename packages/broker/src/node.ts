@@ -13,6 +13,7 @@ import { BrokerLifecycle } from './brokerLifecycle.js';
 import { ClientApiService } from './clientApi.js';
 import { GroupCoordinatorLocator } from './group/coordinatorLocator.js';
 import { GroupCoordinator, OFFSETS_TOPIC } from './group/groupCoordinator.js';
+import { HighWatermarkClient, groupLags, partitionKey } from './group/groupLag.js';
 import { ReplicatedOffsetsLog } from './group/replicatedOffsetsLog.js';
 import { GroupApiService } from './groupApi.js';
 import { KafkaListener } from './kafka/kafkaListener.js';
@@ -103,6 +104,8 @@ export class Node implements NodeStatusSource {
   private clientApi: ClientApiService | undefined;
   private kafkaListener: KafkaListener | undefined;
   private coordinator: GroupCoordinator | undefined;
+  /** Asks other brokers for high watermarks, for the consumer group lag metrics. */
+  private highWatermarks: HighWatermarkClient | undefined;
   private offsetsExpiryTimer: NodeJS.Timeout | undefined;
   private http: HttpEndpoint | undefined;
   private grpcPort = 0;
@@ -195,6 +198,7 @@ export class Node implements NodeStatusSource {
         heartbeatTicks: 1,
         services: (server) => this.controllerService?.addTo(server),
         onFatal: (error) => this.options.onFatal?.(error),
+        onCommitLatency: (seconds) => this.metrics.raftCommitLatencySeconds.observe(seconds),
         createIfEmpty: !ranBefore || newMember,
       },
       sessionTimeoutMs: config.int('broker.session.timeout.ms'),
@@ -237,6 +241,7 @@ export class Node implements NodeStatusSource {
     let replicaOffline = (_partition: Partition | undefined): void => undefined;
     const logs = new LogManager({
       logDir: config.logDir(),
+      minFreeBytes: config.int('log.dir.min.free.bytes'),
       defaults: config.logSettings(),
       retentionCheckIntervalMs: config.int('log.retention.check.interval.ms'),
       cleaner: {
@@ -303,6 +308,7 @@ export class Node implements NodeStatusSource {
       sessionTimeoutMs: config.int('broker.session.timeout.ms'),
       metadataOffset: () => follower.offset,
       offlineReplicas: () => logs.offlineReplicas(),
+      logDirState: () => logs.logDirStatus().state,
       // A broker whose replicas may be in stale roles must lead nothing: being fenced moves its leadership away.
       wantFence: () => follower.applyFailure !== null,
       logger: this.logger.child({ role: 'lifecycle' }),
@@ -361,6 +367,28 @@ export class Node implements NodeStatusSource {
       offsetMetadataBytesMax: config.int('offset.metadata.max.bytes'),
     });
     this.coordinator = coordinator;
+    const highWatermarks = new HighWatermarkClient();
+    this.highWatermarks = highWatermarks;
+    this.metrics.onScrapeGroupLags(() =>
+      groupLags({
+        committedOffsets: () => coordinator.allCommittedOffsets(),
+        leaderOf: (topic, partition) => {
+          const leader = follower.image.partition(topic, partition)?.leader ?? -1;
+          if (leader < 0) return null;
+          if (leader === nodeId) return 'local';
+          const listener = follower.image.broker(leader)?.listeners.find((candidate) => candidate.name === 'GRPC');
+          return listener === undefined ? null : `${listener.host}:${listener.port}`;
+        },
+        localHighWatermarks: (partitions) => {
+          const marks = new Map<string, number>();
+          for (const result of replicas.listOffsets(partitions.map(({ topic, partition }) => ({ topic, partition, timestamp: -1, currentLeaderEpoch: -1 })))) {
+            if (result.errorCode === 0) marks.set(partitionKey(result.topic, result.partition), result.offset);
+          }
+          return marks;
+        },
+        remoteHighWatermarks: (address, partitions) => highWatermarks.highWatermarks(address, partitions),
+      }),
+    );
     const retentionMs = config.int('offsets.retention.minutes') * 60_000;
     this.offsetsExpiryTimer = setInterval(() => {
       coordinator.expireOffsets(retentionMs).catch((error: unknown) => this.logger.error({ err: error }, 'expiring committed offsets failed'));
@@ -519,6 +547,11 @@ export class Node implements NodeStatusSource {
     metrics.underReplicatedPartitions.set(underReplicated);
     metrics.underMinIsrPartitions.set(underMinIsr);
     metrics.offlineReplicas.set(broker.logs.offlineReplicas().length);
+    const logDir = broker.logs.logDirStatus();
+    metrics.diskFreeBytes.set(logDir.freeBytes);
+    metrics.diskTotalBytes.set(logDir.totalBytes);
+    metrics.diskFreeSpaceAlert.set(logDir.minFreeBytes > 0 && logDir.freeBytes >= 0 && logDir.freeBytes < logDir.minFreeBytes ? 1 : 0);
+    metrics.offlineLogDirs.set(logDir.state === 'offline' ? 1 : 0);
     metrics.forgetTopicsExcept(new Set([...partitions.map((partition) => partition.topic), ...broker.logs.offlineReplicas().map((replica) => replica.topic)]));
   }
 
@@ -542,6 +575,7 @@ export class Node implements NodeStatusSource {
               metadataBehind: broker.lifecycle.metadataBehind(),
               metadataLagMaxMs: this.config.int('broker.session.timeout.ms'),
               shuttingDown: broker.lifecycle.isShuttingDown,
+              logDir: broker.logs.logDirStatus(),
             },
     };
   }
@@ -575,6 +609,7 @@ export class Node implements NodeStatusSource {
               metadataOffset: input.broker.metadataOffset,
               metadataBehind: input.broker.metadataBehind,
               recovery: input.broker.recovery,
+              logDir: input.broker.logDir,
               partitions: {
                 leader: names(partitions.filter((partition) => partition.isLeader)),
                 follower: names(partitions.filter((partition) => !partition.isLeader)),
@@ -625,6 +660,7 @@ export class Node implements NodeStatusSource {
       broker.lifecycle.stop();
       broker.follower.stop();
       broker.controllerClient.close();
+      this.highWatermarks?.close();
       await broker.logs.stop();
     }
     await this.http?.close();

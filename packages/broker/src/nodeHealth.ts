@@ -2,9 +2,11 @@
 // are a pure function of a snapshot of the node's state, so each one is tested on its own; Node
 // gathers the snapshot from its roles when asked.
 //
-// Ready means: a broker has recovered its logs, is registered, unfenced, holds its heartbeat lease
-// and has applied the metadata the controller had committed a session timeout ago; a
-// controller-only node knows a Raft leader. Every rule that fails is named.
+// Ready means: a broker has recovered its logs, is registered, unfenced, holds its heartbeat lease,
+// has applied the metadata the controller had committed a session timeout ago, and its log
+// directory is online with free space above log.dir.min.free.bytes; a controller-only node knows a
+// Raft leader. Every rule that fails is named.
+import type { LogDirStatus } from './logManager.js';
 
 /** A broker role's state, as readiness reads it. */
 export interface BrokerHealthInput {
@@ -25,6 +27,8 @@ export interface BrokerHealthInput {
   readonly metadataLagMaxMs: number;
   /** Whether the broker is in controlled shutdown or stopping. */
   readonly shuttingDown: boolean;
+  /** The log directory: offline (a write failed) or full fails readiness. */
+  readonly logDir: LogDirStatus;
 }
 
 export interface RecoveryProgress {
@@ -60,12 +64,22 @@ export function brokerNotReadyReasons(broker: BrokerHealthInput): string[] {
   if (broker.brokerEpoch === -1) reasons.push('broker not registered with the controller');
   else if (broker.fenced) reasons.push('broker fenced by the controller');
   else if (broker.leadershipRevoked !== null) reasons.push(`broker may not lead: ${broker.leadershipRevoked}`);
+  const logDir = broker.logDir;
+  if (logDir.state === 'offline') {
+    reasons.push(`log directory ${logDir.path} offline since a write failed (${logDir.offlineReason}); free space or fix the disk, then restart the broker`);
+  } else if (logDir.state === 'full') {
+    reasons.push(`log directory ${logDir.path} nearly full: ${mebibytes(logDir.freeBytes)} free, under log.dir.min.free.bytes (${mebibytes(logDir.minFreeBytes)}); no new replicas are placed here`);
+  }
   if (broker.metadataApplyFailure !== null) reasons.push(`metadata not applied: ${broker.metadataApplyFailure}`);
   const behind = broker.metadataBehind;
   if (behind !== null && behind.behindMs > broker.metadataLagMaxMs) {
     reasons.push(`behind on the metadata: applied offset ${broker.metadataOffset}, the controller had ${behind.controllerOffset} ${Math.round(behind.behindMs)} ms ago`);
   }
   return reasons;
+}
+
+function mebibytes(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 
 export function readiness(input: NodeHealthInput): Readiness {

@@ -12,7 +12,9 @@ const healthyBroker: BrokerHealthInput = {
   metadataBehind: null,
   metadataLagMaxMs: 3000,
   shuttingDown: false,
+  logDir: { path: '/data/logs', state: 'online', offlineReason: null, freeBytes: 500 * 1048576, totalBytes: 1000 * 1048576, minFreeBytes: 64 * 1048576 },
 };
+const logDir = healthyBroker.logDir;
 const healthyNode: NodeHealthInput = { started: true, stopping: false, controller: { leaderId: 1 }, broker: healthyBroker };
 
 function withBroker(change: Partial<BrokerHealthInput>): NodeHealthInput {
@@ -35,6 +37,12 @@ describe('readiness', () => {
     ['metadata not applied', withBroker({ metadataApplyFailure: 'boom' }), /metadata not applied: boom/],
     ['behind on the metadata', withBroker({ metadataBehind: { controllerOffset: 55, behindMs: 3500 } }), /behind on the metadata: applied offset 40, the controller had 55 3500 ms ago/],
     ['shutting down', withBroker({ shuttingDown: true }), /shutting down/],
+    ['the log directory is full', withBroker({ logDir: { ...logDir, state: 'full', freeBytes: 3 * 1048576 } }), /log directory \/data\/logs nearly full: 3\.0 MiB free, under log.dir.min.free.bytes \(64\.0 MiB\)/],
+    [
+      'the log directory is offline',
+      withBroker({ logDir: { ...logDir, state: 'offline', offlineReason: 'orders-0: ENOSPC: no space left on device, write' } }),
+      /log directory \/data\/logs offline since a write failed \(orders-0: ENOSPC: no space left on device, write\); free space or fix the disk, then restart the broker/,
+    ],
     ['controller-only without a leader', { ...healthyNode, broker: null, controller: { leaderId: -1 } }, /no controller quorum leader/],
   ] as const)('is not ready when %s', (_name, input, reason) => {
     const result = readiness(input);

@@ -67,6 +67,8 @@ export interface ClusterNodeStatus {
   inControlledShutdown: boolean;
   /** The replicas this node reported offline (its log failed for them), by topic and partition. */
   offlineReplicas: Array<{ topic: string; partition: number }>;
+  /** Its log directory: online; full (free space under log.dir.min.free.bytes); offline (a write failed, until restart). */
+  logDir: 'online' | 'full' | 'offline';
 }
 
 /** What `runnel cluster status` prints: the answering node's metadata image plus the controller quorum. */
@@ -530,6 +532,7 @@ export function clusterStatusOf(response: ClientApi.DescribeClusterResponse__Out
         brokerEpoch: node.brokerEpoch,
         inControlledShutdown: node.inControlledShutdown,
         offlineReplicas: node.offlineReplicas.map((replica) => ({ topic: replica.topic, partition: replica.partition })),
+        logDir: logDirStateOf(node.logDirState),
       }))
       .sort((a, b) => a.id - b.id),
     topics: response.topics
@@ -617,4 +620,9 @@ export async function listOffsetsFromLeaders(
     }
     return { topic: query.topic, partition: query.partition, offset: answer.offset, timestamp: answer.timestamp };
   });
+}
+
+/** A node's log_dir_state; empty (a broker that does not report it) reads as online. */
+function logDirStateOf(state: string): ClusterNodeStatus['logDir'] {
+  return state === 'full' || state === 'offline' ? state : 'online';
 }

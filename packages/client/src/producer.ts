@@ -45,6 +45,13 @@ export interface ProducerOptions extends ClientOptions {
   maxBlockMs?: number;
   /** Bytes of record batches in one produce request. Default 1048576 (Kafka's max.request.size). */
   maxRequestBytes?: number;
+  /**
+   * Called each time a partition's batches failed with a retriable error and will be sent again
+   * (until deliveryTimeoutMs). Retrying is right for errors that a leader move fixes, but some
+   * (KAFKA_STORAGE_ERROR: a full or failed disk) usually need an operator: this lets an
+   * application say so at once instead of when delivery times out. Must not throw.
+   */
+  onRetriableError?: (error: RunnelError, topic: string, partition: number) => void;
   /** 'default': murmur2 of the key, sticky partition for null keys; 'round-robin'. */
   partitioner?: 'default' | 'round-robin';
 }
@@ -133,6 +140,7 @@ export class Producer {
       retryBackoffMaxMs: this.retryBackoffMaxMs,
       deliveryTimeoutMs: positiveOption('deliveryTimeoutMs', options.deliveryTimeoutMs, 120_000),
       maxRequestBytes: positiveOption('maxRequestBytes', options.maxRequestBytes, 1_048_576),
+      onRetriableError: options.onRetriableError,
     });
   }
 

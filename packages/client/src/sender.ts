@@ -17,6 +17,8 @@ export interface SenderOptions {
   retryBackoffMaxMs: number;
   deliveryTimeoutMs: number;
   maxRequestBytes: number;
+  /** Hears each retriable error a partition's batches will be sent again after (see ProducerOptions.onRetriableError). */
+  onRetriableError?: (error: RunnelError, topic: string, partition: number) => void;
 }
 
 interface Entry {
@@ -246,6 +248,7 @@ export class Sender {
       else retry.push(batch);
     }
     if (retry.length === 0) return;
+    this.options.onRetriableError?.(error, queue.topic, queue.partition);
     if (needsMetadataRefresh(error.code)) this.cluster.requestRefresh();
     queue.batches.unshift(...retry);
     queue.retryAtMs = nowMs + backoffMs(retry[0]!.attempts, this.options.retryBackoffMs, this.options.retryBackoffMaxMs);

@@ -219,6 +219,8 @@ export class FakeCluster {
         inControlledShutdown: false,
         // Node 2 has lost one replica (its log failed there).
         offlineReplicas: broker.nodeId === 2 ? [{ topic: 'alpha', partition: 0 }] : [],
+        // Node 1 says nothing (a broker from before log_dir_state): read as online.
+        logDirState: broker.nodeId === 2 ? 'full' : '',
       })),
       topics: [...(metadata.topics ?? [])].reverse().map((topic) => ({ ...topic, partitions: [...(topic.partitions ?? [])].reverse().map((p) => ({ ...p, partitionEpoch: 2 })) })),
     };

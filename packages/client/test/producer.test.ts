@@ -118,6 +118,16 @@ describe('Producer against a fake broker', () => {
     expect(Buffer.compare(first!, second!)).toBe(0); // encoded once, resent as is
   });
 
+  it('tells onRetriableError of each retriable error it retries, and keeps retrying', async () => {
+    cluster.createTopic('disk', 1);
+    cluster.produceFaults.push({ topic: 'disk', errorCode: 56, times: 2 }); // KAFKA_STORAGE_ERROR, retriable
+    const heard: string[] = [];
+    const p = producer({ lingerMs: 0, onRetriableError: (error, topic, partition) => heard.push(`${topic}-${partition} ${error.errorName}`) });
+    const metadata = await p.send({ topic: 'disk', value: 'v' });
+    expect(metadata).toMatchObject({ topic: 'disk', partition: 0, offset: 0 });
+    expect(heard).toEqual(['disk-0 KAFKA_STORAGE_ERROR', 'disk-0 KAFKA_STORAGE_ERROR']);
+  });
+
   it('follows a moved leader after NOT_LEADER_OR_FOLLOWER', async () => {
     cluster.createTopic('moving', 1, [1]);
     const p = producer({ lingerMs: 0 });

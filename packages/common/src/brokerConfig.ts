@@ -45,6 +45,7 @@ export const BROKER_CONFIG = new ConfigDef(
     'log.retention.minutes': { type: 'int', default: null, min: -1, doc: 'Retention in minutes (overrides hours).' },
     'log.retention.hours': { type: 'int', default: 168, min: -1, doc: 'Retention in hours.' },
     'log.retention.bytes': { type: 'long', default: -1, min: -1, doc: 'Delete the oldest segments while a partition is larger than this; -1 is unlimited.' },
+    'log.dir.min.free.bytes': { type: 'long', default: 67108864, min: 0, doc: 'Free bytes under which the log directory counts as full: /readyz fails, `cluster health` says so, and the controller places no new replica on this broker until space is freed (0: never full).' },
     'log.retention.check.interval.ms': { type: 'long', default: 300000, min: 1, doc: 'How often retention runs.' },
     'log.segment.delete.delay.ms': { type: 'long', default: 60000, min: 0, doc: 'How long the files of a segment taken out of the log (by retention) stay on disk, renamed to .deleted, before they are removed in the background.' },
     'log.cleanup.policy': { type: 'list', default: ['delete'], choices: ['compact', 'delete'], doc: 'delete: retention removes old segments; compact: the log cleaner keeps the latest record of each key; compact,delete: both.' },

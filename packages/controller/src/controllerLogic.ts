@@ -22,7 +22,7 @@ import { NO_ERROR, apiError, type ApiError } from './errors.js';
 import { MetadataImage, NO_LEADER, type PartitionState } from './image.js';
 import { PlacementError, placeTopic, type PlacementBroker } from './placement.js';
 import type { Random } from './random.js';
-import type { Listener, MetadataRecord, PartitionRecord } from './records.js';
+import type { Listener, LogDirState, MetadataRecord, PartitionRecord } from './records.js';
 import { BrokerSessions } from './sessions.js';
 import { UNCLEAN_LEADER_ELECTION_ENABLE, collisionKey, validateTopicConfigs, validateTopicName } from './topicConfig.js';
 
@@ -86,6 +86,8 @@ export interface BrokerHeartbeatRequest {
    * heartbeat the whole set (KIP-858's offline log directories, per replica).
    */
   readonly offlineReplicas?: readonly OfflineReplicaReport[];
+  /** The broker's log directory now (absent: not reported, the recorded state stands). */
+  readonly logDir?: LogDirState;
 }
 
 /** One replica a broker reports offline. */
@@ -220,12 +222,23 @@ export class ControllerLogic {
     return this.isActive(image, brokerId) && !image.isReplicaOffline(brokerId, state.topicId, state.partition);
   }
 
-  /** The brokers new replicas may go to. */
+  /**
+   * The brokers new replicas may go to: active, with an online log directory. A replica placed on a
+   * full or failed directory would go offline at its first write (or never open).
+   */
   usableBrokers(image: MetadataImage): PlacementBroker[] {
     return image
       .brokers()
-      .filter((broker) => this.isActive(image, broker.id))
+      .filter((broker) => this.isActive(image, broker.id) && broker.logDir === 'online')
       .map((broker) => ({ id: broker.id, rack: broker.rack }));
+  }
+
+  /** Active brokers that get no new replicas because of their log directory, e.g. "1 (log directory full)". */
+  private brokersWithLogDirTrouble(image: MetadataImage): string[] {
+    return image
+      .brokers()
+      .filter((broker) => this.isActive(image, broker.id) && broker.logDir !== 'online')
+      .map((broker) => `${broker.id} (log directory ${broker.logDir})`);
   }
 
   uncleanElectionAllowed(image: MetadataImage, topicName: string): boolean {
@@ -347,6 +360,8 @@ export class ControllerLogic {
     this.sessions.touch(id, nowMs, request.currentMetadataOffset);
     // First, so that whatever this heartbeat elects (unfencing) already avoids the offline replicas.
     if (request.offlineReplicas !== undefined) this.recordOfflineReplicas(work, id, request.offlineReplicas);
+    // Recorded on change only: the state is in every heartbeat, the metadata log holds its transitions.
+    if (request.logDir !== undefined && request.logDir !== broker.logDir) work.add([{ type: 'BrokerLogDir', brokerId: id, brokerEpoch: broker.epoch, state: request.logDir }]);
     const isCaughtUp = request.currentMetadataOffset >= broker.epoch;
     let shouldShutDown = false;
     if (broker.fenced) {
@@ -468,7 +483,11 @@ export class ControllerLogic {
     try {
       placement = placeTopic(this.usableBrokers(image), numPartitions, replicationFactor, this.random);
     } catch (error) {
-      if (error instanceof PlacementError) return apiError(error.errorName, `unable to replicate the partition ${replicationFactor} time(s): ${error.message}`);
+      if (error instanceof PlacementError) {
+        const trouble = this.brokersWithLogDirTrouble(image);
+        const excluded = trouble.length === 0 ? '' : `; broker(s) ${trouble.join(', ')} get no new replicas until their log directory is online again`;
+        return apiError(error.errorName, `unable to replicate the partition ${replicationFactor} time(s): ${error.message}${excluded}`);
+      }
       throw error;
     }
     const topicId = this.newTopicId(image);

@@ -4,7 +4,7 @@
 // 10,000-partition topic copies one chunk, not the topic). Invariants are asserted on every apply;
 // a failure throws MetadataInvariantError naming the invariant — a bug in whoever wrote the record.
 
-import type { ConfigResourceType, Listener, MetadataRecord, PartitionChangeRecord, PartitionRecord, ReplicaOfflineRecord } from './records.js';
+import type { ConfigResourceType, Listener, LogDirState, MetadataRecord, PartitionChangeRecord, PartitionRecord, ReplicaOfflineRecord } from './records.js';
 
 export const NO_LEADER = -1;
 const CHUNK_SIZE = 256;
@@ -17,6 +17,8 @@ export interface BrokerRegistration {
   readonly fenced: boolean;
   /** The broker epoch: the offset of the broker's latest RegisterBroker record. */
   readonly epoch: number;
+  /** Its log directory, as its latest BrokerLogDir record said; `online` at registration. */
+  readonly logDir: LogDirState;
 }
 
 /** A partition as the image holds it: the fields of its Partition record. */
@@ -398,6 +400,7 @@ class ImageDraft {
           rack: record.rack,
           fenced: true,
           epoch: offset,
+          logDir: 'online',
         });
         // A new registration is a new process: it opens its logs afresh, so nothing is offline yet.
         if (this.readOffline(record.brokerId) !== undefined) this.writeOffline(record.brokerId, new Set());
@@ -450,6 +453,15 @@ class ImageDraft {
       case 'ReplicaOffline':
         this.applyReplicaOffline(record);
         return;
+      case 'BrokerLogDir': {
+        const existing = this.readBroker(record.brokerId);
+        if (existing === undefined) fail(INVARIANTS.knownReference, `BrokerLogDir of unregistered broker ${record.brokerId}`);
+        if (existing.epoch !== record.brokerEpoch) {
+          fail(INVARIANTS.brokerEpochMatches, `BrokerLogDir of broker ${record.brokerId} at epoch ${record.brokerEpoch}, registered at epoch ${existing.epoch}`);
+        }
+        this.writeBroker({ ...existing, logDir: record.state });
+        return;
+      }
       case 'Config': {
         this.configs ??= new Map(this.base.configs);
         const key = configKey(record.resourceType, record.resourceName);

@@ -97,6 +97,26 @@ export interface ReplicaOfflineRecord {
   readonly partition: number;
 }
 
+/**
+ * The state of a broker's log directory: `online`; `full`, its free space under
+ * log.dir.min.free.bytes (it clears when space is freed); `offline`, a write to it failed (until
+ * the broker restarts, as Kafka's offline log directory).
+ */
+export type LogDirState = 'online' | 'full' | 'offline';
+
+export const LOG_DIR_STATES: readonly LogDirState[] = ['online', 'full', 'offline'];
+
+/**
+ * Broker `brokerId`, at registration `brokerEpoch`, reported a new state of its log directory.
+ * While it is not `online`, no new replica is placed on the broker; a new registration starts `online`.
+ */
+export interface BrokerLogDirRecord {
+  readonly type: 'BrokerLogDir';
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+  readonly state: LogDirState;
+}
+
 export type ConfigResourceType = 'topic' | 'broker' | 'cluster';
 
 /** Sets (value a string) or deletes (value null) one config key of a resource. */
@@ -118,7 +138,8 @@ export type MetadataRecord =
   | PartitionChangeRecord
   | RemoveTopicRecord
   | ConfigRecord
-  | ReplicaOfflineRecord;
+  | ReplicaOfflineRecord
+  | BrokerLogDirRecord;
 
 export type MetadataRecordType = MetadataRecord['type'];
 
@@ -132,6 +153,7 @@ export const METADATA_RECORD_TYPES: readonly MetadataRecordType[] = [
   'RemoveTopic',
   'Config',
   'ReplicaOffline',
+  'BrokerLogDir',
 ];
 
 export class MetadataRecordError extends Error {
@@ -319,6 +341,19 @@ function validateRecord(fields: Record<string, unknown>, context: string): Metad
         brokerEpoch: read.int('brokerEpoch', 0, Number.MAX_SAFE_INTEGER),
         topicId: read.string('topicId', 1, 64),
         partition: read.int('partition', 0),
+      };
+    }
+    case 'BrokerLogDir': {
+      read.onlyFields(['type', 'brokerId', 'brokerEpoch', 'state']);
+      const state = fields['state'];
+      if (!LOG_DIR_STATES.includes(state as LogDirState)) {
+        throw new MetadataRecordError(`${context} BrokerLogDir: field 'state' must be one of ${LOG_DIR_STATES.join(', ')}, got ${describe(state)}`);
+      }
+      return {
+        type: 'BrokerLogDir',
+        brokerId: read.int('brokerId', 0, brokerIdMax),
+        brokerEpoch: read.int('brokerEpoch', 0, Number.MAX_SAFE_INTEGER),
+        state: state as LogDirState,
       };
     }
     case 'Config': {

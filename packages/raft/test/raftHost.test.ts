@@ -270,4 +270,21 @@ describe('RaftHost: proposals', () => {
     expect(settled.get('p1')).toMatch(/^rejected ProposalDropped/);
     expect(settled.get('p0')).toMatch(/^rejected ProposalDropped/);
   });
+
+  it('reports each committed proposal\'s time from its append on the leader to its commit', async () => {
+    const group = await twoVoters(1, 2);
+    const latencies: number[] = [];
+    const host = await group.start({ onCommitLatency: (seconds) => latencies.push(seconds) });
+    const vote = await group.peer.sendUntil({ type: 'timeoutNow', from: 2, to: 1, term: 0 }, is('vote'), 'a vote request');
+    group.peer.send({ type: 'voteResponse', from: 2, to: 1, term: vote.term, reject: false });
+    await until('the host to lead term 1', () => host.status().role === 'leader' && host.status().term === 1);
+    const proposal = host.propose(Buffer.from('p'));
+    expect(host.status().lastIndex).toBe(2);
+    await sleep(300); // the peer takes its time to acknowledge: that is the commit latency
+    group.peer.send({ type: 'appendResponse', from: 2, to: 1, term: 1, index: 2, reject: false, rejectHint: 0, logTerm: 0 });
+    await proposal;
+    expect(latencies).toHaveLength(1);
+    expect(latencies[0]).toBeGreaterThanOrEqual(0.29);
+    expect(latencies[0]).toBeLessThan(5);
+  });
 });

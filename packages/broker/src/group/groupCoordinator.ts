@@ -333,6 +333,18 @@ export class GroupCoordinator {
     return results;
   }
 
+  /** Every committed offset of the groups whose offsets partitions are loaded here (for the lag metrics). */
+  allCommittedOffsets(): Array<{ group: string; topic: string; partition: number; offset: number }> {
+    const all: Array<{ group: string; topic: string; partition: number; offset: number }> = [];
+    for (const hosted of this.hosted.values()) {
+      if (!hosted.loaded) continue;
+      for (const [group, offsets] of hosted.offsets) {
+        for (const committed of offsets.values()) all.push({ group, topic: committed.topic, partition: committed.partition, offset: committed.offset });
+      }
+    }
+    return all;
+  }
+
   /** OffsetFetch: the committed offsets of `partitions`, or of every partition the group committed (null). */
   fetchOffsets(groupId: string, partitions: ReadonlyArray<{ topic: string; partition: number }> | null): { errorCode: number; offsets: CommittedOffset[] } {
     const hosted = this.coordinatorOf(groupId);

@@ -124,6 +124,15 @@ function spawnNode(nodeId: number, configPath: string, logPath: string): LocalNo
   const log = createWriteStream(logPath, { flags: 'a' });
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
+  // A full disk must not take the nodes down with their log file: unhandled, the write error ends
+  // this process, and a node whose stdout nobody drains blocks on its next log line.
+  log.once('error', (error) => {
+    process.stderr.write(`node ${nodeId}: cannot write ${logPath} (${error.message}); its log output is dropped from now on\n`);
+    for (const stream of [child.stdout!, child.stderr!]) {
+      stream.unpipe(log);
+      stream.resume();
+    }
+  });
   const ready = new Promise<void>((resolvePromise, reject) => {
     let seen = '';
     let errorText = '';

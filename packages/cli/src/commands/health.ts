@@ -1,7 +1,8 @@
 // `runnel cluster health [--watch] [--exit-when-healthy --timeout S]`: one verdict a script can act
 // on (as `rpk cluster health`). Healthy = an active controller, every registered broker live
 // (not fenced, not shutting down), every partition with a leader, none with fewer in-sync replicas
-// than its min.insync.replicas. The exit status is 0 when healthy, 1 when not.
+// than its min.insync.replicas, every broker's log directory online (not full, not failed). The
+// exit status is 0 when healthy, 1 when not.
 import { Admin, type ClusterStatus } from '@runnel/client';
 import { printJson, printLine, type OutputFormat } from '../output.js';
 
@@ -11,6 +12,8 @@ export interface ClusterHealth {
   healthy: boolean;
   controller: number;
   brokers: { live: number[]; down: number[] };
+  /** Brokers whose log directory is full or offline, e.g. "1 (offline)". */
+  logDirProblems: string[];
   leaderlessPartitions: string[];
   underMinIsrPartitions: string[];
   /** Why not healthy, one line each; empty when healthy. */
@@ -29,12 +32,14 @@ export function clusterHealthOf(status: ClusterStatus): ClusterHealth {
       else if (partition.isr.length < partition.minInsyncReplicas) underMinIsr.push(name);
     }
   }
+  const logDirProblems = status.nodes.filter((node) => node.logDir !== 'online').map((node) => `${node.id} (${node.logDir})`);
   const problems: string[] = [];
   if (status.controller.id < 0) problems.push('no active controller');
   if (down.length > 0) problems.push(`brokers not live: ${down.join(', ')}`);
+  if (logDirProblems.length > 0) problems.push(`log directories not online: ${logDirProblems.join(', ')}; see the broker's /readyz, and restart it once space is freed`);
   if (leaderless.length > 0) problems.push(`partitions without a leader: ${listed(leaderless)}`);
   if (underMinIsr.length > 0) problems.push(`partitions under min.insync.replicas: ${listed(underMinIsr)}`);
-  return { healthy: problems.length === 0, controller: status.controller.id, brokers: { live, down }, leaderlessPartitions: leaderless, underMinIsrPartitions: underMinIsr, problems };
+  return { healthy: problems.length === 0, controller: status.controller.id, brokers: { live, down }, logDirProblems, leaderlessPartitions: leaderless, underMinIsrPartitions: underMinIsr, problems };
 }
 
 function listed(names: string[]): string {
@@ -43,7 +48,7 @@ function listed(names: string[]): string {
 }
 
 function unreachable(error: unknown): ClusterHealth {
-  return { healthy: false, controller: -1, brokers: { live: [], down: [] }, leaderlessPartitions: [], underMinIsrPartitions: [], problems: [`cannot reach the cluster: ${(error as Error).message}`] };
+  return { healthy: false, controller: -1, brokers: { live: [], down: [] }, logDirProblems: [], leaderlessPartitions: [], underMinIsrPartitions: [], problems: [`cannot reach the cluster: ${(error as Error).message}`] };
 }
 
 function print(health: ClusterHealth, format: OutputFormat): void {
@@ -56,6 +61,7 @@ function print(health: ClusterHealth, format: OutputFormat): void {
     `Controller: ${health.controller < 0 ? 'none' : `node ${health.controller}`}`,
     `Live brokers: ${health.brokers.live.join(', ') || 'none'}`,
     `Brokers not live: ${health.brokers.down.join(', ') || 'none'}`,
+    `Log directories not online: ${health.logDirProblems.join(', ') || 'none'}`,
     `Partitions without a leader: ${listed(health.leaderlessPartitions) || 'none'}`,
     `Partitions under min.insync.replicas: ${listed(health.underMinIsrPartitions) || 'none'}`,
   ];

@@ -38,6 +38,7 @@ export function clusterStatusJson(status: ClusterStatus): object {
       incarnationId: node.incarnationId,
       inControlledShutdown: node.inControlledShutdown,
       offlineReplicas: node.offlineReplicas,
+      logDir: node.logDir,
     })),
     topics: status.topics.map((topic) => ({
       name: topic.name,
@@ -59,6 +60,7 @@ export function clusterStatusJson(status: ClusterStatus): object {
 function nodeState(node: ClusterNodeStatus): string {
   if (node.fenced) return 'FENCED';
   if (node.inControlledShutdown) return 'shutting down';
+  if (node.logDir !== 'online') return `live, log dir ${node.logDir}`;
   return 'live';
 }
 

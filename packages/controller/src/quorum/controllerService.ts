@@ -15,7 +15,7 @@ import { loadControllerProto, type ClientApi as Pb } from '@runnel/common';
 import { RaftError } from '@runnel/raft';
 import { CONTROLLER_ERRORS } from '../errors.js';
 import { MetadataInvariantError, MetadataImage } from '../image.js';
-import { decodeRecord, encodeRecord, MetadataRecordError, type MetadataRecord } from '../records.js';
+import { LOG_DIR_STATES, decodeRecord, encodeRecord, MetadataRecordError, type LogDirState, type MetadataRecord } from '../records.js';
 import type { IsrMember } from '../controllerLogic.js';
 import { NotControllerError, type QuorumController } from './quorumController.js';
 import { imageToSnapshotRecords } from './stateMachine.js';
@@ -182,6 +182,7 @@ export class ControllerService {
               topicId: text(replica.topicId, `offline_replicas[${k}].topic_id`, { nonEmpty: true }),
               partition: int(replica.partition, `offline_replicas[${k}].partition`, 0, INT32_MAX),
             })),
+            ...logDirStateOf(request.logDirState),
           };
           const response =
             request.wantShutDown === true
@@ -633,4 +634,11 @@ export function applyMetadataUpdate(image: MetadataImage, update: Pb.MetadataUpd
     entries.map((entry) => entry.record),
     entries[0]!.offset,
   );
+}
+
+/** The heartbeat's log_dir_state: empty (an older broker) leaves the recorded state as it is. */
+function logDirStateOf(value: unknown): { logDir?: LogDirState } {
+  if (value === undefined || value === null || value === '') return {};
+  if (!LOG_DIR_STATES.includes(value as LogDirState)) throw new InvalidRequestError(`log_dir_state must be one of ${LOG_DIR_STATES.join(', ')}, got ${JSON.stringify(value)}`);
+  return { logDir: value as LogDirState };
 }

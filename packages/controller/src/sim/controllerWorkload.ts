@@ -492,7 +492,7 @@ export function canonicalImage(image: MetadataImage): string {
     offset: image.highestOffset,
     brokers: image
       .brokers()
-      .map((b) => [b.id, b.incarnationId, b.epoch, b.fenced, b.rack, b.listeners.map((l) => [l.name, l.host, l.port]), image.leaderCount(b.id), image.offlineReplicas(b.id).map((r) => [r.topicId, r.partition])]),
+      .map((b) => [b.id, b.incarnationId, b.epoch, b.fenced, b.logDir, b.rack, b.listeners.map((l) => [l.name, l.host, l.port]), image.leaderCount(b.id), image.offlineReplicas(b.id).map((r) => [r.topicId, r.partition])]),
     topics: image.topics().map((t) => [t.name, t.id, [...t.partitions()].map((p) => [p.partition, p.replicas, p.isr, p.leader, p.leaderEpoch, p.partitionEpoch])]),
     configs,
   });

@@ -56,10 +56,18 @@ export interface RaftHostOptions {
    * rather than run on without it.
    */
   onFatal?: (error: Error) => void;
+  /**
+   * Hears, on the leader, how long each proposal took from its append to the leader's log to its
+   * commit (observed when it is applied here, in the same round). For a commit latency histogram;
+   * the host itself keeps no metrics.
+   */
+  onCommitLatency?: (seconds: number) => void;
 }
 
 interface PendingProposal {
   term: number;
+  /** performance.now() when the entry was appended to this leader's log. */
+  proposedMs: number;
   resolve: (result: unknown) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
@@ -207,13 +215,14 @@ export class RaftHost {
       return Promise.reject(error);
     }
     const term = this.node.status().term;
+    const proposedMs = performance.now();
     this.kick();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         if (!this.proposals.delete(index, term)) return;
         reject(new RaftError('ProposalDropped', `entry ${index} was not applied within ${this.options.proposalTimeoutMs ?? 10_000} ms (leadership may have moved); its outcome is unknown`));
       }, this.options.proposalTimeoutMs ?? 10_000);
-      this.proposals.add(index, { term, resolve, reject, timer });
+      this.proposals.add(index, { term, proposedMs, resolve, reject, timer });
     });
   }
 
@@ -378,8 +387,10 @@ export class RaftHost {
     // was replaced (its entry can be nowhere else), so it is settled too, as dropped.
     for (const proposal of this.proposals.takeAt(entry.index)) {
       clearTimeout(proposal.timer);
-      if (proposal.term === entry.term) proposal.resolve(result);
-      else proposal.reject(new RaftError('ProposalDropped', `entry ${entry.index} was replaced by another leader's entry (term ${entry.term}, proposed in ${proposal.term})`));
+      if (proposal.term === entry.term) {
+        this.options.onCommitLatency?.((performance.now() - proposal.proposedMs) / 1000);
+        proposal.resolve(result);
+      } else proposal.reject(new RaftError('ProposalDropped', `entry ${entry.index} was replaced by another leader's entry (term ${entry.term}, proposed in ${proposal.term})`));
     }
   }
 
