@@ -73,6 +73,12 @@ describe('@platformatic/kafka against a 3-node cluster', () => {
     const streamErrors: Error[] = [];
     const sender = producer();
     const assigned = (member: StringConsumer) => (member.assignments ?? []).filter((assignment) => assignment.topic === topic).flatMap((assignment) => assignment.partitions);
+    // Every partition each member was assigned at any time: a further rebalance while the records
+    // flow (seen on a loaded machine; the group protocol allows it) moves partitions between members.
+    const everAssigned = new Map<StringConsumer, Set<number>>(members.map((member) => [member, new Set<number>()]));
+    const tracker = setInterval(() => {
+      for (const member of members) for (const partition of assigned(member)) everAssigned.get(member)!.add(partition);
+    }, 20);
     try {
       for (const member of members) {
         const stream = await consume(member, topic);
@@ -104,9 +110,10 @@ describe('@platformatic/kafka against a 3-node cluster', () => {
       for (const member of members) {
         const records = received.get(member)!;
         expect(records.length).toBeGreaterThan(0);
-        expect(new Set(records.map((record) => record.partition))).toEqual(new Set(assigned(member)));
+        for (const partition of new Set(records.map((record) => record.partition))) expect(everAssigned.get(member)!.has(partition)).toBe(true);
       }
     } finally {
+      clearInterval(tracker);
       await sender.close();
       for (const stream of streams) await stream.close();
       for (const member of members) await member.close(true);

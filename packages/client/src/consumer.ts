@@ -656,11 +656,28 @@ export class Consumer {
     const states = (partitions ?? this.assignment()).map((partition) => this.assigned(partition));
     if (states.length === 0) return;
     const epochs = states.map((state) => state.epoch);
-    const offsets = await listOffsetsFromLeaders(this.cluster, states.map(({ topic, partition }) => ({ topic, partition, timestamp: spec })));
+    const offsets = await this.listOffsetsRetrying(states.map(({ topic, partition }) => ({ topic, partition, timestamp: spec })));
     states.forEach((state, i) => {
       // A seek() made while the lookup ran wins.
       if (state.epoch === epochs[i] && this.states.get(key(state.topic, state.partition)) === state) this.setPosition(state, offsets[i]!.offset);
     });
+  }
+
+  /**
+   * The leaders' offsets, retrying retriable answers (NOT_LEADER_OR_FOLLOWER right after a topic
+   * is created or a leader moved: the lookup refreshes the metadata) until requestTimeoutMs, as
+   * Kafka's consumer retries its offset lookups until its API timeout.
+   */
+  private async listOffsetsRetrying(queries: Parameters<typeof listOffsetsFromLeaders>[1]): ReturnType<typeof listOffsetsFromLeaders> {
+    const deadlineMs = Date.now() + this.requestTimeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await listOffsetsFromLeaders(this.cluster, queries);
+      } catch (error) {
+        if (!(error instanceof RunnelError) || !error.retriable || Date.now() >= deadlineMs) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(backoffMs(attempt, this.retryBackoffMs, 1000), Math.max(0, deadlineMs - Date.now()))));
+      }
+    }
   }
 
   /** Gives partitions without a position one from autoOffsetReset ('none' throws). */

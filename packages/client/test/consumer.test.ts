@@ -156,6 +156,18 @@ describe('Consumer against a fake broker', () => {
     expect(() => c.seek({ topic: 'seeks', partition: 0 }, 0)).toThrow(/not assigned/);
   });
 
+  it('seekToBeginning retries a leader that is not one yet (a new topic, metadata catching up), as Kafka\'s consumer does', async () => {
+    cluster.createTopic('fresh', 1);
+    appendBatch(cluster, 'fresh', 0, 3);
+    const c = consumer();
+    const tp = { topic: 'fresh', partition: 0 };
+    c.assign([tp]);
+    cluster.notLeaderListOffsets = 2;
+    await c.seekToBeginning([tp]);
+    expect(c.position(tp)).toBe(0);
+    expect(cluster.notLeaderListOffsets).toBe(0);
+  });
+
   it('recovers from a killed fetch stream', async () => {
     cluster.createTopic('flaky', 1);
     appendBatch(cluster, 'flaky', 0, 3);

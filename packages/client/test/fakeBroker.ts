@@ -51,6 +51,8 @@ export class FakeCluster {
   killProduceStreams = 0;
   /** The next N fetch messages end their stream with UNAVAILABLE. */
   killFetchStreams = 0;
+  /** The next N ListOffsets answers say NOT_LEADER_OR_FOLLOWER for every partition (metadata not yet caught up). */
+  notLeaderListOffsets = 0;
   /** Metadata with allowAutoTopicCreation creates unknown topics with this many partitions. */
   autoCreatePartitions = 0;
   /** A batch larger than this is refused with MESSAGE_TOO_LARGE. */
@@ -251,6 +253,10 @@ export class FakeCluster {
   }
 
   private listOffsets(request: ClientApi.ListOffsetsRequest__Output): ClientApi.ListOffsetsResponse {
+    if (this.notLeaderListOffsets > 0) {
+      this.notLeaderListOffsets--;
+      return { partitions: request.partitions.map(({ topic, partition }) => ({ topic, partition, errorCode: 6, offset: -1, timestamp: -1 })) };
+    }
     return {
       partitions: request.partitions.map(({ topic, partition, timestamp }) => {
         const state = this.topics.get(topic)?.partitions[partition];
