@@ -36,8 +36,8 @@ run. Each figure is records and MB (values only) over the wall time of the whole
 from the client's start to its last acknowledgement or record: connection, metadata and (for
 platformatic's consumer) the group join are inside it. The table gives each client's median run,
 its ratio to gRPC's median, and what it cost: the three nodes' CPU time per MB (the door's cost,
-whatever the client's speed) and the client's CPU time as a share of one core (near 100%: the
-client is the limit). CPU times come from /proc (Linux; '-' elsewhere); a child's is sampled every
+whatever the client's speed: above the CPU the idle nodes use, measured for 5 s before the first
+run) and the client's CPU time as a share of one core (near 100%: the client is the limit). CPU times come from /proc (Linux; '-' elsewhere); a child's is sampled every
 100 ms. Progress goes to stderr, the table to stdout. It builds nothing itself (\`npm run bench:kafka\`
 builds first); kcat is skipped with a line when it is not installed.
 
@@ -144,8 +144,24 @@ function brokerCpuSeconds(cluster) {
 }
 
 /**
+ * The three nodes' CPU seconds per second while no client runs (Raft ticks, heartbeats, followers'
+ * long polls): taken off each run's broker CPU, so that a slow client's longer run is not charged
+ * to the door it used. Null where /proc cannot tell.
+ */
+async function idleBrokerCpuRate(cluster, sampleMs = 5000) {
+  // Past the start's own work (elections, registrations, the first metadata) first.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const before = brokerCpuSeconds(cluster);
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, sampleMs));
+  const after = brokerCpuSeconds(cluster);
+  return before === null || after === null ? null : (after - before) / ((performance.now() - started) / 1000);
+}
+
+/**
  * One run's figures: records and MB (values only) per second of wall time, the nodes' CPU
- * milliseconds per MB moved, and the client's CPU time as a percentage of one core.
+ * milliseconds per MB moved above their idle rate, and the client's CPU time as a percentage of
+ * one core.
  */
 function figure(records, size, ms, brokerCpuS, clientCpuShare) {
   const seconds = ms / 1000;
@@ -425,7 +441,8 @@ async function oneRun(client, runs, admin, size, round) {
       const brokerBefore = brokerCpuSeconds(cluster);
       const { ms, clientCpuShare } = await step();
       const brokerAfter = brokerCpuSeconds(cluster);
-      return figure(recordCount, size, ms, brokerBefore === null || brokerAfter === null ? null : brokerAfter - brokerBefore, clientCpuShare);
+      const busy = brokerBefore === null || brokerAfter === null || idleRate === null ? null : Math.max(0, brokerAfter - brokerBefore - idleRate * (ms / 1000));
+      return figure(recordCount, size, ms, busy, clientCpuShare);
     });
   try {
     const produce = await measured('produce', () => runs.produce(topic, size));
@@ -438,10 +455,14 @@ async function oneRun(client, runs, admin, size, round) {
 }
 
 let ok = false;
+/** The idle nodes' CPU seconds per second (idleBrokerCpuRate), measured once the cluster is up. */
+let idleRate = null;
 try {
   cluster = await LocalCluster.start({ nodes: NODES, dataDir: dir, config: { ...LOCAL_TIMINGS, 'default.replication.factor': String(NODES) } });
   const admin = new Admin({ bootstrap: cluster.bootstrap, clientId: 'bench-kafka' });
   try {
+    idleRate = await idleBrokerCpuRate(cluster);
+    say(`bench:kafka: the idle nodes use ${idleRate === null ? '-' : `${(idleRate * 1000).toFixed(0)} ms`} of CPU per second together; each run's broker CPU is counted above that`);
     const clientRuns = { grpc: grpcRuns(cluster), kcat: kcatRuns(cluster, admin, dir), platformatic: platformaticRuns(cluster, admin) };
     const results = [];
     const everyRun = [];
@@ -463,7 +484,7 @@ try {
     }
     const loadAverageAfter = loadAverage();
     process.stdout.write(`${table(results)}\n\nmedian of ${rounds} run(s) each; load average before ${loadAverageBefore.join(' ')}, after ${loadAverageAfter.join(' ')}\n`);
-    if (values.json) process.stdout.write(`${JSON.stringify({ records: recordCount, rounds, partitions, replicationFactor: NODES, acks: 'all', results, runs: everyRun, loadAverageBefore, loadAverageAfter })}\n`);
+    if (values.json) process.stdout.write(`${JSON.stringify({ records: recordCount, rounds, partitions, replicationFactor: NODES, acks: 'all', idleBrokerCpuPerSecond: idleRate, results, runs: everyRun, loadAverageBefore, loadAverageAfter })}\n`);
     ok = results.every(({ byClient }) => Object.values(byClient).every(({ produce, consume }) => produce.error === undefined && consume.error === undefined && produce.failed === 0 && consume.failed === 0));
   } finally {
     await admin.close();
