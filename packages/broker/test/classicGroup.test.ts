@@ -87,6 +87,20 @@ describe('ClassicGroup', () => {
     expect(rejoined.members.map((member) => member.memberId)).toEqual([a]);
   });
 
+  it('says why each rebalance starts, once per rebalance (what the coordinator logs)', async () => {
+    const clock = new ManualClock();
+    const events: Array<{ from: string; generation: number; reason: string }> = [];
+    const group = new ClassicGroup('billing', SETTINGS, clock, async () => undefined, (event) => events.push(event));
+    const { a, b } = await stableGroupOfTwo(group);
+    expect(events.map((event) => event.from)).toEqual(['Empty', 'CompletingRebalance']);
+    expect(events[1]).toMatchObject({ generation: 1, reason: expect.stringMatching(/^member .* joined$/) });
+    events.length = 0;
+    clock.advance(6_000);
+    expect(group.heartbeat(a, 2)).toBe(NONE);
+    clock.advance(5_000);
+    expect(events).toEqual([{ from: 'Stable', generation: 2, reason: expect.stringContaining(b) }]);
+  });
+
   it('a member that does not rejoin within the rebalance timeout is removed', async () => {
     const clock = new ManualClock();
     const group = new ClassicGroup('billing', SETTINGS, clock);

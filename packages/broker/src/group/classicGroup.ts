@@ -219,6 +219,8 @@ export class ClassicGroup {
     private readonly settings: GroupSettings,
     private readonly clock: GroupClock = systemClock,
     private readonly storeGroup: (record: GroupRecord) => Promise<void> = async () => undefined,
+    /** Told of every rebalance the group starts, with why: the coordinator logs it, as Kafka does. */
+    private readonly onRebalance: (event: { from: GroupState; generation: number; reason: string }) => void = () => undefined,
   ) {
     this.emptySince = clock.now();
   }
@@ -475,6 +477,7 @@ export class ClassicGroup {
       for (const member of this.members.values()) this.answerSync(member, syncError('REBALANCE_IN_PROGRESS'));
     }
     if (this.current === 'PreparingRebalance') return;
+    this.onRebalance({ from: this.current, generation: this.generation, reason });
     const wasEmpty = this.current === 'Empty';
     this.current = 'PreparingRebalance';
     this.cancelJoinTimer?.();

@@ -371,6 +371,9 @@ export class GroupCoordinator {
         this.options.logger.warn({ group: groupId, generation: record.generationId, err: (error as Error).message }, 'cannot store the group metadata');
         throw error;
       }
+    }, ({ from, generation, reason }) => {
+      // Kafka's "Preparing to rebalance group ... (reason: ...)": why members were asked to rejoin.
+      this.options.logger.info({ group: groupId, state: from, generation, reason }, `preparing to rebalance group ${groupId} (reason: ${reason})`);
     });
     hosted.groups.set(groupId, group);
     return group;
