@@ -132,6 +132,14 @@ describeRequiring('multihost: one node per network namespace', namespacesUnavail
       await new Promise((resolve) => setTimeout(resolve, SESSION_TIMEOUT_MS + 1500));
       const replacedAnswer = await awaitStatus(`replaced:${nodeId}`, grpcAddresses(nodeId), 30_000);
       const replacedAfterMs = replacedAnswer.reached ? Date.now() - cutAtMs : -1;
+      // The other two must acknowledge while the link is down: keep it down until they have (the
+      // producer's lanes may still be backing off from the cut node when it is replaced), or 20 s.
+      await waitFor(
+        `an acknowledgement while node ${nodeId} is cut off`,
+        () => (parseLines<ClientLine>(producer.stdout.slice(0, producer.stdout.lastIndexOf('\n') + 1)).some((line) => line.type === 'attempt' && line.outcome === 'acked' && line.endedMs > cutAtMs + SESSION_TIMEOUT_MS) ? true : undefined),
+        20_000,
+        200,
+      ).catch(() => undefined); // the assertion below names what was missing
       await state.network.restoreLink(label);
       const restoredAtMs = Date.now();
       const healed = await awaitStatus('full-isr', grpcAddresses(), 30_000);

@@ -2,7 +2,7 @@
 // a data directory each, wait until ready, SIGKILL, SIGSTOP/SIGCONT, SIGTERM, restart on the same
 // ports, and keep each process's output for the failure report.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,37 @@ const LOG_BYTES_MAX = 1024 * 1024;
 const READY_TIMEOUT_MS = 60_000;
 
 /** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
+/**
+ * Where freePort looks: below the kernel's ephemeral port range. Outgoing connections take their
+ * local ports from that range, so a port found free there could be taken by some connect() in the
+ * second before the node binds it (EADDRINUSE, seen in CI); below it only another listener can
+ * take it. Null where the range cannot be read (not Linux): the kernel then picks.
+ */
+const LISTEN_PORT_RANGE: readonly [number, number] | null = (() => {
+  try {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return low !== undefined && low > 11_000 ? [10_000, low - 1] : null;
+  } catch {
+    return null;
+  }
+})();
+
+function canListen(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  if (LISTEN_PORT_RANGE !== null) {
+    const [low, high] = LISTEN_PORT_RANGE;
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = low + Math.floor(Math.random() * (high - low + 1));
+      if (await canListen(port, host)) return port;
+    }
+  }
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
