@@ -6,8 +6,7 @@
 // with one line saying why, as the Kafka compat suite does for its Debian clients.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { describe, it } from 'vitest';
-import { systemToolsRequired } from '../compat/systemClients.js';
+import { describeRequiring } from '../compat/systemClients.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -25,21 +24,8 @@ function currentImage(): { tag: string } | { missing: string } {
   return present ? { tag } : { missing: `image ${tag} (the current sources) is not built: run node scripts/build-image.mjs` };
 }
 
-/** `describe(title, body(imageTag))` when the current image is there; otherwise failed or skipped, as the header says. */
+/** `describe(title, body(imageTag))` when the current image is there; otherwise failed or skipped by describeRequiring, as the header says. */
 export function describeWithRunnelImage(title: string, body: (imageTag: string) => void): void {
   const image = currentImage();
-  if ('tag' in image) {
-    describe(title, () => body(image.tag));
-    return;
-  }
-  if (systemToolsRequired()) {
-    describe(title, () => {
-      it('has a Docker engine and the current image', () => {
-        throw new Error(`${image.missing} (RUNNEL_REQUIRE_SYSTEM_TOOLS=1 requires it; .ci/run prepares both)`);
-      });
-    });
-    return;
-  }
-  process.stderr.write(`skipping "${title}": ${image.missing}\n`);
-  describe.skip(title, () => body(''));
+  describeRequiring(title, 'missing' in image ? `${image.missing} (.ci/run prepares the engine and the image)` : undefined, () => body('tag' in image ? image.tag : ''));
 }

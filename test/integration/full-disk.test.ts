@@ -9,9 +9,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { NodeProcess, RUNNEL_BIN, makeTempDir } from '@runnel/testkit';
 import { runCli } from './cli.js';
+import { describeRequiring } from '../compat/systemClients.js';
 import { freeBasePort, printNodeLogsOnFailure, waitFor } from './harness.js';
 
 const MIB = 1024 * 1024;
@@ -20,9 +21,10 @@ const MIN_FREE_BYTES = 4 * MIB;
 const TOPIC = 'disk';
 
 /** Whether this process may mount a tmpfs (root, and a kernel that lets it). */
-function canMount(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  return spawnSync('mount', ['--version']).status === 0;
+/** What this machine lacks to mount a tmpfs, or undefined when it can (CI runs as root). */
+function cannotMount(): string | undefined {
+  if (process.getuid?.() !== 0) return 'mounting a tmpfs needs root';
+  return spawnSync('mount', ['--version']).status === 0 ? undefined : 'no mount command (apt-get install -y mount)';
 }
 
 /** Fills the filesystem at `dir` with `file` until only `leaveBytes` are free (0: until ENOSPC). */
@@ -97,7 +99,7 @@ async function firstProduceWarning(bootstrap: string, lines: number, timeoutMs: 
   }
 }
 
-describe.skipIf(!canMount())('a full log directory', () => {
+describeRequiring('a full log directory', cannotMount(), () => {
   const state = {} as { dir: string; mountPoint: string; mounted: boolean; node: NodeProcess };
   printNodeLogsOnFailure(() => [state.node]);
 
@@ -190,7 +192,7 @@ describe.skipIf(!canMount())('a full log directory', () => {
   });
 });
 
-describe.skipIf(!canMount())('runnel cluster up on a full disk', () => {
+describeRequiring('runnel cluster up on a full disk', cannotMount(), () => {
   const state = {} as { dir: string; mounted: boolean };
 
   afterAll(async () => {
