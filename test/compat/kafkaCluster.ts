@@ -11,7 +11,7 @@ import { Admin } from '@runnel/client';
 import { batchSize, compressionOf, readBatchHeader, type CompressionCodec } from '@runnel/common';
 import type { LocalCluster, NodeProcess } from '@runnel/testkit';
 import { expect } from 'vitest';
-import { useCluster, waitFor, type ClusterFixture } from '../integration/harness.js';
+import { metadataFrom, useCluster, waitFor, type ClusterFixture } from '../integration/harness.js';
 
 /**
  * Timings shortened so group joins and failovers take seconds, not Kafka's defaults: no initial
@@ -43,22 +43,28 @@ export function grpcBootstrap(cluster: LocalCluster): string[] {
 
 /**
  * Creates a topic through the gRPC door (so its layout does not depend on the Kafka client under
- * test) and waits until every partition has a leader.
+ * test) and waits until every running node's metadata has a leader for every partition. Metadata
+ * reaches the brokers one by one, as in Kafka (its tests wait for propagation the same way); a
+ * client bootstrapping from a node that has not caught up sees partitions without a leader, and
+ * librdkafka's partitioner then sends every keyless record to the others.
  */
 export async function createTopic(cluster: LocalCluster, name: string, partitions: number, configs: Record<string, string> = {}): Promise<void> {
   const admin = new Admin({ bootstrap: grpcBootstrap(cluster) });
   try {
     await admin.createTopics([{ name, partitions, replicationFactor: 3, configs }]);
+  } finally {
+    await admin.close();
+  }
+  for (const node of cluster.running()) {
     await waitFor(
-      `leaders for every partition of ${name}`,
+      `leaders for every partition of ${name} in node ${node.nodeId}'s metadata`,
       async () => {
-        const [topic] = await admin.describeTopics([name]);
-        return topic!.partitions.every((partition) => partition.leader >= 0) ? true : undefined;
+        const [topic] = (await metadataFrom(node.bootstrap, [name])).topics;
+        const led = topic !== undefined && topic.errorCode === 0 && topic.partitions.length === partitions && topic.partitions.every((partition) => partition.leader >= 0);
+        return led ? true : undefined;
       },
       15_000,
     );
-  } finally {
-    await admin.close();
   }
 }
 

@@ -107,6 +107,19 @@ export function produceOnce(address: string, topic: string, partition: number): 
   });
 }
 
+/** What the broker at `address` itself answers to a Metadata request for `topics` (no client, no retries). */
+export function metadataFrom(address: string, topics: string[]): Promise<ClientApi.MetadataResponse__Output> {
+  const { ClientApi: Client } = loadClientProto().runnel.v1;
+  const client = new Client(address, grpc.credentials.createInsecure());
+  return new Promise((resolve, reject) => {
+    client.Metadata({ topics, includeConfigs: false, allowAutoTopicCreation: false }, { deadline: Date.now() + 5000 }, (error: grpc.ServiceError | null, response?: ClientApi.MetadataResponse__Output) => {
+      client.close();
+      if (error !== null) reject(error);
+      else resolve(response!);
+    });
+  });
+}
+
 function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
