@@ -8,9 +8,12 @@ import * as grpc from '@grpc/grpc-js';
 import { errorCode, loadReplicationProto, type Logger, type ReplicationApi } from '@runnel/common';
 import { failStop, InvariantViolation } from './invariant.js';
 import type { BrokerMetrics } from './metrics.js';
-import type { Partition } from './partition.js';
+import { isThrottledReplica, type Partition } from './partition.js';
+import type { ReplicationQuota } from './replicationQuota.js';
 
 const RECONNECT_BACKOFF_MS = 200;
+/** How often a fetcher whose every partition is held back by the throttle looks at the rate again. */
+const THROTTLED_RECHECK_MS = 100;
 /** A partition whose fetch failed (not leader, epoch mismatch) waits this long before it is asked again. */
 const PARTITION_BACKOFF_MS = 300;
 const NOT_LEADER = errorCode('NOT_LEADER_OR_FOLLOWER');
@@ -27,6 +30,8 @@ export interface FetcherSettings {
   readonly maxWaitMs: number;
   readonly logger: Logger;
   readonly metrics: BrokerMetrics;
+  /** follower.replication.throttled.rate: bytes fetched for this broker's replicas being added (absent: unlimited). */
+  readonly throttle?: ReplicationQuota;
 }
 
 interface Followed {
@@ -86,10 +91,14 @@ export class FollowerFetcher {
   private async run(): Promise<void> {
     while (this.running) {
       const now = Date.now();
-      const batch = [...this.partitions.values()].filter((followed) => followed.retryAtMs <= now && followed.partition.role.leader === this.leaderId);
+      const ready = [...this.partitions.values()].filter((followed) => followed.retryAtMs <= now && followed.partition.role.leader === this.leaderId);
+      // Kafka's shouldFollowerThrottle: while the quota is spent, replicas being added are not asked for.
+      const throttled = this.settings.throttle?.isExceeded() === true;
+      const batch = throttled ? ready.filter((followed) => !this.isThrottled(followed.partition)) : ready;
       if (batch.length === 0) {
         const nextRetry = Math.min(...[...this.partitions.values()].map((followed) => followed.retryAtMs));
-        await this.sleep(Number.isFinite(nextRetry) ? Math.max(10, nextRetry - now) : 1000);
+        const idleMs = Number.isFinite(nextRetry) ? Math.max(10, nextRetry - now) : 1000;
+        await this.sleep(ready.length > 0 ? Math.min(idleMs, THROTTLED_RECHECK_MS) : idleMs);
         continue;
       }
       const requested = batch.map((followed) => ({ followed, epoch: followed.partition.leaderEpoch, fetchOffset: followed.partition.log.logEndOffset }));
@@ -175,10 +184,18 @@ export class FollowerFetcher {
     if (result.records.length > 0) {
       const appended = await log.append(Buffer.from(result.records.buffer, result.records.byteOffset, result.records.byteLength), { assignOffsets: false });
       this.settings.metrics.replicationBytesIn.inc(appended.bytes);
+      if (this.settings.throttle !== undefined && this.isThrottled(partition)) {
+        this.settings.throttle.record(appended.bytes);
+        this.settings.metrics.replicationThrottledBytes.inc({ side: 'follower' }, appended.bytes);
+      }
       // The role may have changed during the append (this replica may lead now).
       if (partition.role.leader !== this.leaderId || partition.leaderEpoch !== epoch) return;
     }
     partition.updateFollowerHighWatermark(Number(result.highWatermark));
+  }
+
+  private isThrottled(partition: Partition): boolean {
+    return isThrottledReplica(partition.role, this.settings.brokerId);
   }
 
   /** Sends one request on the stream (opening it if needed); null when the stream broke. */

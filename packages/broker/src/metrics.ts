@@ -7,6 +7,12 @@ export class BrokerMetrics {
   readonly bytesOut = new Counter({ name: 'runnel_bytes_out_total', help: 'Record batch bytes returned to fetches', registers: [this.registry] });
   readonly replicationBytesOut = new Counter({ name: 'runnel_replication_bytes_out_total', help: 'Record batch bytes sent to followers', registers: [this.registry] });
   readonly replicationBytesIn = new Counter({ name: 'runnel_replication_bytes_in_total', help: 'Record batch bytes appended as follower', registers: [this.registry] });
+  readonly replicationThrottledBytes = new Counter({
+    name: 'runnel_replication_throttled_bytes_total',
+    help: 'Bytes copied to replicas a reassignment is adding, which count against the replication throttle (side: leader sent, follower fetched)',
+    labelNames: ['side'] as const,
+    registers: [this.registry],
+  });
   readonly underReplicatedPartitions = new Gauge({ name: 'runnel_under_replicated_partitions', help: 'Partitions led here whose ISR is smaller than their replica set', registers: [this.registry] });
   readonly isrChanges = new Counter({ name: 'runnel_isr_changes_total', help: 'ISR changes this broker asked the controller for, by kind', labelNames: ['kind'], registers: [this.registry] });
   readonly recordsIn = new Counter({ name: 'runnel_records_in_total', help: 'Records appended as leader', registers: [this.registry] });

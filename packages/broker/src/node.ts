@@ -28,6 +28,7 @@ import { BrokerMetrics } from './metrics.js';
 import { readiness, type NodeHealthInput, type Readiness } from './nodeHealth.js';
 import type { Partition } from './partition.js';
 import { ReplicaManager } from './replicaManager.js';
+import { ReplicationThrottles } from './replicationQuota.js';
 import { RequestMemoryPool } from './requestMemoryPool.js';
 import { TopicAdmin } from './topicAdmin.js';
 
@@ -264,7 +265,9 @@ export class Node implements NodeStatusSource {
     });
     // Set below, once the lifecycle exists: the fetchers send this broker's epoch.
     let brokerEpoch = (): number => -1;
+    const throttles = new ReplicationThrottles(nodeId, config);
     const fetchers = new ReplicaFetcherManager({
+      throttle: throttles.follower,
       brokerId: nodeId,
       brokerEpoch: () => brokerEpoch(),
       partitionMaxBytes: config.int('replica.fetch.max.bytes'),
@@ -283,6 +286,7 @@ export class Node implements NodeStatusSource {
       members,
       publish: async (before, after, snapshot) => {
         await publisher.publish(before, after, snapshot);
+        throttles.follow(after);
         // The coordinator follows the leadership of __consumer_offsets (set once the replicas exist).
         followOffsetsLeadership();
       },
@@ -348,7 +352,7 @@ export class Node implements NodeStatusSource {
       },
       this.logger,
       this.metrics,
-      { fetchMaxBytes: config.int('fetch.max.bytes'), replicaLagTimeMaxMs: config.int('replica.lag.time.max.ms') },
+      { fetchMaxBytes: config.int('fetch.max.bytes'), replicaLagTimeMaxMs: config.int('replica.lag.time.max.ms'), leaderThrottle: throttles.leader },
     );
     this.broker = { logs, fetchers, controllerClient, follower, lifecycle, replicas, publisher };
 

@@ -11,6 +11,16 @@ export interface PartitionRole {
   readonly partitionEpoch: number;
   readonly replicas: readonly number[];
   readonly isr: readonly number[];
+  /** Replicas a reassignment is adding (not yet in the ISR, their copy is throttled); empty when none. */
+  readonly addingReplicas?: readonly number[];
+}
+
+/**
+ * A replica a reassignment is adding and that is not in the ISR yet: its copy counts against the
+ * replication throttle, on the leader and on itself. Once in the ISR it is a full member, never held back.
+ */
+export function isThrottledReplica(role: PartitionRole, replicaId: number): boolean {
+  return (role.addingReplicas ?? []).includes(replicaId) && !role.isr.includes(replicaId);
 }
 
 /** What a leader knows of one follower (Kafka's ReplicaState). */

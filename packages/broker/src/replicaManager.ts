@@ -5,8 +5,9 @@
 import { CorruptBatchError, RunnelError, errorCode, isControlBatch, listBatches, sliceRecords, type Logger } from '@runnel/common';
 import { errorResult } from './errorResult.js';
 import type { LogManager } from './logManager.js';
-import { Partition, type PendingIsrChange } from './partition.js';
+import { Partition, isThrottledReplica, type PendingIsrChange } from './partition.js';
 import type { BrokerMetrics } from './metrics.js';
+import type { ReplicationQuota } from './replicationQuota.js';
 
 export interface ProduceInput {
   topic: string;
@@ -171,6 +172,8 @@ export interface ReplicaManagerOptions {
   fetchMaxBytes: number;
   /** replica.lag.time.max.ms: a follower not caught up for this long leaves the ISR. */
   replicaLagTimeMaxMs: number;
+  /** leader.replication.throttled.rate: bytes sent to replicas a reassignment is adding (absent: unlimited). */
+  leaderThrottle?: ReplicationQuota;
   now?: () => number;
 }
 
@@ -415,24 +418,34 @@ export class ReplicaManager {
     const sum = (sizes: readonly number[]) => sizes.reduce((total, bytes) => total + bytes, 0);
     const available = first.map((result) => result.records.length);
     if (first.some((result) => result.errorCode !== 0 || result.divergingEpoch.epoch !== -1) || sum(available) >= minBytes || waitMs === 0 || signal?.aborted === true) {
-      return this.sentToFollower(first);
+      return this.sentToFollower(request, first);
     }
     const indexes = partitionIndexes(readable, (entry) => (entry instanceof Partition ? entry : undefined));
     await waitForData([...indexes.keys()], waitMs, signal, (changed) => {
       for (const partition of changed) {
         for (const k of indexes.get(partition) ?? []) {
-          const probe = this.readForFollowerAt(probeInput(request.partitions[k]!, minBytes, available, k), partition, new ResponseBudget(Number.MAX_SAFE_INTEGER));
+          const probe = this.readForFollowerAt(request.replicaId, probeInput(request.partitions[k]!, minBytes, available, k), partition, new ResponseBudget(Number.MAX_SAFE_INTEGER));
           if (probe.errorCode !== 0) return true;
           available[k] = probe.records.length;
         }
       }
       return sum(available) >= minBytes;
     });
-    return this.sentToFollower(this.readForFollower(request, readable));
+    return this.sentToFollower(request, this.readForFollower(request, readable));
   }
 
-  private sentToFollower(results: ReplicaFetchResult[]): ReplicaFetchResult[] {
-    for (const result of results) this.metrics.replicationBytesOut.inc(result.records.length);
+  private sentToFollower(request: ReplicaFetchInput, results: ReplicaFetchResult[]): ReplicaFetchResult[] {
+    const throttle = this.options.leaderThrottle;
+    for (const [k, result] of results.entries()) {
+      this.metrics.replicationBytesOut.inc(result.records.length);
+      if (throttle !== undefined && result.records.length > 0) {
+        const partition = this.logs.partition(request.partitions[k]!.topic, request.partitions[k]!.partition);
+        if (partition !== undefined && isThrottledReplica(partition.role, request.replicaId)) {
+          throttle.record(result.records.length);
+          this.metrics.replicationThrottledBytes.inc({ side: 'leader' }, result.records.length);
+        }
+      }
+    }
     return results;
   }
 
@@ -512,10 +525,10 @@ export class ReplicaManager {
 
   private readForFollower(request: ReplicaFetchInput, entries: ReadonlyArray<Partition | ReplicaFetchResult>): ReplicaFetchResult[] {
     const budget = new ResponseBudget(Math.min(Math.max(0, request.maxBytes), this.fetchMaxBytes));
-    return entries.map((entry, k) => (entry instanceof Partition ? this.readForFollowerAt(request.partitions[k]!, entry, budget) : entry));
+    return entries.map((entry, k) => (entry instanceof Partition ? this.readForFollowerAt(request.replicaId, request.partitions[k]!, entry, budget) : entry));
   }
 
-  private readForFollowerAt(input: ReplicaFetchPartitionInput, partition: Partition, budget: ResponseBudget): ReplicaFetchResult {
+  private readForFollowerAt(replicaId: number, input: ReplicaFetchPartitionInput, partition: Partition, budget: ResponseBudget): ReplicaFetchResult {
     const log = partition.log;
     const base: ReplicaFetchResult = {
       topic: input.topic,
@@ -532,6 +545,9 @@ export class ReplicaManager {
       return { ...base, errorCode: errorCode('NOT_LEADER_OR_FOLLOWER'), errorMessage: partition.isRemoved ? `${partition.name} was removed from this broker` : `leadership of ${partition.name} moved` };
     }
     if (input.fetchOffset >= log.logEndOffset || input.fetchOffset < log.logStartOffset) return base;
+    // Kafka's shouldLeaderThrottle: a replica being added gets nothing while the quota is spent
+    // (once in the ISR it is a full member and never throttled).
+    if (this.options.leaderThrottle?.isExceeded() === true && isThrottledReplica(partition.role, replicaId)) return base;
     const records = budget.take(Math.max(1, input.partitionMaxBytes), (maxBytes) => log.read(input.fetchOffset, maxBytes).records);
     return { ...base, records };
   }

@@ -9,6 +9,7 @@ import { testSettings } from '../../storage/test/helpers.js';
 import { LogManager } from '../src/logManager.js';
 import { BrokerMetrics } from '../src/metrics.js';
 import type { Partition, PartitionRole } from '../src/partition.js';
+import type { ReplicationQuota } from '../src/replicationQuota.js';
 import { ReplicaManager, type IsrChangeOutcome, type LeadershipView, type ReplicaFetchResult } from '../src/replicaManager.js';
 
 export const TOPIC = 't';
@@ -68,7 +69,13 @@ export interface LeaderFixture {
   close(): Promise<void>;
 }
 
-export async function leaderFixture(options: { brokerId: number; role: PartitionRole; settings?: Partial<LogSettings>; replicaLagTimeMaxMs?: number }): Promise<LeaderFixture> {
+export async function leaderFixture(options: {
+  brokerId: number;
+  role: PartitionRole;
+  settings?: Partial<LogSettings>;
+  replicaLagTimeMaxMs?: number;
+  leaderThrottle?: ReplicationQuota;
+}): Promise<LeaderFixture> {
   const dir = fs.mkdtempSync(join(os.tmpdir(), 'runnel-broker-'));
   const logger = createLogger({ name: 'test', level: 'silent' });
   const logs = new LogManager({ logDir: dir, defaults: logSettings(options.settings), retentionCheckIntervalMs: 3_600_000, logger });
@@ -77,6 +84,7 @@ export async function leaderFixture(options: { brokerId: number; role: Partition
   const replicas = new ReplicaManager(logs, controller, logger, new BrokerMetrics(), {
     fetchMaxBytes: 10 * 1024 * 1024,
     replicaLagTimeMaxMs: options.replicaLagTimeMaxMs ?? 30_000,
+    leaderThrottle: options.leaderThrottle,
   });
   const partition = await logs.openPartition(TOPIC, TOPIC_ID, 0, {}, options.brokerId);
   partition.minInsyncReplicas = options.settings?.minInsyncReplicas ?? 1;

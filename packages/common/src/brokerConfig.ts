@@ -86,6 +86,10 @@ export const BROKER_CONFIG = new ConfigDef(
     'replica.fetch.max.bytes': { type: 'int', default: 1048576, min: 1, doc: 'Bytes a follower asks for per partition in one fetch (a larger first batch still comes whole).' },
     'replica.fetch.response.max.bytes': { type: 'int', default: 10485760, min: 1, doc: 'Bytes a follower asks for in one fetch over all partitions.' },
     'replica.fetch.wait.max.ms': { type: 'int', default: 500, min: 0, doc: 'How long a leader holds a follower\'s fetch when there is nothing new.' },
+    'leader.replication.throttled.rate': { type: 'long', default: 9007199254740991, min: 0, doc: 'Bytes per second a leader sends to replicas a reassignment is adding (until they join the ISR); a cluster- or broker-level dynamic config of the same name overrides it. Unlimited by default.' },
+    'follower.replication.throttled.rate': { type: 'long', default: 9007199254740991, min: 0, doc: 'Bytes per second a broker fetches for its replicas a reassignment is adding (until they join the ISR); a cluster- or broker-level dynamic config of the same name overrides it. Unlimited by default.' },
+    'replication.quota.window.num': { type: 'int', default: 11, min: 2, doc: 'Samples the replication throttle measures its rate over.' },
+    'replication.quota.window.size.seconds': { type: 'int', default: 1, min: 1, doc: 'Length of one replication throttle sample.' },
   },
 );
 

@@ -130,14 +130,13 @@ export const IGNORED_KAFKA_KEYS: readonly IgnoredKafkaKeys[] = [
     },
   },
   {
-    reason: 'quotas are not implemented: no client is throttled',
+    reason: 'client quotas are not implemented: no client is throttled (only reassignment traffic is)',
     keys: {
       'alter.log.dirs.replication.quota.window.num': 'int',
       'alter.log.dirs.replication.quota.window.size.seconds': 'int', 'client.quota.callback.class': 'class',
       'controller.quota.window.num': 'int', 'controller.quota.window.size.seconds': 'int',
       'quota.consumer.default': 'long', 'quota.producer.default': 'long', 'quota.window.num': 'int',
-      'quota.window.size.seconds': 'int', 'replication.quota.window.num': 'int',
-      'replication.quota.window.size.seconds': 'int',
+      'quota.window.size.seconds': 'int',
     },
   },
   {
