@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { encodeRecordBatch, loadClientProto, type ClientApi } from '@runnel/common';
-import { LocalCluster, NodeProcess, makeTempDir } from '@runnel/testkit';
+import { LocalCluster, NodeProcess, makeTempDir, type LocalClusterOptions } from '@runnel/testkit';
 
 const TAIL_BYTES = 8000;
 
@@ -51,12 +51,12 @@ export interface ClusterFixture {
  * Starts a cluster of `nodes` nodes (each a broker and a controller voter; `config` keys for every
  * node) before the suite, all at once, and removes it after.
  */
-export function useCluster(nodes: number, config: Record<string, string> = {}): ClusterFixture {
+export function useCluster(nodes: number, config: Record<string, string> = {}, options: Pick<LocalClusterOptions, 'roles'> = {}): ClusterFixture {
   const state = {} as { cluster: LocalCluster; dir: string };
   printNodeLogsOnFailure(() => state.cluster?.nodes ?? []);
   beforeAll(async () => {
     state.dir = await makeTempDir('runnel-cluster-');
-    state.cluster = await LocalCluster.start({ nodes, dataDir: state.dir, config });
+    state.cluster = await LocalCluster.start({ nodes, dataDir: state.dir, config, ...options });
   });
   afterAll(async () => {
     for (const node of state.cluster?.nodes ?? []) node.resume();

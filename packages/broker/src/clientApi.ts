@@ -48,6 +48,15 @@ export class ClientApiService {
         this.serve('listOffsets', call, callback, async (request) => ({ partitions: this.replicas.listOffsets(request.partitions) })),
       DescribeCluster: (call, callback) => this.serve('describeCluster', call, callback, () => this.describeCluster()),
       ElectPreferredLeaders: (call, callback) => this.serve('electPreferredLeaders', call, callback, () => this.electPreferredLeaders()),
+      ElectLeaders: (call, callback) =>
+        this.serve('electLeaders', call, callback, async (request) => {
+          if (request.electionType !== 0 && request.electionType !== 1) {
+            return { errorCode: errorCode('INVALID_REQUEST'), errorMessage: `unknown election type ${request.electionType} (0 preferred, 1 unclean)`, topics: [] };
+          }
+          const topics = request.allPartitions ? null : request.topics.map((entry) => ({ topic: entry.topic, partitions: entry.partitions }));
+          const results = await this.topics.electLeaders(request.electionType === 1 ? 'unclean' : 'preferred', topics);
+          return { ...results.error, topics: results.topics.map((topic) => ({ topic: topic.topic, partitions: [...topic.partitions] })) };
+        }),
       Produce: (call) => this.stream('produce', call, (request) => this.produce(request), produceRequestBytes),
       Fetch: (call) => this.stream('fetch', call, (request, signal) => this.fetch(request, signal)),
     };

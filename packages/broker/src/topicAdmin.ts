@@ -46,6 +46,12 @@ export interface CreatedTopic extends TopicResult {
   readonly replicationFactor: number;
 }
 
+/** ElectLeaders' answer: per topic and partition, an error code (0: elected). */
+export interface LeaderElectionResults {
+  readonly error: { readonly errorCode: number; readonly errorMessage: string };
+  readonly topics: ReadonlyArray<{ readonly topic: string; readonly partitions: ReadonlyArray<{ readonly partition: number; readonly errorCode: number; readonly errorMessage: string }> }>;
+}
+
 /** One partition as a client sees it in metadata. */
 export interface PartitionDescription {
   readonly partition: number;
@@ -160,6 +166,33 @@ export class TopicAdmin {
     } catch (error) {
       const fields = errorResult(error, this.logger);
       return names.map((name) => ({ name, ...fields }));
+    }
+  }
+
+  /**
+   * Kafka's ElectLeaders, forwarded to the active controller: per partition NONE, ELECTION_NOT_NEEDED,
+   * PREFERRED_LEADER_NOT_AVAILABLE, ELIGIBLE_LEADERS_NOT_AVAILABLE or UNKNOWN_TOPIC_OR_PARTITION.
+   * A failure of the request as a whole is `error` (and every named partition carries it).
+   */
+  async electLeaders(electionType: 'preferred' | 'unclean', topics: ReadonlyArray<{ topic: string; partitions: readonly number[] }> | null): Promise<LeaderElectionResults> {
+    const failedAll = (fields: { errorCode: number; errorMessage: string }): LeaderElectionResults => ({
+      error: fields,
+      topics: (topics ?? []).map(({ topic, partitions }) => ({ topic, partitions: partitions.map((partition) => ({ partition, ...fields })) })),
+    });
+    try {
+      const response = await this.cluster.controller.electPartitionLeaders({
+        electionType: electionType === 'preferred' ? 0 : 1,
+        allPartitions: topics === null,
+        topics: (topics ?? []).map(({ topic, partitions }) => ({ topic, partitions: [...partitions] })),
+      });
+      if (response.errorCode !== 0) return failedAll({ errorCode: response.errorCode, errorMessage: response.errorMessage });
+      await this.waitUntilApplied(Number(response.metadataOffset));
+      return {
+        error: { errorCode: 0, errorMessage: '' },
+        topics: response.topics.map((topic) => ({ topic: topic.topic, partitions: topic.partitions.map((result) => ({ partition: result.partition, errorCode: result.errorCode, errorMessage: result.errorMessage })) })),
+      };
+    } catch (error) {
+      return failedAll(errorResult(error, this.logger));
     }
   }
 

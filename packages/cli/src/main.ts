@@ -199,6 +199,20 @@ export function buildProgram(): Command {
       await groupDelete(bootstrapOf(command), groupIds, options.format);
     });
 
+  const partitions = program.command('partitions').description('elect partition leaders');
+  partitions
+    .command('elect-leaders')
+    .description('a preferred (back to the first replica) or unclean (a live replica outside the ISR, for a partition without a leader: may lose records) leader election')
+    .addOption(new Option('--type <type>', 'preferred or unclean').choices(['preferred', 'unclean']).makeOptionMandatory())
+    .option('--topic <name>', 'the topic whose partitions to elect')
+    .option('--partition <p>', 'with --topic: only this partition', integer('--partition'))
+    .option('--all', 'every partition of every topic', false)
+    .addOption(formatOption())
+    .action(async (options: import('./commands/electLeaders.js').ElectLeadersOptions, command: Command) => {
+      const { partitionsElectLeaders } = await import('./commands/electLeaders.js');
+      await partitionsElectLeaders(bootstrapOf(command), options);
+    });
+
   program
     .command('produce <topic>')
     .description('send one record per line of standard input')

@@ -109,6 +109,13 @@ export interface PreferredLeaderElection {
   notMoved: UnmovedLeader[];
 }
 
+/** One partition's outcome of Admin.electLeaders: error null when a leader was elected. */
+export interface LeaderElectionResult {
+  topic: string;
+  partition: number;
+  error: RunnelError | null;
+}
+
 export type OffsetSpec = number | 'earliest' | 'latest';
 
 export interface ListedOffset {
@@ -283,6 +290,39 @@ export class Admin {
         .map((entry) => ({ topic: entry.topic, partition: entry.partition, preferred: entry.preferred, leader: entry.leader, reason: entry.reason }))
         .sort(byTopicPartition),
     };
+  }
+
+  /**
+   * Kafka's Admin.electLeaders: a `preferred` election moves leadership to each partition's first
+   * replica; an `unclean` one gives a partition without a leader a live replica from outside the
+   * ISR (records may be lost). `partitions` null elects every partition (and the answer then lists
+   * only those where an election was needed). Per partition: `error` null when elected, else the
+   * RunnelError (ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE, ELIGIBLE_LEADERS_NOT_AVAILABLE,
+   * UNKNOWN_TOPIC_OR_PARTITION). A failure of the whole request throws.
+   */
+  async electLeaders(electionType: 'preferred' | 'unclean', partitions: ReadonlyArray<{ topic: string; partition: number }> | null): Promise<LeaderElectionResult[]> {
+    const byTopic = new Map<string, number[]>();
+    for (const { topic, partition } of partitions ?? []) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
+    const response = await this.withRetries(async () => {
+      const answer = await this.cluster.anyBroker((connection) =>
+        connection.unary('ElectLeaders', {
+          electionType: electionType === 'preferred' ? 0 : 1,
+          allPartitions: partitions === null,
+          topics: [...byTopic].map(([topic, indexes]) => ({ topic, partitions: indexes })),
+        }),
+      );
+      if (answer.errorCode !== 0) throw RunnelError.fromCode(answer.errorCode, `elect leaders: ${answer.errorMessage || 'error'}`);
+      return answer;
+    });
+    return response.topics
+      .flatMap((topic) =>
+        topic.partitions.map((result) => ({
+          topic: topic.topic,
+          partition: result.partition,
+          error: result.errorCode === 0 ? null : RunnelError.fromCode(result.errorCode, result.errorMessage),
+        })),
+      )
+      .sort(byTopicPartition);
   }
 
   /**

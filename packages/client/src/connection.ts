@@ -211,7 +211,7 @@ export interface ConnectionOptions {
   logger: Logger | undefined;
 }
 
-type UnaryMethod = 'CreateTopics' | 'DeleteTopics' | 'Metadata' | 'ListOffsets' | 'DescribeCluster' | 'ElectPreferredLeaders';
+type UnaryMethod = 'CreateTopics' | 'DeleteTopics' | 'Metadata' | 'ListOffsets' | 'DescribeCluster' | 'ElectPreferredLeaders' | 'ElectLeaders';
 
 /** The gRPC client of one broker address. */
 export class BrokerConnection {
@@ -242,6 +242,7 @@ export class BrokerConnection {
   unary(method: 'ListOffsets', request: ClientApi.ListOffsetsRequest): Promise<ClientApi.ListOffsetsResponse__Output>;
   unary(method: 'DescribeCluster', request: ClientApi.DescribeClusterRequest): Promise<ClientApi.DescribeClusterResponse__Output>;
   unary(method: 'ElectPreferredLeaders', request: ClientApi.ElectPreferredLeadersRequest): Promise<ClientApi.ElectPreferredLeadersResponse__Output>;
+  unary(method: 'ElectLeaders', request: ClientApi.LeaderElectionRequest): Promise<ClientApi.LeaderElectionResponse__Output>;
   unary(method: UnaryMethod, request: object): Promise<unknown> {
     return this.call(this.api(), method, request, this.options.requestTimeoutMs);
   }

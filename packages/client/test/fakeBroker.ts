@@ -146,6 +146,7 @@ export class FakeCluster {
       ListOffsets: (call, callback) => callback(null, this.listOffsets(call.request)),
       DescribeCluster: (_call, callback) => callback(null, this.describeCluster(nodeId)),
       ElectPreferredLeaders: (_call, callback) => callback(null, this.electPreferredLeadersResponse),
+      ElectLeaders: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'the fake broker elects no leaders' }),
       Produce: (call) => {
         call.on('data', (request: ClientApi.ProduceRequest__Output) => void this.produce(nodeId, call, request));
         call.on('end', () => call.end());

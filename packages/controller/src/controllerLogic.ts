@@ -18,7 +18,7 @@ import {
   type ReassignmentPlan,
 } from './balancer.js';
 import { buildPartitionChange, type Election } from './election.js';
-import { NO_ERROR, apiError, type ApiError } from './errors.js';
+import { CONTROLLER_ERRORS, NO_ERROR, apiError, type ApiError } from './errors.js';
 import { MetadataImage, NO_LEADER, type PartitionState } from './image.js';
 import { PlacementError, placeTopic, type PlacementBroker } from './placement.js';
 import type { Random } from './random.js';
@@ -167,6 +167,23 @@ export interface AlterPartitionResult extends ApiError {
 
 export interface AlterPartitionResponse extends ApiError {
   readonly partitions: readonly AlterPartitionResult[];
+}
+
+/** Kafka's ElectionType: 0 preferred (replicas[0]), 1 unclean (any live replica, for a partition without a leader). */
+export type ElectionType = 'preferred' | 'unclean';
+
+export interface ElectLeadersRequest {
+  readonly electionType: ElectionType;
+  /** The partitions to elect, by topic; null for every partition (results then leave out ELECTION_NOT_NEEDED, as Kafka does). */
+  readonly topics: ReadonlyArray<{ readonly topic: string; readonly partitions: readonly number[] }> | null;
+}
+
+export interface PartitionElectionResult extends ApiError {
+  readonly partition: number;
+}
+
+export interface ElectLeadersResponse {
+  readonly topics: ReadonlyArray<{ readonly topic: string; readonly partitions: readonly PartitionElectionResult[] }>;
 }
 
 export interface FenceExpiredResponse {
@@ -634,6 +651,49 @@ export class ControllerLogic {
     const work = new Work(image);
     work.add(result.records);
     return work.result(result);
+  }
+
+  /**
+   * Kafka's ElectLeaders (KRaft's ReplicationControlManager.electLeaders), per partition: a preferred
+   * election moves leadership to replicas[0] when it can serve and is in the ISR; an unclean one
+   * gives a partition without a leader the first live replica, in the ISR if any is live, else
+   * outside it (the ISR shrinks to it: records may be lost, which is why an operator asks for it).
+   */
+  electLeaders(image: MetadataImage, request: ElectLeadersRequest): ControllerResult<ElectLeadersResponse> {
+    const work = new Work(image);
+    const electOne = (topicName: string, partition: number): ApiError => {
+      const state = work.image.topic(topicName)?.partition(partition);
+      if (state === undefined) return apiError('UNKNOWN_TOPIC_OR_PARTITION', `no partition ${topicName}-${partition}`);
+      const canLead = (id: number): boolean => this.canServe(work.image, id, state);
+      if (request.electionType === 'preferred') {
+        const preferred = state.replicas[0]!;
+        if (state.leader === preferred) return apiError('ELECTION_NOT_NEEDED', `${topicName}-${partition} is led by its preferred replica ${preferred}`);
+        const record = buildPartitionChange(state, { election: 'preferred', isAcceptableLeader: canLead });
+        if (record === null || record.leader !== preferred) {
+          const why = !canLead(preferred) ? 'is not alive or cannot serve it' : 'is not in the ISR';
+          return apiError('PREFERRED_LEADER_NOT_AVAILABLE', `the preferred replica ${preferred} of ${topicName}-${partition} ${why} (ISR [${state.isr.join(',')}])`);
+        }
+        work.add([record]);
+        return NO_ERROR;
+      }
+      if (state.leader !== NO_LEADER) return apiError('ELECTION_NOT_NEEDED', `${topicName}-${partition} has a leader (${state.leader})`);
+      const record = buildPartitionChange(state, { election: 'unclean', isAcceptableLeader: canLead });
+      if (record === null || record.leader === NO_LEADER) {
+        return apiError('ELIGIBLE_LEADERS_NOT_AVAILABLE', `no replica of ${topicName}-${partition} ([${state.replicas.join(',')}]) is alive`);
+      }
+      work.add([record]);
+      return NO_ERROR;
+    };
+    const topics =
+      request.topics === null
+        ? image.topics().map((topic) => ({
+            topic: topic.name,
+            partitions: [...topic.partitions()]
+              .map((state) => ({ partition: state.partition, ...electOne(topic.name, state.partition) }))
+              .filter((result) => result.errorCode !== CONTROLLER_ERRORS.ELECTION_NOT_NEEDED.code),
+          }))
+        : request.topics.map(({ topic, partitions }) => ({ topic, partitions: partitions.map((partition) => ({ partition, ...electOne(topic, partition) })) }));
+    return work.result({ topics });
   }
 
   /** A plan spreading replicas over the active brokers (for a broker that joined). Plan only. */

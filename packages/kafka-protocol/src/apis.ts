@@ -10,6 +10,7 @@ import { DELETE_TOPICS_REQUEST, DELETE_TOPICS_RESPONSE } from './messages/delete
 import { DESCRIBE_CLUSTER_REQUEST, DESCRIBE_CLUSTER_RESPONSE } from './messages/describeCluster.js';
 import { DESCRIBE_CONFIGS_REQUEST, DESCRIBE_CONFIGS_RESPONSE } from './messages/describeConfigs.js';
 import { DESCRIBE_GROUPS_REQUEST, DESCRIBE_GROUPS_RESPONSE } from './messages/describeGroups.js';
+import { ELECT_LEADERS_REQUEST, ELECT_LEADERS_RESPONSE } from './messages/electLeaders.js';
 import { FETCH_REQUEST, FETCH_RESPONSE } from './messages/fetch.js';
 import { FIND_COORDINATOR_REQUEST, FIND_COORDINATOR_RESPONSE } from './messages/findCoordinator.js';
 import { REQUEST_HEADER, RESPONSE_HEADER } from './messages/headers.js';
@@ -53,6 +54,7 @@ export const KAFKA_APIS = {
   DescribeConfigs: { apiKey: 32, request: DESCRIBE_CONFIGS_REQUEST, response: DESCRIBE_CONFIGS_RESPONSE },
   CreatePartitions: { apiKey: 37, request: CREATE_PARTITIONS_REQUEST, response: CREATE_PARTITIONS_RESPONSE },
   DeleteGroups: { apiKey: 42, request: DELETE_GROUPS_REQUEST, response: DELETE_GROUPS_RESPONSE },
+  ElectLeaders: { apiKey: 43, request: ELECT_LEADERS_REQUEST, response: ELECT_LEADERS_RESPONSE },
   DescribeCluster: { apiKey: 60, request: DESCRIBE_CLUSTER_REQUEST, response: DESCRIBE_CLUSTER_RESPONSE },
 } as const satisfies Record<string, { apiKey: number; request: MessageSpec; response: MessageSpec }>;
 

@@ -50,6 +50,7 @@ describe('the registry', () => {
       '32 DescribeConfigs 0-4',
       '37 CreatePartitions 0-3',
       '42 DeleteGroups 0-2',
+      '43 ElectLeaders 0-2',
       '60 DescribeCluster 0-1',
     ]);
     expect(API_KEYS.Metadata).toBe(3);
@@ -58,7 +59,7 @@ describe('the registry', () => {
 
   it('builds an ApiVersions answer straight from SUPPORTED_APIS', () => {
     const frame = encodeResponse('ApiVersions', 3, 1, { errorCode: 0, apiKeys: SUPPORTED_APIS.map(({ apiKey, minVersion, maxVersion }) => ({ apiKey, minVersion, maxVersion })) });
-    expect(decodeResponse('ApiVersions', 3, frame.subarray(4)).body.apiKeys).toHaveLength(22);
+    expect(decodeResponse('ApiVersions', 3, frame.subarray(4)).body.apiKeys).toHaveLength(23);
   });
 });
 

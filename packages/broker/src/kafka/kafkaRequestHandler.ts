@@ -17,6 +17,7 @@ import type { LogManager } from '../logManager.js';
 import type { ReplicaManager } from '../replicaManager.js';
 import type { TopicAdmin } from '../topicAdmin.js';
 import { adminHandlers } from './adminHandlers.js';
+import { partitionHandlers } from './partitionHandlers.js';
 import { clusterHandlers } from './clusterHandlers.js';
 import { groupHandlers } from './groupHandlers.js';
 import { recordHandlers } from './recordHandlers.js';
@@ -84,6 +85,7 @@ export class KafkaRequestHandler {
       ...clusterHandlers(broker),
       ...recordHandlers(broker),
       ...adminHandlers(broker),
+      ...partitionHandlers(broker),
       ...groupHandlers(broker),
     };
     this.servedApis = SUPPORTED_APIS.filter((api) => this.handlers[api.apiName] !== undefined).map(({ apiKey, minVersion, maxVersion }) => ({ apiKey, minVersion, maxVersion }));

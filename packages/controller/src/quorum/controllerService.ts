@@ -305,6 +305,21 @@ export class ControllerService {
           };
         });
       },
+      ElectPartitionLeaders: (call, callback) => {
+        this.unary(callback, async () => {
+          const request = object(call.request, 'request');
+          const electionType = int(request.electionType, 'election_type', 0, 1) === 0 ? 'preferred' : 'unclean';
+          const topics =
+            request.allPartitions === true
+              ? null
+              : list(request.topics, 'topics').map((entry, k) => ({
+                  topic: text(entry.topic, `topics[${k}].topic`, { nonEmpty: true }),
+                  partitions: list(entry.partitions, `topics[${k}].partitions`).map((partition, j) => int(partition, `topics[${k}].partitions[${j}]`, 0, INT32_MAX)),
+                }));
+          const response = await this.controller.electLeaders({ electionType, topics });
+          return { ...this.ok(), metadataOffset: response.metadataOffset, topics: response.topics.map((topic) => ({ topic: topic.topic, partitions: [...topic.partitions] })) };
+        });
+      },
       FetchMetadata: (call) => this.fetchMetadata(call),
       DescribeQuorum: (_call, callback) => {
         this.unary(callback, async () => {
@@ -547,6 +562,13 @@ export class ControllerClient {
 
   electLeaders(): Promise<Pb.ElectLeadersResponse__Output> {
     return this.call((client) => client.electLeaders.bind(client) as Unary<Pb.ElectLeadersRequest, Pb.ElectLeadersResponse__Output>, {});
+  }
+
+  electPartitionLeaders(request: Pb.ElectPartitionLeadersRequest): Promise<Pb.ElectPartitionLeadersResponse__Output> {
+    return this.call(
+      (client) => client.electPartitionLeaders.bind(client) as Unary<Pb.ElectPartitionLeadersRequest, Pb.ElectPartitionLeadersResponse__Output>,
+      request,
+    );
   }
 
   /** Follows the metadata log from one member (any member serves it; default the current guess). */

@@ -25,6 +25,8 @@ import {
   type CreateTopicsRequest,
   type DeleteTopicResult,
   type DeleteTopicsRequest,
+  type ElectLeadersRequest,
+  type ElectLeadersResponse,
   type FenceExpiredResponse,
   type RegisterBrokerRequest,
   type RegisterBrokerResponse,
@@ -251,6 +253,11 @@ export class QuorumController {
   async preferredLeaderElection(options: { readonly imbalancePercentage?: number } = {}): Promise<PreferredElectionResult & MetadataOffset> {
     const imbalancePercentage = options.imbalancePercentage ?? 0;
     return withOffset(await this.decide((logic, image) => logic.preferredLeaderElection(image, { imbalancePercentage })));
+  }
+
+  /** Kafka's ElectLeaders: a preferred or unclean election of the partitions named (null: all). */
+  async electLeaders(request: ElectLeadersRequest): Promise<ElectLeadersResponse & MetadataOffset> {
+    return withOffset(await this.decide((logic, image) => logic.electLeaders(image, request)));
   }
 
   /** The quorum as this active controller sees it (NOT_CONTROLLER elsewhere). */
