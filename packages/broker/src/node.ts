@@ -232,6 +232,13 @@ export class Node implements NodeStatusSource {
       this.logger.warn('controller.quorum.new.member=true had no effect (this is the first start, or the metadata log exists); remove it, so that a wiped metadata directory is refused');
     }
     this.logger.info({ voters: Object.fromEntries(voters), port: quorum.raft.port }, 'controller quorum member started');
+    const { confState } = quorum.raft.membership();
+    if (!voters.has(config.nodeId) && confState.voters.length === 0) {
+      this.logger.warn(
+        { voters: Object.fromEntries(voters) },
+        `node ${config.nodeId} is not in controller.quorum.voters: it joins the running quorum with no vote; add it with \`runnel quorum add-voter ${config.nodeId}@${listener.host}:${quorum.raft.port}\``,
+      );
+    }
     return { host: listener.host, port: quorum.raft.port };
   }
 

@@ -7,6 +7,8 @@ export { errorLine } from './output.js';
 
 // Every node of the default local cluster: commands keep working while one of them is down.
 const DEFAULT_BOOTSTRAP = process.env.RUNNEL_BOOTSTRAP ?? '127.0.0.1:9192,127.0.0.1:9193,127.0.0.1:9194';
+// The controllers (CONTROLLER listeners, Raft 9291+N) of the default local cluster.
+const DEFAULT_BOOTSTRAP_CONTROLLER = process.env.RUNNEL_BOOTSTRAP_CONTROLLER ?? '127.0.0.1:9292,127.0.0.1:9293,127.0.0.1:9294';
 
 function integer(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (text: string): number => {
@@ -275,6 +277,36 @@ export function buildProgram(): Command {
       const { benchConsume } = await import('./commands/bench.js');
       await benchConsume(bootstrapOf(command), options);
     });
+  const quorum = program.command('quorum').description('the controller quorum: its members, and adding or removing a voter (one change at a time)');
+  const controllerOption = () =>
+    new Option('--bootstrap-controller <host:port>', 'CONTROLLER listener address(es) of controllers, comma-separated (env RUNNEL_BOOTSTRAP_CONTROLLER)').default(DEFAULT_BOOTSTRAP_CONTROLLER);
+  quorum
+    .command('describe')
+    .description('the leader, term and commit index; each voter and learner with its log end, lag and last contact')
+    .addOption(controllerOption())
+    .addOption(formatOption())
+    .action(async (options: { bootstrapController: string; format: 'table' | 'json' }) => {
+      const { quorumDescribe } = await import('./commands/quorum.js');
+      await quorumDescribe(options.bootstrapController, options.format);
+    });
+  quorum
+    .command('add-voter <ID@HOST:PORT>')
+    .description('add a controller (started with its own id and the existing voters in controller.quorum.voters): a learner first, a voter once caught up')
+    .addOption(controllerOption())
+    .option('--timeout <s>', 'how long the new member has to catch up', integer('--timeout', 1), 60)
+    .action(async (voter: string, options: { bootstrapController: string; timeout: number }) => {
+      const { quorumAddVoter } = await import('./commands/quorum.js');
+      await quorumAddVoter(options.bootstrapController, voter, { timeoutS: options.timeout });
+    });
+  quorum
+    .command('remove-voter <ID>')
+    .description('remove a controller from the quorum (refused for the last voter, or when the voters left could not commit)')
+    .addOption(controllerOption())
+    .action(async (id: string, options: { bootstrapController: string }) => {
+      const { quorumRemoveVoter } = await import('./commands/quorum.js');
+      await quorumRemoveVoter(options.bootstrapController, integer('ID', 0, 2 ** 31 - 1)(id));
+    });
+
   return program;
 }
 

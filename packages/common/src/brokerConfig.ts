@@ -281,12 +281,9 @@ export class BrokerConfig {
     if (this.boolean('controller.quorum.new.member') && !roles.controller) {
       throw new ConfigError(`controller.quorum.new.member: only a controller joins the quorum, and process.roles has no controller`);
     }
-    const voters = this.quorumVoters();
-    if (roles.controller && !voters.has(this.nodeId)) {
-      throw new ConfigError(
-        `controller.quorum.voters: node.id ${this.nodeId} is not a voter (voters: ${[...voters.keys()].join(', ')}); a node with process.roles=controller must be one`,
-      );
-    }
+    // A controller not among the voters joins the running quorum without a vote until an operator
+    // adds it (`runnel quorum add-voter`); the node says so when it starts.
+    this.quorumVoters();
     const heartbeat = this.int('broker.heartbeat.interval.ms');
     const session = this.int('broker.session.timeout.ms');
     if (session <= heartbeat) {

@@ -240,13 +240,8 @@ describe('cluster configuration', () => {
     expect(voters('0@h0:1,1@h1:65535')).not.toThrow();
   });
 
-  it('requires a controller to be one of the voters', () => {
-    expect(() =>
-      BrokerConfig.from({ file: { 'node.id': '4', 'controller.quorum.voters': '1@h1:9293,2@h2:9294,3@h3:9295' } }),
-    ).toThrow(ConfigError);
-    expect(() =>
-      BrokerConfig.from({ file: { 'node.id': '4', 'controller.quorum.voters': '1@h1:9293,2@h2:9294,3@h3:9295' } }),
-    ).toThrow('controller.quorum.voters: node.id 4 is not a voter (voters: 1, 2, 3); a node with process.roles=controller must be one');
+  it('accepts a controller that is not among the voters: it joins the running quorum (runnel quorum add-voter)', () => {
+    expect(BrokerConfig.from({ file: { 'node.id': '4', 'controller.quorum.voters': '1@h1:9293,2@h2:9294,3@h3:9295' } }).nodeId).toBe(4);
     expect(BrokerConfig.from({ file: { 'node.id': '2', 'controller.quorum.voters': '1@h1:9293,2@h2:9294' } }).nodeId).toBe(2);
   });
 

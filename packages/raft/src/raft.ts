@@ -1,7 +1,7 @@
 // The Raft roles as one deterministic state machine. Inputs: tick(), step(message) and the local
 // requests (propose, campaign, readIndex, transferLeadership, proposeConfChange). Outputs: the log's
 // unstable tail, the commit index, and `messages`, which RawNode packages into a Ready.
-import { applyConfChange, decodeConfChange, encodeConfChange } from './confChange.js';
+import { applyConfChange, decodeConfChange, encodeConfChange, sameConfState } from './confChange.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import { majorityIndex, quorumActive, voteResult } from './quorum.js';
@@ -30,7 +30,11 @@ import {
 
 export interface RaftConfig {
   id: number;
-  /** Bootstrap configuration, used when the storage holds none (a brand-new cluster). */
+  /**
+   * Bootstrap configuration, used when the storage holds none (a brand-new cluster). Empty for a
+   * member that joins a running group: it has no configuration (and never campaigns) until the
+   * leader's log or snapshot gives it one.
+   */
   voters: readonly number[];
   learners?: readonly number[];
   /** Followers campaign after a random timeout in [electionTicks, 2 * electionTicks). */
@@ -163,7 +167,7 @@ export class Raft {
     }
     const problem = this.confChangeProblem(change);
     if (problem !== undefined) throw new RaftError('ConfChangeRejected', problem);
-    this.pendingConfIndex = this.appendEntry('config', encodeConfChange(change));
+    this.pendingConfIndex = this.appendEntry('config', encodeConfChange(change, applyConfChange(this.confState(), change)));
     if (this.role === 'leader') this.broadcastAppend();
     return this.pendingConfIndex;
   }
@@ -682,6 +686,7 @@ export class Raft {
       this.log.commitTo(index); // we hold the entries already: fast-forward
       return false;
     }
+    assert(confState.voters.length > 0, 'a configuration has a voter', () => `snapshot ${index}`);
     this.log.restore(snapshot);
     this.confBase = { index, confState };
     this.confHistory = [];
@@ -696,8 +701,8 @@ export class Raft {
     return { voters: [...this.voters].sort((x, y) => x - y), learners: [...this.learners].sort((x, y) => x - y) };
   }
 
+  /** Only a member that has not joined yet has a configuration with no voter (see RaftConfig.voters). */
   private setConfState(confState: ConfState): void {
-    assert(confState.voters.length > 0, 'a configuration has a voter', () => JSON.stringify(confState));
     this.voters.clear();
     this.learners.clear();
     for (const id of confState.voters) this.voters.add(id);
@@ -740,8 +745,15 @@ export class Raft {
     const added: { index: number; confState: ConfState }[] = [];
     for (const entry of entries) {
       if (entry.type !== 'config') continue;
-      confState = applyConfChange(confState, decodeConfChange(entry.data));
-      assert(confState.voters.length > 0, 'a configuration has a voter', () => `entry ${entry.index}`);
+      const decoded = decodeConfChange(entry.data);
+      // A member that joined with no configuration takes the first one it sees; any other checks
+      // that the entry's configuration follows from the one before it (Log Matching says it must).
+      if (confState.voters.length > 0) {
+        const expected = applyConfChange(confState, decoded.change);
+        assert(sameConfState(expected, decoded.confState), 'a config entry follows from the configuration before it',
+          () => `entry ${entry.index}: ${JSON.stringify(decoded.confState)}, expected ${JSON.stringify(expected)}`);
+      }
+      confState = decoded.confState;
       added.push({ index: entry.index, confState });
     }
     if (kept === this.confHistory.length && added.length === 0) return;

@@ -42,6 +42,8 @@ export interface ProgressStatus {
   next: number;
   state: 'probe' | 'replicate' | 'snapshot';
   isLearner: boolean;
+  /** Heard from within the current CheckQuorum window (an election timeout). */
+  recentActive: boolean;
 }
 
 export interface Status {
@@ -187,7 +189,7 @@ export class RawNode {
     if (raft.role === 'leader') {
       status.progress = new Map();
       for (const [id, p] of raft.progress) {
-        status.progress.set(id, { match: p.match, next: p.next, state: p.state, isLearner: p.isLearner });
+        status.progress.set(id, { match: p.match, next: p.next, state: p.state, isLearner: p.isLearner, recentActive: p.recentActive });
       }
     }
     return status;

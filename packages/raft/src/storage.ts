@@ -106,6 +106,9 @@ export class MemoryStorage implements Storage {
   createSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot {
     assert(index <= this.lastIndex(), 'snapshot covers held entries', () => `${index} > last ${this.lastIndex()}`);
     if (index <= this.currentSnapshot.metadata.index) return this.currentSnapshot;
+    // A member that joined with no configuration may apply entries before it learns one; a
+    // snapshot there would hand followers a group with no voter. The host waits (snapshotConfState).
+    assert(confState.voters.length > 0, 'a snapshot carries a configuration with a voter', () => `snapshot at ${index}`);
     const term = this.term(index);
     assert(term !== undefined, 'snapshot covers held entries', () => `term of ${index} unknown`);
     this.currentSnapshot = { metadata: { index, term, confState }, data };

@@ -56,6 +56,8 @@ export interface ReadState {
 export interface ConfChange {
   readonly type: 'addVoter' | 'removeVoter' | 'addLearner';
   readonly nodeId: number;
+  /** Opaque bytes that travel with the change (at most 65535); the host's (e.g. the member's address). */
+  readonly context?: Uint8Array;
 }
 
 interface MessageBase {

@@ -18,13 +18,35 @@ export class Cluster {
   private readonly cut = new Set<string>();
   readonly random = new Xoshiro128(7);
 
-  constructor(voterCount: number, options: Partial<RawNodeConfig> = {}, extraNodes: number[] = []) {
+  /** Nodes 1..voterCount bootstrap the group; `extraNodes` join later, as a new member does: with no configuration. */
+  constructor(voterCount: number, private readonly options: Partial<RawNodeConfig> = {}, extraNodes: number[] = []) {
     const voters = Array.from({ length: voterCount }, (_, k) => k + 1);
-    for (const id of [...voters, ...extraNodes]) {
-      const storage = new MemoryStorage({ voters, learners: [] });
-      const raw = new RawNode({ id, voters, electionTicks: 10, heartbeatTicks: 1, storage, random: this.random, ...options });
-      this.nodes.set(id, { id, raw, storage, applied: [], readStates: [], snapshotsInstalled: 0 });
-    }
+    for (const id of voters) this.addNode(id, voters);
+    for (const id of extraNodes) this.addNode(id, []);
+  }
+
+  /** A node with its own storage; `voters` is its bootstrap configuration ([] for a joining member). */
+  addNode(id: number, voters: number[]): TestNode {
+    const storage = new MemoryStorage({ voters, learners: [] });
+    const raw = new RawNode({ id, voters, electionTicks: 10, heartbeatTicks: 1, storage, random: this.random, ...this.options });
+    const node = { id, raw, storage, applied: [], readStates: [], snapshotsInstalled: 0 };
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  /** A crash and restart: a new RawNode over what the node persisted; `voters` is its (maybe stale) bootstrap config. */
+  restart(id: number, voters: number[]): void {
+    const node = this.node(id);
+    this.queue = this.queue.filter((message) => message.to !== id);
+    node.raw = new RawNode({ id, voters, electionTicks: 10, heartbeatTicks: 1, storage: node.storage, random: this.random, ...this.options });
+  }
+
+  /** The host's compaction: snapshot at the applied index with the configuration in force there, drop the log up to it. */
+  compact(id: number): void {
+    const node = this.node(id);
+    const applied = node.applied[node.applied.length - 1]?.index ?? 0;
+    node.storage.createSnapshot(applied, node.raw.confStateAt(applied), new TextEncoder().encode(`state at ${applied}`));
+    node.storage.compact(applied);
   }
 
   node(id: number): TestNode {

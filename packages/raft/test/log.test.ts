@@ -31,7 +31,7 @@ describe('RaftLog.append', () => {
 describe('configuration entries', () => {
   it('a malformed config entry in an append leaves the configuration in force as it was', () => {
     const node = new RawNode({ id: 2, voters: [1, 2, 3], electionTicks: 10, heartbeatTicks: 1, storage: new MemoryStorage({ voters: [1, 2, 3], learners: [] }), random: new Xoshiro128(1) });
-    const entries = [entry(1, 1, 'config', encodeConfChange({ type: 'addVoter', nodeId: 4 })), entry(2, 1, 'config', new Uint8Array([7, 7, 7]))];
+    const entries = [entry(1, 1, 'config', encodeConfChange({ type: 'addVoter', nodeId: 4 }, { voters: [1, 2, 3, 4], learners: [] })), entry(2, 1, 'config', new Uint8Array([7, 7, 7]))];
     let thrown: unknown;
     try {
       node.step({ type: 'append', from: 1, to: 2, term: 1, prevIndex: 0, prevTerm: 0, entries, commit: 0 });

@@ -3,9 +3,9 @@
 // one situation a real cluster reaches only by bad luck (a restart with a read in flight, an index
 // reused by a re-elected leader, a broken invariant) and checks what the host does there.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './freePort.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '@runnel/common';
 import { RaftHost, type RaftHostOptions, type StateMachine } from '../src/host/raftHost.js';
@@ -21,18 +21,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') throw new Error('no port');
-      server.close(() => resolve(address.port));
-    });
-  });
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,6 +1,6 @@
 // Scenario tests in the style of etcd's interaction tests: a hand-driven cluster, one behaviour each.
 import { describe, expect, it } from 'vitest';
-import { RaftError, RawNode } from '../src/index.js';
+import { RaftError, RawNode, encodeConfChange } from '../src/index.js';
 import { Cluster } from './cluster.js';
 
 const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -324,6 +324,81 @@ describe('membership', () => {
     cluster.tickAll(30, [2, 3]);
     const leader = [2, 3].find((id) => cluster.raw(id).role === 'leader');
     expect(leader).toBeDefined();
+  });
+
+  it('a member that joins with no configuration never campaigns, and takes the configuration from the first config entry', () => {
+    const cluster = new Cluster(3, {}, [4]);
+    cluster.elect(1);
+    cluster.propose(1, 'before');
+    cluster.stabilize();
+    cluster.tick(4, 50);
+    expect(cluster.queue.filter((message) => message.from === 4)).toEqual([]);
+    expect(cluster.raw(4).confState()).toEqual({ voters: [], learners: [] });
+    cluster.raw(1).proposeConfChange({ type: 'addLearner', nodeId: 4 });
+    cluster.stabilize();
+    // It got the log from index 1 (bootstrap never in it): the config entry told it everything.
+    expect(cluster.raw(4).confState()).toEqual({ voters: [1, 2, 3], learners: [4] });
+    expect(cluster.appliedTexts(4)).toEqual(['before']);
+    cluster.raw(1).proposeConfChange({ type: 'addVoter', nodeId: 4 });
+    cluster.stabilize();
+    expect(cluster.raw(4).confState()).toEqual({ voters: [1, 2, 3, 4], learners: [] });
+    // A voter now: it can lead.
+    cluster.isolate(1);
+    expect(cluster.awaitLeader([2, 3, 4])).toBeGreaterThan(1);
+  });
+
+  it('a restarted member takes its membership from its storage, not from its (stale) bootstrap voters', () => {
+    const cluster = new Cluster(3, {}, [4]);
+    cluster.elect(1);
+    for (const change of [{ type: 'addLearner', nodeId: 4 }, { type: 'addVoter', nodeId: 4 }, { type: 'removeVoter', nodeId: 1 }] as const) {
+      cluster.raw(1).proposeConfChange(change);
+      cluster.stabilize();
+    }
+    expect(cluster.raw(2).confState()).toEqual({ voters: [2, 3, 4], learners: [] });
+    cluster.compact(2); // node 2's membership now comes from its snapshot
+    cluster.restart(2, [1, 2, 3]);
+    cluster.restart(3, [1, 2, 3]); // node 3's from its log's config entries
+    cluster.restart(4, []);
+    for (const id of [2, 3, 4]) expect(cluster.raw(id).confState()).toEqual({ voters: [2, 3, 4], learners: [] });
+    // Node 1, removed, does not disturb them: it is not a voter in its own log either.
+    cluster.restart(1, [1, 2, 3]);
+    expect(cluster.raw(1).confState().voters).toEqual([2, 3, 4]);
+    cluster.isolate(2);
+    const leader = cluster.awaitLeader([1, 3, 4]);
+    expect([3, 4]).toContain(leader);
+  });
+
+  it('a snapshot carries the configuration at its index, and a joining member installing it takes that configuration', () => {
+    const cluster = new Cluster(3, {}, [4, 5]);
+    cluster.elect(1);
+    cluster.raw(1).proposeConfChange({ type: 'addLearner', nodeId: 4 });
+    cluster.stabilize();
+    cluster.propose(1, 'x');
+    cluster.stabilize();
+    // Isolated, node 1 appends node 5's addition but cannot commit it: the snapshot at the applied
+    // index must carry the configuration in force there, not the newest one in the log.
+    cluster.isolate(1);
+    cluster.raw(1).proposeConfChange({ type: 'addLearner', nodeId: 5 });
+    cluster.processReady(1);
+    expect(cluster.raw(1).confState().learners).toEqual([4, 5]);
+    cluster.compact(1);
+    expect(cluster.node(1).storage.snapshot().metadata.confState).toEqual({ voters: [1, 2, 3], learners: [4] });
+    cluster.heal();
+    cluster.queue = [];
+    cluster.stabilize();
+    cluster.tickAll(3);
+    // Node 5 joins with no configuration and an empty log; the compacted leader sends its snapshot.
+    expect(cluster.node(5).snapshotsInstalled).toBe(1);
+    expect(cluster.raw(5).confState()).toEqual({ voters: [1, 2, 3], learners: [4, 5] });
+    cluster.restart(5, []);
+    expect(cluster.raw(5).confState()).toEqual({ voters: [1, 2, 3], learners: [4, 5] });
+  });
+
+  it('a config entry whose configuration does not follow from the one before it breaks an invariant', () => {
+    const cluster = new Cluster(3);
+    const entries = [{ index: 1, term: 1, type: 'config' as const, data: encodeConfChange({ type: 'addVoter', nodeId: 4 }, { voters: [1, 2, 4], learners: [] }) }];
+    expect(() => cluster.raw(2).step({ type: 'append', from: 1, to: 2, term: 1, prevIndex: 0, prevTerm: 0, entries, commit: 0 })).toThrow(/follows from the configuration before it/);
+    expect(cluster.raw(2).confState()).toEqual({ voters: [1, 2, 3], learners: [] });
   });
 
   it('rejects removing the last voter', () => {

@@ -17,7 +17,7 @@ import { CONTROLLER_ERRORS } from '../errors.js';
 import { MetadataInvariantError, MetadataImage } from '../image.js';
 import { LOG_DIR_STATES, decodeRecord, encodeRecord, MetadataRecordError, type LogDirState, type MetadataRecord } from '../records.js';
 import type { IsrMember } from '../controllerLogic.js';
-import { NotControllerError, type QuorumController } from './quorumController.js';
+import { NotControllerError, type QuorumController, type QuorumMemberDescription } from './quorumController.js';
 import { imageToSnapshotRecords } from './stateMachine.js';
 
 const INVALID_REQUEST = CONTROLLER_ERRORS.INVALID_REQUEST.code;
@@ -322,14 +322,29 @@ export class ControllerService {
       },
       FetchMetadata: (call) => this.fetchMetadata(call),
       DescribeQuorum: (_call, callback) => {
-        this.unary(callback, async () => {
+        this.withLeaderAddress(callback, async () => {
           const quorum = this.controller.describeQuorum();
-          return {
-            ...this.ok(),
-            term: quorum.term,
-            commitIndex: quorum.commitIndex,
-            voters: quorum.voters.map((voter) => ({ nodeId: voter.id, address: voter.address, matchIndex: voter.matchIndex })),
-          };
+          const member = (described: QuorumMemberDescription) => ({
+            nodeId: described.id, address: described.address, matchIndex: described.matchIndex, lag: described.lag, lastContactMs: described.lastContactMs,
+          });
+          return { ...this.ok(), term: quorum.term, commitIndex: quorum.commitIndex, voters: quorum.voters.map(member), learners: quorum.learners.map(member) };
+        });
+      },
+      AddRaftVoter: (call, callback) => {
+        this.withLeaderAddress(callback, async () => {
+          const { nodeId, address, catchUpTimeoutMs } = call.request;
+          if (!(nodeId >= 0)) throw new RangeError(`node id ${nodeId} is not a node id`);
+          const progress: string[] = [];
+          await this.membershipChange(() =>
+            this.controller.addVoter(nodeId, address, { ...(catchUpTimeoutMs > 0 ? { catchUpTimeoutMs } : {}), onProgress: (line) => progress.push(line) }),
+          );
+          return { ...this.ok(), progress, controllerAddress: '' };
+        });
+      },
+      RemoveRaftVoter: (call, callback) => {
+        this.withLeaderAddress(callback, async () => {
+          await this.membershipChange(() => this.controller.removeVoter(call.request.nodeId));
+          return { ...this.ok(), progress: [`node ${call.request.nodeId} removed`], controllerAddress: '' };
         });
       },
     };
@@ -347,6 +362,24 @@ export class ControllerService {
 
   private ok(error: { readonly errorCode: number; readonly errorMessage: string } = { errorCode: 0, errorMessage: '' }): ControllerErrorFields {
     return { errorCode: error.errorCode, errorMessage: error.errorMessage, controllerId: this.controller.id };
+  }
+
+  /** A refused membership change is the caller's error (42, with the reason), not "ask another controller". */
+  private async membershipChange(change: () => Promise<void>): Promise<void> {
+    try {
+      await change();
+    } catch (error) {
+      if (error instanceof RaftError && error.code === 'ConfChangeRejected') throw new RangeError(error.message.replace(/^ConfChangeRejected: /, ''));
+      throw error;
+    }
+  }
+
+  /** As unary, and a NOT_CONTROLLER answer carries the leader's address: a member added later is in no caller's config. */
+  private withLeaderAddress<T extends { errorCode: number; controllerAddress?: string }>(callback: grpc.sendUnaryData<T>, handle: () => Promise<T>): void {
+    this.unary<T>((error, response) => {
+      if (response !== undefined && response !== null && response.errorCode === NOT_CONTROLLER) response.controllerAddress = this.controller.leaderAddress;
+      callback(error, response);
+    }, handle);
   }
 
   private unary<T extends object>(callback: grpc.sendUnaryData<T>, handle: () => Promise<T>): void {
@@ -520,10 +553,13 @@ type Unary<Req, Res> = (request: Req, options: grpc.CallOptions, callback: grpc.
 export class ControllerClient {
   private readonly ids: number[];
   private readonly clients = new Map<number, Pb.ControllerApiClient>();
+  /** The configured controllers, plus members learned from redirects (a voter added since the config was written). */
+  private readonly addresses: Map<number, string>;
   /** The member believed to be the active controller. */
   controllerId: number;
 
   constructor(private readonly options: ControllerClientOptions) {
+    this.addresses = new Map(options.controllers);
     this.ids = [...options.controllers.keys()].sort((a, b) => a - b);
     if (this.ids.length === 0) throw new Error('ControllerClient: no controllers');
     this.controllerId = options.initialControllerId ?? this.ids[0]!;
@@ -560,6 +596,14 @@ export class ControllerClient {
     return this.call((client) => client.describeQuorum.bind(client) as Unary<Pb.DescribeQuorumRequest, Pb.DescribeQuorumResponse__Output>, {});
   }
 
+  addRaftVoter(request: Pb.AddRaftVoterRequest): Promise<Pb.RaftVoterChangeResponse__Output> {
+    return this.call((client) => client.addRaftVoter.bind(client) as Unary<Pb.AddRaftVoterRequest, Pb.RaftVoterChangeResponse__Output>, request);
+  }
+
+  removeRaftVoter(request: Pb.RemoveRaftVoterRequest): Promise<Pb.RaftVoterChangeResponse__Output> {
+    return this.call((client) => client.removeRaftVoter.bind(client) as Unary<Pb.RemoveRaftVoterRequest, Pb.RaftVoterChangeResponse__Output>, request);
+  }
+
   electLeaders(): Promise<Pb.ElectLeadersResponse__Output> {
     return this.call((client) => client.electLeaders.bind(client) as Unary<Pb.ElectLeadersRequest, Pb.ElectLeadersResponse__Output>, {});
   }
@@ -580,7 +624,7 @@ export class ControllerClient {
   client(nodeId: number): Pb.ControllerApiClient {
     let client = this.clients.get(nodeId);
     if (client === undefined) {
-      const address = this.options.controllers.get(nodeId);
+      const address = this.addresses.get(nodeId);
       if (address === undefined) throw new Error(`ControllerClient: unknown controller ${nodeId}`);
       const Constructor = loadControllerProto().runnel.v1.ControllerApi;
       // A restarted controller is reachable again within a second, not after grpc-js's default
@@ -620,7 +664,10 @@ export class ControllerClient {
         });
         if (response.errorCode !== NOT_CONTROLLER) return response;
         last = `${target}: ${response.errorMessage}`;
-        if (response.controllerId !== target && this.options.controllers.has(response.controllerId)) {
+        if (response.controllerId >= 0 && response.controllerId !== target && !this.addresses.has(response.controllerId)) {
+          await this.learnAddress(target, response.controllerId, (response as { controllerAddress?: string }).controllerAddress);
+        }
+        if (response.controllerId !== target && this.addresses.has(response.controllerId)) {
           // Redirected to a member it names: go there now, unless we keep bouncing.
           this.controllerId = response.controllerId;
           wait = attempt > 1;
@@ -639,6 +686,23 @@ export class ControllerClient {
       }
     }
     throw new ControllerUnavailableError(last);
+  }
+
+  /**
+   * Learns where controller `leaderId` listens: from the redirecting answer, or by asking member
+   * `from` (DescribeQuorum answers NOT_CONTROLLER with the leader's address). A voter added to the
+   * quorum after this node's config was written is known only that way.
+   */
+  private async learnAddress(from: number, leaderId: number, address: string | undefined): Promise<void> {
+    let learned = address ?? '';
+    if (learned === '') {
+      learned = await new Promise<string>((resolve) => {
+        this.client(from).describeQuorum({}, { deadline: Date.now() + (this.options.rpcTimeoutMs ?? 2000) }, (error, value) =>
+          resolve(error || value === undefined || value.controllerId !== leaderId ? '' : value.controllerAddress),
+        );
+      });
+    }
+    if (learned !== '') this.addresses.set(leaderId, learned);
   }
 
   private nextId(id: number): number {

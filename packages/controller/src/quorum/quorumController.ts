@@ -101,12 +101,24 @@ function withOffset<T extends object>(decided: { readonly response: T; readonly 
   return { ...decided.response, metadataOffset: decided.image.highestOffset };
 }
 
+export interface QuorumMemberDescription {
+  readonly id: number;
+  readonly address: string;
+  /** The highest Raft index known to be on it (-1 unknown): its log end. */
+  readonly matchIndex: number;
+  /** Entries behind the leader's last index (-1 unknown). */
+  readonly lag: number;
+  /** Milliseconds since the leader last heard from it (-1 never; 0 for the leader). */
+  readonly lastContactMs: number;
+}
+
 export interface QuorumDescription {
   readonly leaderId: number;
   readonly term: number;
   readonly commitIndex: number;
-  /** Every voter with the highest Raft index known to be on it (-1 unknown). */
-  readonly voters: readonly { readonly id: number; readonly address: string; readonly matchIndex: number }[];
+  readonly voters: readonly QuorumMemberDescription[];
+  /** Members that receive the log without a vote (a voter being added, catching up). */
+  readonly learners: readonly QuorumMemberDescription[];
 }
 
 export interface RegisterBrokerResult extends RegisterBrokerResponse {
@@ -264,14 +276,37 @@ export class QuorumController {
   describeQuorum(): QuorumDescription {
     if (!this.refresh()) throw this.notController();
     const status = this.raft.status();
-    const voters = [...this.options.raft.voters].map(([id, address]) => {
-      const member = raftMemberId(id);
-      const progress = status.progress?.get(member);
-      // Still probing with nothing matched: not heard from this term (down, or cut off).
-      const unknown = progress === undefined || (progress.state === 'probe' && progress.match === 0);
-      return { id, address, matchIndex: member === status.id ? status.lastIndex : unknown ? -1 : progress.match };
-    });
-    return { leaderId: nodeIdOfMember(status.id), term: status.term, commitIndex: status.commit, voters };
+    const members = (this.raft.membership().members ?? []).map((member) => ({
+      id: nodeIdOfMember(member.id),
+      role: member.role,
+      address: member.address,
+      matchIndex: member.matchIndex,
+      lag: member.lag,
+      lastContactMs: member.lastContactMs,
+    })).sort((a, b) => a.id - b.id);
+    const pick = (role: 'voter' | 'learner') => members.filter((member) => member.role === role).map(({ role: _role, ...member }) => member);
+    return { leaderId: nodeIdOfMember(status.id), term: status.term, commitIndex: status.commit, voters: pick('voter'), learners: pick('learner') };
+  }
+
+  /** The controller address of the Raft leader this member knows ('' unknown): where a caller told NOT_CONTROLLER goes. */
+  get leaderAddress(): string {
+    const leader = this.running ? this.raft.status().leader : 0;
+    return leader > 0 ? (this.raft.membership().addresses.get(leader) ?? '') : '';
+  }
+
+  /**
+   * Adds node `nodeId`, whose controller listens at `address`, to the quorum: a learner first,
+   * promoted to voter once it has caught up (RaftHost.addVoter). Active controller only.
+   */
+  async addVoter(nodeId: number, address: string, options: { readonly catchUpTimeoutMs?: number; readonly onProgress?: (line: string) => void } = {}): Promise<void> {
+    if (!this.refresh()) throw this.notController();
+    await this.raft.addVoter(raftMemberId(nodeId), address, options);
+  }
+
+  /** Removes node `nodeId` from the quorum (RaftHost.removeVoter). Active controller only. */
+  async removeVoter(nodeId: number): Promise<void> {
+    if (!this.refresh()) throw this.notController();
+    await this.raft.removeVoter(raftMemberId(nodeId));
   }
 
   /** What the session-check timer runs: fences every broker whose session expired. */

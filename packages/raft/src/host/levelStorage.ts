@@ -211,6 +211,7 @@ export class LevelRaftStorage implements Storage {
    */
   async compact(index: number, confState: ConfState, data: Uint8Array, retainEntries = 0): Promise<void> {
     if (index <= this.mirror.snapshot().metadata.index) return;
+    if (confState.voters.length === 0) throw new Error(`cannot snapshot at ${index}: no configuration is known there (a joining member)`);
     const term = this.mirror.term(index);
     if (term === undefined) throw new Error(`cannot snapshot at ${index}: not in the log (${this.mirror.firstIndex()}..${this.mirror.lastIndex()})`);
     const snapshot: Snapshot = { metadata: { index, term, confState }, data };

@@ -6,10 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '@runnel/common';
+import { decodeConfChange } from '../confChange.js';
+import { quorumSize } from '../quorum.js';
 import { RawNode, type Ready, type Status } from '../rawNode.js';
 import { Xoshiro128 } from '../random.js';
-import { RaftError, RaftInvariantError, type Entry } from '../types.js';
+import { RaftError, RaftInvariantError, type ConfChange, type ConfState, type Entry } from '../types.js';
 import { LevelRaftStorage } from './levelStorage.js';
+import { addressProblem, decodeAddressBook, encodeAddressBook, unwrapSnapshot, wrapSnapshot, type AddressBook } from './membership.js';
 import { RaftTransport } from './transport.js';
 
 /** What a Raft group replicates. `apply` must be deterministic: every member applies the same entries. */
@@ -21,7 +24,14 @@ export interface StateMachine {
 
 export interface RaftHostOptions {
   id: number;
-  /** Every voter's Raft address, this node's included: id → host:port. */
+  /**
+   * Bootstrap only: id → host:port of the group's voters, as configured. A brand-new group whose
+   * members all list the same voters starts with them. A node whose id is not listed joins a
+   * running group: it starts with no configuration (it never campaigns) and reaches the group
+   * through these addresses until the leader adds it (`addVoter`). Once a node has a log, its
+   * membership comes from its log and snapshot, and each member's address from the log too (see
+   * membership.ts); a configured address is used only for a member the log names none for.
+   */
   voters: ReadonlyMap<number, string>;
   /** Names the group on the wire. */
   group: string;
@@ -71,6 +81,37 @@ interface PendingProposal {
   resolve: (result: unknown) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
+}
+
+/** One member as the leader sees it. */
+export interface MemberStatus {
+  readonly id: number;
+  readonly role: 'voter' | 'learner';
+  /** '' when no address is known here. */
+  readonly address: string;
+  /** Highest log index known to be on the member (the leader's own last index for itself); -1 unknown. */
+  readonly matchIndex: number;
+  /** How far its log is behind the leader's last index; -1 unknown. */
+  readonly lag: number;
+  /** Milliseconds since this node last heard from it; -1 never (0 for itself). */
+  readonly lastContactMs: number;
+}
+
+export interface MembershipStatus {
+  readonly confState: ConfState;
+  /** Each member's address as this node knows it (the newest config entry in its log wins). */
+  readonly addresses: AddressBook;
+  /** Leader only: each voter and learner with its progress. */
+  readonly members?: readonly MemberStatus[];
+  /** The change this node is driving, if any (one at a time). */
+  readonly pendingChange?: string;
+}
+
+export interface AddVoterOptions {
+  /** How long the new member has, as a learner, to catch up with the leader's commit index. */
+  catchUpTimeoutMs?: number;
+  /** Progress lines for an operator (learner added, catching up, promoted). */
+  onProgress?: (line: string) => void;
 }
 
 interface PendingRead {
@@ -145,6 +186,18 @@ export class RaftHost {
   private incarnation = '';
   private readSequence = 0;
   private failure: Error | undefined;
+  /**
+   * Every member address this node knows, for routing: the configured ones, overlaid by the
+   * newest snapshot's and then by each config entry persisted here (so they win over a stale
+   * config file). Addresses are only ever added or replaced: a stale extra one is harmless.
+   */
+  private readonly addresses = new Map<number, string>();
+  /** The addresses in force at the applied index, for snapshots; undefined until one is known from the log. */
+  private appliedAddresses: AddressBook | undefined;
+  /** When this node last heard from each peer (Date.now()). */
+  private readonly lastContact = new Map<number, number>();
+  /** The membership change this node is driving (one at a time); undefined if none. */
+  private membershipChange: string | undefined;
   /** Bound Raft port (the configured one, or the one the OS chose for port 0). */
   port = 0;
 
@@ -152,7 +205,13 @@ export class RaftHost {
 
   async start(): Promise<void> {
     const options = this.options;
-    const voters = [...options.voters.keys()].sort((a, b) => a - b);
+    for (const [id, address] of options.voters) {
+      const problem = addressProblem(address);
+      if (problem !== undefined) throw new Error(`raft voter ${id}: ${problem}`);
+      this.addresses.set(id, address);
+    }
+    // Not among the configured voters: a new member joining a running group, with no configuration yet.
+    const voters = options.voters.has(options.id) ? [...options.voters.keys()].sort((a, b) => a - b) : [];
     this.incarnation = randomBytes(8).toString('hex');
     this.storage = await LevelRaftStorage.open(join(options.dataDir, 'raft'), {
       nodeId: options.id,
@@ -161,8 +220,11 @@ export class RaftHost {
       createIfEmpty: options.createIfEmpty ?? true,
     });
     const snapshot = this.storage.snapshot();
-    if (snapshot.metadata.index > 0) options.stateMachine.restore(snapshot.data);
+    if (snapshot.metadata.index > 0) this.restoreSnapshot(snapshot.data);
     this.applied = snapshot.metadata.index;
+    // Config entries after the snapshot name the newest addresses (applied or not: they are routes).
+    const logged = this.storage.entries(this.storage.firstIndex(), this.storage.lastIndex() + 1, Number.MAX_SAFE_INTEGER);
+    this.learnAddresses(logged.filter((entry) => entry.index > snapshot.metadata.index));
     this.node = new RawNode({
       id: options.id,
       voters,
@@ -176,11 +238,12 @@ export class RaftHost {
       group: options.group,
       host: options.listenHost,
       port: options.listenPort,
-      peers: options.voters,
+      peers: this.addresses,
       logger: options.logger,
       ...(options.services === undefined ? {} : { services: options.services }),
       onMessage: (message) => {
         if (this.stopped || this.failure !== undefined) return;
+        this.lastContact.set(message.from, Date.now());
         this.input(() => this.node.step(message));
       },
     });
@@ -206,11 +269,16 @@ export class RaftHost {
    * here. Fails at once with RaftError ProposalDropped when this node is not the leader.
    */
   propose(data: Uint8Array): Promise<unknown> {
+    return this.proposeEntry(() => this.node.propose(data));
+  }
+
+  /** Appends through `append` (which returns the entry's index) and resolves once the entry is applied here. */
+  private proposeEntry(append: () => number): Promise<unknown> {
     this.checkRunning();
     if (this.proposals.size >= PENDING_PROPOSALS_MAX) return Promise.reject(new RaftError('ProposalDropped', `${PENDING_PROPOSALS_MAX} proposals are already in flight`));
     let index: number;
     try {
-      index = this.callCore(() => this.node.propose(data));
+      index = this.callCore(append);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -356,9 +424,11 @@ export class RaftHost {
   private async handle(ready: Ready): Promise<void> {
     if (ready.softState !== undefined) this.options.logger.info({ role: ready.softState.role, leader: ready.softState.leader, term: ready.hardState?.term ?? this.node.status().term }, 'raft role changed');
     await this.storage.persist({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState });
+    // Routes first: this Ready's messages may go to a member its own entries (or snapshot) add.
+    if (ready.snapshot !== undefined) this.restoreSnapshot(ready.snapshot.data);
+    this.learnAddresses(ready.entries);
     this.transport.send(ready.messages);
     if (ready.snapshot !== undefined) {
-      this.options.stateMachine.restore(ready.snapshot.data);
       this.applied = ready.snapshot.metadata.index;
       this.options.logger.info({ index: ready.snapshot.metadata.index, term: ready.snapshot.metadata.term, bytes: ready.snapshot.data.length }, 'installed a snapshot from the leader');
     }
@@ -382,6 +452,7 @@ export class RaftHost {
   private apply(entry: Entry): void {
     let result: unknown;
     if (entry.type === 'normal') result = this.options.stateMachine.apply(entry.data, entry.index);
+    else if (entry.type === 'config') this.appliedAddresses = configEntryAddresses(entry) ?? this.appliedAddresses;
     this.applied = entry.index;
     // The proposal made at (index, term) is this entry; one made at this index in another term
     // was replaced (its entry can be nowhere else), so it is settled too, as dropped.
@@ -408,6 +479,182 @@ export class RaftHost {
     const every = this.options.snapshotEveryEntries ?? 10_000;
     const snapshotIndex = this.storage.snapshot().metadata.index;
     if (this.applied - snapshotIndex < every) return;
-    await this.storage.compact(this.applied, this.node.confStateAt(this.applied), this.options.stateMachine.snapshot(), this.options.retainEntries ?? 1_000);
+    // The configuration in force at the applied index (not the newest one in the log, which may
+    // not be committed), and the addresses in force there with it.
+    const confState = this.node.confStateAt(this.applied);
+    // A joining member may apply entries before the first config entry tells it the configuration.
+    if (confState.voters.length === 0) return;
+    const book = this.appliedAddresses ?? this.knownAddressesOf(confState);
+    const data = wrapSnapshot(book, this.options.stateMachine.snapshot());
+    await this.storage.compact(this.applied, confState, data, this.options.retainEntries ?? 1_000);
   }
+
+  /** Restores the state machine from a snapshot's bytes and takes the addresses it carries. */
+  private restoreSnapshot(snapshot: Uint8Array): void {
+    const { book, data } = unwrapSnapshot(snapshot);
+    this.options.stateMachine.restore(data);
+    if (book === undefined) return;
+    this.appliedAddresses = book;
+    for (const [id, address] of book) this.route(id, address);
+  }
+
+  /** Takes the addresses that config entries name (their context); later entries win. */
+  private learnAddresses(entries: readonly Entry[]): void {
+    for (const entry of entries) {
+      if (entry.type !== 'config') continue;
+      for (const [id, address] of configEntryAddresses(entry) ?? []) this.route(id, address);
+    }
+  }
+
+  private route(id: number, address: string): void {
+    if (this.addresses.get(id) === address) return;
+    this.addresses.set(id, address);
+    this.transport?.setPeer(id, address);
+  }
+
+  private knownAddressesOf(confState: ConfState): Map<number, string> {
+    const book = new Map<number, string>();
+    for (const id of [...confState.voters, ...confState.learners]) {
+      const address = this.addresses.get(id);
+      if (address !== undefined) book.set(id, address);
+    }
+    return book;
+  }
+
+  // ---- membership ------------------------------------------------------------------------------
+
+  /** The configuration in force here, every member's address, and (on the leader) each one's progress. */
+  membership(): MembershipStatus {
+    const status = this.node.status();
+    const now = Date.now();
+    const addresses = this.knownAddressesOf(status.confState);
+    const base = { confState: status.confState, addresses, ...(this.membershipChange === undefined ? {} : { pendingChange: this.membershipChange }) };
+    if (status.progress === undefined) return base;
+    const members: MemberStatus[] = [];
+    for (const id of [...status.confState.voters, ...status.confState.learners]) {
+      const progress = status.progress.get(id);
+      const self = id === status.id;
+      // Still probing with nothing matched: not heard from this term (down, or cut off).
+      const unknown = progress === undefined || (progress.state === 'probe' && progress.match === 0);
+      const matchIndex = self ? status.lastIndex : unknown ? -1 : progress.match;
+      const contact = this.lastContact.get(id);
+      members.push({
+        id,
+        role: status.confState.voters.includes(id) ? 'voter' : 'learner',
+        address: addresses.get(id) ?? '',
+        matchIndex,
+        lag: matchIndex < 0 ? -1 : status.lastIndex - matchIndex,
+        lastContactMs: self ? 0 : contact === undefined ? -1 : now - contact,
+      });
+    }
+    return { ...base, members };
+  }
+
+  /**
+   * Adds member `id` at `address` as a voter, the safe way (Raft thesis §4.2.1, KIP-853): first as
+   * a learner, which receives the log but has no vote; once its log has caught up with the
+   * leader's commit index it is promoted. Leader only; one change at a time. If the learner does
+   * not catch up within `catchUpTimeoutMs` it stays a learner and the call fails; calling again
+   * resumes (a learner already there is only promoted).
+   */
+  async addVoter(id: number, address: string, options: AddVoterOptions = {}): Promise<void> {
+    const problem = addressProblem(address);
+    if (problem !== undefined) throw new RaftError('ConfChangeRejected', `node ${id}: ${problem}`);
+    await this.changeMembership(`adding node ${id} at ${address}`, async () => {
+      const progress = options.onProgress ?? (() => undefined);
+      const { confState } = this.node.status();
+      if (confState.voters.includes(id)) throw new RaftError('ConfChangeRejected', `node ${id} is a voter already`);
+      if (!confState.learners.includes(id)) {
+        await this.proposeConfChange({ type: 'addLearner', nodeId: id }, address);
+        progress(`node ${id} added as a learner at ${address}`);
+      } else {
+        progress(`node ${id} is a learner already; waiting for it to catch up`);
+      }
+      await this.waitForCatchUp(id, options.catchUpTimeoutMs ?? 30_000, progress);
+      await this.proposeConfChange({ type: 'addVoter', nodeId: id }, address);
+      progress(`node ${id} promoted to voter`);
+    });
+  }
+
+  /**
+   * Removes member `id` (voter or learner). Refused for the last voter, and when the voters left
+   * would not hold a quorum of members the leader hears from: the group could not commit the
+   * removal, nor anything after it. A leader that removes itself steps down once it commits.
+   */
+  async removeVoter(id: number): Promise<void> {
+    await this.changeMembership(`removing node ${id}`, async () => {
+      const status = this.node.status();
+      const { voters, learners } = status.confState;
+      if (!voters.includes(id) && !learners.includes(id)) throw new RaftError('ConfChangeRejected', `node ${id} is not a member (voters ${voters.join(',')}; learners ${learners.join(',') || 'none'})`);
+      if (voters.length === 1 && voters[0] === id) throw new RaftError('ConfChangeRejected', `node ${id} is the last voter`);
+      const remaining = voters.filter((voter) => voter !== id);
+      const reachable = remaining.filter((voter) => voter === status.id || status.progress?.get(voter)?.recentActive === true);
+      if (reachable.length < quorumSize(remaining.length)) {
+        throw new RaftError('ConfChangeRejected',
+          `removing node ${id} would leave voters ${remaining.join(',')}, of which only ${reachable.join(',') || 'none'} answer the leader: ` +
+          `fewer than the ${quorumSize(remaining.length)} needed to commit. Bring the others back first`);
+      }
+      await this.proposeConfChange({ type: 'removeVoter', nodeId: id });
+    });
+  }
+
+  /** Runs one membership change; refuses a second while one is in progress here. */
+  private async changeMembership(description: string, change: () => Promise<void>): Promise<void> {
+    this.checkRunning();
+    const status = this.node.status();
+    if (status.role !== 'leader') throw new RaftError('ProposalDropped', `node ${this.options.id} is not the leader (leader ${status.leader})`);
+    if (this.membershipChange !== undefined) {
+      throw new RaftError('ConfChangeRejected', `another membership change is in progress (${this.membershipChange}); one change at a time`);
+    }
+    this.membershipChange = description;
+    try {
+      await change();
+    } finally {
+      this.membershipChange = undefined;
+    }
+  }
+
+  /** Proposes one change with the addresses of every member of the configuration it leads to. */
+  private proposeConfChange(change: ConfChange, address?: string): Promise<unknown> {
+    const { confState } = this.node.status();
+    const members = new Set([...confState.voters, ...confState.learners, change.nodeId]);
+    if (change.type === 'removeVoter') members.delete(change.nodeId);
+    const book = new Map<number, string>();
+    for (const id of members) {
+      const known = id === change.nodeId && address !== undefined ? address : this.addresses.get(id);
+      if (known !== undefined) book.set(id, known);
+    }
+    return this.proposeEntry(() => this.node.proposeConfChange({ ...change, context: encodeAddressBook(book) }));
+  }
+
+  /** Waits until learner `id` holds every entry the leader had committed when the wait began, or later ones. */
+  private async waitForCatchUp(id: number, timeoutMs: number, progress: (line: string) => void): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const target = this.node.status().commit;
+    let reportedAtMs = Date.now();
+    for (;;) {
+      this.checkRunning();
+      const status = this.node.status();
+      if (status.role !== 'leader') throw new RaftError('ProposalDropped', `node ${this.options.id} lost leadership while node ${id} was catching up; it stays a learner`);
+      if (!status.confState.learners.includes(id)) throw new RaftError('ConfChangeRejected', `node ${id} is no longer a learner`);
+      const match = status.progress?.get(id)?.match ?? 0;
+      if (match >= target) return;
+      if (Date.now() >= deadline) {
+        throw new RaftError('ConfChangeRejected',
+          `node ${id} did not catch up within ${timeoutMs} ms (it holds up to index ${match} of ${target}); it stays a learner: ` +
+          'check that it runs and that every member can reach its address, then add it again (or remove it)');
+      }
+      if (Date.now() - reportedAtMs >= 1_000) {
+        reportedAtMs = Date.now();
+        progress(`node ${id} is catching up: index ${match} of ${target}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.options.tickMs ?? 100));
+    }
+  }
+}
+
+/** The addresses a config entry's context names; undefined if it names none (an entry from a core test, say). */
+function configEntryAddresses(entry: Entry): Map<number, string> | undefined {
+  const context = decodeConfChange(entry.data).change.context;
+  return context === undefined ? undefined : decodeAddressBook(context);
 }

@@ -116,6 +116,19 @@ export class RaftTransport {
     this.links.set(id, { id, address, client: new Client(address, grpc.credentials.createInsecure(), this.channelOptions), stream: null, queue: [], writable: true, retryAtMs: 0, dropped: 0 });
   }
 
+  /** Routes messages for `id` to `address` from now on (a member that joined, or whose address the log names). */
+  setPeer(id: number, address: string): void {
+    if (id === this.options.nodeId) return;
+    const link = this.links.get(id);
+    if (link?.address === address) return;
+    if (link !== undefined) {
+      link.stream?.end();
+      link.client.close();
+      this.links.delete(id);
+    }
+    this.addPeer(id, address);
+  }
+
   /** Queues messages for their peers; they leave on the next turn of the event loop, batched. */
   send(messages: readonly Message[]): void {
     for (const message of messages) {

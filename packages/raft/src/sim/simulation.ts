@@ -271,7 +271,8 @@ export class Simulation {
     const voters = Array.from({ length: options.initialVoterCount }, (_, k) => k + 1);
     for (let id = 1; id <= options.nodeCount; id++) {
       const node: SimNode = {
-        id, disk: new SimDisk(new MemoryStorage({ voters, learners: [] })), raw: undefined, restartAtTick: 0, kv: new Map(), appliedIndex: 0,
+        // Nodes beyond the initial voters join as a real new member does: with no configuration.
+        id, disk: new SimDisk(new MemoryStorage({ voters: id <= options.initialVoterCount ? voters : [], learners: [] })), raw: undefined, restartAtTick: 0, kv: new Map(), appliedIndex: 0,
         pendingWrite: undefined, diskStalledUntilTick: 0, compactAfterWrite: false, damagedIndex: undefined, damaged: false, commitChecked: { term: 0, index: 0 },
       };
       this.nodes.push(node);
@@ -642,6 +643,8 @@ export class Simulation {
   private compact(node: SimNode): void {
     const raw = node.raw;
     if (raw === undefined || node.appliedIndex <= node.disk.snapshotIndex) return;
+    // A joining node that has not seen a configuration yet cannot snapshot (RaftHost waits too).
+    if (raw.confStateAt(node.appliedIndex).voters.length === 0) return;
     if (node.pendingWrite !== undefined) {
       node.compactAfterWrite = true; // RaftHost compacts right after advance()
       return;
