@@ -118,8 +118,14 @@ describe('KafkaJS 2.2.4 against a 3-node cluster', () => {
 
       await admin.connect();
       await admin.createPartitions({ topicPartitions: [{ topic, count: 4 }] });
-      const [described] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
-      expect(described!.partitions.map((partition) => partition.partitionId).sort()).toEqual([0, 1, 2, 3]);
+      // The broker that answered has the new partitions; the others get them as they apply the
+      // metadata log (in Kafka too, metadata reaches brokers one by one).
+      await waitFor(
+        'every partition of the grown topic in the metadata',
+        async () => ((await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]!.partitions.map((partition) => partition.partitionId).sort().join() === '0,1,2,3' ? true : undefined),
+        10_000,
+        200,
+      );
       await waitFor('both members to get two of the 4 partitions', covered(4), 30_000, 200);
 
       await producer.connect();
