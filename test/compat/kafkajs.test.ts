@@ -1,5 +1,6 @@
 // KafkaJS 2.2.4 against a 3-node cluster through the PLAINTEXT listener: admin topic creation and
-// deletion, an acks=-1 gzip producer, a consumer group of two members, and a producer that goes on
+// deletion, an acks=-1 gzip producer, a consumer group of two members, a topic grown under a running
+// group (admin.createPartitions), and a producer that goes on
 // through a SIGKILL of a partition leader without losing an acknowledged record.
 import { describe, expect, it } from 'vitest';
 import { CompressionTypes, Kafka, Partitioners, logLevel, type Consumer } from 'kafkajs';
@@ -90,6 +91,57 @@ describe('KafkaJS 2.2.4 against a 3-node cluster', () => {
     } finally {
       await producer.disconnect();
       for (const member of members) await member.disconnect();
+    }
+  });
+
+  it('admin.createPartitions grows a topic; a running group rebalances onto the new partitions at its metadata refresh; shrinking is INVALID_PARTITIONS', async () => {
+    const topic = 'kafkajs-grow';
+    await createTopic(fixture.cluster, topic, 2);
+    const client = kafka();
+    const admin = client.admin();
+    const assignments = new Map<Consumer, number[]>();
+    const received: Array<{ partition: number; value: string }> = [];
+    // metadataMaxAge: KafkaJS compares the partitions of its subscribed topics after each metadata
+    // refresh and rejoins when they changed.
+    const members = [0, 1].map(() => client.consumer({ groupId: 'kafkajs-grow', sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 500, metadataMaxAge: 1000 }));
+    const producer = producerOf(client);
+    const covered = (partitions: number) => () =>
+      new Set(members.flatMap((member) => assignments.get(member) ?? [])).size === partitions && members.every((member) => (assignments.get(member)?.length ?? 0) === partitions / 2) ? true : undefined;
+    try {
+      for (const member of members) {
+        member.on(member.events.GROUP_JOIN, (event) => assignments.set(member, [...(event.payload.memberAssignment[topic] ?? [])].sort()));
+        await member.connect();
+        await member.subscribe({ topics: [topic], fromBeginning: true });
+        await member.run({ eachMessage: async ({ partition, message }) => void received.push({ partition, value: message.value!.toString() }) });
+      }
+      await waitFor('both members to get one of the 2 partitions', covered(2), 30_000, 200);
+
+      await admin.connect();
+      await admin.createPartitions({ topicPartitions: [{ topic, count: 4 }] });
+      // The broker that answered has the new partitions; the others get them as they apply the
+      // metadata log (in Kafka too, metadata reaches brokers one by one).
+      await waitFor(
+        'every partition of the grown topic in the metadata',
+        async () => ((await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]!.partitions.map((partition) => partition.partitionId).sort().join() === '0,1,2,3' ? true : undefined),
+        10_000,
+        200,
+      );
+      await waitFor('both members to get two of the 4 partitions', covered(4), 30_000, 200);
+
+      await producer.connect();
+      const values = Array.from({ length: 40 }, (_, i) => `grown-${i}`);
+      const sent = await producer.send({ topic, acks: -1, messages: values.map((value, i) => ({ value, partition: i % 4 })) });
+      expect(sent.every((metadata) => metadata.errorCode === 0)).toBe(true);
+      await waitFor('every record, on all 4 partitions, to be consumed', () => (values.every((value) => received.some((record) => record.value === value)) ? true : undefined), 30_000, 200);
+      expect(new Set(received.map((record) => record.partition))).toEqual(new Set([0, 1, 2, 3]));
+
+      const refused = (await admin.createPartitions({ topicPartitions: [{ topic, count: 3 }] }).catch((error: unknown) => error)) as { type?: string; name?: string };
+      expect(refused).toMatchObject({ type: 'INVALID_PARTITIONS' });
+      expect((await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]!.partitions).toHaveLength(4);
+    } finally {
+      await producer.disconnect();
+      for (const member of members) await member.disconnect();
+      await admin.disconnect();
     }
   });
 

@@ -8,6 +8,7 @@ import { Admin, Consumer, Producer, type ConsumerOptions, type ConsumerRecord, t
 import { errorCode, type GroupApi } from '@runnel/common';
 import { RUNNEL_BIN } from '@runnel/testkit';
 import { GroupClients, groupCall } from './groupCalls.js';
+import { startMember, startProducing, type Member } from './groupMembers.js';
 import { useCluster, waitFor } from './harness.js';
 
 const PARTITIONS = 6;
@@ -60,60 +61,6 @@ class CliMember {
   get errors(): string {
     return this.stderr;
   }
-}
-
-/** Produces keyed records in rounds until stopped (bounded by `roundsMax`), keeping what was acknowledged. */
-function startProducing(bootstrap: string[], topic: string, perRound: number, roundsMax: number): { acked: Array<{ partition: number; offset: number }>; stop(): Promise<void> } {
-  const producer = new Producer({ bootstrap, acks: 'all', lingerMs: 5 });
-  const acked: Array<{ partition: number; offset: number }> = [];
-  let stopped = false;
-  const loop = (async () => {
-    for (let round = 0; round < roundsMax && !stopped; round++) {
-      const sent = await Promise.all(Array.from({ length: perRound }, (_, i) => producer.send({ topic, key: `k${round}-${i}`, value: `r${round}-${i}` })));
-      for (const metadata of sent) acked.push({ partition: metadata.partition, offset: metadata.offset });
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  })();
-  return {
-    acked,
-    async stop() {
-      stopped = true;
-      await loop;
-      await producer.close();
-    },
-  };
-}
-
-interface Member {
-  readonly consumer: Consumer;
-  readonly records: ConsumerRecord[];
-  stop(): Promise<void>;
-}
-
-/** Polls in the background until stopped, keeping every record it got; a poll that throws fails stop(). */
-function startMember(options: ConsumerOptions, topics: string[], listener: RebalanceListener = {}): Member {
-  const consumer = new Consumer(options);
-  const records: ConsumerRecord[] = [];
-  let stopped = false;
-  consumer.subscribe(topics, listener);
-  const loop = (async (): Promise<unknown> => {
-    try {
-      while (!stopped) records.push(...(await consumer.poll(200)));
-      return undefined;
-    } catch (error) {
-      return error;
-    }
-  })();
-  return {
-    consumer,
-    records,
-    async stop() {
-      stopped = true;
-      const error = await loop;
-      await consumer.close();
-      if (error !== undefined) throw error;
-    },
-  };
 }
 
 function ids(records: readonly ConsumerRecord[]): string[] {

@@ -42,6 +42,7 @@ export class ClientApiService {
   handlers(): ClientApi.ClientApiHandlers {
     return {
       CreateTopics: (call, callback) => this.serve('createTopics', call, callback, (request) => this.createTopics(request)),
+      CreatePartitions: (call, callback) => this.serve('createPartitions', call, callback, (request) => this.createPartitions(request)),
       DeleteTopics: (call, callback) => this.serve('deleteTopics', call, callback, (request) => this.deleteTopics(request)),
       Metadata: (call, callback) => this.serve('metadata', call, callback, (request) => this.metadata(request)),
       ListOffsets: (call, callback) =>
@@ -189,6 +190,15 @@ export class ClientApiService {
   private async createTopics(request: ClientApi.CreateTopicsRequest__Output): Promise<ClientApi.CreateTopicsResponse> {
     const results = await this.topics.createTopics(request.topics, request.validateOnly);
     return { topics: results.map((topic) => ({ name: topic.name, errorCode: topic.errorCode, errorMessage: topic.errorMessage })) };
+  }
+
+  private async createPartitions(request: ClientApi.CreatePartitionsRequest__Output): Promise<ClientApi.CreatePartitionsResponse> {
+    const topics = request.topics.map((topic) => ({
+      name: topic.name,
+      count: topic.count,
+      assignments: topic.assignments.length === 0 ? null : topic.assignments.map((assignment) => assignment.brokerIds),
+    }));
+    return { topics: await this.topics.createPartitions(topics, request.validateOnly) };
   }
 
   private async deleteTopics(request: ClientApi.DeleteTopicsRequest__Output): Promise<ClientApi.DeleteTopicsResponse> {

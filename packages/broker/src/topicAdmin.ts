@@ -32,6 +32,13 @@ export interface TopicToCreate {
   readonly configs: ReadonlyArray<{ readonly name: string; readonly value: string }>;
 }
 
+/** A topic to grow to `count` partitions; `assignments` (one replica list per new partition) or null to let the controller place them. */
+export interface PartitionsToCreate {
+  readonly name: string;
+  readonly count: number;
+  readonly assignments: ReadonlyArray<readonly number[]> | null;
+}
+
 export interface TopicResult {
   readonly name: string;
   readonly errorCode: number;
@@ -157,9 +164,32 @@ export class TopicAdmin {
     }
   }
 
+  /**
+   * Forwarded to the active controller; answered once this broker's metadata has the new
+   * partitions, so a client's next metadata request here sees them.
+   */
+  async createPartitions(topics: readonly PartitionsToCreate[], validateOnly: boolean): Promise<TopicResult[]> {
+    return this.forEachTopic(
+      topics.map((topic) => topic.name),
+      () =>
+        this.cluster.controller.createPartitions({
+          topics: topics.map((topic) => ({ name: topic.name, count: topic.count, assignments: (topic.assignments ?? []).map((replicas) => ({ brokerIds: [...replicas] })) })),
+          validateOnly,
+        }),
+    );
+  }
+
   async deleteTopics(names: readonly string[]): Promise<TopicResult[]> {
+    return this.forEachTopic(names, () => this.cluster.controller.deleteTopics({ names: [...names] }));
+  }
+
+  /** A controller call answering per topic: its results once applied here, or its error for every topic. */
+  private async forEachTopic(
+    names: readonly string[],
+    call: () => Promise<{ errorCode: number; errorMessage: string; metadataOffset: number; topics: TopicResult[] }>,
+  ): Promise<TopicResult[]> {
     try {
-      const response = await this.cluster.controller.deleteTopics({ names: [...names] });
+      const response = await call();
       if (response.errorCode !== 0) return names.map((name) => ({ name, errorCode: response.errorCode, errorMessage: response.errorMessage }));
       await this.waitUntilApplied(Number(response.metadataOffset));
       return response.topics.map((topic) => ({ name: topic.name, errorCode: topic.errorCode, errorMessage: topic.errorMessage }));

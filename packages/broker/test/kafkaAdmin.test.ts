@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TOPIC_CONFIG, errorCode } from '@runnel/common';
 import type { KafkaWireClient } from '@runnel/testkit';
-import { KafkaDoorFixture, THIS_BROKER } from './kafkaDoorHarness.js';
+import { KafkaDoorFixture, OTHER_BROKER, THIS_BROKER } from './kafkaDoorHarness.js';
 
 const uuidOf = (topicId: string) => Buffer.from(topicId, 'base64url').toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
 
@@ -99,26 +99,60 @@ describe('the Kafka door\'s admin APIs', () => {
     expect(fixture.image.topics()).toEqual([]);
   });
 
-  it('answers CreatePartitions 0-3 with a clear refusal: partitions cannot be added yet', async () => {
-    await fixture.createTopic('fixed', 2);
+  it('grows topics at CreatePartitions 0-3, placed by the controller or as assigned; validate-only adds nothing', async () => {
     for (let version = 0; version <= 3; version++) {
-      const response = await client.send('CreatePartitions', version, {
-        topics: [
-          { name: 'fixed', count: 4, assignments: null },
-          { name: 'fixed', count: 2, assignments: null },
-          { name: 'missing', count: 4, assignments: null },
-        ],
+      const name = `grown-v${version}`;
+      await fixture.createTopic(name, 2);
+      const checked = await client.send('CreatePartitions', version, { topics: [{ name, count: 5, assignments: null }], timeoutMs: 5_000, validateOnly: true });
+      expect(checked.results).toEqual([{ name, errorCode: 0, errorMessage: null }]);
+      expect(fixture.image.topic(name)!.partitionCount).toBe(2);
+      const response = await client.send('CreatePartitions', version, { topics: [{ name, count: 4, assignments: null }], timeoutMs: 5_000, validateOnly: false });
+      expect(response.results).toEqual([{ name, errorCode: 0, errorMessage: null }]);
+      // Answered once this broker has applied the new partitions.
+      expect(fixture.image.topic(name)!.partitionCount).toBe(4);
+      const assigned = await client.send('CreatePartitions', version, {
+        topics: [{ name, count: 6, assignments: [{ brokerIds: [OTHER_BROKER] }, { brokerIds: [THIS_BROKER] }] }],
         timeoutMs: 5_000,
         validateOnly: false,
       });
-      expect(response.results.map((result) => [result.name, result.errorCode])).toEqual([
-        ['fixed', errorCode('INVALID_REQUEST')],
-        ['fixed', errorCode('INVALID_PARTITIONS')],
-        ['missing', errorCode('UNKNOWN_TOPIC_OR_PARTITION')],
-      ]);
-      expect(response.results[0]!.errorMessage).toMatch(/adding partitions to an existing topic is not supported yet/);
+      expect(assigned.results[0]!.errorCode).toBe(0);
+      expect(fixture.image.partition(name, 4)).toMatchObject({ replicas: [OTHER_BROKER], leader: OTHER_BROKER });
+      expect(fixture.image.partition(name, 5)).toMatchObject({ replicas: [THIS_BROKER], leader: THIS_BROKER });
     }
-    expect(fixture.image.topic('fixed')!.partitionCount).toBe(2);
+  });
+
+  it('refuses shrinking (INVALID_PARTITIONS), unknown topics, duplicates and bad assignments, with messages', async () => {
+    await fixture.createTopic('fixed', 3);
+    const response = await client.send('CreatePartitions', 2, {
+      topics: [
+        { name: 'fixed', count: 2, assignments: null },
+        { name: 'missing', count: 4, assignments: null },
+        { name: 'fixed', count: 3, assignments: null },
+        { name: 'fixed', count: 5, assignments: [{ brokerIds: [THIS_BROKER] }] },
+      ],
+      timeoutMs: 5_000,
+      validateOnly: false,
+    });
+    expect(response.results.map((result) => [result.name, result.errorCode])).toEqual([
+      ['fixed', errorCode('INVALID_REQUEST')],
+      ['missing', errorCode('UNKNOWN_TOPIC_OR_PARTITION')],
+      ['fixed', errorCode('INVALID_REQUEST')],
+      ['fixed', errorCode('INVALID_REQUEST')],
+    ]);
+    const one = async (topic: { name: string; count: number; assignments: Array<{ brokerIds: number[] }> | null }) =>
+      (await client.send('CreatePartitions', 3, { topics: [topic], timeoutMs: 5_000, validateOnly: false })).results[0]!;
+    expect(await one({ name: 'fixed', count: 2, assignments: null })).toMatchObject({
+      errorCode: errorCode('INVALID_PARTITIONS'),
+      errorMessage: 'the topic currently has 3 partition(s); 2 would not be an increase (partitions cannot be removed)',
+    });
+    expect(await one({ name: 'fixed', count: 3, assignments: null })).toMatchObject({ errorCode: errorCode('INVALID_PARTITIONS'), errorMessage: 'the topic already has 3 partition(s)' });
+    expect(await one({ name: 'fixed', count: 5, assignments: [{ brokerIds: [THIS_BROKER] }] })).toMatchObject({
+      errorCode: errorCode('INVALID_REPLICA_ASSIGNMENT'),
+      errorMessage: 'attempted to add 2 partition(s), but 1 assignment(s) were given',
+    });
+    expect(await one({ name: 'fixed', count: 4, assignments: [] })).toMatchObject({ errorCode: errorCode('INVALID_REPLICA_ASSIGNMENT'), errorMessage: 'attempted to add 1 partition(s), but 0 assignment(s) were given' });
+    expect(await one({ name: 'fixed', count: 4, assignments: [{ brokerIds: [7] }] })).toMatchObject({ errorCode: errorCode('INVALID_REPLICA_ASSIGNMENT'), errorMessage: expect.stringMatching(/broker 7, but no such broker/) });
+    expect(fixture.image.topic('fixed')!.partitionCount).toBe(3);
   });
 
   it('describes a topic\'s configs: its overrides, and the broker values it falls back to, with sources and synonyms', async () => {

@@ -2,12 +2,13 @@
 // their roles from metadata images through the BrokerMetadataPublisher, the ReplicaManager, a
 // GroupCoordinator on __consumer_offsets, the TopicAdmin and the KafkaListener on a free port. The
 // controller is the one thing faked: a stand-in that turns CreateTopics and DeleteTopics into
-// metadata records and publishes them, as the controller and the metadata log would.
+// metadata records and publishes them, as the controller and the metadata log would (and
+// CreatePartitions through the real ControllerLogic).
 import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { BrokerConfig, createLogger, errorCode, type Logger } from '@runnel/common';
-import { MetadataImage, type MetadataRecord } from '@runnel/controller';
+import { BrokerSessions, ControllerLogic, MetadataImage, SeededRandom, type MetadataRecord } from '@runnel/controller';
 import type { ControllerClient } from '@runnel/controller/quorum';
 import { KafkaWireClient } from '@runnel/testkit';
 import { ReplicaFetcherManager } from '../src/followerFetcher.js';
@@ -236,6 +237,13 @@ export class KafkaDoorFixture {
         }
         if (records.length > 0) await fixture.apply(records);
         return { errorCode: 0, errorMessage: '', controllerId: THIS_BROKER, topics: results, metadataOffset: fixture.image.highestOffset };
+      },
+      async createPartitions(request: { topics: Array<{ name: string; count: number; assignments: Array<{ brokerIds: number[] }> }>; validateOnly: boolean }) {
+        const logic = new ControllerLogic({ sessions: new BrokerSessions(10_000), random: new SeededRandom(1) });
+        const topics = request.topics.map((topic) => ({ ...topic, assignments: topic.assignments.length === 0 ? null : topic.assignments.map((assignment) => assignment.brokerIds) }));
+        const result = logic.createPartitions(fixture.image, { topics, validateOnly: request.validateOnly });
+        if (result.records.length > 0) await fixture.apply(result.records);
+        return { errorCode: 0, errorMessage: '', controllerId: THIS_BROKER, topics: result.response.topics, metadataOffset: fixture.image.highestOffset };
       },
       async deleteTopics(request: { names: string[] }) {
         const results = [];

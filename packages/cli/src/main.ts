@@ -124,7 +124,7 @@ export function buildProgram(): Command {
       await clusterUp({ nodes: 3, dataDir: './data' });
     });
 
-  const topic = program.command('topic').description('create, list, describe and delete topics');
+  const topic = program.command('topic').description('create, alter, list, describe and delete topics');
   topic
     .command('create <name>')
     .description('create a topic')
@@ -134,6 +134,14 @@ export function buildProgram(): Command {
     .action(async (name: string, options: { partitions?: number; replicationFactor?: number; config: string[] }, command: Command) => {
       const { topicCreate } = await import('./commands/topic.js');
       await topicCreate(bootstrapOf(command), name, options);
+    });
+  topic
+    .command('alter <name>')
+    .description('grow a topic to more partitions (partitions are never removed); clients pick them up at their next metadata refresh')
+    .requiredOption('--partitions <n>', 'the new total number of partitions, more than the topic has', integer('--partitions', 1, 2 ** 31 - 1))
+    .action(async (name: string, options: { partitions: number }, command: Command) => {
+      const { topicAlter } = await import('./commands/topic.js');
+      await topicAlter(bootstrapOf(command), name, options);
     });
   topic
     .command('list')

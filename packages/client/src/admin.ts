@@ -17,6 +17,15 @@ export interface NewTopic {
   configs?: Record<string, string>;
 }
 
+/** Grow a topic (Kafka's NewPartitions): partitions are only ever added, never removed. */
+export interface NewPartitions {
+  topic: string;
+  /** The new total number of partitions. */
+  count: number;
+  /** The replicas of each new partition, preferred leader first; absent: the controller places them. */
+  assignments?: number[][];
+}
+
 export interface PartitionDescription {
   partition: number;
   leader: number;
@@ -201,6 +210,20 @@ export class Admin {
     };
     const response = await this.withRetries(() => this.cluster.anyBroker((connection) => connection.unary('CreateTopics', request)));
     throwFirstTopicError(response.topics, 'create');
+  }
+
+  /**
+   * Grows topics to a new partition count; throws the first failing topic's error (INVALID_PARTITIONS
+   * for a count that is not an increase). Producers and consumers see the new partitions at their
+   * next metadata refresh (metadataMaxAgeMs); a consumer group rebalances onto them.
+   */
+  async createPartitions(topics: NewPartitions[], options: { validateOnly?: boolean } = {}): Promise<void> {
+    const request: ClientApi.CreatePartitionsRequest = {
+      validateOnly: options.validateOnly ?? false,
+      topics: topics.map((topic) => ({ name: topic.topic, count: topic.count, assignments: (topic.assignments ?? []).map((brokerIds) => ({ brokerIds })) })),
+    };
+    const response = await this.withRetries(() => this.cluster.anyBroker((connection) => connection.unary('CreatePartitions', request)));
+    throwFirstTopicError(response.topics, 'grow');
   }
 
   async deleteTopics(names: string[]): Promise<void> {

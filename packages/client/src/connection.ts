@@ -211,7 +211,7 @@ export interface ConnectionOptions {
   logger: Logger | undefined;
 }
 
-type UnaryMethod = 'CreateTopics' | 'DeleteTopics' | 'Metadata' | 'ListOffsets' | 'DescribeCluster' | 'ElectPreferredLeaders' | 'ElectLeaders';
+type UnaryMethod = 'CreateTopics' | 'CreatePartitions' | 'DeleteTopics' | 'Metadata' | 'ListOffsets' | 'DescribeCluster' | 'ElectPreferredLeaders' | 'ElectLeaders';
 
 /** The gRPC client of one broker address. */
 export class BrokerConnection {
@@ -237,6 +237,7 @@ export class BrokerConnection {
   }
 
   unary(method: 'CreateTopics', request: ClientApi.CreateTopicsRequest): Promise<ClientApi.CreateTopicsResponse__Output>;
+  unary(method: 'CreatePartitions', request: ClientApi.CreatePartitionsRequest): Promise<ClientApi.CreatePartitionsResponse__Output>;
   unary(method: 'DeleteTopics', request: ClientApi.DeleteTopicsRequest): Promise<ClientApi.DeleteTopicsResponse__Output>;
   unary(method: 'Metadata', request: ClientApi.MetadataRequest): Promise<ClientApi.MetadataResponse__Output>;
   unary(method: 'ListOffsets', request: ClientApi.ListOffsetsRequest): Promise<ClientApi.ListOffsetsResponse__Output>;

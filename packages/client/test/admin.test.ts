@@ -51,6 +51,23 @@ describe('Admin against a fake broker', () => {
     await expect(admin.createTopics([{ name: 'policy' }])).rejects.toMatchObject({ errorName: 'POLICY_VIOLATION', message: expect.stringContaining('too many partitions') });
   });
 
+  it('grows a topic (placed by the controller, or as assigned); a count that is not an increase is INVALID_PARTITIONS naming the topic', async () => {
+    await admin.createTopics([{ name: 'orders', partitions: 2 }]);
+    await admin.createPartitions([{ topic: 'orders', count: 3 }], { validateOnly: true });
+    expect((await admin.describeTopics(['orders']))[0]!.partitions).toHaveLength(2);
+    await admin.createPartitions([{ topic: 'orders', count: 4 }]);
+    await admin.createPartitions([{ topic: 'orders', count: 5, assignments: [[2, 1]] }]);
+    expect((await admin.describeTopics(['orders']))[0]!.partitions).toHaveLength(5);
+    expect(cluster.createPartitionsRequests.map((request) => [request.validateOnly, request.topics])).toEqual([
+      [true, [{ name: 'orders', count: 3, assignments: [] }]],
+      [false, [{ name: 'orders', count: 4, assignments: [] }]],
+      [false, [{ name: 'orders', count: 5, assignments: [{ brokerIds: [2, 1] }] }]],
+    ]);
+    const refused = await admin.createPartitions([{ topic: 'orders', count: 3 }]).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(RunnelError);
+    expect(refused).toMatchObject({ errorName: 'INVALID_PARTITIONS', detail: expect.stringMatching(/^cannot grow topic 'orders': the topic currently has 5 partition/) });
+  });
+
   it('describeTopics of an unknown topic throws UNKNOWN_TOPIC_OR_PARTITION naming it', async () => {
     await admin.createTopics([{ name: 'known', partitions: 1 }]);
     const error = (await admin.describeTopics(['known', 'ghost']).catch((e: unknown) => e)) as RunnelError;

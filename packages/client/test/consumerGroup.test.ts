@@ -525,6 +525,18 @@ describe('Consumer in a group, against a scripted coordinator', () => {
       await timeline.pollUntil(member, 'the rejoin for the grown topic', () => coordinator.requests('JoinGroup').length === 3);
     });
 
+    it('a subscribed topic that grows (CreatePartitions): the leader rejoins and the new partitions are assigned', async () => {
+      cluster.createTopic('t', 2);
+      const member = consumer({ metadataMaxAgeMs: 50 });
+      member.subscribe(['t'], timeline.listener());
+      await timeline.pollUntil(member, 'the join', () => timeline.assigned());
+      expect(names(member.assignment())).toBe('t-0,t-1');
+      cluster.growTopic('t', 4);
+      timeline.clear();
+      await timeline.pollUntil(member, 'the rejoin', () => timeline.assigned());
+      expect(names(member.assignment())).toBe('t-0,t-1,t-2,t-3');
+    });
+
     it('notices a subscribed topic created after the join', async () => {
       cluster.createTopic('t', 1);
       const member = consumer({ metadataMaxAgeMs: 50 });

@@ -47,6 +47,8 @@ export class FakeCluster {
   produceFaults: Fault[] = [];
   fetchFaults: Fault[] = [];
   createTopicFaults: Fault[] = [];
+  /** Every CreatePartitions request received. */
+  readonly createPartitionsRequests: ClientApi.CreatePartitionsRequest__Output[] = [];
   /** The next N produce messages end their stream with UNAVAILABLE instead of being answered. */
   killProduceStreams = 0;
   /** The next N fetch messages end their stream with UNAVAILABLE. */
@@ -84,6 +86,12 @@ export class FakeCluster {
     const list: FakePartition[] = [];
     for (let i = 0; i < partitions; i++) list.push({ batches: [], logStartOffset: 0, nextOffset: 0, leader: leaders?.[i] ?? this.brokers[i % this.brokers.length]!.nodeId });
     this.topics.set(name, { partitions: list, configs: {} });
+  }
+
+  /** Adds partitions to a topic, leaders round-robin over the brokers (as the controller would). */
+  growTopic(name: string, count: number): void {
+    const list = this.topics.get(name)!.partitions;
+    for (let i = list.length; i < count; i++) list.push({ batches: [], logStartOffset: 0, nextOffset: 0, leader: this.brokers[i % this.brokers.length]!.nodeId });
   }
 
   partition(topic: string, partition: number): FakePartition {
@@ -142,6 +150,7 @@ export class FakeCluster {
     return {
       Metadata: (call, callback) => callback(null, this.metadata(call.request)),
       CreateTopics: (call, callback) => callback(null, this.createTopics(call.request)),
+      CreatePartitions: (call, callback) => callback(null, this.createPartitions(call.request)),
       DeleteTopics: (call, callback) => callback(null, this.deleteTopics(call.request)),
       ListOffsets: (call, callback) => callback(null, this.listOffsets(call.request)),
       DescribeCluster: (_call, callback) => callback(null, this.describeCluster(nodeId)),
@@ -243,6 +252,19 @@ export class FakeCluster {
           this.topics.get(topic.name)!.configs = Object.fromEntries(topic.configs.map((entry) => [entry.name, entry.value]));
         }
         return { name: topic.name, errorCode: 0, errorMessage: '' };
+      }),
+    };
+  }
+
+  private createPartitions(request: ClientApi.CreatePartitionsRequest__Output): ClientApi.CreatePartitionsResponse {
+    this.createPartitionsRequests.push(request);
+    return {
+      topics: request.topics.map(({ name, count }) => {
+        const topic = this.topics.get(name);
+        if (topic === undefined) return { name, errorCode: 3, errorMessage: `no topic named '${name}'` };
+        if (count <= topic.partitions.length) return { name, errorCode: 37, errorMessage: `the topic currently has ${topic.partitions.length} partition(s); ${count} would not be an increase` };
+        if (!request.validateOnly) this.growTopic(name, count);
+        return { name, errorCode: 0, errorMessage: '' };
       }),
     };
   }

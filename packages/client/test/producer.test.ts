@@ -75,6 +75,24 @@ describe('Producer against a fake broker', () => {
     expect(new Set(sent.map((metadata) => metadata.partition)).size).toBeGreaterThan(1);
   });
 
+  it('routes keyed records over partitions added to the topic once its metadata is older than metadataMaxAgeMs', async () => {
+    cluster.createTopic('growing', 2);
+    const p = producer({ lingerMs: 1, metadataMaxAgeMs: 300 });
+    const keys = Array.from({ length: 24 }, (_, i) => `key-${i}`);
+    const sendAll = () => Promise.all(keys.map((key) => p.send({ topic: 'growing', key, value: key })));
+    (await sendAll()).forEach((metadata, i) => expect(metadata.partition).toBe(defaultPartition(Buffer.from(keys[i]!), 2)));
+    cluster.growTopic('growing', 6);
+    const deadline = Date.now() + 15_000;
+    let sent = await sendAll();
+    while (sent.some((metadata, i) => metadata.partition !== defaultPartition(Buffer.from(keys[i]!), 6)) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      sent = await sendAll();
+    }
+    sent.forEach((metadata, i) => expect(metadata.partition).toBe(defaultPartition(Buffer.from(keys[i]!), 6)));
+    expect(new Set(sent.map((metadata) => metadata.partition)).size).toBeGreaterThan(2);
+    sent.forEach((metadata, i) => expect(values('growing', metadata.partition)).toContain(keys[i]));
+  });
+
   it('keeps null-key records on one sticky partition until its batch is sent', async () => {
     cluster.createTopic('sticky', 4);
     const p = producer({ lingerMs: 30 });

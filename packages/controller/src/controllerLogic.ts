@@ -37,7 +37,7 @@ export interface ControllerConfig {
   readonly uncleanLeaderElectionEnable: boolean;
   /** leader.imbalance.per.broker.percentage */
   readonly leaderImbalancePerBrokerPercentage: number;
-  /** A limit on partitions per topic and per CreateTopics request. */
+  /** A limit on partitions per topic, and on partitions added by one CreateTopics or CreatePartitions request. */
   readonly partitionsPerRequestMax: number;
 }
 
@@ -122,6 +122,27 @@ export interface CreateTopicResult extends ApiError {
   readonly topicId: string | null;
   readonly numPartitions: number;
   readonly replicationFactor: number;
+}
+
+/** Grow a topic to `count` partitions (Kafka's CreatePartitionsTopic). */
+export interface PartitionsToCreate {
+  readonly name: string;
+  /** The new total number of partitions, more than the topic has. */
+  readonly count: number;
+  /**
+   * The replicas of each new partition in order, preferred leader first (count - current lists);
+   * absent or null: the controller places them as it places a new topic's.
+   */
+  readonly assignments?: readonly (readonly number[])[] | null;
+}
+
+export interface CreatePartitionsRequest {
+  readonly topics: readonly PartitionsToCreate[];
+  readonly validateOnly?: boolean;
+}
+
+export interface CreatePartitionsResult extends ApiError {
+  readonly name: string;
 }
 
 export interface DeleteTopicsRequest {
@@ -496,36 +517,104 @@ export class ControllerLogic {
     if (collision !== undefined) {
       return apiError('INVALID_TOPIC_EXCEPTION', `topic '${name}' collides with existing topic '${collision.name}' ('.' and '_' are the same in metric names)`);
     }
-    let placement: number[][];
-    try {
-      placement = placeTopic(this.usableBrokers(image), numPartitions, replicationFactor, this.random);
-    } catch (error) {
-      if (error instanceof PlacementError) {
-        const trouble = this.brokersWithLogDirTrouble(image);
-        const excluded = trouble.length === 0 ? '' : `; broker(s) ${trouble.join(', ')} get no new replicas until their log directory is online again`;
-        return apiError(error.errorName, `unable to replicate the partition ${replicationFactor} time(s): ${error.message}${excluded}`);
-      }
-      throw error;
-    }
+    const placement = this.place(image, numPartitions, replicationFactor, 0);
+    if (!Array.isArray(placement)) return placement;
     const topicId = this.newTopicId(image);
     const records: MetadataRecord[] = [{ type: 'Topic', name, topicId }];
     for (const key of Object.keys(configs).sort()) {
       records.push({ type: 'Config', resourceType: 'topic', resourceName: name, name: key, value: configs[key]! });
     }
-    placement.forEach((replicas, partition) => {
-      const record: PartitionRecord = {
-        type: 'Partition',
-        topicId,
-        partition,
-        replicas,
-        isr: [...replicas],
-        leader: replicas[0]!,
-        leaderEpoch: 0,
-        partitionEpoch: 0,
-      };
-      records.push(record);
-    });
+    placement.forEach((replicas, partition) => records.push(newPartitionRecord(topicId, partition, replicas, replicas)));
     return { topicId, records };
+  }
+
+  /**
+   * Replica lists for `count` new partitions numbered from `startPartition`, placed rack-aware over
+   * the usable brokers (placement.ts); an error naming why when there are too few of them.
+   */
+  private place(image: MetadataImage, count: number, replicationFactor: number, startPartition: number): number[][] | ApiError {
+    try {
+      return placeTopic(this.usableBrokers(image), count, replicationFactor, this.random, { startPartition });
+    } catch (error) {
+      if (!(error instanceof PlacementError)) throw error;
+      const trouble = this.brokersWithLogDirTrouble(image);
+      const excluded = trouble.length === 0 ? '' : `; broker(s) ${trouble.join(', ')} get no new replicas until their log directory is online again`;
+      return apiError(error.errorName, `unable to replicate the partition ${replicationFactor} time(s): ${error.message}${excluded}`);
+    }
+  }
+
+  /**
+   * Grows topics (KRaft's ReplicationControlManager.createPartitions, with ControllerApis' duplicate
+   * check): each topic independently gets Partition records for indexes current..count-1, placed by
+   * the controller with the topic's replication factor (that of its partition 0), or as the request
+   * assigns them. A topic never shrinks: partition indexes are how keys map to partitions, and the
+   * records of removed ones would be lost.
+   */
+  createPartitions(image: MetadataImage, request: CreatePartitionsRequest): ControllerResult<{ readonly topics: readonly CreatePartitionsResult[] }> {
+    const work = new Work(image);
+    const counts = new Map<string, number>();
+    for (const topic of request.topics) counts.set(topic.name, (counts.get(topic.name) ?? 0) + 1);
+    let partitionsBudget = this.config.partitionsPerRequestMax;
+    const results = request.topics.map((topic): CreatePartitionsResult => {
+      if (counts.get(topic.name)! > 1) return { ...apiError('INVALID_REQUEST', `topic '${topic.name}' appears more than once in the request`), name: topic.name };
+      const added = this.partitionsToAdd(work.image, topic, partitionsBudget);
+      if (!Array.isArray(added)) return { ...added, name: topic.name };
+      partitionsBudget -= added.length;
+      if (request.validateOnly !== true) work.add(added);
+      return { ...NO_ERROR, name: topic.name };
+    });
+    return work.result({ topics: results });
+  }
+
+  private partitionsToAdd(image: MetadataImage, request: PartitionsToCreate, partitionsBudget: number): PartitionRecord[] | ApiError {
+    const topic = image.topic(request.name);
+    if (topic === undefined) return apiError('UNKNOWN_TOPIC_OR_PARTITION', `no topic named '${request.name}'`);
+    const current = topic.partitionCount;
+    if (!Number.isSafeInteger(request.count) || request.count > MAX_INT32) return apiError('INVALID_PARTITIONS', `invalid partition count ${request.count}`);
+    if (request.count === current) return apiError('INVALID_PARTITIONS', `the topic already has ${current} partition(s)`);
+    if (request.count < current) {
+      return apiError('INVALID_PARTITIONS', `the topic currently has ${current} partition(s); ${request.count} would not be an increase (partitions cannot be removed)`);
+    }
+    if (request.count > this.config.partitionsPerRequestMax) {
+      return apiError('INVALID_PARTITIONS', `${request.count} partitions is over the limit of ${this.config.partitionsPerRequestMax} per topic`);
+    }
+    const additional = request.count - current;
+    if (additional > partitionsBudget) return apiError('INVALID_PARTITIONS', `${additional} new partitions is over the limit of ${partitionsBudget} left in this request`);
+    const first = topic.partition(0);
+    if (first === undefined) throw new Error(`createPartitions: topic '${request.name}' has no partition 0`);
+    const replicationFactor = first.replicas.length;
+    if (request.assignments === undefined || request.assignments === null) {
+      const placement = this.place(image, additional, replicationFactor, current);
+      if (!Array.isArray(placement)) return placement;
+      return placement.map((replicas, k) => newPartitionRecord(topic.id, current + k, replicas, replicas));
+    }
+    if (request.assignments.length !== additional) {
+      return apiError('INVALID_REPLICA_ASSIGNMENT', `attempted to add ${additional} partition(s), but ${request.assignments.length} assignment(s) were given`);
+    }
+    const records: PartitionRecord[] = [];
+    for (const [k, replicas] of request.assignments.entries()) {
+      const partition = current + k;
+      const problem = this.invalidManualAssignment(image, replicas, replicationFactor);
+      if (problem !== null) return apiError('INVALID_REPLICA_ASSIGNMENT', `partition ${partition}: ${problem}`);
+      // As KRaft: the ISR is the replicas that are active now; the first of them leads.
+      const isr = replicas.filter((id) => this.isActive(image, id));
+      if (isr.length === 0) return apiError('INVALID_REPLICA_ASSIGNMENT', `partition ${partition}: every broker of [${replicas.join(',')}] is fenced or in controlled shutdown`);
+      records.push(newPartitionRecord(topic.id, partition, [...replicas], isr));
+    }
+    return records;
+  }
+
+  /** Why a manually given replica list cannot be used (KRaft's validateManualPartitionAssignment), or null. */
+  private invalidManualAssignment(image: MetadataImage, replicas: readonly number[], replicationFactor: number): string | null {
+    if (replicas.length === 0) return 'the replica list is empty';
+    const unknown = replicas.find((id) => image.broker(id) === undefined);
+    if (unknown !== undefined) return `the assignment includes broker ${unknown}, but no such broker is registered`;
+    const repeated = replicas.find((id, index) => replicas.indexOf(id) !== index);
+    if (repeated !== undefined) return `the assignment includes broker ${repeated} more than once`;
+    if (replicas.length !== replicationFactor) {
+      return `the assignment has ${replicas.length} replica(s), but the topic's partitions have ${replicationFactor} (its replication factor)`;
+    }
+    return null;
   }
 
   /**
@@ -700,6 +789,11 @@ export class ControllerLogic {
   planReassignment(image: MetadataImage): ReassignmentPlan {
     return planReassignment(image, this.usableBrokers(image));
   }
+}
+
+/** A new partition's first record: epochs 0, the first ISR member leads. */
+function newPartitionRecord(topicId: string, partition: number, replicas: number[], isr: readonly number[]): PartitionRecord {
+  return { type: 'Partition', topicId, partition, replicas, isr: [...isr], leader: isr[0]!, leaderEpoch: 0, partitionEpoch: 0 };
 }
 
 function invalidRegistration(request: RegisterBrokerRequest): string | null {

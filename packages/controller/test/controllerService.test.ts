@@ -223,6 +223,27 @@ describe('ControllerApi over gRPC on three QuorumControllers', () => {
     expect(elected.moved).toEqual([]);
   });
 
+  it('grows a topic through any member (answered once committed); a count that is not an increase is a per-topic INVALID_PARTITIONS', async () => {
+    const leader = await until('an active controller', active);
+    const standbyId = [1, 2, 3].find((id) => id !== leader.id)!;
+    // Sent to a standby: the client follows NOT_CONTROLLER to the active controller.
+    client.controllerId = standbyId;
+    const grown = await client.createPartitions({ topics: [{ name: 'orders', count: 5 }] });
+    expect(grown).toMatchObject({ errorCode: 0, topics: [{ name: 'orders', errorCode: 0, errorMessage: '' }] });
+    expect(leader.image.highestOffset).toBeGreaterThanOrEqual(Number(grown.metadataOffset));
+    expect(leader.image.topic('orders')!.partitionCount).toBe(5);
+    const assigned = await client.createPartitions({ topics: [{ name: 'orders', count: 6, assignments: [{ brokerIds: [103, 101, 102] }] }] });
+    expect(assigned.topics[0]!.errorCode).toBe(0);
+    expect(leader.image.partition('orders', 5)).toMatchObject({ replicas: [103, 101, 102], leader: 103 });
+    const refused = await client.createPartitions({ topics: [{ name: 'orders', count: 2 }, { name: 'orders-missing', count: 2 }], validateOnly: true });
+    expect(refused.errorCode).toBe(0);
+    expect(refused.topics.map((topic) => [topic.name, topic.errorCode])).toEqual([
+      ['orders', 37],
+      ['orders-missing', 3],
+    ]);
+    expect(refused.topics[0]!.errorMessage).toMatch(/currently has 6 partition\(s\); 2 would not be an increase/);
+  });
+
   it('finds the new active controller after the active one stops', async () => {
     const old = await until('an active controller', active);
     expect(client.controllerId).toBe(old.id);

@@ -121,19 +121,28 @@ export function adminHandlers(broker: KafkaDoorBroker): Pick<KafkaHandlers, 'Cre
 
     CreatePartitions: async ({ body }) => {
       const current = image();
+      // A non-null but empty assignment list is a list of 0 assignments to Kafka (our gRPC has no
+      // such thing: empty means "place them"), wrong for any topic that would grow.
+      const emptyAssignments = body.topics.filter((topic) => {
+        const existing = current.topic(topic.name);
+        return topic.assignments !== null && topic.assignments.length === 0 && existing !== undefined && topic.count > existing.partitionCount;
+      });
+      const toCreate = body.topics
+        .filter((topic) => !emptyAssignments.includes(topic))
+        .map((topic) => ({ name: topic.name, count: topic.count, assignments: topic.assignments === null || topic.assignments.length === 0 ? null : topic.assignments.map((assignment) => assignment.brokerIds) }));
+      const created = toCreate.length === 0 ? [] : await topics.createPartitions(toCreate, body.validateOnly);
+      let next = 0;
       return {
         throttleTimeMs: 0,
         results: body.topics.map((topic) => {
-          const existing = current.topic(topic.name);
-          if (existing === undefined) return { name: topic.name, errorCode: errorCode('UNKNOWN_TOPIC_OR_PARTITION'), errorMessage: `topic '${topic.name}' does not exist` };
-          if (topic.count <= existing.partitionCount) {
-            return { name: topic.name, errorCode: errorCode('INVALID_PARTITIONS'), errorMessage: `topic '${topic.name}' already has ${existing.partitionCount} partitions; the count can only grow` };
+          if (emptyAssignments.includes(topic)) {
+            const additional = topic.count - current.topic(topic.name)!.partitionCount;
+            return { name: topic.name, errorCode: errorCode('INVALID_REPLICA_ASSIGNMENT'), errorMessage: `attempted to add ${additional} partition(s), but 0 assignment(s) were given` };
           }
-          return {
-            name: topic.name,
-            errorCode: errorCode('INVALID_REQUEST'),
-            errorMessage: `adding partitions to an existing topic is not supported yet ('${topic.name}' keeps its ${existing.partitionCount}); create a new topic with ${topic.count}`,
-          };
+          // The controller answers each topic of the request in order.
+          const result = created[next++];
+          if (result === undefined) return { name: topic.name, errorCode: errorCode('UNKNOWN_SERVER_ERROR'), errorMessage: 'the controller gave no result for this topic' };
+          return { name: topic.name, errorCode: result.errorCode, errorMessage: result.errorCode === 0 ? null : result.errorMessage };
         }),
       };
     },

@@ -19,6 +19,11 @@ export async function topicCreate(bootstrap: string, name: string, options: { pa
   printLine(`Created topic ${name}.`);
 }
 
+export async function topicAlter(bootstrap: string, name: string, options: { partitions: number }): Promise<void> {
+  await withAdmin(bootstrap, (admin) => admin.createPartitions([{ topic: name, count: options.partitions }]));
+  printLine(`Altered topic ${name}: ${options.partitions} partitions.`);
+}
+
 export async function topicDelete(bootstrap: string, names: string[]): Promise<void> {
   await withAdmin(bootstrap, (admin) => admin.deleteTopics(names));
   printLine(`Deleted topic${names.length > 1 ? 's' : ''} ${names.join(', ')}.`);

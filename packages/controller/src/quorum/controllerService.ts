@@ -24,6 +24,7 @@ const INVALID_REQUEST = CONTROLLER_ERRORS.INVALID_REQUEST.code;
 const NOT_CONTROLLER = CONTROLLER_ERRORS.NOT_CONTROLLER.code;
 const UNKNOWN_SERVER_ERROR = -1;
 const INT32_MAX = 2 ** 31 - 1;
+const INT32_MIN = -(2 ** 31);
 /** A limit on one heartbeat's offline replicas (a broker hosting more than this would need to say so in parts). */
 export const OFFLINE_REPLICAS_PER_HEARTBEAT_MAX = 100_000;
 
@@ -268,6 +269,28 @@ export class ControllerService {
               numPartitions: result.numPartitions,
               replicationFactor: result.replicationFactor,
             })),
+          };
+        });
+      },
+      CreatePartitions: (call, callback) => {
+        this.unary(callback, async () => {
+          const request = object(call.request, 'request');
+          const topics = list(request.topics, 'topics').map((topic, k) => {
+            const assignments = list(topic.assignments, `topics[${k}].assignments`).map((assignment, j) =>
+              list(assignment.brokerIds, `topics[${k}].assignments[${j}].broker_ids`).map((id, i) => int(id, `topics[${k}].assignments[${j}].broker_ids[${i}]`, INT32_MIN, INT32_MAX)),
+            );
+            return {
+              name: text(topic.name, `topics[${k}].name`),
+              // Any int32: a count that is not an increase is the controller's INVALID_PARTITIONS.
+              count: int(topic.count, `topics[${k}].count`, INT32_MIN, INT32_MAX),
+              assignments: assignments.length === 0 ? null : assignments,
+            };
+          });
+          const response = await this.controller.createPartitions({ topics, validateOnly: request.validateOnly === true });
+          return {
+            ...this.ok(),
+            metadataOffset: response.metadataOffset,
+            topics: response.topics.map((result) => ({ name: result.name, errorCode: result.errorCode, errorMessage: result.errorMessage })),
           };
         });
       },
@@ -581,6 +604,13 @@ export class ControllerClient {
   createTopics(request: Pb.ControllerCreateTopicsRequest): Promise<Pb.ControllerCreateTopicsResponse__Output> {
     return this.call(
       (client) => client.createTopics.bind(client) as Unary<Pb.ControllerCreateTopicsRequest, Pb.ControllerCreateTopicsResponse__Output>,
+      request,
+    );
+  }
+
+  createPartitions(request: Pb.ControllerCreatePartitionsRequest): Promise<Pb.ControllerCreatePartitionsResponse__Output> {
+    return this.call(
+      (client) => client.createPartitions.bind(client) as Unary<Pb.ControllerCreatePartitionsRequest, Pb.ControllerCreatePartitionsResponse__Output>,
       request,
     );
   }

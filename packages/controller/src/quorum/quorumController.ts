@@ -21,6 +21,8 @@ import {
   type BrokerHeartbeatResponse,
   type ControllerConfig,
   type ControllerResult,
+  type CreatePartitionsRequest,
+  type CreatePartitionsResult,
   type CreateTopicResult,
   type CreateTopicsRequest,
   type DeleteTopicResult,
@@ -251,6 +253,10 @@ export class QuorumController {
 
   async createTopics(request: CreateTopicsRequest): Promise<{ readonly topics: readonly CreateTopicResult[] } & MetadataOffset> {
     return withOffset(await this.decide((logic, image) => logic.createTopics(image, request)));
+  }
+
+  async createPartitions(request: CreatePartitionsRequest): Promise<{ readonly topics: readonly CreatePartitionsResult[] } & MetadataOffset> {
+    return withOffset(await this.decide((logic, image) => logic.createPartitions(image, request)));
   }
 
   async deleteTopics(request: DeleteTopicsRequest): Promise<{ readonly topics: readonly DeleteTopicResult[] } & MetadataOffset> {

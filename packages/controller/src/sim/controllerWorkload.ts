@@ -5,7 +5,8 @@
 // and proposes each decision's records as one Raft entry. After every simulator tick the workload
 // checks, across every node's applied image: no (topic, partition, leader epoch) ever names two
 // leaders over the run, every leader is in its ISR and the ISR ⊆ replicas, leader and partition
-// epochs never go backwards on a node, and nodes at the same applied index hold identical images.
+// epochs never go backwards on a node, a topic never loses partitions, and nodes at the same
+// applied index hold identical images.
 //
 // The active controller only starts deciding once it has applied its whole log (which includes the
 // empty entry of its term, so every entry of earlier terms that will ever commit is in its image):
@@ -54,6 +55,9 @@ export interface ControllerWorkloadStats {
   fenced: number;
   topicsCreated: number;
   topicsDeleted: number;
+  /** CreatePartitions requests that grew a topic (and the partitions they added). */
+  topicsGrown: number;
+  partitionsAdded: number;
   alterPartitionsAccepted: number;
   alterPartitionsRejected: number;
   leaderChanges: number;
@@ -104,6 +108,8 @@ export class ControllerWorkload implements SimWorkload {
     fenced: 0,
     topicsCreated: 0,
     topicsDeleted: 0,
+    topicsGrown: 0,
+    partitionsAdded: 0,
     alterPartitionsAccepted: 0,
     alterPartitionsRejected: 0,
     leaderChanges: 0,
@@ -225,6 +231,12 @@ export class ControllerWorkload implements SimWorkload {
             'epochs never go backwards',
             `${where} epochs (${before.leaderEpoch}, ${before.partitionEpoch}) -> (${state.leaderEpoch}, ${state.partitionEpoch})`,
           );
+        }
+      }
+      for (const topic of image.topics()) {
+        const before = node.checked.topicById(topic.id);
+        if (before !== undefined && topic.partitionCount < before.partitionCount) {
+          throw new ControllerSimViolation('a topic never loses partitions', `node ${nodeId} at index ${node.appliedIndex}: ${topic.name} had ${before.partitionCount}, now ${topic.partitionCount}`);
         }
       }
       node.checked = image;
@@ -365,10 +377,12 @@ export class ControllerWorkload implements SimWorkload {
         logic.createTopics(image, { topics: [{ name, numPartitions: 1 + random.nextInt(3), replicationFactor: 1 + random.nextInt(3), configs }] }),
       );
       if (response !== null && response.topics[0]!.errorCode === 0) this.stats.topicsCreated++;
-    } else if (roll < 0.38) {
+    } else if (roll < 0.36) {
       const name = TOPICS[random.nextInt(TOPICS.length)]!;
       const response = submit(logic.deleteTopics(image, { topics: [name] }));
       if (response !== null && response.topics[0]!.errorCode === 0) this.stats.topicsDeleted++;
+    } else if (roll < 0.42) {
+      this.growTopic(logic, image, random, submit);
     } else if (roll < 0.8) {
       this.alterPartition(logic, image, applied.image, random, submit);
     } else if (roll < 0.86) {
@@ -376,6 +390,37 @@ export class ControllerWorkload implements SimWorkload {
       if (broker.alive && broker.epoch !== -1) broker.shuttingDown = true;
     } else if (roll < 0.94) {
       submit(logic.preferredLeaderElection(image, { imbalancePercentage: random.nextFloat() < 0.5 ? 0 : 10 }));
+    }
+  }
+
+  /**
+   * A client grows a topic (sometimes to a count that is not an increase, which must be refused),
+   * placed by the controller or, now and then, with its own assignment of the live brokers.
+   */
+  private growTopic(logic: ControllerLogic, image: MetadataImage, random: Random, submit: <T>(result: ControllerResult<T>) => T | null): void {
+    const name = TOPICS[random.nextInt(TOPICS.length)]!;
+    const current = image.topic(name)?.partitionCount ?? 0;
+    const count = current + random.nextInt(4) - 1;
+    const replicationFactor = image.topic(name)?.partition(0)?.replicas.length ?? 1;
+    let assignments: number[][] | null = null;
+    if (random.nextFloat() < 0.3 && count > current) {
+      const ids = image.brokers().map((broker) => broker.id);
+      assignments = Array.from({ length: count - current }, () => {
+        const replicas: number[] = [];
+        while (replicas.length < Math.min(replicationFactor, ids.length)) {
+          const id = ids[random.nextInt(ids.length)]!;
+          if (!replicas.includes(id)) replicas.push(id);
+        }
+        return replicas;
+      });
+    }
+    const response = submit(logic.createPartitions(image, { topics: [{ name, count, assignments }] }));
+    if (response === null) return;
+    const accepted = response.topics[0]!.errorCode === 0;
+    if (accepted && count <= current) throw new ControllerSimViolation('a topic never shrinks', `${name} from ${current} to ${count} was accepted`);
+    if (accepted) {
+      this.stats.topicsGrown++;
+      this.stats.partitionsAdded += count - current;
     }
   }
 
