@@ -63,6 +63,7 @@ export const ERRORS = {
   PREFERRED_LEADER_NOT_AVAILABLE: { code: 80, retriable: true, message: 'The preferred leader was not available' },
   GROUP_MAX_SIZE_REACHED: { code: 81, retriable: false, message: 'The consumer group has reached its max size' },
   FENCED_INSTANCE_ID: { code: 82, retriable: false, message: 'The broker rejected this static consumer since another consumer with the same group.instance.id has registered with a different member.id' },
+  NO_REASSIGNMENT_IN_PROGRESS: { code: 85, retriable: false, message: 'No partition reassignment is in progress.' },
   INVALID_RECORD: { code: 87, retriable: false, message: 'This record has failed the validation on broker and hence will be rejected' },
   INVALID_UPDATE_VERSION: { code: 95, retriable: false, message: 'The given update version was invalid' },
   UNKNOWN_TOPIC_ID: { code: 100, retriable: true, message: 'This server does not host this topic ID' },
