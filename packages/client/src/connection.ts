@@ -211,7 +211,16 @@ export interface ConnectionOptions {
   logger: Logger | undefined;
 }
 
-type UnaryMethod = 'CreateTopics' | 'DeleteTopics' | 'Metadata' | 'ListOffsets' | 'DescribeCluster' | 'ElectPreferredLeaders';
+type UnaryMethod =
+  | 'CreateTopics'
+  | 'DeleteTopics'
+  | 'Metadata'
+  | 'ListOffsets'
+  | 'DescribeCluster'
+  | 'ElectPreferredLeaders'
+  | 'AlterPartitionReassignments'
+  | 'ListPartitionReassignments'
+  | 'DescribeReplicaProgress';
 
 /** The gRPC client of one broker address. */
 export class BrokerConnection {
@@ -242,6 +251,9 @@ export class BrokerConnection {
   unary(method: 'ListOffsets', request: ClientApi.ListOffsetsRequest): Promise<ClientApi.ListOffsetsResponse__Output>;
   unary(method: 'DescribeCluster', request: ClientApi.DescribeClusterRequest): Promise<ClientApi.DescribeClusterResponse__Output>;
   unary(method: 'ElectPreferredLeaders', request: ClientApi.ElectPreferredLeadersRequest): Promise<ClientApi.ElectPreferredLeadersResponse__Output>;
+  unary(method: 'AlterPartitionReassignments', request: ClientApi.AlterPartitionReassignmentsRequest): Promise<ClientApi.AlterPartitionReassignmentsResponse__Output>;
+  unary(method: 'ListPartitionReassignments', request: ClientApi.ListPartitionReassignmentsRequest): Promise<ClientApi.ListPartitionReassignmentsResponse__Output>;
+  unary(method: 'DescribeReplicaProgress', request: ClientApi.DescribeReplicaProgressRequest): Promise<ClientApi.DescribeReplicaProgressResponse__Output>;
   unary(method: UnaryMethod, request: object): Promise<unknown> {
     return this.call(this.api(), method, request, this.options.requestTimeoutMs);
   }

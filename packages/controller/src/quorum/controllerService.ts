@@ -305,6 +305,45 @@ export class ControllerService {
           };
         });
       },
+      AlterPartitionReassignments: (call, callback) => {
+        this.unary(callback, async () => {
+          const request = object(call.request, 'request');
+          const partitions = list(request.partitions, 'partitions').map((item, k) => {
+            const replicas = list(item.replicas, `partitions[${k}].replicas`).map((id, j) => int(id, `partitions[${k}].replicas[${j}]`, 0, INT32_MAX));
+            if (item.cancel === true && replicas.length > 0) throw new InvalidRequestError(`partitions[${k}]: cancel comes with no replicas`);
+            return {
+              topic: text(item.topic, `partitions[${k}].topic`, { nonEmpty: true }),
+              partition: int(item.partition, `partitions[${k}].partition`, 0, INT32_MAX),
+              replicas: item.cancel === true ? null : replicas,
+            };
+          });
+          const response = await this.controller.alterPartitionReassignments({ partitions });
+          return { ...this.ok(), metadataOffset: response.metadataOffset, partitions: response.partitions.map((result) => ({ ...result })) };
+        });
+      },
+      ListPartitionReassignments: (call, callback) => {
+        this.unary(callback, async () => {
+          const request = object(call.request, 'request');
+          const refs = list(request.partitions, 'partitions').map((ref, k) => ({
+            topic: text(ref.topic, `partitions[${k}].topic`, { nonEmpty: true }),
+            partition: int(ref.partition, `partitions[${k}].partition`, 0, INT32_MAX),
+          }));
+          const response = await this.controller.listPartitionReassignments(refs.length === 0 ? undefined : refs);
+          return {
+            ...this.ok(),
+            metadataOffset: response.metadataOffset,
+            reassignments: response.reassignments.map((moving) => ({
+              topic: moving.topic,
+              partition: moving.partition,
+              replicas: [...moving.replicas],
+              addingReplicas: [...moving.addingReplicas],
+              removingReplicas: [...moving.removingReplicas],
+              isr: [...moving.isr],
+              leader: moving.leader,
+            })),
+          };
+        });
+      },
       FetchMetadata: (call) => this.fetchMetadata(call),
       DescribeQuorum: (_call, callback) => {
         this.unary(callback, async () => {
@@ -547,6 +586,20 @@ export class ControllerClient {
 
   electLeaders(): Promise<Pb.ElectLeadersResponse__Output> {
     return this.call((client) => client.electLeaders.bind(client) as Unary<Pb.ElectLeadersRequest, Pb.ElectLeadersResponse__Output>, {});
+  }
+
+  alterPartitionReassignments(request: Pb.ControllerAlterReassignmentsRequest): Promise<Pb.ControllerAlterReassignmentsResponse__Output> {
+    return this.call(
+      (client) => client.alterPartitionReassignments.bind(client) as Unary<Pb.ControllerAlterReassignmentsRequest, Pb.ControllerAlterReassignmentsResponse__Output>,
+      request,
+    );
+  }
+
+  listPartitionReassignments(request: Pb.ControllerListReassignmentsRequest): Promise<Pb.ControllerListReassignmentsResponse__Output> {
+    return this.call(
+      (client) => client.listPartitionReassignments.bind(client) as Unary<Pb.ControllerListReassignmentsRequest, Pb.ControllerListReassignmentsResponse__Output>,
+      request,
+    );
   }
 
   /** Follows the metadata log from one member (any member serves it; default the current guess). */
