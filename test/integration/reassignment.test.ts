@@ -5,11 +5,12 @@
 // replica holds a byte-identical copy, the removed replica's directory is gone, and every
 // acknowledged record is readable. A cancelled move goes back to the original replicas and the
 // partial copy is deleted.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Admin, Consumer, Producer } from '@runnel/client';
 import { RunnelError } from '@runnel/common';
+import { runCli } from './cli.js';
 import { useCluster, waitFor } from './harness.js';
 
 const SESSION_TIMEOUT_MS = 3000;
@@ -146,5 +147,22 @@ describe('partition reassignment on a real cluster', () => {
     const second = (await admin.alterPartitionReassignments([{ topic: 'cancelled', partition: 0, replicas: null }]))[0]!;
     expect(second.error?.errorName).toBe('NO_REASSIGNMENT_IN_PROGRESS');
     await admin.close();
+
+    // The CLI over the same cluster: --verify the finished move, --plan a new one, --list, a bad file.
+    const cli = (...args: string[]) => runCli(['--bootstrap', bootstrap().join(','), 'partitions', 'reassign', ...args]);
+    const file = join(fixture.dir, 'moving.json');
+    writeFileSync(file, JSON.stringify({ version: 1, partitions: [{ topic: 'moving', partition: 0, replicas: target }] }));
+    const verified = await cli('--verify', file, '--format', 'json');
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(JSON.parse(verified.stdout).partitions[0].state).toBe('complete');
+    const planned = await cli('--plan', file);
+    expect(planned.code, planned.stderr).toBe(0);
+    expect(planned.stdout).toContain(`moving-0: [${target.join(',')}] -> [${target.join(',')}]`);
+    expect((await cli('--list')).stdout).toContain('No reassignment in progress.');
+    writeFileSync(file, JSON.stringify({ version: 1, partitions: [{ topic: 'moving', partition: 0, replicas: [1, 1] }] }));
+    const bad = await cli('--execute', file);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toContain('names a broker twice');
   });
 });
