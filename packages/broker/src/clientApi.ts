@@ -58,6 +58,18 @@ export class ClientApiService {
           const results = await this.topics.electLeaders(request.electionType === 1 ? 'unclean' : 'preferred', topics);
           return { ...results.error, topics: results.topics.map((topic) => ({ topic: topic.topic, partitions: [...topic.partitions] })) };
         }),
+      AlterPartitionReassignments: (call, callback) =>
+        this.serve('alterPartitionReassignments', call, callback, async (request) => ({
+          errorCode: 0,
+          errorMessage: '',
+          partitions: await this.topics.alterPartitionReassignments(
+            request.partitions.map((item) => ({ topic: item.topic, partition: item.partition, replicas: item.cancel ? null : item.replicas })),
+          ),
+        })),
+      ListPartitionReassignments: (call, callback) =>
+        this.serve('listPartitionReassignments', call, callback, (request) => this.topics.listPartitionReassignments(request.partitions)),
+      DescribeReplicaProgress: (call, callback) =>
+        this.serve('describeReplicaProgress', call, callback, async (request) => ({ partitions: this.topics.describeReplicaProgress(request.partitions) })),
       Produce: (call) => this.stream('produce', call, (request) => this.produce(request), produceRequestBytes),
       Fetch: (call) => this.stream('fetch', call, (request, signal) => this.fetch(request, signal)),
     };

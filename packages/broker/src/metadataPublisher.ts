@@ -89,7 +89,8 @@ export class BrokerMetadataPublisher {
         const partition = await this.logs.openPartition(lead.topic, lead.topicId, lead.partition, topicConfigs(after, lead.topic), this.brokerId);
         const wasLeader = partition.isLeader && partition.leaderEpoch === lead.leaderEpoch;
         this.fetchers.stopFollowing(partition);
-        partition.applyRole({ leader: this.brokerId, leaderEpoch: lead.leaderEpoch, partitionEpoch: lead.partitionEpoch, replicas: lead.replicas, isr: lead.isr }, now);
+        const addingReplicas = after.partition(lead.topic, lead.partition)?.addingReplicas ?? [];
+        partition.applyRole({ leader: this.brokerId, leaderEpoch: lead.leaderEpoch, partitionEpoch: lead.partitionEpoch, replicas: lead.replicas, isr: lead.isr, addingReplicas }, now);
         if (!wasLeader) this.logger.info({ partition: partition.name, leaderEpoch: lead.leaderEpoch, isr: lead.isr }, 'became leader');
       });
     }
@@ -98,7 +99,7 @@ export class BrokerMetadataPublisher {
         const partition = await this.logs.openPartition(follow.topic, follow.topicId, follow.partition, topicConfigs(after, follow.topic), this.brokerId);
         const state = after.partition(follow.topic, follow.partition)!;
         const wasLeader = partition.isLeader;
-        partition.applyRole({ leader: follow.leader, leaderEpoch: follow.leaderEpoch, partitionEpoch: follow.partitionEpoch, replicas: state.replicas, isr: state.isr }, now);
+        partition.applyRole({ leader: follow.leader, leaderEpoch: follow.leaderEpoch, partitionEpoch: follow.partitionEpoch, replicas: state.replicas, isr: state.isr, addingReplicas: state.addingReplicas }, now);
         if (wasLeader) this.logger.info({ partition: partition.name, leader: follow.leader, leaderEpoch: follow.leaderEpoch }, 'stopped leading');
         // Followers fetch from the leader's REPLICATION listener when it has one (inter-broker traffic
         // apart from clients'), else from its GRPC listener, which serves both.

@@ -82,6 +82,40 @@ export interface TopicDescription extends TopicResult {
   readonly partitions: PartitionDescription[];
 }
 
+/** One partition of a reassignment request: a target, or null to cancel its move. */
+export interface PartitionReassignment {
+  readonly topic: string;
+  readonly partition: number;
+  readonly replicas: readonly number[] | null;
+}
+
+export interface PartitionResult {
+  readonly topic: string;
+  readonly partition: number;
+  readonly errorCode: number;
+  readonly errorMessage: string;
+}
+
+export interface MovingPartition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly replicas: number[];
+  readonly addingReplicas: number[];
+  readonly removingReplicas: number[];
+  readonly isr: number[];
+  readonly leader: number;
+}
+
+/** A leader's view of its replicas' log ends (for the progress of a move). */
+export interface ReplicaProgress extends PartitionResult {
+  readonly leader: number;
+  readonly logStartOffset: number;
+  readonly logEndOffset: number;
+  readonly sizeBytes: number;
+  /** Every replica but the leader, with the fetch offset of its latest fetch here (-1 before one). */
+  readonly replicas: Array<{ brokerId: number; logEndOffset: number }>;
+}
+
 export interface BrokerEndpoint {
   readonly nodeId: number;
   readonly host: string;
@@ -256,5 +290,55 @@ export class TopicAdmin {
       return { name, topicId: topic.id, errorCode: 0, errorMessage: '', partitions: describePartitions(image, this.logs, name) };
     });
     return { image, topics };
+  }
+
+  /**
+   * Starts, replaces or cancels partition moves (KIP-455) on the active controller; answered once
+   * this broker's metadata shows the accepted ones. Door-neutral: the gRPC API and the Kafka
+   * door's AlterPartitionReassignments both come here.
+   */
+  async alterPartitionReassignments(partitions: readonly PartitionReassignment[]): Promise<PartitionResult[]> {
+    const failed = (fields: { errorCode: number; errorMessage: string }) => partitions.map((item) => ({ topic: item.topic, partition: item.partition, ...fields }));
+    try {
+      const response = await this.cluster.controller.alterPartitionReassignments({
+        partitions: partitions.map((item) => ({ topic: item.topic, partition: item.partition, replicas: [...(item.replicas ?? [])], cancel: item.replicas === null })),
+      });
+      if (response.errorCode !== 0) return failed(response);
+      await this.waitUntilApplied(Number(response.metadataOffset));
+      return response.partitions.map((result) => ({ topic: result.topic, partition: result.partition, errorCode: result.errorCode, errorMessage: result.errorMessage }));
+    } catch (error) {
+      return failed(errorResult(error, this.logger));
+    }
+  }
+
+  /** The moving partitions (all, or those of `refs` that move), from the active controller. */
+  async listPartitionReassignments(refs: ReadonlyArray<{ topic: string; partition: number }>): Promise<{ errorCode: number; errorMessage: string; reassignments: MovingPartition[] }> {
+    try {
+      const response = await this.cluster.controller.listPartitionReassignments({ partitions: refs.map((ref) => ({ topic: ref.topic, partition: ref.partition })) });
+      return { errorCode: response.errorCode, errorMessage: response.errorMessage, reassignments: response.reassignments };
+    } catch (error) {
+      return { ...errorResult(error, this.logger), reassignments: [] };
+    }
+  }
+
+  /** For partitions this broker leads: its log bounds and each follower's log end as of its latest fetch. */
+  describeReplicaProgress(refs: ReadonlyArray<{ topic: string; partition: number }>): ReplicaProgress[] {
+    return refs.map((ref) => {
+      const local = this.logs.partition(ref.topic, ref.partition);
+      const base = { topic: ref.topic, partition: ref.partition, leader: -1, logStartOffset: -1, logEndOffset: -1, sizeBytes: -1, replicas: [] };
+      if (local === undefined || !local.isLeader) {
+        return { ...base, errorCode: errorCode('NOT_LEADER_OR_FOLLOWER'), errorMessage: `broker ${this.cluster.nodeId} does not lead ${ref.topic}-${ref.partition}` };
+      }
+      return {
+        ...base,
+        errorCode: 0,
+        errorMessage: '',
+        leader: this.cluster.nodeId,
+        logStartOffset: local.log.logStartOffset,
+        logEndOffset: local.log.logEndOffset,
+        sizeBytes: local.log.sizeInBytes,
+        replicas: local.role.replicas.filter((id) => id !== this.cluster.nodeId).map((id) => ({ brokerId: id, logEndOffset: local.followers.get(id)?.logEndOffset ?? -1 })),
+      };
+    });
   }
 }

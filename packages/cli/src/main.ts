@@ -30,6 +30,27 @@ function partitionList(text: string): number[] {
   return items.map(Number);
 }
 
+/** '1,2,3,4' → [1, 2, 3, 4] (distinct broker ids). */
+function brokerList(text: string): number[] {
+  const items = text.split(',').map((item) => item.trim());
+  if (items.some((item) => !/^\d+$/.test(item) || !Number.isSafeInteger(Number(item)))) throw new InvalidArgumentError('--brokers must be broker ids separated by commas, e.g. 1,2,3,4');
+  const ids = items.map(Number);
+  if (new Set(ids).size !== ids.length) throw new InvalidArgumentError('--brokers names a broker twice');
+  return ids;
+}
+
+interface ReassignOptions {
+  generate?: boolean;
+  brokers?: number[];
+  topics?: string;
+  plan?: string;
+  execute?: string;
+  verify?: string;
+  cancel?: string | boolean;
+  list?: boolean;
+  format: 'table' | 'json';
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -114,6 +135,57 @@ export function buildProgram(): Command {
     .action(async (options: { format: 'table' | 'json' }, command: Command) => {
       const { clusterRebalance } = await import('./commands/status.js');
       await clusterRebalance(bootstrapOf(command), options.format);
+    });
+
+  const partitions = program.command('partitions').description('move partition replicas between brokers, and elect their leaders');
+  partitions
+    .command('reassign')
+    .description("reassign partition replicas (KIP-455); files use Kafka's {\"version\":1,\"partitions\":[{\"topic\",\"partition\",\"replicas\"}]}")
+    .option('--generate', 'print the current assignment of --topics and a balanced one over --brokers')
+    .option('--brokers <ids>', 'with --generate: the brokers to spread replicas over, e.g. 1,2,3,4', brokerList)
+    .option('--topics <names>', 'with --generate: the topics to move, comma-separated')
+    .option('--plan <file>', 'validate a reassignment file and print what --execute would do')
+    .option('--execute <file>', 'print the current assignment (to roll back), then start the reassignment')
+    .option('--verify <file>', 'complete or in progress per partition; exit 1 while any is not complete')
+    .option('--cancel [file]', "cancel the file's moving partitions (every move without a file)")
+    .option('--list', 'moving partitions with adding/removing replicas and progress')
+    .addOption(formatOption())
+    .action(async (options: ReassignOptions, command: Command) => {
+      const commands = await import('./commands/partitions.js');
+      const bootstrap = bootstrapOf(command);
+      const chosen = (['generate', 'plan', 'execute', 'verify', 'cancel', 'list'] as const).filter((name) => options[name] !== undefined && options[name] !== false);
+      if (chosen.length !== 1) throw new Error('partitions reassign: give exactly one of --generate, --plan, --execute, --verify, --cancel, --list');
+      switch (chosen[0]) {
+        case 'generate': {
+          if (options.brokers === undefined || options.topics === undefined) throw new Error('--generate needs --brokers and --topics');
+          const topics = options.topics.split(',').map((name) => name.trim()).filter((name) => name.length > 0);
+          if (topics.length === 0) throw new Error('--topics must name at least one topic');
+          return commands.reassignGenerate(bootstrap, options.brokers, topics, options.format);
+        }
+        case 'plan':
+          return commands.reassignExecute(bootstrap, options.plan!, true);
+        case 'execute':
+          return commands.reassignExecute(bootstrap, options.execute!, false);
+        case 'verify':
+          return commands.reassignVerify(bootstrap, options.verify!, options.format);
+        case 'cancel':
+          return commands.reassignCancel(bootstrap, typeof options.cancel === 'string' ? options.cancel : undefined);
+        case 'list':
+          return commands.reassignList(bootstrap, options.format);
+      }
+    });
+
+  partitions
+    .command('elect-leaders')
+    .description('a preferred (back to the first replica) or unclean (a live replica outside the ISR, for a partition without a leader: may lose records) leader election')
+    .addOption(new Option('--type <type>', 'preferred or unclean').choices(['preferred', 'unclean']).makeOptionMandatory())
+    .option('--topic <name>', 'the topic whose partitions to elect')
+    .option('--partition <p>', 'with --topic: only this partition', integer('--partition'))
+    .option('--all', 'every partition of every topic', false)
+    .addOption(formatOption())
+    .action(async (options: import('./commands/electLeaders.js').ElectLeadersOptions, command: Command) => {
+      const { partitionsElectLeaders } = await import('./commands/electLeaders.js');
+      await partitionsElectLeaders(bootstrapOf(command), options);
     });
 
   program
@@ -207,20 +279,6 @@ export function buildProgram(): Command {
     .action(async (groupIds: string[], options: { format: 'table' | 'json' }, command: Command) => {
       const { groupDelete } = await import('./commands/group.js');
       await groupDelete(bootstrapOf(command), groupIds, options.format);
-    });
-
-  const partitions = program.command('partitions').description('elect partition leaders');
-  partitions
-    .command('elect-leaders')
-    .description('a preferred (back to the first replica) or unclean (a live replica outside the ISR, for a partition without a leader: may lose records) leader election')
-    .addOption(new Option('--type <type>', 'preferred or unclean').choices(['preferred', 'unclean']).makeOptionMandatory())
-    .option('--topic <name>', 'the topic whose partitions to elect')
-    .option('--partition <p>', 'with --topic: only this partition', integer('--partition'))
-    .option('--all', 'every partition of every topic', false)
-    .addOption(formatOption())
-    .action(async (options: import('./commands/electLeaders.js').ElectLeadersOptions, command: Command) => {
-      const { partitionsElectLeaders } = await import('./commands/electLeaders.js');
-      await partitionsElectLeaders(bootstrapOf(command), options);
     });
 
   program

@@ -1,6 +1,6 @@
 // Admin: topic management and cluster description over the unary calls of the ClientApi, and
 // consumer-group administration over the GroupApi (each group's calls go to its coordinator).
-import { errorCode, RunnelError, type ClientApi, type GroupApi } from '@runnel/common';
+import { errorCode, isRetriable, RunnelError, type ClientApi, type GroupApi } from '@runnel/common';
 import { backoffMs, sleep } from './backoff.js';
 import { Cluster } from './cluster.js';
 import { needsMetadataRefresh } from './errors.js';
@@ -123,6 +123,54 @@ export interface LeaderElectionResult {
   topic: string;
   partition: number;
   error: RunnelError | null;
+}
+
+/** A new target for a partition's replicas (the preferred leader first), or null to cancel its move. */
+export interface PartitionReassignmentTarget {
+  topic: string;
+  partition: number;
+  replicas: number[] | null;
+}
+
+export interface PartitionReassignmentOutcome {
+  topic: string;
+  partition: number;
+  /** null: accepted (the move started, was replaced, completed at once or was cancelled). */
+  error: RunnelError | null;
+}
+
+/** How far one replica being added is behind its leader. */
+export interface AddingReplicaProgress {
+  brokerId: number;
+  /** The replica's log end as of its latest fetch from the leader (-1 before its first). */
+  logEndOffset: number;
+  /** Offsets the replica still has to copy (from the log start when it has not fetched yet). */
+  offsetsLeft: number;
+  /** An estimate: the leader's log size × offsetsLeft / the offsets the log holds. */
+  bytesLeft: number;
+}
+
+export interface ReassignmentProgress {
+  leader: number;
+  logStartOffset: number;
+  logEndOffset: number;
+  sizeBytes: number;
+  adding: AddingReplicaProgress[];
+}
+
+/** A moving partition (KIP-455): replicas are the target followed by the replicas being removed. */
+export interface OngoingPartitionReassignment {
+  topic: string;
+  partition: number;
+  replicas: number[];
+  addingReplicas: number[];
+  removingReplicas: number[];
+  /** replicas − removing: where the partition is going. */
+  targetReplicas: number[];
+  isr: number[];
+  leader: number;
+  /** With `progress: true`, the leader's view; null when the leader could not say (none, or unreachable). */
+  progress?: ReassignmentProgress | null;
 }
 
 export type OffsetSpec = number | 'earliest' | 'latest';
@@ -346,6 +394,106 @@ export class Admin {
         })),
       )
       .sort(byTopicPartition);
+  }
+
+  /**
+   * Starts, replaces or cancels partition moves (Kafka's AlterPartitionReassignments, KIP-455). A
+   * move adds the target replicas, completes once all of them are in the ISR (moving leadership
+   * off a removed leader) and then removes the others; it is in the metadata log, so it survives
+   * a controller failover. Per-partition errors come back as outcomes; a request-wide failure throws.
+   */
+  async alterPartitionReassignments(targets: PartitionReassignmentTarget[]): Promise<PartitionReassignmentOutcome[]> {
+    const response = await this.withRetries(async () => {
+      const answer = await this.cluster.anyBroker((connection) =>
+        connection.unary('AlterPartitionReassignments', {
+          partitions: targets.map((target) => ({ topic: target.topic, partition: target.partition, replicas: target.replicas ?? [], cancel: target.replicas === null })),
+        }),
+      );
+      if (answer.errorCode !== 0) throw RunnelError.fromCode(answer.errorCode, `alter partition reassignments: ${answer.errorMessage || 'error'}`);
+      // The controller moved (or was unreachable): every partition carries the same retriable code.
+      const first = answer.partitions[0];
+      if (first !== undefined && answer.partitions.every((result) => result.errorCode === first.errorCode) && isRetriable(first.errorCode)) {
+        throw RunnelError.fromCode(first.errorCode, `alter partition reassignments: ${first.errorMessage}`);
+      }
+      return answer;
+    });
+    return response.partitions.map((result) => ({
+      topic: result.topic,
+      partition: result.partition,
+      error: result.errorCode === 0 ? null : RunnelError.fromCode(result.errorCode, `${result.topic}-${result.partition}: ${result.errorMessage}`),
+    }));
+  }
+
+  /**
+   * The partitions that are moving (all, or those of `partitions` that move), sorted. With
+   * `progress`, each partition's leader is asked how far every replica being added is behind it.
+   */
+  async listPartitionReassignments(
+    partitions?: Array<{ topic: string; partition: number }>,
+    options: { progress?: boolean } = {},
+  ): Promise<OngoingPartitionReassignment[]> {
+    const response = await this.withRetries(async () => {
+      const answer = await this.cluster.anyBroker((connection) => connection.unary('ListPartitionReassignments', { partitions: partitions ?? [] }));
+      if (answer.errorCode !== 0) throw RunnelError.fromCode(answer.errorCode, `list partition reassignments: ${answer.errorMessage || 'error'}`);
+      return answer;
+    });
+    const moving: OngoingPartitionReassignment[] = response.reassignments
+      .map((entry) => ({
+        topic: entry.topic,
+        partition: entry.partition,
+        replicas: entry.replicas,
+        addingReplicas: entry.addingReplicas,
+        removingReplicas: entry.removingReplicas,
+        targetReplicas: entry.replicas.filter((id) => !entry.removingReplicas.includes(id)),
+        isr: entry.isr,
+        leader: entry.leader,
+      }))
+      .sort(byTopicPartition);
+    if (options.progress === true) await this.addProgress(moving);
+    return moving;
+  }
+
+  /** Asks each moving partition's leader (DescribeReplicaProgress) for its replicas' log ends. */
+  private async addProgress(moving: OngoingPartitionReassignment[]): Promise<void> {
+    const byLeader = new Map<number, OngoingPartitionReassignment[]>();
+    for (const entry of moving) {
+      entry.progress = null;
+      if (entry.leader < 0) continue;
+      byLeader.set(entry.leader, [...(byLeader.get(entry.leader) ?? []), entry]);
+    }
+    if (byLeader.size === 0) return;
+    await this.cluster.refresh();
+    await Promise.all(
+      [...byLeader].map(async ([leader, entries]) => {
+        let answer: ClientApi.DescribeReplicaProgressResponse__Output;
+        try {
+          const connection = this.cluster.connectionToNode(leader, `${entries[0]!.topic}-${entries[0]!.partition}`);
+          answer = await connection.unary('DescribeReplicaProgress', { partitions: entries.map((entry) => ({ topic: entry.topic, partition: entry.partition })) });
+        } catch {
+          return; // the leader is down or moved: progress stays unknown (null)
+        }
+        for (const result of answer.partitions) {
+          const entry = entries.find((candidate) => candidate.topic === result.topic && candidate.partition === result.partition);
+          if (entry === undefined || result.errorCode !== 0) continue;
+          const logStart = Number(result.logStartOffset);
+          const logEnd = Number(result.logEndOffset);
+          const size = Number(result.sizeBytes);
+          entry.progress = {
+            leader: result.leader,
+            logStartOffset: logStart,
+            logEndOffset: logEnd,
+            sizeBytes: size,
+            adding: entry.addingReplicas.map((brokerId) => {
+              const fetched = result.replicas.find((replica) => replica.brokerId === brokerId);
+              const replicaEnd = fetched === undefined ? -1 : Number(fetched.logEndOffset);
+              const offsetsLeft = Math.max(0, logEnd - Math.max(replicaEnd, logStart));
+              const held = logEnd - logStart;
+              return { brokerId, logEndOffset: replicaEnd, offsetsLeft, bytesLeft: held <= 0 ? 0 : Math.round((size * offsetsLeft) / held) };
+            }),
+          };
+        }
+      }),
+    );
   }
 
   /**

@@ -211,7 +211,18 @@ export interface ConnectionOptions {
   logger: Logger | undefined;
 }
 
-type UnaryMethod = 'CreateTopics' | 'CreatePartitions' | 'DeleteTopics' | 'Metadata' | 'ListOffsets' | 'DescribeCluster' | 'ElectPreferredLeaders' | 'ElectLeaders';
+type UnaryMethod =
+  | 'CreateTopics'
+  | 'CreatePartitions'
+  | 'DeleteTopics'
+  | 'Metadata'
+  | 'ListOffsets'
+  | 'DescribeCluster'
+  | 'ElectPreferredLeaders'
+  | 'ElectLeaders'
+  | 'AlterPartitionReassignments'
+  | 'ListPartitionReassignments'
+  | 'DescribeReplicaProgress';
 
 /** The gRPC client of one broker address. */
 export class BrokerConnection {
@@ -244,6 +255,9 @@ export class BrokerConnection {
   unary(method: 'DescribeCluster', request: ClientApi.DescribeClusterRequest): Promise<ClientApi.DescribeClusterResponse__Output>;
   unary(method: 'ElectPreferredLeaders', request: ClientApi.ElectPreferredLeadersRequest): Promise<ClientApi.ElectPreferredLeadersResponse__Output>;
   unary(method: 'ElectLeaders', request: ClientApi.LeaderElectionRequest): Promise<ClientApi.LeaderElectionResponse__Output>;
+  unary(method: 'AlterPartitionReassignments', request: ClientApi.AlterPartitionReassignmentsRequest): Promise<ClientApi.AlterPartitionReassignmentsResponse__Output>;
+  unary(method: 'ListPartitionReassignments', request: ClientApi.ListPartitionReassignmentsRequest): Promise<ClientApi.ListPartitionReassignmentsResponse__Output>;
+  unary(method: 'DescribeReplicaProgress', request: ClientApi.DescribeReplicaProgressRequest): Promise<ClientApi.DescribeReplicaProgressResponse__Output>;
   unary(method: UnaryMethod, request: object): Promise<unknown> {
     return this.call(this.api(), method, request, this.options.requestTimeoutMs);
   }

@@ -156,6 +156,10 @@ export class FakeCluster {
       DescribeCluster: (_call, callback) => callback(null, this.describeCluster(nodeId)),
       ElectPreferredLeaders: (_call, callback) => callback(null, this.electPreferredLeadersResponse),
       ElectLeaders: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'the fake broker elects no leaders' }),
+      // Reassignment is exercised against real brokers (test/integration/reassignment.test.ts).
+      AlterPartitionReassignments: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake broker' }),
+      ListPartitionReassignments: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake broker' }),
+      DescribeReplicaProgress: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake broker' }),
       Produce: (call) => {
         call.on('data', (request: ClientApi.ProduceRequest__Output) => void this.produce(nodeId, call, request));
         call.on('end', () => call.end());

@@ -65,6 +65,7 @@ export const ERRORS = {
   FENCED_INSTANCE_ID: { code: 82, retriable: false, message: 'The broker rejected this static consumer since another consumer with the same group.instance.id has registered with a different member.id' },
   ELIGIBLE_LEADERS_NOT_AVAILABLE: { code: 83, retriable: true, message: 'Eligible topic partition leaders are not available' },
   ELECTION_NOT_NEEDED: { code: 84, retriable: true, message: 'Leader election not needed for topic partition' },
+  NO_REASSIGNMENT_IN_PROGRESS: { code: 85, retriable: false, message: 'No partition reassignment is in progress.' },
   INVALID_RECORD: { code: 87, retriable: false, message: 'This record has failed the validation on broker and hence will be rejected' },
   INVALID_UPDATE_VERSION: { code: 95, retriable: false, message: 'The given update version was invalid' },
   UNKNOWN_TOPIC_ID: { code: 100, retriable: true, message: 'This server does not host this topic ID' },

@@ -127,8 +127,8 @@ interface Slot {
  * onto it (a broker leaves), then replicas move from the most to the least loaded broker (a broker
  * joins). Every move replaces one replica in place, so the replication factor is kept and a moved
  * replicas[0] hands the new broker its share of preferred leadership. With racks on every broker a
- * move never lowers the number of racks a partition spans. A plan only: executing it needs the
- * reassignment protocol (add replicas, wait for the ISR, then remove), which is not built yet.
+ * move never lowers the number of racks a partition spans. A plan only: each move is executed as a
+ * reassignment (`ControllerLogic.alterPartitionReassignments`; `runnel partitions reassign --generate`).
  */
 export function planReassignment(image: MetadataImage, brokers: readonly PlacementBroker[]): ReassignmentPlan {
   const ids = [...new Set(brokers.map((broker) => broker.id))].sort((a, b) => a - b);

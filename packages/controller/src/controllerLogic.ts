@@ -17,9 +17,9 @@ import {
   type PreferredElectionResult,
   type ReassignmentPlan,
 } from './balancer.js';
-import { buildPartitionChange, type Election } from './election.js';
+import { buildPartitionChange, reassignmentTo, revertedAssignment, type Election } from './election.js';
 import { CONTROLLER_ERRORS, NO_ERROR, apiError, type ApiError } from './errors.js';
-import { MetadataImage, NO_LEADER, type PartitionState } from './image.js';
+import { MetadataImage, NO_LEADER, isMoving, originalReplicas, targetReplicas, type PartitionState } from './image.js';
 import { PlacementError, placeTopic, type PlacementBroker } from './placement.js';
 import type { Random } from './random.js';
 import type { Listener, LogDirState, MetadataRecord, PartitionRecord } from './records.js';
@@ -205,6 +205,45 @@ export interface PartitionElectionResult extends ApiError {
 
 export interface ElectLeadersResponse {
   readonly topics: ReadonlyArray<{ readonly topic: string; readonly partitions: readonly PartitionElectionResult[] }>;
+}
+
+/** One partition of an AlterPartitionReassignments request: a new target, or null to cancel its move. */
+export interface ReassignablePartition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly replicas: readonly number[] | null;
+}
+
+export interface AlterPartitionReassignmentsRequest {
+  readonly partitions: readonly ReassignablePartition[];
+}
+
+export interface ReassignmentResult extends ApiError {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+export interface AlterPartitionReassignmentsResponse {
+  readonly partitions: readonly ReassignmentResult[];
+}
+
+/** A partition that is moving, as ListPartitionReassignments answers it. */
+export interface OngoingReassignment {
+  readonly topic: string;
+  readonly partition: number;
+  /** target followed by the replicas being removed */
+  readonly replicas: readonly number[];
+  readonly addingReplicas: readonly number[];
+  readonly removingReplicas: readonly number[];
+  /** Context for progress: where the move stands now. */
+  readonly targetReplicas: readonly number[];
+  readonly originalReplicas: readonly number[];
+  readonly isr: readonly number[];
+  readonly leader: number;
+}
+
+export interface ListPartitionReassignmentsResponse extends ApiError {
+  readonly reassignments: readonly OngoingReassignment[];
 }
 
 export interface FenceExpiredResponse {
@@ -783,6 +822,110 @@ export class ControllerLogic {
           }))
         : request.topics.map(({ topic, partitions }) => ({ topic, partitions: partitions.map((partition) => ({ partition, ...electOne(topic, partition) })) }));
     return work.result({ topics });
+  }
+
+  /**
+   * Starts, replaces or cancels partition moves (KIP-455; KRaft's alterPartitionReassignments).
+   * A target starts a move from the partition's original replicas (for a partition already moving,
+   * replicas − adding): replicas become the target followed by the removed originals, and the move
+   * completes — in this batch or in a later change — once every target replica is in the ISR. A
+   * null target cancels: the replicas go back to the original set and the ISR loses the added
+   * replicas. Per-partition errors; the successful ones are applied together.
+   */
+  alterPartitionReassignments(image: MetadataImage, request: AlterPartitionReassignmentsRequest): ControllerResult<AlterPartitionReassignmentsResponse> {
+    const work = new Work(image);
+    const counts = new Map<string, number>();
+    const key = (item: ReassignablePartition): string => `${item.partition}:${item.topic}`;
+    for (const item of request.partitions) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
+    const results = request.partitions.map((item): ReassignmentResult => {
+      const at = { topic: item.topic, partition: item.partition };
+      if (counts.get(key(item))! > 1) return { ...at, ...apiError('INVALID_REQUEST', `partition ${item.topic}-${item.partition} appears more than once in the request`) };
+      const state = work.image.partition(item.topic, item.partition);
+      if (state === undefined) {
+        const detail = work.image.topic(item.topic) === undefined ? `no topic named '${item.topic}'` : `topic '${item.topic}' has no partition ${item.partition}`;
+        return { ...at, ...apiError('UNKNOWN_TOPIC_OR_PARTITION', detail) };
+      }
+      const outcome = item.replicas === null ? this.cancelReassignment(work.image, item.topic, state) : this.changeReassignment(work.image, item.topic, state, item.replicas);
+      if ('errorCode' in outcome) return { ...at, ...outcome };
+      if (outcome.record !== null) work.add([outcome.record]);
+      // A target already in sync (a shrink, a reorder of in-sync replicas) completes at once, in
+      // a second record: the log shows the start and the completion.
+      const started = work.image.partition(item.topic, item.partition)!;
+      const image = work.image;
+      const completion = buildPartitionChange(started, {
+        election: this.electionFor(image, item.topic),
+        isAcceptableLeader: (id) => this.canServe(image, id, started),
+      });
+      if (completion !== null) work.add([completion]);
+      return { ...at, ...NO_ERROR };
+    });
+    return work.result({ partitions: results });
+  }
+
+  private changeReassignment(image: MetadataImage, topic: string, state: PartitionState, target: readonly number[]): ApiError | { readonly record: MetadataRecord | null } {
+    if (target.length === 0) return apiError('INVALID_REPLICA_ASSIGNMENT', 'the target replica list is empty');
+    const seen = new Set<number>();
+    for (const id of target) {
+      if (!Number.isSafeInteger(id) || id < 0 || id > MAX_INT32) return apiError('INVALID_REPLICA_ASSIGNMENT', `invalid broker id ${id}`);
+      if (seen.has(id)) return apiError('INVALID_REPLICA_ASSIGNMENT', `the target includes broker ${id} more than once`);
+      if (image.broker(id) === undefined) return apiError('INVALID_REPLICA_ASSIGNMENT', `the target includes broker ${id}, but no such broker is registered`);
+      seen.add(id);
+    }
+    const assignment = reassignmentTo(state, target);
+    // Replacing a move may drop added replicas that were the only in-sync ones.
+    if (!state.isr.some((id) => assignment.replicas.includes(id)) && !this.uncleanElectionAllowed(image, topic)) {
+      return apiError('INVALID_REPLICA_ASSIGNMENT', `unable to reassign ${topic}-${state.partition} to [${target.join(',')}]: it keeps no member of the ISR [${state.isr.join(',')}], which would need an unclean leader election`);
+    }
+    return { record: this.reassignmentChange(image, topic, state, assignment) };
+  }
+
+  private cancelReassignment(image: MetadataImage, topic: string, state: PartitionState): ApiError | { readonly record: MetadataRecord | null } {
+    if (!isMoving(state)) return apiError('NO_REASSIGNMENT_IN_PROGRESS', `partition ${topic}-${state.partition} is not being reassigned`);
+    const assignment = revertedAssignment(state);
+    if (!state.isr.some((id) => assignment.replicas.includes(id)) && !this.uncleanElectionAllowed(image, topic)) {
+      return apiError(
+        'INVALID_REPLICA_ASSIGNMENT',
+        `unable to revert the reassignment of ${topic}-${state.partition} because it would require an unclean leader election (the ISR [${state.isr.join(',')}] holds only replicas being added)`,
+      );
+    }
+    return { record: this.reassignmentChange(image, topic, state, assignment) };
+  }
+
+  private reassignmentChange(image: MetadataImage, topic: string, state: PartitionState, assignment: ReturnType<typeof revertedAssignment>): MetadataRecord | null {
+    return buildPartitionChange(state, {
+      targetAssignment: assignment,
+      completeReassignment: false,
+      election: this.electionFor(image, topic),
+      isAcceptableLeader: (id) => this.canServe(image, id, state),
+    });
+  }
+
+  /** The partitions that are moving (all of them, or those asked for that are), in topic and partition order. */
+  listPartitionReassignments(
+    image: MetadataImage,
+    partitions?: readonly { readonly topic: string; readonly partition: number }[],
+  ): ListPartitionReassignmentsResponse {
+    const describe = (topic: string, state: PartitionState): OngoingReassignment => ({
+      topic,
+      partition: state.partition,
+      replicas: state.replicas,
+      addingReplicas: state.addingReplicas,
+      removingReplicas: state.removingReplicas,
+      targetReplicas: targetReplicas(state),
+      originalReplicas: originalReplicas(state),
+      isr: state.isr,
+      leader: state.leader,
+    });
+    const reassignments: OngoingReassignment[] = [];
+    if (partitions === undefined) {
+      for (const { topic, state } of image.allPartitions()) if (isMoving(state)) reassignments.push(describe(topic.name, state));
+    } else {
+      for (const { topic, partition } of partitions) {
+        const state = image.partition(topic, partition);
+        if (state !== undefined && isMoving(state)) reassignments.push(describe(topic, state));
+      }
+    }
+    return { ...NO_ERROR, reassignments };
   }
 
   /** A plan spreading replicas over the active brokers (for a broker that joined). Plan only. */

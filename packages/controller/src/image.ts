@@ -21,8 +21,33 @@ export interface BrokerRegistration {
   readonly logDir: LogDirState;
 }
 
-/** A partition as the image holds it: the fields of its Partition record. */
-export type PartitionState = Omit<PartitionRecord, 'type'>;
+/**
+ * A partition as the image holds it: the fields of its Partition record, with the reassignment
+ * sets always present (empty when the partition is not moving).
+ */
+export type PartitionState = Omit<PartitionRecord, 'type' | 'addingReplicas' | 'removingReplicas'> & {
+  /** Replicas a reassignment adds (target − original); empty when not moving. */
+  readonly addingReplicas: readonly number[];
+  /** Replicas a reassignment removes (original − target); the tail of `replicas`. */
+  readonly removingReplicas: readonly number[];
+};
+
+const NONE: readonly number[] = Object.freeze([]);
+
+/** Whether a reassignment is in progress for the partition. */
+export function isMoving(state: Pick<PartitionState, 'addingReplicas' | 'removingReplicas'>): boolean {
+  return state.addingReplicas.length > 0 || state.removingReplicas.length > 0;
+}
+
+/** The replicas the partition is moving to (all of them when it is not moving): replicas − removing. */
+export function targetReplicas(state: Pick<PartitionState, 'replicas' | 'removingReplicas'>): readonly number[] {
+  return state.removingReplicas.length === 0 ? state.replicas : state.replicas.filter((id) => !state.removingReplicas.includes(id));
+}
+
+/** The replicas the partition had before its move (all of them when it is not moving): replicas − adding. */
+export function originalReplicas(state: Pick<PartitionState, 'replicas' | 'addingReplicas'>): readonly number[] {
+  return state.addingReplicas.length === 0 ? state.replicas : state.replicas.filter((id) => !state.addingReplicas.includes(id));
+}
 
 export interface PartitionRef {
   readonly topic: string;
@@ -51,7 +76,9 @@ export const INVARIANTS = {
   leaderEpochMonotonic: 'leader epoch never decreases',
   partitionEpochAdvances: 'partition epoch advances by one per change',
   leaderChangeBumpsEpoch: 'a leader change bumps the leader epoch',
-  replicationFactorPreserved: 'replication factor is preserved',
+  movingReplicasConsistent: 'adding and removing replicas are disjoint subsets of the replicas, the removing ones last',
+  replicaSetChange: 'a replica set changes only to start, replace, complete or cancel a move (or reorder)',
+  replicationFactorKept: 'a move never leaves fewer replicas than min(original, target)',
   brokerEpochMatches: 'broker epoch matches its registration',
   knownReference: 'records refer to known brokers, topics and partitions',
   uniqueTopics: 'topic names and ids are unique',
@@ -73,6 +100,38 @@ function parseReplicaKey(key: string): { topicId: string; partition: number } {
 
 function fail(invariant: string, detail: string): never {
   throw new MetadataInvariantError(invariant, detail);
+}
+
+function frozenOrNone(ids: readonly number[] | undefined): readonly number[] {
+  return ids === undefined || ids.length === 0 ? NONE : Object.freeze([...ids]);
+}
+
+function sameSet(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((id) => b.includes(id));
+}
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((id, index) => id === b[index]);
+}
+
+/**
+ * A change of a partition's replica set (KIP-455) is one of: the start of a move or its replacement
+ * by another target (the original replicas — replicas − adding — stay the same); its completion
+ * (replicas become the target, nothing adding or removing); its cancel (replicas become the
+ * original set); or, for a partition not moving, a reorder of the same replicas. In every case the
+ * partition keeps at least min(original, target) replicas.
+ */
+function checkReplicaSetChange(previous: PartitionState, next: PartitionState, context: string): void {
+  const describeState = (state: PartitionState): string =>
+    `replicas [${state.replicas.join(',')}] adding [${state.addingReplicas.join(',')}] removing [${state.removingReplicas.join(',')}]`;
+  const detail = `${context}: ${describeState(previous)} -> ${describeState(next)}`;
+  const original = originalReplicas(previous);
+  const allowed = isMoving(next)
+    ? sameSet(originalReplicas(next), original)
+    : sameSet(next.replicas, original) || (isMoving(previous) && sameList(next.replicas, targetReplicas(previous)));
+  if (!allowed) fail(INVARIANTS.replicaSetChange, detail);
+  const target = isMoving(next) ? targetReplicas(next) : isMoving(previous) ? targetReplicas(previous) : next.replicas;
+  if (next.replicas.length < Math.min(original.length, target.length)) fail(INVARIANTS.replicationFactorKept, detail);
 }
 
 export class TopicImage {
@@ -487,6 +546,17 @@ class ImageDraft {
     if (leader !== NO_LEADER && !isr.includes(leader)) {
       fail(INVARIANTS.leaderInIsr, `${context}: leader ${leader}, ISR [${isr.join(',')}]`);
     }
+    const { addingReplicas: adding, removingReplicas: removing } = state;
+    if (
+      new Set(adding).size !== adding.length ||
+      new Set(removing).size !== removing.length ||
+      adding.some((id) => !replicas.includes(id) || removing.includes(id)) ||
+      removing.some((id) => !replicas.includes(id)) ||
+      removing.length >= replicas.length ||
+      !replicas.slice(replicas.length - removing.length).every((id) => removing.includes(id))
+    ) {
+      fail(INVARIANTS.movingReplicasConsistent, `${context}: replicas [${replicas.join(',')}], adding [${adding.join(',')}], removing [${removing.join(',')}]`);
+    }
     if (leader !== NO_LEADER) {
       const broker = this.readBroker(leader);
       if (broker === undefined || broker.fenced) {
@@ -509,6 +579,8 @@ class ImageDraft {
       leader: record.leader,
       leaderEpoch: record.leaderEpoch,
       partitionEpoch: record.partitionEpoch,
+      addingReplicas: frozenOrNone(record.addingReplicas),
+      removingReplicas: frozenOrNone(record.removingReplicas),
     });
     this.checkState(state, context);
     draft.append(state);
@@ -520,15 +592,17 @@ class ImageDraft {
     const draft = this.topicDraft(record.topicId, context);
     const previous = draft.get(record.partition);
     if (previous === undefined) fail(INVARIANTS.knownReference, `${context}: no such partition`);
-    const replicas = record.replicas === undefined ? previous.replicas : Object.freeze([...record.replicas]);
+    const replicasChange = record.replicas !== undefined;
     const next: PartitionState = Object.freeze({
       topicId: record.topicId,
       partition: record.partition,
-      replicas,
+      replicas: replicasChange ? Object.freeze([...record.replicas!]) : previous.replicas,
       isr: Object.freeze([...record.isr]),
       leader: record.leader,
       leaderEpoch: record.leaderEpoch,
       partitionEpoch: record.partitionEpoch,
+      addingReplicas: replicasChange ? frozenOrNone(record.addingReplicas) : previous.addingReplicas,
+      removingReplicas: replicasChange ? frozenOrNone(record.removingReplicas) : previous.removingReplicas,
     });
     this.checkState(next, context);
     if (next.partitionEpoch !== previous.partitionEpoch + 1) {
@@ -540,9 +614,7 @@ class ImageDraft {
     if (next.leader !== previous.leader && next.leaderEpoch <= previous.leaderEpoch) {
       fail(INVARIANTS.leaderChangeBumpsEpoch, `${context}: leader ${previous.leader} -> ${next.leader} at leader epoch ${next.leaderEpoch}`);
     }
-    if (record.replicas !== undefined && record.replicas.length !== previous.replicas.length) {
-      fail(INVARIANTS.replicationFactorPreserved, `${context}: ${previous.replicas.length} replicas -> ${record.replicas.length}`);
-    }
+    if (replicasChange) checkReplicaSetChange(previous, next, context);
     draft.set(record.partition, next);
     this.adjustLeaderCount(previous.leader, -1);
     this.adjustLeaderCount(next.leader, 1);

@@ -59,6 +59,13 @@ export interface PartitionRecord {
   readonly leader: number;
   readonly leaderEpoch: number;
   readonly partitionEpoch: number;
+  /**
+   * While the partition moves (KIP-455): replicas being added (target − original) and removed
+   * (original − target); `replicas` is then the target followed by the removed ones. Absent (never
+   * an empty array) when the partition is not moving. Snapshots carry them.
+   */
+  readonly addingReplicas?: readonly number[];
+  readonly removingReplicas?: readonly number[];
 }
 
 /**
@@ -75,6 +82,8 @@ export interface PartitionChangeRecord {
   readonly leaderEpoch: number;
   readonly partitionEpoch: number;
   readonly replicas?: readonly number[];
+  readonly addingReplicas?: readonly number[];
+  readonly removingReplicas?: readonly number[];
 }
 
 export interface RemoveTopicRecord {
@@ -209,7 +218,7 @@ class FieldReader {
     private readonly where: string,
   ) {}
 
-  private fail(field: string, expected: string): never {
+  fail(field: string, expected: string): never {
     throw new MetadataRecordError(`${this.where}: field '${field}' must be ${expected}, got ${describe(this.fields[field])}`);
   }
 
@@ -304,8 +313,8 @@ function validateRecord(fields: Record<string, unknown>, context: string): Metad
       return { type: 'Topic', name: read.string('name', 1, RECORD_LIMITS.topicNameLengthMax), topicId: read.string('topicId', 1, 64) };
     }
     case 'Partition': {
-      read.onlyFields(['type', 'topicId', 'partition', 'replicas', 'isr', 'leader', 'leaderEpoch', 'partitionEpoch']);
-      return {
+      read.onlyFields(['type', 'topicId', 'partition', 'replicas', 'isr', 'leader', 'leaderEpoch', 'partitionEpoch', 'addingReplicas', 'removingReplicas']);
+      const record: PartitionRecord = {
         type: 'Partition',
         topicId: read.string('topicId', 1, 64),
         partition: read.int('partition', 0),
@@ -315,9 +324,10 @@ function validateRecord(fields: Record<string, unknown>, context: string): Metad
         leaderEpoch: read.int('leaderEpoch', 0),
         partitionEpoch: read.int('partitionEpoch', 0),
       };
+      return { ...record, ...readMovingReplicas(read) };
     }
     case 'PartitionChange': {
-      read.onlyFields(['type', 'topicId', 'partition', 'leader', 'isr', 'leaderEpoch', 'partitionEpoch', 'replicas']);
+      read.onlyFields(['type', 'topicId', 'partition', 'leader', 'isr', 'leaderEpoch', 'partitionEpoch', 'replicas', 'addingReplicas', 'removingReplicas']);
       const record = {
         type: 'PartitionChange' as const,
         topicId: read.string('topicId', 1, 64),
@@ -327,7 +337,13 @@ function validateRecord(fields: Record<string, unknown>, context: string): Metad
         leaderEpoch: read.int('leaderEpoch', 0),
         partitionEpoch: read.int('partitionEpoch', 0),
       };
-      return read.has('replicas') ? { ...record, replicas: read.brokerIds('replicas', 1) } : record;
+      if (!read.has('replicas')) {
+        if (read.has('addingReplicas') || read.has('removingReplicas')) {
+          throw new MetadataRecordError(`${context} PartitionChange: 'addingReplicas' and 'removingReplicas' come only with 'replicas'`);
+        }
+        return record;
+      }
+      return { ...record, replicas: read.brokerIds('replicas', 1), ...readMovingReplicas(read) };
     }
     case 'RemoveTopic': {
       read.onlyFields(['type', 'topicId']);
@@ -371,6 +387,23 @@ function validateRecord(fields: Record<string, unknown>, context: string): Metad
       };
     }
   }
+}
+
+/**
+ * The optional adding/removing sets of a Partition or PartitionChange record: absent or non-empty
+ * (so one state has one encoding), each a subset of `replicas`, disjoint.
+ */
+function readMovingReplicas(read: FieldReader): { addingReplicas?: number[]; removingReplicas?: number[] } {
+  const replicas = read.brokerIds('replicas', 1);
+  const result: { addingReplicas?: number[]; removingReplicas?: number[] } = {};
+  for (const field of ['addingReplicas', 'removingReplicas'] as const) {
+    if (!read.has(field)) continue;
+    const ids = read.brokerIds(field, 1);
+    if (ids.some((id) => !replicas.includes(id))) read.fail(field, `a subset of replicas [${replicas.join(',')}]`);
+    result[field] = ids;
+  }
+  if (result.addingReplicas?.some((id) => result.removingReplicas?.includes(id))) read.fail('removingReplicas', 'disjoint from addingReplicas');
+  return result;
 }
 
 function readListener(value: unknown, where: string): Listener {

@@ -8,6 +8,7 @@ import {
   type ControllerConfig,
   type ControllerResult,
   type CreateTopicResult,
+  type MetadataRecord,
   type PartitionState,
 } from '../src/index.js';
 
@@ -16,6 +17,8 @@ export class Cluster {
   readonly sessions: BrokerSessions;
   readonly logic: ControllerLogic;
   nowMs = 0;
+  /** Every committed record, in log order (to replay the log as a new controller would). */
+  readonly log: MetadataRecord[] = [];
   private incarnations = 0;
 
   constructor(seed = 1, config: Partial<ControllerConfig> = {}, sessionTimeoutMs = 9000) {
@@ -25,6 +28,7 @@ export class Cluster {
 
   commit<T>(result: ControllerResult<T>): T {
     this.image = this.image.applyAll(result.records, this.image.highestOffset + 1);
+    this.log.push(...result.records);
     return result.response;
   }
 

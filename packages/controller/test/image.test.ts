@@ -120,7 +120,12 @@ describe('MetadataImage', () => {
     [INVARIANTS.partitionEpochAdvances, { type: 'PartitionChange', topicId: 'A', partition: 0, leader: 1, isr: [1, 2], leaderEpoch: 0, partitionEpoch: 2 }],
     [INVARIANTS.leaderChangeBumpsEpoch, { type: 'PartitionChange', topicId: 'A', partition: 0, leader: 2, isr: [1, 2], leaderEpoch: 0, partitionEpoch: 1 }],
     [INVARIANTS.leaderChangeBumpsEpoch, { type: 'PartitionChange', topicId: 'A', partition: 0, leader: -1, isr: [1], leaderEpoch: 0, partitionEpoch: 1 }],
-    [INVARIANTS.replicationFactorPreserved, { type: 'PartitionChange', topicId: 'A', partition: 0, leader: 1, isr: [1], leaderEpoch: 0, partitionEpoch: 1, replicas: [1, 2] }],
+    [INVARIANTS.replicaSetChange, { type: 'PartitionChange', topicId: 'A', partition: 0, leader: 1, isr: [1], leaderEpoch: 0, partitionEpoch: 1, replicas: [1, 2] }],
+    [INVARIANTS.replicaSetChange, { type: 'PartitionChange', topicId: 'A', partition: 0, leader: 1, isr: [1], leaderEpoch: 0, partitionEpoch: 1, replicas: [1, 2, 4] }],
+    [INVARIANTS.replicaSetChange, { type: 'PartitionChange', topicId: 'A', partition: 0, leader: 1, isr: [1], leaderEpoch: 0, partitionEpoch: 1, replicas: [1, 4], addingReplicas: [4] }],
+    [INVARIANTS.movingReplicasConsistent, { type: 'PartitionChange', topicId: 'A', partition: 0, leader: 1, isr: [1], leaderEpoch: 0, partitionEpoch: 1, replicas: [2, 3, 4, 1], addingReplicas: [4], removingReplicas: [2] }],
+    [INVARIANTS.movingReplicasConsistent, { type: 'PartitionChange', topicId: 'A', partition: 0, leader: 1, isr: [1], leaderEpoch: 0, partitionEpoch: 1, replicas: [2, 3, 4, 1], addingReplicas: [4, 5], removingReplicas: [1] }],
+    [INVARIANTS.movingReplicasConsistent, { type: 'PartitionChange', topicId: 'A', partition: 0, leader: 1, isr: [1], leaderEpoch: 0, partitionEpoch: 1, replicas: [1, 2, 3], removingReplicas: [1, 2, 3] }],
     [INVARIANTS.isrNotEmpty, { type: 'PartitionChange', topicId: 'A', partition: 0, leader: -1, isr: [], leaderEpoch: 1, partitionEpoch: 1 }],
     [INVARIANTS.fencedLeadsNothing, { type: 'FenceBroker', brokerId: 1, brokerEpoch: 0 }],
     [INVARIANTS.fencedLeadsNothing, register(2)],
@@ -224,7 +229,9 @@ describe('diffImages', () => {
     const deleted = after.applyAll(
       [
         { type: 'RemoveTopic', topicId: 'B' },
-        { type: 'PartitionChange', topicId: 'A', partition: 1, leader: 2, isr: [2, 3], leaderEpoch: 0, partitionEpoch: 1, replicas: [2, 3, 4] },
+        // A move of A-1 from [2,3,1] to [2,3,4]: started, then completed.
+        { type: 'PartitionChange', topicId: 'A', partition: 1, leader: 2, isr: [2, 3], leaderEpoch: 0, partitionEpoch: 1, replicas: [2, 3, 4, 1], addingReplicas: [4], removingReplicas: [1] },
+        { type: 'PartitionChange', topicId: 'A', partition: 1, leader: 2, isr: [2, 3], leaderEpoch: 0, partitionEpoch: 2, replicas: [2, 3, 4] },
       ],
       14,
     );

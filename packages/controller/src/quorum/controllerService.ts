@@ -343,6 +343,45 @@ export class ControllerService {
           return { ...this.ok(), metadataOffset: response.metadataOffset, topics: response.topics.map((topic) => ({ topic: topic.topic, partitions: [...topic.partitions] })) };
         });
       },
+      AlterPartitionReassignments: (call, callback) => {
+        this.unary(callback, async () => {
+          const request = object(call.request, 'request');
+          const partitions = list(request.partitions, 'partitions').map((item, k) => {
+            const replicas = list(item.replicas, `partitions[${k}].replicas`).map((id, j) => int(id, `partitions[${k}].replicas[${j}]`, 0, INT32_MAX));
+            if (item.cancel === true && replicas.length > 0) throw new InvalidRequestError(`partitions[${k}]: cancel comes with no replicas`);
+            return {
+              topic: text(item.topic, `partitions[${k}].topic`, { nonEmpty: true }),
+              partition: int(item.partition, `partitions[${k}].partition`, 0, INT32_MAX),
+              replicas: item.cancel === true ? null : replicas,
+            };
+          });
+          const response = await this.controller.alterPartitionReassignments({ partitions });
+          return { ...this.ok(), metadataOffset: response.metadataOffset, partitions: response.partitions.map((result) => ({ ...result })) };
+        });
+      },
+      ListPartitionReassignments: (call, callback) => {
+        this.unary(callback, async () => {
+          const request = object(call.request, 'request');
+          const refs = list(request.partitions, 'partitions').map((ref, k) => ({
+            topic: text(ref.topic, `partitions[${k}].topic`, { nonEmpty: true }),
+            partition: int(ref.partition, `partitions[${k}].partition`, 0, INT32_MAX),
+          }));
+          const response = await this.controller.listPartitionReassignments(refs.length === 0 ? undefined : refs);
+          return {
+            ...this.ok(),
+            metadataOffset: response.metadataOffset,
+            reassignments: response.reassignments.map((moving) => ({
+              topic: moving.topic,
+              partition: moving.partition,
+              replicas: [...moving.replicas],
+              addingReplicas: [...moving.addingReplicas],
+              removingReplicas: [...moving.removingReplicas],
+              isr: [...moving.isr],
+              leader: moving.leader,
+            })),
+          };
+        });
+      },
       FetchMetadata: (call) => this.fetchMetadata(call),
       DescribeQuorum: (_call, callback) => {
         this.withLeaderAddress(callback, async () => {
@@ -641,6 +680,20 @@ export class ControllerClient {
   electPartitionLeaders(request: Pb.ElectPartitionLeadersRequest): Promise<Pb.ElectPartitionLeadersResponse__Output> {
     return this.call(
       (client) => client.electPartitionLeaders.bind(client) as Unary<Pb.ElectPartitionLeadersRequest, Pb.ElectPartitionLeadersResponse__Output>,
+      request,
+    );
+  }
+
+  alterPartitionReassignments(request: Pb.ControllerAlterReassignmentsRequest): Promise<Pb.ControllerAlterReassignmentsResponse__Output> {
+    return this.call(
+      (client) => client.alterPartitionReassignments.bind(client) as Unary<Pb.ControllerAlterReassignmentsRequest, Pb.ControllerAlterReassignmentsResponse__Output>,
+      request,
+    );
+  }
+
+  listPartitionReassignments(request: Pb.ControllerListReassignmentsRequest): Promise<Pb.ControllerListReassignmentsResponse__Output> {
+    return this.call(
+      (client) => client.listPartitionReassignments.bind(client) as Unary<Pb.ControllerListReassignmentsRequest, Pb.ControllerListReassignmentsResponse__Output>,
       request,
     );
   }

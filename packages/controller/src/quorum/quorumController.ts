@@ -17,6 +17,9 @@ import {
   ControllerLogic,
   type AlterPartitionRequest,
   type AlterPartitionResponse,
+  type AlterPartitionReassignmentsRequest,
+  type AlterPartitionReassignmentsResponse,
+  type ListPartitionReassignmentsResponse,
   type BrokerHeartbeatRequest,
   type BrokerHeartbeatResponse,
   type ControllerConfig,
@@ -276,6 +279,16 @@ export class QuorumController {
   /** Kafka's ElectLeaders: a preferred or unclean election of the partitions named (null: all). */
   async electLeaders(request: ElectLeadersRequest): Promise<ElectLeadersResponse & MetadataOffset> {
     return withOffset(await this.decide((logic, image) => logic.electLeaders(image, request)));
+  }
+
+  /** Starts, replaces or cancels partition moves (KIP-455). */
+  async alterPartitionReassignments(request: AlterPartitionReassignmentsRequest): Promise<AlterPartitionReassignmentsResponse & MetadataOffset> {
+    return withOffset(await this.decide((logic, image) => logic.alterPartitionReassignments(image, request)));
+  }
+
+  /** The moving partitions on the log image (after every decision queued before this one). */
+  async listPartitionReassignments(partitions?: readonly { readonly topic: string; readonly partition: number }[]): Promise<ListPartitionReassignmentsResponse & MetadataOffset> {
+    return withOffset(await this.decide((logic, image) => ({ records: [], response: logic.listPartitionReassignments(image, partitions) })));
   }
 
   /** The quorum as this active controller sees it (NOT_CONTROLLER elsewhere). */

@@ -68,6 +68,10 @@ export function imageToSnapshotRecords(image: MetadataImage): { record: Metadata
           leader: state.leader,
           leaderEpoch: state.leaderEpoch,
           partitionEpoch: state.partitionEpoch,
+          // A move in progress is part of the state: a broker restored from this snapshot keeps
+          // following the added replica, and the move completes or is cancelled as from the log.
+          ...(state.addingReplicas.length > 0 ? { addingReplicas: state.addingReplicas } : {}),
+          ...(state.removingReplicas.length > 0 ? { removingReplicas: state.removingReplicas } : {}),
         },
         offset: -1,
       });

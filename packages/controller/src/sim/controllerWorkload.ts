@@ -16,7 +16,7 @@
 
 import type { Entry, LeaderHandle, Random, SimWorkload } from '@runnel/raft/sim';
 import { ControllerLogic, type ControllerResult } from '../controllerLogic.js';
-import { MetadataImage, NO_LEADER } from '../image.js';
+import { MetadataImage, NO_LEADER, isMoving, originalReplicas, targetReplicas, type PartitionState } from '../image.js';
 import { decodeRecord, encodeRecord, type MetadataRecord } from '../records.js';
 import { BrokerSessions } from '../sessions.js';
 
@@ -63,6 +63,12 @@ export interface ControllerWorkloadStats {
   leaderChanges: number;
   /** The most replicas recorded offline at once in a leader's log image (brokers' logs failing for one replica). */
   offlineReplicasMax: number;
+  /** Reassignment requests the controller accepted: new targets (starts and replacements) and cancels. */
+  reassignmentsStarted: number;
+  reassignmentsCancelled: number;
+  reassignmentsRejected: number;
+  /** Moves seen completing (replicas became the target) in the committed log. */
+  reassignmentsCompleted: number;
 }
 
 interface NodeState {
@@ -114,7 +120,13 @@ export class ControllerWorkload implements SimWorkload {
     alterPartitionsRejected: 0,
     leaderChanges: 0,
     offlineReplicasMax: 0,
+    reassignmentsStarted: 0,
+    reassignmentsCancelled: 0,
+    reassignmentsRejected: 0,
+    reassignmentsCompleted: 0,
   };
+  /** `${topicId}/${partition}/${partitionEpoch}` of each completion counted (every node applies it). */
+  private readonly completions = new Set<string>();
   private readonly tickMs: number;
   private readonly sessionTimeoutMs: number;
   private readonly mode: 'kraft' | 'applied-image';
@@ -226,6 +238,7 @@ export class ControllerWorkload implements SimWorkload {
           throw new ControllerSimViolation('one leader per partition and leader epoch', `${where} leader ${state.leader} at leader epoch ${state.leaderEpoch}, which named ${known} before`);
         }
         const before = node.checked.topicById(state.topicId)?.partition(state.partition);
+        this.checkReassignment(where, before, state);
         if (before !== undefined && (state.leaderEpoch < before.leaderEpoch || state.partitionEpoch < before.partitionEpoch)) {
           throw new ControllerSimViolation(
             'epochs never go backwards',
@@ -240,6 +253,34 @@ export class ControllerWorkload implements SimWorkload {
         }
       }
       node.checked = image;
+    }
+  }
+
+  /**
+   * A move's shape, checked apart from the image's own assertions: adding and removing are disjoint
+   * subsets of the replicas, and a moving partition has at least min(original, target) replicas.
+   */
+  private checkReassignment(where: string, before: PartitionState | undefined, state: PartitionState): void {
+    const { replicas, addingReplicas: adding, removingReplicas: removing } = state;
+    const subset = (ids: readonly number[]): boolean => ids.every((id) => replicas.includes(id));
+    if (!subset(adding) || !subset(removing) || adding.some((id) => removing.includes(id))) {
+      throw new ControllerSimViolation('adding and removing are disjoint subsets of the replicas', `${where} replicas [${replicas}] adding [${adding}] removing [${removing}]`);
+    }
+    const original = originalReplicas(state);
+    const target = targetReplicas(state);
+    if (isMoving(state) && replicas.length < Math.min(original.length, target.length)) {
+      throw new ControllerSimViolation('a move keeps at least min(original, target) replicas', `${where} replicas [${replicas}] original [${original}] target [${target}]`);
+    }
+    // A check sees the effect of every record applied since the previous one, so the per-record
+    // steps (start, replace, complete, cancel) are the image's assertions; here, counting only.
+    if (before === undefined || !isMoving(before) || isMoving(state)) return;
+    const beforeTarget = targetReplicas(before);
+    if (replicas.length === beforeTarget.length && replicas.every((id, index) => id === beforeTarget[index])) {
+      const key = `${state.topicId}/${state.partition}/${state.partitionEpoch}`;
+      if (!this.completions.has(key)) {
+        this.completions.add(key);
+        this.stats.reassignmentsCompleted++;
+      }
     }
   }
 
@@ -390,6 +431,8 @@ export class ControllerWorkload implements SimWorkload {
       if (broker.alive && broker.epoch !== -1) broker.shuttingDown = true;
     } else if (roll < 0.94) {
       submit(logic.preferredLeaderElection(image, { imbalancePercentage: random.nextFloat() < 0.5 ? 0 : 10 }));
+    } else {
+      this.reassign(logic, image, random, submit);
     }
   }
 
@@ -422,6 +465,28 @@ export class ControllerWorkload implements SimWorkload {
       this.stats.topicsGrown++;
       this.stats.partitionsAdded += count - current;
     }
+  }
+
+  /** A client starts, replaces or cancels the move of a random partition (sometimes an invalid request). */
+  private reassign(logic: ControllerLogic, image: MetadataImage, random: Random, submit: <T>(result: ControllerResult<T>) => T | null): void {
+    const partitions = [...image.allPartitions()];
+    if (partitions.length === 0) return;
+    const { topic, state } = partitions[random.nextInt(partitions.length)]!;
+    let replicas: number[] | null = null;
+    if (!isMoving(state) || random.nextFloat() < 0.6) {
+      // A target of 1..3 distinct brokers (ids up to brokerCount + 1: an unregistered one is refused).
+      const size = 1 + random.nextInt(3);
+      replicas = [];
+      while (replicas.length < size) {
+        const id = 1 + random.nextInt(this.brokers.length + 1);
+        if (!replicas.includes(id)) replicas.push(id);
+      }
+    }
+    const response = submit(logic.alterPartitionReassignments(image, { partitions: [{ topic: topic.name, partition: state.partition, replicas }] }));
+    if (response === null) return;
+    if (response.partitions[0]!.errorCode !== 0) this.stats.reassignmentsRejected++;
+    else if (replicas === null) this.stats.reassignmentsCancelled++;
+    else this.stats.reassignmentsStarted++;
   }
 
   /** One of the broker's replicas fails (its log, or its role change): reported from now on. */
@@ -538,7 +603,7 @@ export function canonicalImage(image: MetadataImage): string {
     brokers: image
       .brokers()
       .map((b) => [b.id, b.incarnationId, b.epoch, b.fenced, b.logDir, b.rack, b.listeners.map((l) => [l.name, l.host, l.port]), image.leaderCount(b.id), image.offlineReplicas(b.id).map((r) => [r.topicId, r.partition])]),
-    topics: image.topics().map((t) => [t.name, t.id, [...t.partitions()].map((p) => [p.partition, p.replicas, p.isr, p.leader, p.leaderEpoch, p.partitionEpoch])]),
+    topics: image.topics().map((t) => [t.name, t.id, [...t.partitions()].map((p) => [p.partition, p.replicas, p.isr, p.leader, p.leaderEpoch, p.partitionEpoch, p.addingReplicas, p.removingReplicas])]),
     configs,
   });
 }

@@ -1,0 +1,209 @@
+// `runnel partitions reassign`: Kafka's kafka-reassign-partitions, on the controller's KIP-455
+// reassignment. Files use Kafka's reassignment JSON:
+//   {"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[2,3,4]}]}
+import { readFileSync } from 'node:fs';
+import { Admin, type OngoingPartitionReassignment } from '@runnel/client';
+import { MetadataImage, planReassignment, type MetadataRecord } from '@runnel/controller';
+import { printJson, printLine, renderTable, type OutputFormat } from '../output.js';
+
+export interface ReassignmentEntry {
+  topic: string;
+  partition: number;
+  replicas: number[];
+}
+
+export interface ReassignmentFile {
+  version: 1;
+  partitions: ReassignmentEntry[];
+}
+
+/** Reads and validates a reassignment JSON file; every problem is one message naming the entry. */
+export function readReassignmentFile(path: string): ReassignmentFile {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`cannot read reassignment file ${path}: ${(error as Error).message}`);
+  }
+  const fail = (detail: string): never => {
+    throw new Error(`reassignment file ${path}: ${detail}`);
+  };
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) fail('must be a JSON object {"version":1,"partitions":[...]}');
+  const { version, partitions } = parsed as { version?: unknown; partitions?: unknown };
+  if (version !== 1) fail(`version must be 1, got ${JSON.stringify(version)}`);
+  if (!Array.isArray(partitions) || partitions.length === 0) fail('"partitions" must be a non-empty array');
+  const seen = new Set<string>();
+  const entries = (partitions as unknown[]).map((entry, index): ReassignmentEntry => {
+    const where = `partitions[${index}]`;
+    if (typeof entry !== 'object' || entry === null) fail(`${where} must be an object {"topic","partition","replicas"}`);
+    const { topic, partition, replicas } = entry as { topic?: unknown; partition?: unknown; replicas?: unknown };
+    if (typeof topic !== 'string' || topic.length === 0) fail(`${where}.topic must be a topic name`);
+    if (typeof partition !== 'number' || !Number.isSafeInteger(partition) || partition < 0) fail(`${where}.partition must be an integer >= 0`);
+    if (!Array.isArray(replicas) || replicas.length === 0 || replicas.some((id) => typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)) {
+      fail(`${where}.replicas must be a non-empty array of broker ids`);
+    }
+    if (new Set(replicas as number[]).size !== (replicas as number[]).length) fail(`${where}.replicas names a broker twice: [${(replicas as number[]).join(',')}]`);
+    const key = `${topic as string}-${partition as number}`;
+    if (seen.has(key)) fail(`${where}: partition ${key} appears twice`);
+    seen.add(key);
+    return { topic: topic as string, partition: partition as number, replicas: [...(replicas as number[])] };
+  });
+  return { version: 1, partitions: entries };
+}
+
+async function withAdmin<T>(bootstrap: string, run: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = new Admin({ bootstrap: bootstrap.split(',') });
+  try {
+    return await run(admin);
+  } finally {
+    await admin.close();
+  }
+}
+
+/** The current replicas of the file's partitions (what to keep for a rollback). */
+async function currentAssignment(admin: Admin, entries: readonly { topic: string; partition: number }[]): Promise<ReassignmentFile> {
+  const topics = [...new Set(entries.map((entry) => entry.topic))];
+  const described = await admin.describeTopics(topics);
+  return {
+    version: 1,
+    partitions: entries.map((entry) => {
+      const partition = described.find((topic) => topic.name === entry.topic)?.partitions.find((candidate) => candidate.partition === entry.partition);
+      if (partition === undefined) throw new Error(`UNKNOWN_TOPIC_OR_PARTITION: ${entry.topic}-${entry.partition} does not exist`);
+      return { topic: entry.topic, partition: entry.partition, replicas: partition.replicas };
+    }),
+  };
+}
+
+function submitErrors(outcomes: Awaited<ReturnType<Admin['alterPartitionReassignments']>>): string[] {
+  return outcomes.filter((outcome) => outcome.error !== null).map((outcome) => `${outcome.topic}-${outcome.partition}: ${outcome.error!.errorName}: ${outcome.error!.detail}`);
+}
+
+/** --generate: the current assignment of `topics` and the balancer's plan over `brokers`. */
+export async function reassignGenerate(bootstrap: string, brokers: number[], topics: string[], format: OutputFormat): Promise<void> {
+  await withAdmin(bootstrap, async (admin) => {
+    const status = await admin.clusterStatus();
+    const unknownBrokers = brokers.filter((id) => !status.nodes.some((node) => node.id === id));
+    if (unknownBrokers.length > 0) throw new Error(`--brokers: no registered broker ${unknownBrokers.join(', ')}`);
+    const unknownTopics = topics.filter((name) => !status.topics.some((topic) => topic.name === name));
+    if (unknownTopics.length > 0) throw new Error(`UNKNOWN_TOPIC_OR_PARTITION: no topic ${unknownTopics.map((name) => `'${name}'`).join(', ')}`);
+    // An image of just those topics, so that the plan moves nothing else.
+    const records: MetadataRecord[] = status.nodes.map((node) => ({ type: 'RegisterBroker', brokerId: node.id, incarnationId: node.incarnationId || `node-${node.id}`, listeners: [], rack: node.rack }));
+    for (const topic of status.topics.filter((candidate) => topics.includes(candidate.name))) {
+      records.push({ type: 'Topic', name: topic.name, topicId: topic.name });
+      for (const partition of topic.partitions) {
+        records.push({ type: 'Partition', topicId: topic.name, partition: partition.partition, replicas: partition.replicas, isr: partition.replicas, leader: -1, leaderEpoch: 0, partitionEpoch: 0 });
+      }
+    }
+    const image = MetadataImage.empty().applyAll(records, 0);
+    const racks = new Map(status.nodes.map((node) => [node.id, node.rack]));
+    const plan = planReassignment(image, brokers.map((id) => ({ id, rack: racks.get(id) ?? null })));
+    const current: ReassignmentFile = { version: 1, partitions: [] };
+    for (const { topic, state } of image.allPartitions()) current.partitions.push({ topic: topic.name, partition: state.partition, replicas: [...state.replicas] });
+    const proposed: ReassignmentFile = { version: 1, partitions: plan.moves.map((move) => ({ topic: move.topic, partition: move.partition, replicas: [...move.to] })) };
+    if (format === 'json') {
+      printJson({ current, proposed, unplaceable: plan.unplaceable.map((ref) => ({ topic: ref.topic, partition: ref.partition })) });
+      return;
+    }
+    printLine('Current partition replica assignment');
+    printLine(JSON.stringify(current));
+    printLine('');
+    printLine(`Proposed partition reassignment configuration (${proposed.partitions.length} partition(s) move)`);
+    printLine(JSON.stringify(proposed));
+    for (const ref of plan.unplaceable) printLine(`cannot place every replica of ${ref.topic}-${ref.partition} on brokers ${brokers.join(',')}`);
+  });
+}
+
+/** --plan (dryRun) and --execute: prints the current assignment, then (unless dry) submits the file. */
+export async function reassignExecute(bootstrap: string, path: string, dryRun: boolean): Promise<void> {
+  const file = readReassignmentFile(path);
+  await withAdmin(bootstrap, async (admin) => {
+    const current = await currentAssignment(admin, file.partitions);
+    printLine('Current partition replica assignment (save it to roll back with --execute):');
+    printLine(JSON.stringify(current));
+    const nodes = new Set((await admin.clusterStatus()).nodes.map((node) => node.id));
+    const problems: string[] = [];
+    for (const entry of file.partitions) {
+      const missing = entry.replicas.filter((id) => !nodes.has(id));
+      if (missing.length > 0) problems.push(`${entry.topic}-${entry.partition}: INVALID_REPLICA_ASSIGNMENT: no registered broker ${missing.join(', ')}`);
+    }
+    if (problems.length > 0) throw new Error(problems.join('; '));
+    if (dryRun) {
+      printLine('Would move:');
+      for (const [index, entry] of file.partitions.entries()) {
+        const from = current.partitions[index]!.replicas;
+        printLine(`  ${entry.topic}-${entry.partition}: [${from.join(',')}] -> [${entry.replicas.join(',')}]`);
+      }
+      return;
+    }
+    const errors = submitErrors(await admin.alterPartitionReassignments(file.partitions));
+    if (errors.length > 0) throw new Error(`reassignment refused for ${errors.join('; ')}`);
+    printLine(`Started the reassignment of ${file.partitions.length} partition(s).`);
+  });
+}
+
+/** --verify: each partition of the file is complete (replicas = target, not moving) or not; exit 1 while any is not. */
+export async function reassignVerify(bootstrap: string, path: string, format: OutputFormat): Promise<void> {
+  const file = readReassignmentFile(path);
+  await withAdmin(bootstrap, async (admin) => {
+    const moving = await admin.listPartitionReassignments(file.partitions.map(({ topic, partition }) => ({ topic, partition })));
+    const current = await currentAssignment(admin, file.partitions);
+    const rows = file.partitions.map((entry, index) => {
+      const replicas = current.partitions[index]!.replicas;
+      const inProgress = moving.some((candidate) => candidate.topic === entry.topic && candidate.partition === entry.partition);
+      const state = inProgress ? 'in progress' : replicas.join(',') === entry.replicas.join(',') ? 'complete' : 'not started or cancelled';
+      return { topic: entry.topic, partition: entry.partition, target: entry.replicas, replicas, state };
+    });
+    if (format === 'json') printJson({ partitions: rows });
+    else printLine(renderTable(['TOPIC', 'PARTITION', 'TARGET', 'REPLICAS', 'STATE'], rows.map((row) => [row.topic, row.partition, row.target.join(','), row.replicas.join(','), row.state])));
+    if (rows.some((row) => row.state !== 'complete')) process.exitCode = 1;
+  });
+}
+
+/** --cancel [FILE]: cancels the file's partitions that are moving, or every move. */
+export async function reassignCancel(bootstrap: string, path: string | undefined): Promise<void> {
+  await withAdmin(bootstrap, async (admin) => {
+    const refs = path === undefined ? undefined : readReassignmentFile(path).partitions.map(({ topic, partition }) => ({ topic, partition }));
+    const moving = await admin.listPartitionReassignments(refs);
+    if (moving.length === 0) {
+      printLine('No reassignment in progress.');
+      return;
+    }
+    const errors = submitErrors(await admin.alterPartitionReassignments(moving.map(({ topic, partition }) => ({ topic, partition, replicas: null }))));
+    if (errors.length > 0) throw new Error(`cancel refused for ${errors.join('; ')}`);
+    printLine(`Cancelled the reassignment of ${moving.length} partition(s): ${moving.map((entry) => `${entry.topic}-${entry.partition}`).join(', ')}`);
+  });
+}
+
+function progressBar(entry: OngoingPartitionReassignment): string {
+  const progress = entry.progress;
+  if (progress === null || progress === undefined) return 'unknown (no leader answer)';
+  const held = Math.max(1, progress.logEndOffset - progress.logStartOffset);
+  return progress.adding
+    .map((replica) => {
+      const done = 1 - replica.offsetsLeft / held;
+      const filled = Math.round(Math.max(0, Math.min(1, done)) * 20);
+      return `${replica.brokerId} [${'#'.repeat(filled)}${'.'.repeat(20 - filled)}] ${replica.offsetsLeft} offsets, ~${replica.bytesLeft} bytes left`;
+    })
+    .join('; ');
+}
+
+/** --list: every moving partition with its adding and removing replicas and the progress of each added one. */
+export async function reassignList(bootstrap: string, format: OutputFormat): Promise<void> {
+  await withAdmin(bootstrap, async (admin) => {
+    const moving = await admin.listPartitionReassignments(undefined, { progress: true });
+    if (format === 'json') {
+      printJson({ reassignments: moving });
+      return;
+    }
+    if (moving.length === 0) {
+      printLine('No reassignment in progress.');
+      return;
+    }
+    printLine(
+      renderTable(
+        ['TOPIC', 'PARTITION', 'REPLICAS', 'ADDING', 'REMOVING', 'ISR', 'LEADER', 'PROGRESS'],
+        moving.map((entry) => [entry.topic, entry.partition, entry.replicas.join(','), entry.addingReplicas.join(','), entry.removingReplicas.join(','), entry.isr.join(','), entry.leader, progressBar(entry)]),
+      ),
+    );
+  });
+}
