@@ -189,9 +189,22 @@ export class KafkaDoorFixture {
   /** Moves a partition's leadership (and its leader epoch) as the controller would. */
   async moveLeader(topic: string, partition: number, leader: number): Promise<void> {
     const state = this.image.partition(topic, partition)!;
-    // The replication factor stays: a leader from outside the replicas takes the first one's place.
-    const replicas = state.replicas.includes(leader) ? [...state.replicas] : [leader, ...state.replicas.slice(1)];
-    await this.apply([{ type: 'PartitionChange', topicId: state.topicId, partition, leader, isr: replicas, replicas, leaderEpoch: state.leaderEpoch + 1, partitionEpoch: state.partitionEpoch + 1 }]);
+    const { topicId } = state;
+    if (state.replicas.includes(leader)) {
+      await this.apply([{ type: 'PartitionChange', topicId, partition, leader, isr: [...state.replicas], leaderEpoch: state.leaderEpoch + 1, partitionEpoch: state.partitionEpoch + 1 }]);
+      return;
+    }
+    // A leader from outside the replicas takes the first one's place, as a completed reassignment
+    // does: the move starts (the new replica added, the old one being removed), then completes.
+    const target = [leader, ...state.replicas.slice(1)];
+    const removed = state.replicas[0]!;
+    await this.apply([
+      {
+        type: 'PartitionChange', topicId, partition, leader: state.leader, isr: [...state.isr, leader], leaderEpoch: state.leaderEpoch, partitionEpoch: state.partitionEpoch + 1,
+        replicas: [...target, removed], addingReplicas: [leader], removingReplicas: [removed],
+      },
+      { type: 'PartitionChange', topicId, partition, leader, isr: target, leaderEpoch: state.leaderEpoch + 1, partitionEpoch: state.partitionEpoch + 2, replicas: target, addingReplicas: [], removingReplicas: [] },
+    ]);
   }
 
   /** Log lines (parsed) whose message contains `text`. */
