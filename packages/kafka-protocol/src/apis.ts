@@ -22,6 +22,12 @@ import { LIST_OFFSETS_REQUEST, LIST_OFFSETS_RESPONSE } from './messages/listOffs
 import { METADATA_REQUEST, METADATA_RESPONSE } from './messages/metadata.js';
 import { OFFSET_COMMIT_REQUEST, OFFSET_COMMIT_RESPONSE } from './messages/offsetCommit.js';
 import { OFFSET_FETCH_REQUEST, OFFSET_FETCH_RESPONSE } from './messages/offsetFetch.js';
+import {
+  ALTER_PARTITION_REASSIGNMENTS_REQUEST,
+  ALTER_PARTITION_REASSIGNMENTS_RESPONSE,
+  LIST_PARTITION_REASSIGNMENTS_REQUEST,
+  LIST_PARTITION_REASSIGNMENTS_RESPONSE,
+} from './messages/partitionReassignments.js';
 import { OFFSET_FOR_LEADER_EPOCH_REQUEST, OFFSET_FOR_LEADER_EPOCH_RESPONSE } from './messages/offsetForLeaderEpoch.js';
 import { PRODUCE_REQUEST, PRODUCE_RESPONSE } from './messages/produce.js';
 import { SASL_HANDSHAKE_REQUEST, SASL_HANDSHAKE_RESPONSE } from './messages/saslHandshake.js';
@@ -55,6 +61,8 @@ export const KAFKA_APIS = {
   CreatePartitions: { apiKey: 37, request: CREATE_PARTITIONS_REQUEST, response: CREATE_PARTITIONS_RESPONSE },
   DeleteGroups: { apiKey: 42, request: DELETE_GROUPS_REQUEST, response: DELETE_GROUPS_RESPONSE },
   ElectLeaders: { apiKey: 43, request: ELECT_LEADERS_REQUEST, response: ELECT_LEADERS_RESPONSE },
+  AlterPartitionReassignments: { apiKey: 45, request: ALTER_PARTITION_REASSIGNMENTS_REQUEST, response: ALTER_PARTITION_REASSIGNMENTS_RESPONSE },
+  ListPartitionReassignments: { apiKey: 46, request: LIST_PARTITION_REASSIGNMENTS_REQUEST, response: LIST_PARTITION_REASSIGNMENTS_RESPONSE },
   DescribeCluster: { apiKey: 60, request: DESCRIBE_CLUSTER_REQUEST, response: DESCRIBE_CLUSTER_RESPONSE },
 } as const satisfies Record<string, { apiKey: number; request: MessageSpec; response: MessageSpec }>;
 
