@@ -11,7 +11,7 @@ import { failStop, InvariantViolation } from './invariant.js';
 import type { LogManager } from './logManager.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { RecoveryProgress } from './nodeHealth.js';
-import type { Partition } from './partition.js';
+import { isUnderReplicated, type Partition } from './partition.js';
 
 function topicConfigs(image: MetadataImage, topic: string): Record<string, string> {
   return Object.fromEntries(image.topicConfigs(topic));
@@ -110,7 +110,7 @@ export class BrokerMetadataPublisher {
       });
     }
     let underReplicated = 0;
-    for (const partition of this.logs.allPartitions()) if (partition.isLeader && partition.role.isr.length < partition.role.replicas.length) underReplicated++;
+    for (const partition of this.logs.allPartitions()) if (partition.isLeader && isUnderReplicated(partition.role)) underReplicated++;
     this.metrics.underReplicatedPartitions.set(underReplicated);
     this.metrics.partitions.set(this.logs.allPartitions().length);
     this.metrics.offlineReplicas.set(this.logs.offlineReplicas().length);

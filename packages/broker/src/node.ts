@@ -26,7 +26,7 @@ import { MetadataFollower } from './metadataFollower.js';
 import { BrokerMetadataPublisher } from './metadataPublisher.js';
 import { BrokerMetrics } from './metrics.js';
 import { readiness, type NodeHealthInput, type Readiness } from './nodeHealth.js';
-import type { Partition } from './partition.js';
+import { isUnderReplicated, type Partition } from './partition.js';
 import { ReplicaManager } from './replicaManager.js';
 import { ReplicationThrottles } from './replicationQuota.js';
 import { RequestMemoryPool } from './requestMemoryPool.js';
@@ -544,9 +544,8 @@ export class Node implements NodeStatusSource {
       metrics.partitionLogSizeBytes.set(labels, bytes);
       if (!partition.isLeader) continue;
       led++;
-      const { isr, replicas } = partition.role;
-      if (isr.length < replicas.length) underReplicated++;
-      if (isr.length < partition.minInsyncReplicas) underMinIsr++;
+      if (isUnderReplicated(partition.role)) underReplicated++;
+      if (partition.role.isr.length < partition.minInsyncReplicas) underMinIsr++;
       const logEnd = partition.log.logEndOffset;
       for (const [replica, follower] of partition.followers) {
         if (follower.logEndOffset >= 0) metrics.followerLagOffsets.set({ ...labels, replica: String(replica) }, Math.max(0, logEnd - follower.logEndOffset));

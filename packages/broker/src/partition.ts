@@ -23,6 +23,15 @@ export function isThrottledReplica(role: PartitionRole, replicaId: number): bool
   return (role.addingReplicas ?? []).includes(replicaId) && !role.isr.includes(replicaId);
 }
 
+/**
+ * Fewer in-sync replicas than the partition should have. While a move adds replicas, the count to
+ * reach is the replicas it had (replicas − adding), as Kafka's OngoingReassignmentState has it: a
+ * move in progress is not an under-replicated partition.
+ */
+export function isUnderReplicated(role: PartitionRole): boolean {
+  return role.isr.length < role.replicas.length - (role.addingReplicas ?? []).length;
+}
+
 /** What a leader knows of one follower (Kafka's ReplicaState). */
 export interface FollowerState {
   /** The follower's log end offset: the fetch offset of its latest fetch (-1 before one). */
