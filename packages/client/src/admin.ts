@@ -459,7 +459,7 @@ export class Admin {
   async rebalanceReplicas(options: { dryRun?: boolean } = {}): Promise<ReplicaRebalance> {
     const response = await this.withRetries(async () => {
       const answer = await this.cluster.anyBroker((connection) => connection.unary('RebalanceReplicas', { dryRun: options.dryRun === true }));
-      if (answer.errorCode !== 0) throw RunnelError.fromCode(answer.errorCode, `rebalance replicas: ${answer.errorMessage || 'error'}`);
+      if (answer.errorCode !== 0) throw RunnelError.fromCode(answer.errorCode, answer.errorMessage || 'rebalance replicas failed');
       return answer;
     });
     return {
@@ -484,7 +484,8 @@ export class Admin {
     const verb = decommission ? 'decommission' : 'recommission';
     const response = await this.withRetries(async () => {
       const answer = await this.cluster.anyBroker((connection) => connection.unary('DecommissionBroker', { brokerId, decommission }));
-      if (answer.errorCode !== 0) throw RunnelError.fromCode(answer.errorCode, `${verb} broker ${brokerId}: ${answer.errorMessage || 'error'}`);
+      // The controller's message names the broker and why.
+      if (answer.errorCode !== 0) throw RunnelError.fromCode(answer.errorCode, answer.errorMessage || `${verb} broker ${brokerId} failed`);
       return answer;
     });
     return {
