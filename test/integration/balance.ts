@@ -132,3 +132,12 @@ export function expectWithinOneOfMean(counts: ReadonlyMap<number, number>, broke
   const mean = values.reduce((sum, value) => sum + value, 0) / values.length;
   for (const id of brokers) expect(Math.abs((counts.get(id) ?? 0) - mean), `${what} of broker ${id}: ${JSON.stringify([...counts])}, mean ${mean}`).toBeLessThanOrEqual(1);
 }
+
+/** Creates `topic` (12 partitions RF 3, min.insync.replicas 2) and waits until every partition has its full ISR. */
+export async function createReplicatedTopic(admin: Admin, topic: string): Promise<void> {
+  await admin.createTopics([{ name: topic, partitions: 12, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } }]);
+  await waitFor('every partition with its full ISR', async () => {
+    const partitions = (await admin.describeTopics([topic]))[0]!.partitions;
+    return partitions.length === 12 && partitions.every((partition) => partition.isr.length === 3) ? true : undefined;
+  }, 30_000);
+}

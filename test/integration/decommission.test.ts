@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { Admin, Producer } from '@runnel/client';
 import { runCli } from './cli.js';
-import { expectReplicasIdentical, useClusterWithLateBrokers, Writers } from './balance.js';
+import { createReplicatedTopic, expectReplicasIdentical, useClusterWithLateBrokers, Writers } from './balance.js';
 import { waitFor } from './harness.js';
 
 const TOPIC = 'retiring';
@@ -26,11 +26,7 @@ describe('broker decommission on a real cluster', () => {
     const cli = (...args: string[]) => runCli(['--bootstrap', bootstrap().join(','), ...args], { timeoutMs: 120_000 });
     let admin = new Admin({ bootstrap: bootstrap(), requestTimeoutMs: 5000 });
     try {
-      await admin.createTopics([{ name: TOPIC, partitions: 12, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } }]);
-      await waitFor('every partition with its full ISR', async () => {
-        const partitions = (await admin.describeTopics([TOPIC]))[0]!.partitions;
-        return partitions.length === 12 && partitions.every((partition) => partition.isr.length === 3) ? true : undefined;
-      }, 30_000);
+      await createReplicatedTopic(admin, TOPIC);
       // About 2 MB to copy, so that the throttled moves take seconds.
       const loader = new Producer({ bootstrap: bootstrap(), acks: -1, lingerMs: 5 });
       for (let round = 0; round < 4; round++) {

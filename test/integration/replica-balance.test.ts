@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { Admin } from '@runnel/client';
 import { runCli } from './cli.js';
-import { countsPerBroker, expectReplicasIdentical, expectWithinOneOfMean, useClusterWithLateBrokers, Writers } from './balance.js';
+import { countsPerBroker, createReplicatedTopic, expectReplicasIdentical, expectWithinOneOfMean, useClusterWithLateBrokers, Writers } from './balance.js';
 import { waitFor } from './harness.js';
 
 const TOPIC = 'scaled';
@@ -19,11 +19,7 @@ describe('cluster rebalance --replicas on a real cluster', () => {
     const bootstrap = () => cluster.nodes.filter((node) => node.running).map((node) => node.bootstrap);
     const admin = new Admin({ bootstrap: bootstrap(), requestTimeoutMs: 5000 });
     try {
-      await admin.createTopics([{ name: TOPIC, partitions: 12, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } }]);
-      await waitFor('every partition with its full ISR', async () => {
-        const partitions = (await admin.describeTopics([TOPIC]))[0]!.partitions;
-        return partitions.length === 12 && partitions.every((partition) => partition.isr.length === 3) ? true : undefined;
-      }, 30_000);
+      await createReplicatedTopic(admin, TOPIC);
       const writers = new Writers(bootstrap, TOPIC, 12, 2);
       await waitFor('records on every partition', () => (writers.acknowledged.size === 12 && writers.count >= 600 ? true : undefined), 30_000);
 
@@ -59,6 +55,28 @@ describe('cluster rebalance --replicas on a real cluster', () => {
       writers.expectOnlyRetriableFailures();
       await writers.expectAllReadable(bootstrap(), TOPIC);
       await expectReplicasIdentical(cluster, admin, TOPIC);
+    } finally {
+      await admin.close();
+    }
+  });
+});
+
+describe('auto.replica.rebalance.enable on a real cluster', () => {
+  const fixture = useClusterWithLateBrokers(4, 3, { 'broker.session.timeout.ms': '3000', 'auto.replica.rebalance.enable': 'true' });
+
+  it('gives a broker that joins its share of replicas without a command', async () => {
+    const cluster = fixture.cluster;
+    const bootstrap = () => cluster.nodes.filter((node) => node.running).map((node) => node.bootstrap);
+    const admin = new Admin({ bootstrap: bootstrap(), requestTimeoutMs: 5000 });
+    try {
+      await createReplicatedTopic(admin, TOPIC);
+      await cluster.node(4).launch();
+      const counts = await waitFor('broker 4 holding its share, no move left', async () => {
+        if ((await admin.listPartitionReassignments()).length > 0) return undefined;
+        const current = await countsPerBroker(admin, [1, 2, 3, 4]);
+        return current.replicas.get(4) === 9 ? current : undefined;
+      }, 60_000, 500);
+      expectWithinOneOfMean(counts.replicas, [1, 2, 3, 4], 'replicas');
     } finally {
       await admin.close();
     }

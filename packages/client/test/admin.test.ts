@@ -107,6 +107,7 @@ describe('Admin against a fake broker', () => {
         inControlledShutdown: false,
         offlineReplicas: [{ topic: 'alpha', partition: 0 }],
         logDir: 'full',
+        decommissioned: false,
       },
     ]);
     expect(status.topics.map((topic) => topic.name)).toEqual(['alpha', 'zeta']);
