@@ -68,6 +68,8 @@ export class ClientApiService {
         })),
       ListPartitionReassignments: (call, callback) =>
         this.serve('listPartitionReassignments', call, callback, (request) => this.topics.listPartitionReassignments(request.partitions)),
+      RebalanceReplicas: (call, callback) => this.serve('rebalanceReplicas', call, callback, (request) => this.rebalanceReplicas(request)),
+      DecommissionBroker: (call, callback) => this.serve('decommissionBroker', call, callback, (request) => this.decommissionBroker(request)),
       DescribeReplicaProgress: (call, callback) =>
         this.serve('describeReplicaProgress', call, callback, async (request) => ({ partitions: this.topics.describeReplicaProgress(request.partitions) })),
       Produce: (call) => this.stream('produce', call, (request) => this.produce(request), produceRequestBytes),
@@ -227,6 +229,30 @@ export class ClientApiService {
     }
   }
 
+  /** `cluster rebalance --replicas`, on the active controller; answered once this broker has applied the moves it started. */
+  private async rebalanceReplicas(request: ClientApi.RebalanceReplicasRequest__Output): Promise<ClientApi.RebalanceReplicasResponse> {
+    try {
+      const response = await this.cluster.controller.rebalanceReplicas({ dryRun: request.dryRun });
+      if (response.errorCode === 0) await this.topics.waitUntilApplied(Number(response.metadataOffset));
+      const { controllerId: _controllerId, metadataOffset: _metadataOffset, ...answer } = response;
+      return answer;
+    } catch (error) {
+      return { ...errorResult(error, this.logger), moves: [], brokers: [], unplaceable: [], started: [] };
+    }
+  }
+
+  /** `broker decommission N` / `broker recommission N`, on the active controller. */
+  private async decommissionBroker(request: ClientApi.DecommissionBrokerRequest__Output): Promise<ClientApi.DecommissionBrokerResponse> {
+    try {
+      const response = await this.cluster.controller.decommissionBroker({ brokerId: request.brokerId, decommission: request.decommission });
+      if (response.errorCode === 0) await this.topics.waitUntilApplied(Number(response.metadataOffset));
+      const { controllerId: _controllerId, metadataOffset: _metadataOffset, ...answer } = response;
+      return answer;
+    } catch (error) {
+      return { ...errorResult(error, this.logger), replicasLeft: 0, moves: [], unplaceable: [] };
+    }
+  }
+
   private async metadata(request: ClientApi.MetadataRequest__Output): Promise<ClientApi.MetadataResponse> {
     const { image, topics } = await this.topics.describeTopics(request.topics.length === 0 ? null : request.topics, request.allowAutoTopicCreation);
     return {
@@ -267,6 +293,7 @@ export class ClientApiService {
           inControlledShutdown: false,
           offlineReplicas: image.offlineReplicas(broker.id).map((replica) => ({ topic: replica.topic, partition: replica.partition })),
           logDirState: broker.logDir,
+          decommissioned: broker.decommissioned,
         };
       })
       .sort((a, b) => a.nodeId - b.nodeId);

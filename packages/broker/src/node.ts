@@ -211,6 +211,7 @@ export class Node implements NodeStatusSource {
         deleteTopicEnable: config.boolean('delete.topic.enable'),
         uncleanLeaderElectionEnable: config.boolean('unclean.leader.election.enable'),
         leaderImbalancePerBrokerPercentage: config.int('leader.imbalance.per.broker.percentage'),
+        autoReplicaRebalanceEnable: config.boolean('auto.replica.rebalance.enable'),
       },
     });
     this.quorum = quorum;

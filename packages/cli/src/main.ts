@@ -130,11 +130,48 @@ export function buildProgram(): Command {
     });
   cluster
     .command('rebalance')
-    .description('move leadership back to each partition\'s preferred replica now (preferred-leader election)')
+    .description('move leadership back to each partition\'s preferred replica now (preferred-leader election); with --replicas, first spread replicas and preferred leaders evenly over the live brokers')
+    .option('--replicas', 'plan and start moves that spread replicas and preferred leaders evenly (±1) over the live brokers, off decommissioned ones', false)
+    .option('--dry-run', 'with --replicas: print the plan only', false)
+    .option('--wait', 'with --replicas: wait until every move completed, then elect preferred leaders so that leaders are spread too', false)
+    .option('--timeout <seconds>', 'with --wait: give up after this many seconds', integer('--timeout', 1))
     .addOption(formatOption())
-    .action(async (options: { format: 'table' | 'json' }, command: Command) => {
-      const { clusterRebalance } = await import('./commands/status.js');
-      await clusterRebalance(bootstrapOf(command), options.format);
+    .action(async (options: { format: 'table' | 'json'; replicas: boolean; dryRun: boolean; wait: boolean; timeout?: number }, command: Command) => {
+      if (!options.replicas) {
+        if (options.dryRun || options.wait || options.timeout !== undefined) throw new Error('--dry-run, --wait and --timeout go with --replicas');
+        const { clusterRebalance } = await import('./commands/status.js');
+        return clusterRebalance(bootstrapOf(command), options.format);
+      }
+      const { clusterRebalanceReplicas } = await import('./commands/balance.js');
+      await clusterRebalanceReplicas(bootstrapOf(command), { dryRun: options.dryRun, wait: options.wait, timeoutS: options.timeout, format: options.format });
+    });
+
+  const broker = program.command('broker').description('decommission and recommission brokers');
+  broker
+    .command('decommission <id>')
+    .description('stop placing replicas on broker <id> and move every replica off it (refused when the other brokers cannot hold some partition\'s replicas)')
+    .addOption(formatOption())
+    .action(async (id: string, options: { format: 'table' | 'json' }, command: Command) => {
+      const { brokerDecommission } = await import('./commands/balance.js');
+      await brokerDecommission(bootstrapOf(command), integer('<id>', 0, 2 ** 31 - 1)(id), true, options.format);
+    });
+  broker
+    .command('recommission <id>')
+    .description('let broker <id> take replicas again, cancelling the moves still taking replicas off it')
+    .addOption(formatOption())
+    .action(async (id: string, options: { format: 'table' | 'json' }, command: Command) => {
+      const { brokerDecommission } = await import('./commands/balance.js');
+      await brokerDecommission(bootstrapOf(command), integer('<id>', 0, 2 ** 31 - 1)(id), false, options.format);
+    });
+  broker
+    .command('decommission-status <id>')
+    .description('the replicas broker <id> still holds; exit status 1 while a decommission is not done')
+    .option('--wait', 'wait until the decommission is done (no replicas left)', false)
+    .option('--timeout <seconds>', 'with --wait: give up after this many seconds', integer('--timeout', 1))
+    .addOption(formatOption())
+    .action(async (id: string, options: { format: 'table' | 'json'; wait: boolean; timeout?: number }, command: Command) => {
+      const { brokerDecommissionStatus } = await import('./commands/balance.js');
+      await brokerDecommissionStatus(bootstrapOf(command), integer('<id>', 0, 2 ** 31 - 1)(id), { wait: options.wait, timeoutS: options.timeout, format: options.format });
     });
 
   const partitions = program.command('partitions').description('move partition replicas between brokers, and elect their leaders');

@@ -78,6 +78,36 @@ export interface ClusterNodeStatus {
   offlineReplicas: Array<{ topic: string; partition: number }>;
   /** Its log directory: online; full (free space under log.dir.min.free.bytes); offline (a write failed, until restart). */
   logDir: 'online' | 'full' | 'offline';
+  /** Decommissioned (`runnel broker decommission`): no new replicas, its replicas move off. */
+  decommissioned: boolean;
+}
+
+/** One partition's planned move: its replicas before and after (the preferred leader first). */
+export interface PlannedReplicaMove {
+  topic: string;
+  partition: number;
+  from: number[];
+  to: number[];
+}
+
+/** `Admin.rebalanceReplicas`: the plan, each broker's counts before and after, and what started. */
+export interface ReplicaRebalance {
+  moves: PlannedReplicaMove[];
+  brokers: Array<{ brokerId: number; replicasBefore: number; replicasAfter: number; preferredBefore: number; preferredAfter: number }>;
+  /** Partitions with a replica on a decommissioned broker that no usable broker can take. */
+  unplaceable: Array<{ topic: string; partition: number }>;
+  /** Per move, whether it started (empty on a dry run); errors as RunnelErrors. */
+  started: PartitionReassignmentOutcome[];
+}
+
+/** `Admin.decommissionBroker` / `recommissionBroker`. */
+export interface BrokerDecommissionOutcome {
+  /** Partitions with a replica on the broker now (moving off it or not). */
+  replicasLeft: number;
+  /** Decommission: the moves started; recommission: the moves cancelled. */
+  moves: PartitionReassignmentOutcome[];
+  /** Partitions no usable broker can take now (the controller retries them). */
+  unplaceable: Array<{ topic: string; partition: number }>;
 }
 
 /** What `runnel cluster status` prints: the answering node's metadata image plus the controller quorum. */
@@ -417,11 +447,52 @@ export class Admin {
       }
       return answer;
     });
-    return response.partitions.map((result) => ({
-      topic: result.topic,
-      partition: result.partition,
-      error: result.errorCode === 0 ? null : RunnelError.fromCode(result.errorCode, `${result.topic}-${result.partition}: ${result.errorMessage}`),
-    }));
+    return reassignmentOutcomes(response.partitions);
+  }
+
+  /**
+   * `runnel cluster rebalance --replicas`: the active controller plans a spread of replicas and
+   * preferred leaders over the usable brokers (moving replicas off decommissioned ones) and starts
+   * the moves; `dryRun` plans only. REASSIGNMENT_IN_PROGRESS while partitions move,
+   * BROKER_NOT_AVAILABLE while a broker that is not decommissioned is down.
+   */
+  async rebalanceReplicas(options: { dryRun?: boolean } = {}): Promise<ReplicaRebalance> {
+    const response = await this.withRetries(async () => {
+      const answer = await this.cluster.anyBroker((connection) => connection.unary('RebalanceReplicas', { dryRun: options.dryRun === true }));
+      if (answer.errorCode !== 0) throw RunnelError.fromCode(answer.errorCode, answer.errorMessage || 'rebalance replicas failed');
+      return answer;
+    });
+    return {
+      moves: response.moves.map((move) => ({ topic: move.topic, partition: move.partition, from: move.from, to: move.to })),
+      brokers: response.brokers.map((broker) => ({ ...broker })),
+      unplaceable: response.unplaceable.map((ref) => ({ topic: ref.topic, partition: ref.partition })),
+      started: reassignmentOutcomes(response.started),
+    };
+  }
+
+  /** `runnel broker decommission N`: no new replicas for the broker, and every replica moves off it. */
+  async decommissionBroker(brokerId: number): Promise<BrokerDecommissionOutcome> {
+    return this.changeDecommission(brokerId, true);
+  }
+
+  /** `runnel broker recommission N`: the broker takes replicas again; moves still taking replicas off it are cancelled. */
+  async recommissionBroker(brokerId: number): Promise<BrokerDecommissionOutcome> {
+    return this.changeDecommission(brokerId, false);
+  }
+
+  private async changeDecommission(brokerId: number, decommission: boolean): Promise<BrokerDecommissionOutcome> {
+    const verb = decommission ? 'decommission' : 'recommission';
+    const response = await this.withRetries(async () => {
+      const answer = await this.cluster.anyBroker((connection) => connection.unary('DecommissionBroker', { brokerId, decommission }));
+      // The controller's message names the broker and why.
+      if (answer.errorCode !== 0) throw RunnelError.fromCode(answer.errorCode, answer.errorMessage || `${verb} broker ${brokerId} failed`);
+      return answer;
+    });
+    return {
+      replicasLeft: response.replicasLeft,
+      moves: reassignmentOutcomes(response.moves),
+      unplaceable: response.unplaceable.map((ref) => ({ topic: ref.topic, partition: ref.partition })),
+    };
   }
 
   /**
@@ -744,6 +815,7 @@ export function clusterStatusOf(response: ClientApi.DescribeClusterResponse__Out
         inControlledShutdown: node.inControlledShutdown,
         offlineReplicas: node.offlineReplicas.map((replica) => ({ topic: replica.topic, partition: replica.partition })),
         logDir: logDirStateOf(node.logDirState),
+        decommissioned: node.decommissioned,
       }))
       .sort((a, b) => a.id - b.id),
     topics: response.topics
@@ -836,4 +908,13 @@ export async function listOffsetsFromLeaders(
 /** A node's log_dir_state; empty (a broker that does not report it) reads as online. */
 function logDirStateOf(state: string): ClusterNodeStatus['logDir'] {
   return state === 'full' || state === 'offline' ? state : 'online';
+}
+
+/** Per-partition reassignment results as outcomes (error null when accepted). */
+function reassignmentOutcomes(results: ReadonlyArray<{ topic: string; partition: number; errorCode: number; errorMessage: string }>): PartitionReassignmentOutcome[] {
+  return results.map((result) => ({
+    topic: result.topic,
+    partition: result.partition,
+    error: result.errorCode === 0 ? null : RunnelError.fromCode(result.errorCode, `${result.topic}-${result.partition}: ${result.errorMessage}`),
+  }));
 }

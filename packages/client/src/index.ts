@@ -1,5 +1,6 @@
 export { Admin, type NewTopic, type PartitionDescription, type TopicDescription, type ClusterDescription, type OffsetSpec, type ListedOffset,
-  type ClusterStatus, type ClusterNodeStatus, type ClusterPartitionStatus, type MovedLeader, type UnmovedLeader, type PreferredLeaderElection } from './admin.js';
+  type ClusterStatus, type ClusterNodeStatus, type ClusterPartitionStatus, type MovedLeader, type UnmovedLeader, type PreferredLeaderElection,
+  type ReplicaRebalance, type PlannedReplicaMove, type BrokerDecommissionOutcome } from './admin.js';
 export { type GroupListing, type GroupDescription, type GroupMemberDescription, type GroupOffset, type GroupOffsetChange } from './admin.js';
 export { type PartitionReassignmentTarget, type PartitionReassignmentOutcome, type OngoingPartitionReassignment, type ReassignmentProgress, type AddingReplicaProgress } from './admin.js';
 export { type GroupCoordinator } from './group/coordinator.js';

@@ -95,7 +95,7 @@ describe('Admin against a fake broker', () => {
     expect(status.servedBy).toBe(1);
     expect(status.metadataOffset).toBe(10);
     expect(status.nodes).toEqual([
-      { id: 1, host: '127.0.0.1', port: cluster.brokers[0]!.port, rack: null, fenced: false, incarnationId: 'incarnation-1', brokerEpoch: 1, inControlledShutdown: false, offlineReplicas: [], logDir: 'online' },
+      { id: 1, host: '127.0.0.1', port: cluster.brokers[0]!.port, rack: null, fenced: false, incarnationId: 'incarnation-1', brokerEpoch: 1, inControlledShutdown: false, offlineReplicas: [], logDir: 'online', decommissioned: false },
       {
         id: 2,
         host: '127.0.0.1',
@@ -107,6 +107,7 @@ describe('Admin against a fake broker', () => {
         inControlledShutdown: false,
         offlineReplicas: [{ topic: 'alpha', partition: 0 }],
         logDir: 'full',
+        decommissioned: false,
       },
     ]);
     expect(status.topics.map((topic) => topic.name)).toEqual(['alpha', 'zeta']);

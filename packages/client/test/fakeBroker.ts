@@ -160,6 +160,8 @@ export class FakeCluster {
       AlterPartitionReassignments: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake broker' }),
       ListPartitionReassignments: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake broker' }),
       DescribeReplicaProgress: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake broker' }),
+      RebalanceReplicas: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake broker' }),
+      DecommissionBroker: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake broker' }),
       Produce: (call) => {
         call.on('data', (request: ClientApi.ProduceRequest__Output) => void this.produce(nodeId, call, request));
         call.on('end', () => call.end());

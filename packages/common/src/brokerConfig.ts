@@ -68,6 +68,7 @@ export const BROKER_CONFIG = new ConfigDef(
     'controlled.shutdown.enable': { type: 'boolean', default: true, doc: 'On SIGTERM, ask the controller to move leadership away before stopping.' },
     'controlled.shutdown.timeout.ms': { type: 'long', default: 30000, min: 0, doc: 'How long a SIGTERMed broker waits for the controller to move its leadership away (Runnel\'s own key).' },
     'auto.leader.rebalance.enable': { type: 'boolean', default: true, doc: 'Move leadership back to preferred replicas when the imbalance is too high.' },
+    'auto.replica.rebalance.enable': { type: 'boolean', default: false, doc: 'When a broker joins the cluster (registers for the first time), the active controller spreads replicas and preferred leaders onto it by itself (as `runnel cluster rebalance --replicas`), once it is live and no partition is moving.' },
     'leader.imbalance.per.broker.percentage': { type: 'int', default: 10, min: 0, max: 100, doc: 'Percentage of non-preferred leaders per broker that triggers a rebalance.' },
     'leader.imbalance.check.interval.seconds': { type: 'long', default: 300, min: 1, doc: 'How often the controller checks leader imbalance.' },
     'unclean.leader.election.enable': { type: 'boolean', default: false, doc: 'Allow a replica outside the ISR to become leader as a last resort (can lose data).' },

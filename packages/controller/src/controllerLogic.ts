@@ -16,10 +16,11 @@ import {
   planReassignment,
   type PreferredElectionResult,
   type ReassignmentPlan,
+  type ReplicaMovePlan,
 } from './balancer.js';
 import { buildPartitionChange, reassignmentTo, revertedAssignment, type Election } from './election.js';
 import { CONTROLLER_ERRORS, NO_ERROR, apiError, type ApiError } from './errors.js';
-import { MetadataImage, NO_LEADER, isMoving, originalReplicas, targetReplicas, type PartitionState } from './image.js';
+import { MetadataImage, NO_LEADER, isMoving, originalReplicas, targetReplicas, type PartitionRef, type PartitionState } from './image.js';
 import { PlacementError, placeTopic, type PlacementBroker } from './placement.js';
 import type { Random } from './random.js';
 import type { Listener, LogDirState, MetadataRecord, PartitionRecord } from './records.js';
@@ -39,6 +40,8 @@ export interface ControllerConfig {
   readonly leaderImbalancePerBrokerPercentage: number;
   /** A limit on partitions per topic, and on partitions added by one CreateTopics or CreatePartitions request. */
   readonly partitionsPerRequestMax: number;
+  /** auto.replica.rebalance.enable: a broker that joins gets its share of replicas (rebalanceReplicas) by itself. */
+  readonly autoReplicaRebalanceEnable: boolean;
 }
 
 export const DEFAULT_CONTROLLER_CONFIG: ControllerConfig = Object.freeze({
@@ -48,6 +51,7 @@ export const DEFAULT_CONTROLLER_CONFIG: ControllerConfig = Object.freeze({
   uncleanLeaderElectionEnable: false,
   leaderImbalancePerBrokerPercentage: DEFAULT_LEADER_IMBALANCE_PER_BROKER_PERCENTAGE,
   partitionsPerRequestMax: 100_000,
+  autoReplicaRebalanceEnable: false,
 });
 
 export interface ControllerResult<T> {
@@ -250,6 +254,49 @@ export interface FenceExpiredResponse {
   readonly fenced: readonly number[];
 }
 
+// --- replica balance and broker decommission ----------------------------------------------------
+
+export interface RebalanceReplicasRequest {
+  /** Plan only: nothing is written. */
+  readonly dryRun?: boolean;
+}
+
+/** One broker's replica and preferred-leader counts before and after a plan. */
+export interface BrokerBalance {
+  readonly brokerId: number;
+  readonly replicasBefore: number;
+  readonly replicasAfter: number;
+  readonly preferredBefore: number;
+  readonly preferredAfter: number;
+}
+
+export interface RebalanceReplicasResponse extends ApiError {
+  /** The planned moves (from → to replica lists); empty when the replicas are already balanced. */
+  readonly moves: readonly ReplicaMovePlan[];
+  readonly brokers: readonly BrokerBalance[];
+  /** Partitions with a replica on a decommissioned broker that no usable broker can take. */
+  readonly unplaceable: readonly PartitionRef[];
+  /** Per move, whether its reassignment started (empty on a dry run or an error). */
+  readonly started: readonly ReassignmentResult[];
+}
+
+export interface BrokerDecommissionResponse extends ApiError {
+  /** Partitions with a replica on the broker (including ones already moving off it). */
+  readonly replicasLeft: number;
+  /** Decommission: the moves started or replaced now. Recommission: the moves cancelled. */
+  readonly moves: readonly ReassignmentResult[];
+  /** Decommission: partitions that no usable broker can take now (retried by the controller). */
+  readonly unplaceable: readonly PartitionRef[];
+}
+
+/** What `autoRebalanceReplicas` did for the brokers that joined. */
+export interface AutoRebalanceDecision {
+  /** 'started' a rebalance; 'balanced' (nothing to move); 'waiting' (retry later); 'disabled'. */
+  readonly outcome: 'started' | 'balanced' | 'waiting' | 'disabled';
+  readonly reason: string;
+  readonly rebalance: RebalanceReplicasResponse | null;
+}
+
 // --- the logic ----------------------------------------------------------------------------------
 
 /** Records accumulated by one decision, applied as they go to a scratch image. */
@@ -306,7 +353,7 @@ export class ControllerLogic {
   usableBrokers(image: MetadataImage): PlacementBroker[] {
     return image
       .brokers()
-      .filter((broker) => this.isActive(image, broker.id) && broker.logDir === 'online')
+      .filter((broker) => this.isActive(image, broker.id) && broker.logDir === 'online' && !broker.decommissioned)
       .map((broker) => ({ id: broker.id, rack: broker.rack }));
   }
 
@@ -314,7 +361,7 @@ export class ControllerLogic {
   private brokersWithLogDirTrouble(image: MetadataImage): string[] {
     return image
       .brokers()
-      .filter((broker) => this.isActive(image, broker.id) && broker.logDir !== 'online')
+      .filter((broker) => this.isActive(image, broker.id) && broker.logDir !== 'online' && !broker.decommissioned)
       .map((broker) => `${broker.id} (log directory ${broker.logDir})`);
   }
 
@@ -578,7 +625,9 @@ export class ControllerLogic {
       if (!(error instanceof PlacementError)) throw error;
       const trouble = this.brokersWithLogDirTrouble(image);
       const excluded = trouble.length === 0 ? '' : `; broker(s) ${trouble.join(', ')} get no new replicas until their log directory is online again`;
-      return apiError(error.errorName, `unable to replicate the partition ${replicationFactor} time(s): ${error.message}${excluded}`);
+      const decommissioned = [...this.decommissionedBrokers(image)];
+      const left = decommissioned.length === 0 ? '' : `; broker(s) ${decommissioned.join(', ')} are decommissioned`;
+      return apiError(error.errorName, `unable to replicate the partition ${replicationFactor} time(s): ${error.message}${excluded}${left}`);
     }
   }
 
@@ -648,6 +697,8 @@ export class ControllerLogic {
     if (replicas.length === 0) return 'the replica list is empty';
     const unknown = replicas.find((id) => image.broker(id) === undefined);
     if (unknown !== undefined) return `the assignment includes broker ${unknown}, but no such broker is registered`;
+    const decommissioned = replicas.find((id) => image.broker(id)!.decommissioned);
+    if (decommissioned !== undefined) return `the assignment includes broker ${decommissioned}, which is decommissioned`;
     const repeated = replicas.find((id, index) => replicas.indexOf(id) !== index);
     if (repeated !== undefined) return `the assignment includes broker ${repeated} more than once`;
     if (replicas.length !== replicationFactor) {
@@ -869,6 +920,9 @@ export class ControllerLogic {
       if (!Number.isSafeInteger(id) || id < 0 || id > MAX_INT32) return apiError('INVALID_REPLICA_ASSIGNMENT', `invalid broker id ${id}`);
       if (seen.has(id)) return apiError('INVALID_REPLICA_ASSIGNMENT', `the target includes broker ${id} more than once`);
       if (image.broker(id) === undefined) return apiError('INVALID_REPLICA_ASSIGNMENT', `the target includes broker ${id}, but no such broker is registered`);
+      if (image.broker(id)!.decommissioned && !originalReplicas(state).includes(id)) {
+        return apiError('INVALID_REPLICA_ASSIGNMENT', `the target adds broker ${id}, which is decommissioned (runnel broker recommission ${id} first)`);
+      }
       seen.add(id);
     }
     const assignment = reassignmentTo(state, target);
@@ -931,6 +985,157 @@ export class ControllerLogic {
   /** A plan spreading replicas over the active brokers (for a broker that joined). Plan only. */
   planReassignment(image: MetadataImage): ReassignmentPlan {
     return planReassignment(image, this.usableBrokers(image));
+  }
+
+  // --- replica balance and broker decommission (Redpanda's partition balancer and decommission) ---
+
+  /**
+   * `runnel cluster rebalance --replicas`: plans (planReassignment over the usable brokers, moving
+   * replicas off decommissioned ones) and starts the moves as reassignments, in one batch, so the
+   * plan is computed on exactly the image it changes. Refused while a partition is moving
+   * (REASSIGNMENT_IN_PROGRESS: one rebalance at a time, and a plan from targets that may still be
+   * cancelled would be stale) and while a broker that is not decommissioned cannot take replicas
+   * (BROKER_NOT_AVAILABLE: the plan would move everything off a broker that is only restarting).
+   */
+  rebalanceReplicas(image: MetadataImage, request: RebalanceReplicasRequest = {}): ControllerResult<RebalanceReplicasResponse> {
+    const refused = (error: ApiError): ControllerResult<RebalanceReplicasResponse> => ({ records: [], response: { ...error, moves: [], brokers: [], unplaceable: [], started: [] } });
+    const moving = this.listPartitionReassignments(image).reassignments;
+    if (moving.length > 0) {
+      const names = moving.slice(0, 3).map((entry) => `${entry.topic}-${entry.partition}`).join(', ');
+      return refused(apiError('REASSIGNMENT_IN_PROGRESS', `${moving.length} partition(s) are being reassigned (${names}${moving.length > 3 ? ', ...' : ''}); wait for them to finish (runnel partitions reassign --list) or cancel them first`));
+    }
+    const unavailable = this.unavailableBrokers(image);
+    if (unavailable.length > 0) {
+      return refused(apiError('BROKER_NOT_AVAILABLE', `broker(s) ${unavailable.join(', ')} cannot take replicas now; bring them back, or decommission the ones that are gone (runnel broker decommission <id>), before rebalancing`));
+    }
+    const brokers = this.usableBrokers(image);
+    if (brokers.length === 0) return refused(apiError('BROKER_NOT_AVAILABLE', 'no broker can take replicas'));
+    const plan = planReassignment(image, brokers, { vacate: this.decommissionedBrokers(image) });
+    const balance = brokers.map((broker) => ({
+      brokerId: broker.id,
+      replicasBefore: plan.replicasBefore.get(broker.id) ?? 0,
+      replicasAfter: plan.replicasAfter.get(broker.id) ?? 0,
+      preferredBefore: plan.preferredBefore.get(broker.id) ?? 0,
+      preferredAfter: plan.preferredAfter.get(broker.id) ?? 0,
+    }));
+    const response = { ...NO_ERROR, moves: plan.moves, brokers: balance, unplaceable: plan.unplaceable };
+    if (request.dryRun === true || plan.moves.length === 0) return { records: [], response: { ...response, started: [] } };
+    const started = this.alterPartitionReassignments(image, { partitions: plan.moves.map((move) => ({ topic: move.topic, partition: move.partition, replicas: move.to })) });
+    return { records: started.records, response: { ...response, started: started.response.partitions } };
+  }
+
+  /** Registered brokers that are not decommissioned but cannot take replicas now (fenced, shutting down, log directory not online). */
+  private unavailableBrokers(image: MetadataImage): string[] {
+    return image
+      .brokers()
+      .filter((broker) => !broker.decommissioned && (!this.isActive(image, broker.id) || broker.logDir !== 'online'))
+      .map((broker) => `${broker.id} (${broker.fenced ? 'fenced' : this.sessions.inControlledShutdown(broker.id) ? 'shutting down' : `log directory ${broker.logDir}`})`);
+  }
+
+  private decommissionedBrokers(image: MetadataImage): Set<number> {
+    return new Set(image.brokers().filter((broker) => broker.decommissioned).map((broker) => broker.id));
+  }
+
+  /**
+   * `runnel broker decommission N` (Redpanda's): marks the broker decommissioned (BrokerDecommission,
+   * in the log and snapshots: it survives failover and the broker's restarts; placement,
+   * CreatePartitions, reassignments and rebalances give it nothing new) and starts moving every
+   * replica off it, each to the least loaded usable broker not in the partition (another rack
+   * first). Refused (INVALID_REPLICATION_FACTOR) when the brokers that would remain cannot hold some
+   * partition's replicas. A partition moving to a target that includes the broker gets a new
+   * target; one moving off it is left alone. Again on a decommissioned broker: starts whatever has
+   * not started (as `continueDecommissions`).
+   */
+  decommissionBroker(image: MetadataImage, brokerId: number): ControllerResult<BrokerDecommissionResponse> {
+    const refused = (error: ApiError): ControllerResult<BrokerDecommissionResponse> => ({ records: [], response: { ...error, replicasLeft: 0, moves: [], unplaceable: [] } });
+    const broker = image.broker(brokerId);
+    if (broker === undefined) return refused(apiError('BROKER_ID_NOT_REGISTERED', `no broker ${brokerId} is registered`));
+    const remaining = this.usableBrokers(image).filter((candidate) => candidate.id !== brokerId);
+    for (const { topic, state } of image.allPartitions()) {
+      const target = targetReplicas(state);
+      if (!target.includes(brokerId)) continue;
+      const leaving = target.filter((id) => id === brokerId || image.broker(id)!.decommissioned).length;
+      const takers = remaining.filter((candidate) => !target.includes(candidate.id)).length;
+      if (takers < leaving) {
+        return refused(
+          apiError(
+            'INVALID_REPLICATION_FACTOR',
+            `cannot decommission broker ${brokerId}: partition ${topic.name}-${state.partition} has ${target.length} replicas [${target.join(',')}] and the usable brokers that would remain ([${remaining.map((candidate) => candidate.id).join(',')}]) cannot hold them; add a broker (or bring one back) first`,
+          ),
+        );
+      }
+    }
+    const work = new Work(image);
+    if (!broker.decommissioned) work.add([{ type: 'BrokerDecommission', brokerId, decommissioned: true }]);
+    const continued = this.continueDecommissions(work.image);
+    work.add(continued.records);
+    return work.result({ ...NO_ERROR, replicasLeft: this.replicasOn(work.image, brokerId), moves: continued.response.moves, unplaceable: continued.response.unplaceable });
+  }
+
+  /**
+   * Starts a move for every partition whose target still has a replica on a decommissioned broker
+   * (a decommission just asked for, an operator's cancel, a partition that could not move before).
+   * The active controller also runs this periodically. Partitions no usable broker can take now
+   * are reported and left until one can.
+   */
+  continueDecommissions(image: MetadataImage): ControllerResult<{ readonly moves: readonly ReassignmentResult[]; readonly unplaceable: readonly PartitionRef[] }> {
+    const decommissioned = this.decommissionedBrokers(image);
+    const brokers = this.usableBrokers(image);
+    if (decommissioned.size === 0 || brokers.length === 0) return { records: [], response: { moves: [], unplaceable: [] } };
+    const plan = planReassignment(image, brokers, { vacate: decommissioned, evenOut: false });
+    if (plan.moves.length === 0) return { records: [], response: { moves: [], unplaceable: plan.unplaceable } };
+    const started = this.alterPartitionReassignments(image, { partitions: plan.moves.map((move) => ({ topic: move.topic, partition: move.partition, replicas: move.to })) });
+    return { records: started.records, response: { moves: started.response.partitions, unplaceable: plan.unplaceable } };
+  }
+
+  /**
+   * `runnel broker recommission N`: clears the mark and cancels every move still taking a replica
+   * off the broker (those whose removing replicas include it); a cancel that would need an
+   * unclean election is reported and the move left to finish.
+   */
+  recommissionBroker(image: MetadataImage, brokerId: number): ControllerResult<BrokerDecommissionResponse> {
+    const refused = (error: ApiError): ControllerResult<BrokerDecommissionResponse> => ({ records: [], response: { ...error, replicasLeft: 0, moves: [], unplaceable: [] } });
+    const broker = image.broker(brokerId);
+    if (broker === undefined) return refused(apiError('BROKER_ID_NOT_REGISTERED', `no broker ${brokerId} is registered`));
+    if (!broker.decommissioned) return refused(apiError('INVALID_REQUEST', `broker ${brokerId} is not decommissioned`));
+    const work = new Work(image);
+    work.add([{ type: 'BrokerDecommission', brokerId, decommissioned: false }]);
+    const cancels = this.listPartitionReassignments(work.image)
+      .reassignments.filter((moving) => moving.removingReplicas.includes(brokerId))
+      .map((moving) => ({ topic: moving.topic, partition: moving.partition, replicas: null }));
+    const cancelled = this.alterPartitionReassignments(work.image, { partitions: cancels });
+    work.add(cancelled.records);
+    return work.result({ ...NO_ERROR, replicasLeft: this.replicasOn(work.image, brokerId), moves: cancelled.response.partitions, unplaceable: [] });
+  }
+
+  /** Partitions with a replica on the broker (moving off it or not). */
+  replicasOn(image: MetadataImage, brokerId: number): number {
+    let count = 0;
+    for (const { state } of image.allPartitions()) if (state.replicas.includes(brokerId)) count++;
+    return count;
+  }
+
+  /**
+   * auto.replica.rebalance.enable (Redpanda's partition_autobalancing_mode=node_add): brokers that
+   * `joined` (registered for the first time) get their share of replicas by a rebalanceReplicas,
+   * once each of them is usable, no partition is moving and every broker that is not decommissioned
+   * can take replicas — one rebalance at a time; until then 'waiting'. The shell forgets the joined
+   * brokers on 'started' or 'balanced'.
+   */
+  autoRebalanceReplicas(image: MetadataImage, joined: ReadonlySet<number>): ControllerResult<AutoRebalanceDecision> {
+    const decision = (outcome: AutoRebalanceDecision['outcome'], reason: string, rebalance: RebalanceReplicasResponse | null = null, records: readonly MetadataRecord[] = []) => ({
+      records,
+      response: { outcome, reason, rebalance },
+    });
+    if (!this.config.autoReplicaRebalanceEnable) return decision('disabled', 'auto.replica.rebalance.enable is false');
+    const usable = new Set(this.usableBrokers(image).map((broker) => broker.id));
+    const notReady = [...joined].filter((id) => image.broker(id)?.decommissioned !== true && !usable.has(id));
+    if (notReady.length > 0) return decision('waiting', `broker(s) ${notReady.join(', ')} cannot take replicas yet`);
+    if (![...joined].some((id) => usable.has(id))) return decision('balanced', 'no joined broker can take replicas (decommissioned)');
+    const rebalance = this.rebalanceReplicas(image);
+    if (rebalance.response.errorCode !== 0) return decision('waiting', rebalance.response.errorMessage, rebalance.response);
+    if (rebalance.response.moves.length === 0) return decision('balanced', 'the replicas are already balanced', rebalance.response);
+    return decision('started', `moving ${rebalance.response.moves.length} partition(s) for broker(s) ${[...joined].join(', ')}`, rebalance.response, rebalance.records);
   }
 }
 

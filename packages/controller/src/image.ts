@@ -19,6 +19,8 @@ export interface BrokerRegistration {
   readonly epoch: number;
   /** Its log directory, as its latest BrokerLogDir record said; `online` at registration. */
   readonly logDir: LogDirState;
+  /** Decommissioned (BrokerDecommission): no new replicas, its replicas move off. Kept across registrations. */
+  readonly decommissioned: boolean;
 }
 
 /**
@@ -460,6 +462,8 @@ class ImageDraft {
           fenced: true,
           epoch: offset,
           logDir: 'online',
+          // A restart does not undo a decommission: only a recommission does.
+          decommissioned: existing?.decommissioned ?? false,
         });
         // A new registration is a new process: it opens its logs afresh, so nothing is offline yet.
         if (this.readOffline(record.brokerId) !== undefined) this.writeOffline(record.brokerId, new Set());
@@ -519,6 +523,12 @@ class ImageDraft {
           fail(INVARIANTS.brokerEpochMatches, `BrokerLogDir of broker ${record.brokerId} at epoch ${record.brokerEpoch}, registered at epoch ${existing.epoch}`);
         }
         this.writeBroker({ ...existing, logDir: record.state });
+        return;
+      }
+      case 'BrokerDecommission': {
+        const existing = this.readBroker(record.brokerId);
+        if (existing === undefined) fail(INVARIANTS.knownReference, `BrokerDecommission of unregistered broker ${record.brokerId}`);
+        this.writeBroker({ ...existing, decommissioned: record.decommissioned });
         return;
       }
       case 'Config': {

@@ -126,6 +126,17 @@ export interface BrokerLogDirRecord {
   readonly state: LogDirState;
 }
 
+/**
+ * Broker `brokerId` is decommissioned (`decommissioned: true`: it gets no new replicas, and the
+ * controller moves every replica off it) or recommissioned (`false`). A property of the broker id,
+ * not of one registration: it survives the broker's restarts (Redpanda's decommission).
+ */
+export interface BrokerDecommissionRecord {
+  readonly type: 'BrokerDecommission';
+  readonly brokerId: number;
+  readonly decommissioned: boolean;
+}
+
 export type ConfigResourceType = 'topic' | 'broker' | 'cluster';
 
 /** Sets (value a string) or deletes (value null) one config key of a resource. */
@@ -148,7 +159,8 @@ export type MetadataRecord =
   | RemoveTopicRecord
   | ConfigRecord
   | ReplicaOfflineRecord
-  | BrokerLogDirRecord;
+  | BrokerLogDirRecord
+  | BrokerDecommissionRecord;
 
 export type MetadataRecordType = MetadataRecord['type'];
 
@@ -163,6 +175,7 @@ export const METADATA_RECORD_TYPES: readonly MetadataRecordType[] = [
   'Config',
   'ReplicaOffline',
   'BrokerLogDir',
+  'BrokerDecommission',
 ];
 
 export class MetadataRecordError extends Error {
@@ -371,6 +384,12 @@ function validateRecord(fields: Record<string, unknown>, context: string): Metad
         brokerEpoch: read.int('brokerEpoch', 0, Number.MAX_SAFE_INTEGER),
         state: state as LogDirState,
       };
+    }
+    case 'BrokerDecommission': {
+      read.onlyFields(['type', 'brokerId', 'decommissioned']);
+      const decommissioned = fields['decommissioned'];
+      if (typeof decommissioned !== 'boolean') read.fail('decommissioned', 'true or false');
+      return { type: 'BrokerDecommission', brokerId: read.int('brokerId', 0, brokerIdMax), decommissioned: decommissioned as boolean };
     }
     case 'Config': {
       read.onlyFields(['type', 'resourceType', 'resourceName', 'name', 'value']);

@@ -97,6 +97,29 @@ export class Cluster {
     return counts;
   }
 
+  /**
+   * Each moving partition's leader adds every live replica to its ISR (they caught up), which
+   * completes the move; a leader moved off answers NEW_LEADER_ELECTED (108), as it should.
+   */
+  completeMoves(): void {
+    for (const moving of this.logic.listPartitionReassignments(this.image).reassignments) {
+      const state = this.image.partition(moving.topic, moving.partition)!;
+      const leader = this.image.broker(state.leader)!;
+      const newIsr = state.replicas.filter((id) => state.isr.includes(id) || this.logic.isActive(this.image, id));
+      const response = this.commit(
+        this.logic.alterPartition(this.image, {
+          brokerId: leader.id,
+          brokerEpoch: leader.epoch,
+          partitions: [{ topic: moving.topic, partition: moving.partition, leaderEpoch: state.leaderEpoch, partitionEpoch: state.partitionEpoch, newIsr }],
+        }),
+      );
+      const errorCode = response.partitions[0]!.errorCode;
+      if (errorCode !== 0 && errorCode !== 108) throw new Error(`completeMoves: ${response.partitions[0]!.errorMessage}`);
+    }
+    const left = this.logic.listPartitionReassignments(this.image).reassignments;
+    if (left.length > 0) throw new Error(`completeMoves: ${left.length} partition(s) still moving`);
+  }
+
   /** Each partition's leader adds every unfenced replica back to its ISR (followers caught up). */
   expandIsrs(): void {
     for (const { topic, state } of [...this.image.allPartitions()]) {

@@ -1,10 +1,12 @@
 // `runnel cluster health [--watch] [--exit-when-healthy --timeout S]`: one verdict a script can act
 // on (as `rpk cluster health`). Healthy = an active controller, every registered broker live
 // (not fenced, not shutting down), every partition with a leader, none with fewer in-sync replicas
-// than its min.insync.replicas, every broker's log directory online (not full, not failed). The
+// than its min.insync.replicas, every broker's log directory online (not full, not failed). A
+// decommissioned broker that holds no replica may be down. The
 // exit status is 0 when healthy, 1 when not.
 import { Admin, type ClusterStatus } from '@runnel/client';
 import { printJson, printLine, type OutputFormat } from '../output.js';
+import { replicasPerNode } from './status.js';
 
 const POLL_INTERVAL_MS = 2_000;
 
@@ -21,8 +23,11 @@ export interface ClusterHealth {
 }
 
 export function clusterHealthOf(status: ClusterStatus): ClusterHealth {
+  // A decommissioned broker that holds no replica is meant to go away: being down is no problem.
+  const replicas = replicasPerNode(status);
+  const retired = (node: ClusterStatus['nodes'][number]): boolean => node.decommissioned && (replicas.get(node.id) ?? 0) === 0;
   const live = status.nodes.filter((node) => !node.fenced && !node.inControlledShutdown).map((node) => node.id);
-  const down = status.nodes.filter((node) => node.fenced || node.inControlledShutdown).map((node) => node.id);
+  const down = status.nodes.filter((node) => (node.fenced || node.inControlledShutdown) && !retired(node)).map((node) => node.id);
   const leaderless: string[] = [];
   const underMinIsr: string[] = [];
   for (const topic of status.topics) {

@@ -39,6 +39,8 @@ export function clusterStatusJson(status: ClusterStatus): object {
       inControlledShutdown: node.inControlledShutdown,
       offlineReplicas: node.offlineReplicas,
       logDir: node.logDir,
+      decommissioned: node.decommissioned,
+      replicas: replicasPerNode(status).get(node.id) ?? 0,
     })),
     topics: status.topics.map((topic) => ({
       name: topic.name,
@@ -57,7 +59,15 @@ export function clusterStatusJson(status: ClusterStatus): object {
   };
 }
 
+/** Partitions with a replica on each node (0 when it has none). */
+export function replicasPerNode(status: ClusterStatus): Map<number, number> {
+  const counts = new Map<number, number>(status.nodes.map((node) => [node.id, 0]));
+  for (const topic of status.topics) for (const partition of topic.partitions) for (const id of partition.replicas) counts.set(id, (counts.get(id) ?? 0) + 1);
+  return counts;
+}
+
 function nodeState(node: ClusterNodeStatus): string {
+  if (node.decommissioned) return node.fenced ? 'decommissioned, FENCED' : 'decommissioned';
   if (node.fenced) return 'FENCED';
   if (node.inControlledShutdown) return 'shutting down';
   if (node.logDir !== 'online') return `live, log dir ${node.logDir}`;
@@ -84,6 +94,7 @@ function plural(count: number, noun: string): string {
 export function renderClusterStatus(status: ClusterStatus): string {
   const controller = status.controller.id < 0 ? 'controller: none active' : `controller: node ${status.controller.id} (term ${status.controller.term})`;
   const blocks: string[] = [];
+  const replicas = replicasPerNode(status);
   blocks.push(
     [
       `Cluster ${status.clusterId}  ${controller}  (as node ${status.servedBy} sees it at metadata offset ${status.metadataOffset})`,
@@ -96,8 +107,8 @@ export function renderClusterStatus(status: ClusterStatus): string {
     status.nodes.length === 0
       ? 'No nodes registered.'
       : renderTable(
-          ['NODE', 'ADDRESS', 'RACK', 'STATE', 'INCARNATION', 'OFFLINE REPLICAS'],
-          status.nodes.map((node) => [node.id, address(node.host, node.port), node.rack ?? '-', nodeState(node), node.incarnationId || '-', offlineReplicaNames(node)]),
+          ['NODE', 'ADDRESS', 'RACK', 'STATE', 'REPLICAS', 'INCARNATION', 'OFFLINE REPLICAS'],
+          status.nodes.map((node) => [node.id, address(node.host, node.port), node.rack ?? '-', nodeState(node), replicas.get(node.id) ?? 0, node.incarnationId || '-', offlineReplicaNames(node)]),
         ),
   );
   const counts = leaderCounts(status);

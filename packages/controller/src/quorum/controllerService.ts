@@ -382,6 +382,34 @@ export class ControllerService {
           };
         });
       },
+      RebalanceReplicas: (call, callback) => {
+        this.unary(callback, async () => {
+          const request = object(call.request, 'request');
+          const response = await this.controller.rebalanceReplicas({ dryRun: request.dryRun === true });
+          return {
+            ...this.ok(response),
+            metadataOffset: response.metadataOffset,
+            moves: response.moves.map((move) => ({ topic: move.topic, partition: move.partition, from: [...move.from], to: [...move.to] })),
+            brokers: response.brokers.map((broker) => ({ ...broker })),
+            unplaceable: response.unplaceable.map((ref) => ({ topic: ref.topic, partition: ref.partition })),
+            started: response.started.map((result) => ({ ...result })),
+          };
+        });
+      },
+      DecommissionBroker: (call, callback) => {
+        this.unary(callback, async () => {
+          const request = object(call.request, 'request');
+          const brokerId = int(request.brokerId, 'broker_id', 0, INT32_MAX);
+          const response = await this.controller.decommissionBroker(brokerId, request.decommission === true);
+          return {
+            ...this.ok(response),
+            metadataOffset: response.metadataOffset,
+            replicasLeft: response.replicasLeft,
+            moves: response.moves.map((result) => ({ ...result })),
+            unplaceable: response.unplaceable.map((ref) => ({ topic: ref.topic, partition: ref.partition })),
+          };
+        });
+      },
       FetchMetadata: (call) => this.fetchMetadata(call),
       DescribeQuorum: (_call, callback) => {
         this.withLeaderAddress(callback, async () => {
@@ -689,6 +717,14 @@ export class ControllerClient {
       (client) => client.alterPartitionReassignments.bind(client) as Unary<Pb.ControllerAlterReassignmentsRequest, Pb.ControllerAlterReassignmentsResponse__Output>,
       request,
     );
+  }
+
+  rebalanceReplicas(request: Pb.ControllerRebalanceReplicasRequest): Promise<Pb.ControllerRebalanceReplicasResponse__Output> {
+    return this.call((client) => client.rebalanceReplicas.bind(client) as Unary<Pb.ControllerRebalanceReplicasRequest, Pb.ControllerRebalanceReplicasResponse__Output>, request);
+  }
+
+  decommissionBroker(request: Pb.ControllerDecommissionBrokerRequest): Promise<Pb.ControllerDecommissionBrokerResponse__Output> {
+    return this.call((client) => client.decommissionBroker.bind(client) as Unary<Pb.ControllerDecommissionBrokerRequest, Pb.ControllerDecommissionBrokerResponse__Output>, request);
   }
 
   listPartitionReassignments(request: Pb.ControllerListReassignmentsRequest): Promise<Pb.ControllerListReassignmentsResponse__Output> {

@@ -19,6 +19,10 @@ import {
   type AlterPartitionResponse,
   type AlterPartitionReassignmentsRequest,
   type AlterPartitionReassignmentsResponse,
+  type AutoRebalanceDecision,
+  type BrokerDecommissionResponse,
+  type RebalanceReplicasRequest,
+  type RebalanceReplicasResponse,
   type ListPartitionReassignmentsResponse,
   type BrokerHeartbeatRequest,
   type BrokerHeartbeatResponse,
@@ -139,6 +143,8 @@ interface Activation {
   logImage: MetadataImage;
   /** Resolves with the applied image once the last batch proposed in this activation is applied. */
   lastProposal: Promise<MetadataImage>;
+  /** Brokers that joined (first registration) and may still need their share of replicas (auto.replica.rebalance.enable). */
+  readonly joinedBrokers: Set<number>;
 }
 
 /**
@@ -155,6 +161,20 @@ export function raftMemberId(nodeId: number): number {
 
 export function nodeIdOfMember(memberId: number): number {
   return memberId === NODE_ZERO_MEMBER_ID ? 0 : memberId;
+}
+
+/**
+ * A new active controller does not know which brokers joined under its predecessor and still wait
+ * for their share: it takes every live broker that is not decommissioned and holds no replica while
+ * partitions exist (a rebalance that finds nothing to move costs one plan).
+ */
+function joinedBeforeActivation(image: MetadataImage): Set<number> {
+  const joined = new Set<number>();
+  if (image.partitionCount() === 0) return joined;
+  const holding = new Set<number>();
+  for (const { state } of image.allPartitions()) for (const id of state.replicas) holding.add(id);
+  for (const broker of image.brokers()) if (!broker.fenced && !broker.decommissioned && !holding.has(broker.id)) joined.add(broker.id);
+  return joined;
 }
 
 export class QuorumController {
@@ -186,7 +206,9 @@ export class QuorumController {
     this.timers.push(this.clock.setInterval(() => this.refresh(), options.activationCheckIntervalMs ?? options.raft.tickMs ?? 100));
     this.timers.push(
       this.clock.setInterval(() => {
-        if (this.refresh()) this.background(() => this.fenceExpiredBrokers());
+        if (!this.refresh()) return;
+        this.background(() => this.fenceExpiredBrokers());
+        this.background(() => this.maintainReplicas());
       }, options.sessionCheckIntervalMs ?? DEFAULT_SESSION_CHECK_INTERVAL_MS),
     );
     if (options.autoLeaderRebalanceEnable ?? true) {
@@ -241,7 +263,11 @@ export class QuorumController {
   // --- requests --------------------------------------------------------------------------------
 
   async registerBroker(request: RegisterBrokerRequest): Promise<RegisterBrokerResult> {
-    const { response, image } = await this.decide((logic, image, now) => logic.registerBroker(image, request, now));
+    const { response, image } = await this.decide((logic, image, now) => {
+      const result = logic.registerBroker(image, request, now);
+      if (image.broker(request.brokerId) === undefined && result.records.length > 0) this.active!.joinedBrokers.add(request.brokerId);
+      return result;
+    });
     const brokerEpoch = response.errorCode === 0 ? (image.broker(request.brokerId)?.epoch ?? -1) : -1;
     return { ...response, brokerEpoch };
   }
@@ -289,6 +315,36 @@ export class QuorumController {
   /** The moving partitions on the log image (after every decision queued before this one). */
   async listPartitionReassignments(partitions?: readonly { readonly topic: string; readonly partition: number }[]): Promise<ListPartitionReassignmentsResponse & MetadataOffset> {
     return withOffset(await this.decide((logic, image) => ({ records: [], response: logic.listPartitionReassignments(image, partitions) })));
+  }
+
+  /** `runnel cluster rebalance --replicas`: plans on the log image and starts the moves (none on a dry run). */
+  async rebalanceReplicas(request: RebalanceReplicasRequest = {}): Promise<RebalanceReplicasResponse & MetadataOffset> {
+    return withOffset(await this.decide((logic, image) => logic.rebalanceReplicas(image, request)));
+  }
+
+  /** `runnel broker decommission N` / `recommission N`. */
+  async decommissionBroker(brokerId: number, decommission: boolean): Promise<BrokerDecommissionResponse & MetadataOffset> {
+    return withOffset(await this.decide((logic, image) => (decommission ? logic.decommissionBroker(image, brokerId) : logic.recommissionBroker(image, brokerId))));
+  }
+
+  /**
+   * What the session-check timer runs after fencing: starts the moves decommissions still need, and
+   * (auto.replica.rebalance.enable) the rebalance for brokers that joined. Each runs only when there
+   * is something to look at, so an idle cluster's queue stays empty.
+   */
+  async maintainReplicas(): Promise<AutoRebalanceDecision | null> {
+    const activation = this.active;
+    if (activation === null) return null;
+    if (activation.logImage.brokers().some((broker) => broker.decommissioned)) {
+      await this.decide((logic, image) => logic.continueDecommissions(image));
+    }
+    if (activation.joinedBrokers.size === 0 || this.active !== activation) return null;
+    const { response } = await this.decide((logic, image) => logic.autoRebalanceReplicas(image, activation.joinedBrokers));
+    if (response.outcome !== 'waiting') {
+      if (response.outcome === 'started') this.options.raft.logger.info({ brokers: [...activation.joinedBrokers], moves: response.rebalance?.moves.length }, 'auto.replica.rebalance: moving replicas onto joined brokers');
+      activation.joinedBrokers.clear();
+    }
+    return response;
   }
 
   /** The quorum as this active controller sees it (NOT_CONTROLLER elsewhere). */
@@ -400,6 +456,7 @@ export class QuorumController {
         logic: new ControllerLogic({ sessions, random: this.random, config: this.options.config }),
         logImage: image,
         lastProposal: Promise.resolve(image),
+        joinedBrokers: joinedBeforeActivation(image),
       };
       this.activations++;
       this.options.raft.logger.info({ term: status.term, offset: image.highestOffset }, 'active controller');

@@ -79,6 +79,7 @@ export function imageToSnapshotRecords(image: MetadataImage): { record: Metadata
   }
   // Last: each needs its broker's registration and its partition's current state.
   for (const broker of brokers) {
+    if (broker.decommissioned) entries.push({ record: { type: 'BrokerDecommission', brokerId: broker.id, decommissioned: true }, offset: -1 });
     if (broker.logDir !== 'online') entries.push({ record: { type: 'BrokerLogDir', brokerId: broker.id, brokerEpoch: broker.epoch, state: broker.logDir }, offset: -1 });
     for (const replica of image.offlineReplicas(broker.id)) {
       entries.push({ record: { type: 'ReplicaOffline', brokerId: broker.id, brokerEpoch: broker.epoch, topicId: replica.topicId, partition: replica.partition }, offset: -1 });

@@ -69,6 +69,10 @@ export interface ControllerWorkloadStats {
   reassignmentsRejected: number;
   /** Moves seen completing (replicas became the target) in the committed log. */
   reassignmentsCompleted: number;
+  /** Broker decommissions and recommissions accepted, and `rebalanceReplicas` runs that started moves. */
+  decommissions: number;
+  recommissions: number;
+  replicaRebalances: number;
 }
 
 interface NodeState {
@@ -124,6 +128,9 @@ export class ControllerWorkload implements SimWorkload {
     reassignmentsCancelled: 0,
     reassignmentsRejected: 0,
     reassignmentsCompleted: 0,
+    decommissions: 0,
+    recommissions: 0,
+    replicaRebalances: 0,
   };
   /** `${topicId}/${partition}/${partitionEpoch}` of each completion counted (every node applies it). */
   private readonly completions = new Set<string>();
@@ -239,6 +246,10 @@ export class ControllerWorkload implements SimWorkload {
         }
         const before = node.checked.topicById(state.topicId)?.partition(state.partition);
         this.checkReassignment(where, before, state);
+        // Decommissioned in the image checked last and still now (a recommission in between may have let it in).
+        if (before === undefined && state.replicas.some((id) => node.checked.broker(id)?.decommissioned === true && image.broker(id)?.decommissioned === true)) {
+          throw new ControllerSimViolation('a decommissioned broker gets no new replicas', `${where} created on [${state.replicas}]`);
+        }
         if (before !== undefined && (state.leaderEpoch < before.leaderEpoch || state.partitionEpoch < before.partitionEpoch)) {
           throw new ControllerSimViolation(
             'epochs never go backwards',
@@ -431,8 +442,28 @@ export class ControllerWorkload implements SimWorkload {
       if (broker.alive && broker.epoch !== -1) broker.shuttingDown = true;
     } else if (roll < 0.94) {
       submit(logic.preferredLeaderElection(image, { imbalancePercentage: random.nextFloat() < 0.5 ? 0 : 10 }));
-    } else {
+    } else if (roll < 0.97) {
       this.reassign(logic, image, random, submit);
+    } else {
+      this.balanceReplicas(logic, image, random, submit);
+    }
+  }
+
+  /** An operator decommissions or recommissions a broker, rebalances replicas, or the controller's timer continues decommissions. */
+  private balanceReplicas(logic: ControllerLogic, image: MetadataImage, random: Random, submit: <T>(result: ControllerResult<T>) => T | null): void {
+    const roll = random.nextFloat();
+    const brokerId = 1 + random.nextInt(this.brokers.length);
+    if (roll < 0.3) {
+      const response = submit(logic.decommissionBroker(image, brokerId));
+      if (response !== null && response.errorCode === 0) this.stats.decommissions++;
+    } else if (roll < 0.55) {
+      const response = submit(logic.recommissionBroker(image, brokerId));
+      if (response !== null && response.errorCode === 0) this.stats.recommissions++;
+    } else if (roll < 0.8) {
+      const response = submit(logic.rebalanceReplicas(image));
+      if (response !== null && response.errorCode === 0 && response.moves.length > 0) this.stats.replicaRebalances++;
+    } else {
+      submit(logic.continueDecommissions(image));
     }
   }
 
@@ -602,7 +633,7 @@ export function canonicalImage(image: MetadataImage): string {
     offset: image.highestOffset,
     brokers: image
       .brokers()
-      .map((b) => [b.id, b.incarnationId, b.epoch, b.fenced, b.logDir, b.rack, b.listeners.map((l) => [l.name, l.host, l.port]), image.leaderCount(b.id), image.offlineReplicas(b.id).map((r) => [r.topicId, r.partition])]),
+      .map((b) => [b.id, b.incarnationId, b.epoch, b.fenced, b.logDir, b.decommissioned, b.rack, b.listeners.map((l) => [l.name, l.host, l.port]), image.leaderCount(b.id), image.offlineReplicas(b.id).map((r) => [r.topicId, r.partition])]),
     topics: image.topics().map((t) => [t.name, t.id, [...t.partitions()].map((p) => [p.partition, p.replicas, p.isr, p.leader, p.leaderEpoch, p.partitionEpoch, p.addingReplicas, p.removingReplicas])]),
     configs,
   });
