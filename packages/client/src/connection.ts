@@ -222,7 +222,9 @@ type UnaryMethod =
   | 'ElectLeaders'
   | 'AlterPartitionReassignments'
   | 'ListPartitionReassignments'
-  | 'DescribeReplicaProgress';
+  | 'DescribeReplicaProgress'
+  | 'IncrementalAlterConfigs'
+  | 'DescribeDynamicConfigs';
 
 /** The gRPC client of one broker address. */
 export class BrokerConnection {
@@ -258,6 +260,8 @@ export class BrokerConnection {
   unary(method: 'AlterPartitionReassignments', request: ClientApi.AlterPartitionReassignmentsRequest): Promise<ClientApi.AlterPartitionReassignmentsResponse__Output>;
   unary(method: 'ListPartitionReassignments', request: ClientApi.ListPartitionReassignmentsRequest): Promise<ClientApi.ListPartitionReassignmentsResponse__Output>;
   unary(method: 'DescribeReplicaProgress', request: ClientApi.DescribeReplicaProgressRequest): Promise<ClientApi.DescribeReplicaProgressResponse__Output>;
+  unary(method: 'IncrementalAlterConfigs', request: ClientApi.IncrementalAlterConfigsRequest): Promise<ClientApi.IncrementalAlterConfigsResponse__Output>;
+  unary(method: 'DescribeDynamicConfigs', request: ClientApi.DescribeDynamicConfigsRequest): Promise<ClientApi.DescribeDynamicConfigsResponse__Output>;
   unary(method: UnaryMethod, request: object): Promise<unknown> {
     return this.call(this.api(), method, request, this.options.requestTimeoutMs);
   }

@@ -17,6 +17,7 @@ import {
   type PreferredElectionResult,
   type ReassignmentPlan,
 } from './balancer.js';
+import { alterDynamicConfigs, type IncrementalAlterConfigsRequest, type IncrementalAlterConfigsResponse } from './dynamicConfig.js';
 import { buildPartitionChange, reassignmentTo, revertedAssignment, type Election } from './election.js';
 import { CONTROLLER_ERRORS, NO_ERROR, apiError, type ApiError } from './errors.js';
 import { MetadataImage, NO_LEADER, isMoving, originalReplicas, targetReplicas, type PartitionState } from './image.js';
@@ -931,6 +932,17 @@ export class ControllerLogic {
   /** A plan spreading replicas over the active brokers (for a broker that joined). Plan only. */
   planReassignment(image: MetadataImage): ReassignmentPlan {
     return planReassignment(image, this.usableBrokers(image));
+  }
+
+  /**
+   * Sets or deletes dynamic broker configs, per broker or as the cluster default (Kafka's
+   * IncrementalAlterConfigs on BROKER resources): see dynamicConfig.ts for the rules.
+   */
+  incrementalAlterConfigs(image: MetadataImage, request: IncrementalAlterConfigsRequest): ControllerResult<IncrementalAlterConfigsResponse> {
+    const work = new Work(image);
+    const { records, response } = alterDynamicConfigs(image, request);
+    work.add(records);
+    return work.result(response);
   }
 }
 

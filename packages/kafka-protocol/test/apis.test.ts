@@ -51,6 +51,7 @@ describe('the registry', () => {
       '37 CreatePartitions 0-3',
       '42 DeleteGroups 0-2',
       '43 ElectLeaders 0-2',
+      '44 IncrementalAlterConfigs 0-1',
       '60 DescribeCluster 0-1',
     ]);
     expect(API_KEYS.Metadata).toBe(3);
@@ -59,7 +60,7 @@ describe('the registry', () => {
 
   it('builds an ApiVersions answer straight from SUPPORTED_APIS', () => {
     const frame = encodeResponse('ApiVersions', 3, 1, { errorCode: 0, apiKeys: SUPPORTED_APIS.map(({ apiKey, minVersion, maxVersion }) => ({ apiKey, minVersion, maxVersion })) });
-    expect(decodeResponse('ApiVersions', 3, frame.subarray(4)).body.apiKeys).toHaveLength(23);
+    expect(decodeResponse('ApiVersions', 3, frame.subarray(4)).body.apiKeys).toHaveLength(24);
   });
 });
 
