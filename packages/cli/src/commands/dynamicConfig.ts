@@ -3,8 +3,9 @@
 // default, written to the metadata log by the controller and applied by every broker as it
 // follows the log. Only keys a broker can change at runtime are accepted (the replication
 // throttles); everything else is static and lives in the node's own configuration.
-import { Admin, type BrokerConfigOutcome, type BrokerConfigResource, type DynamicBrokerConfigs } from '@runnel/client';
+import { type BrokerConfigOutcome, type BrokerConfigResource, type DynamicBrokerConfigs } from '@runnel/client';
 import { printJson, printLine, renderTable, type OutputFormat } from '../output.js';
+import { withAdmin } from './topic.js';
 
 export interface ResourceOptions {
   broker?: number;
@@ -22,15 +23,6 @@ export function resourceOf(options: ResourceOptions, command: string, required: 
 
 function describeResource(resource: BrokerConfigResource): string {
   return resource.type === 'cluster' ? 'the cluster default' : `broker ${resource.name}`;
-}
-
-async function withAdmin<T>(bootstrap: string, run: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = new Admin({ bootstrap: bootstrap.split(',') });
-  try {
-    return await run(admin);
-  } finally {
-    await admin.close();
-  }
 }
 
 function checked(outcome: BrokerConfigOutcome | undefined): void {
