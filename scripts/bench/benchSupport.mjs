@@ -43,3 +43,15 @@ export async function finishCluster(script, cluster, dir, { ok, keep, dirGiven }
   if (ok && !keep && !dirGiven) await rm(dir, { recursive: true, force: true });
   else process.stderr.write(`${script}: data and node output kept in ${dir}\n`);
 }
+
+/** On Ctrl-C: kill the cluster `current()` returns (if any), keep `dir`, exit 130. */
+export function killOnInterrupt(script, dir, current) {
+  let interrupted = false;
+  process.on('SIGINT', async () => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write(`${script}: interrupted; data kept in ${dir}\n`);
+    await current()?.kill().catch(() => undefined);
+    process.exit(130);
+  });
+}

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseCommandLine } from '../commandLine.mjs';
-import { finishCluster, importBuilt, integerOptions } from './benchSupport.mjs';
+import { finishCluster, importBuilt, integerOptions, killOnInterrupt } from './benchSupport.mjs';
 import { SendWindow } from './sendWindow.mjs';
 
 const HELP = `npm run bench:reassign -- [options]
@@ -249,11 +249,7 @@ function report(phases) {
 const dir = values.dir ?? (await mkdtemp(join(tmpdir(), 'runnel-bench-reassign-')));
 say(`bench:reassign: ${NODES} nodes of ${repo} in ${dir}; ${values['size-mb']} MiB per moved partition; throttle ${throttle} B/s; load ${rate} records/s of ${recordSize} B`);
 let cluster;
-process.on('SIGINT', async () => {
-  say(`bench:reassign: interrupted; data kept in ${dir}`);
-  await cluster?.kill().catch(() => undefined);
-  process.exit(130);
-});
+killOnInterrupt('bench:reassign', dir, () => cluster);
 
 let ok = false;
 try {
