@@ -3,7 +3,8 @@
 // `runnel partitions reassign --execute FILE --throttle 1048576`, while an acks=all producer keeps
 // writing to it. The copy's rate (bytes the new replica holds / time from execute to completion)
 // stays within 20% of the throttle; every acknowledged record is readable afterwards and the new
-// replica is byte-identical to the others. `--verify` then removes the throttle.
+// replica is byte-identical to the others. `--verify` then removes the throttle. A dynamic config
+// survives a SIGKILL of the active controller and of its broker.
 //
 // Why the rate is measured end to end: the quota measures over `replication.quota.window.num`
 // samples and never divides by less than (num − 1) windows (Kafka's Rate), so a move starts with a
@@ -24,6 +25,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Admin, Consumer, Producer } from '@runnel/client';
 import { RunnelError } from '@runnel/common';
+import { KafkaWireClient } from '@runnel/testkit';
 import { runCli } from './cli.js';
 import { useCluster, waitFor } from './harness.js';
 
@@ -238,6 +240,29 @@ describe('the replication throttle on a real cluster', () => {
       await consumer.close();
     }
     expect(acknowledged.filter((value) => !read.has(value))).toEqual([]);
+
+    // A dynamic config is in the metadata log: it survives a SIGKILL of the active controller and
+    // of the broker it is set on, which reads it back from the log when it restarts.
+    expect((await cli('config', 'set', '--broker', String(newBroker), 'follower.replication.throttled.rate=777777')).code).toBe(0);
+    const controllerId = (await admin.clusterStatus()).controller.id;
+    for (const id of new Set([controllerId, newBroker])) {
+      await cluster.node(id).kill('SIGKILL');
+      await cluster.node(id).launch();
+    }
+    const door = await waitFor('the restarted broker to describe its dynamic config', async () => {
+      const client = await KafkaWireClient.connect(cluster.node(newBroker).kafkaBootstrap, 'throttle-test');
+      try {
+        const response = await client.send('DescribeConfigs', 4, {
+          resources: [{ resourceType: 4, resourceName: String(newBroker), configurationKeys: ['follower.replication.throttled.rate'] }],
+        });
+        const entry = response.results[0]?.configs[0];
+        return entry?.value === '777777' ? entry : undefined;
+      } finally {
+        client.close();
+      }
+    }, 30_000, 200);
+    expect(door).toMatchObject({ configSource: 2, readOnly: false });
+    expect((await cli('config', 'delete', '--broker', String(newBroker), 'follower.replication.throttled.rate')).code).toBe(0);
     await admin.close();
   });
 });
