@@ -1,11 +1,14 @@
 // @platformatic/kafka 1.35 (a pure-TypeScript client on Kafka 3.5+ API versions, mostly flexible
-// ones) against a 3-node cluster: admin topic creation and deletion, an acks=-1 gzip producer, a
+// ones) against a 3-node cluster: admin topic creation and deletion, dynamic broker configs, an acks=-1 gzip producer, a
 // consumer group of two members, and a producer that goes on through a SIGKILL of a partition
 // leader without losing an acknowledged record.
 import { describe, expect, it } from 'vitest';
 import {
   Admin,
+  ConfigResourceTypes,
+  ConfigSources,
   Consumer,
+  IncrementalAlterConfigOperationTypes,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
   ProduceAcks,
@@ -58,6 +61,47 @@ describe('@platformatic/kafka against a 3-node cluster', () => {
       await admin.deleteTopics({ topics: ['platformatic-admin'] });
       await waitFor('platformatic-admin to be gone', async () => (!(await admin.listTopics()).includes('platformatic-admin') ? true : undefined), 10_000, 200);
       expect(await runnel.listTopics()).not.toContain('platformatic-admin');
+    } finally {
+      await admin.close();
+      await runnel.close();
+    }
+  });
+
+  it('admin sets the replication throttle as a dynamic broker config (IncrementalAlterConfigs), sees it in DescribeConfigs, and is refused a static key', async () => {
+    const admin = new Admin(base('compat-configs'));
+    const runnel = new RunnelAdmin({ bootstrap: grpcBootstrap(fixture.cluster) });
+    const LEADER = 'leader.replication.throttled.rate';
+    try {
+      // kafka-configs.sh --alter --entity-type brokers --entity-name 1. (@platformatic/kafka 1.35
+      // sends a BROKER resource to the broker of that id, and the empty name, --entity-default, to
+      // a "broker 0" that does not exist here: the cluster default is set through Runnel's admin.)
+      await admin.incrementalAlterConfigs({
+        resources: [{ resourceType: ConfigResourceTypes.BROKER, resourceName: '1', configs: [{ name: LEADER, configOperation: IncrementalAlterConfigOperationTypes.SET, value: '2097152' }] }],
+      });
+      const [outcome] = await runnel.incrementalAlterConfigs([{ resource: { type: 'cluster', name: '' }, ops: [{ key: LEADER, op: 'set', value: '1048576' }] }]);
+      expect(outcome!.error).toBeNull();
+      expect(await runnel.describeDynamicConfigs()).toEqual([
+        { resource: { type: 'cluster', name: '' }, configs: { [LEADER]: '1048576' } },
+        { resource: { type: 'broker', name: '1' }, configs: { [LEADER]: '2097152' } },
+      ]);
+      const describe = async (broker: string) =>
+        (await admin.describeConfigs({ resources: [{ resourceType: ConfigResourceTypes.BROKER, resourceName: broker, configurationKeys: [LEADER] }], includeSynonyms: true }))[0]!.configs[0];
+      // Broker 1 has its own value (DYNAMIC_BROKER_CONFIG); broker 2 inherits the cluster default
+      // (DYNAMIC_DEFAULT_BROKER_CONFIG); both writable.
+      expect(await describe('1')).toMatchObject({ name: LEADER, value: '2097152', configSource: ConfigSources.DYNAMIC_BROKER_CONFIG, readOnly: false });
+      expect(await describe('2')).toMatchObject({ name: LEADER, value: '1048576', configSource: ConfigSources.DYNAMIC_DEFAULT_BROKER_CONFIG, readOnly: false });
+
+      const refused = await admin
+        .incrementalAlterConfigs({ resources: [{ resourceType: ConfigResourceTypes.BROKER, resourceName: '2', configs: [{ name: 'log.retention.hours', configOperation: IncrementalAlterConfigOperationTypes.SET, value: '1' }] }] })
+        .then(() => null, (error: Error & { errors?: Error[] }) => causeChain(error));
+      // INVALID_CONFIG (40): the client names the code by Kafka's text, not the broker's message.
+      expect(refused).toMatch(/IncrementalAlterConfigs.*Configuration is invalid/);
+
+      await admin.incrementalAlterConfigs({
+        resources: [{ resourceType: ConfigResourceTypes.BROKER, resourceName: '1', configs: [{ name: LEADER, configOperation: IncrementalAlterConfigOperationTypes.DELETE }] }],
+      });
+      await runnel.incrementalAlterConfigs([{ resource: { type: 'cluster', name: '' }, ops: [{ key: LEADER, op: 'delete' }] }]);
+      expect(await runnel.describeDynamicConfigs()).toEqual([]);
     } finally {
       await admin.close();
       await runnel.close();

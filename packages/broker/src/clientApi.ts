@@ -9,6 +9,7 @@ import type { LogManager } from './logManager.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { ReplicaManager } from './replicaManager.js';
 import { RequestMemoryPool } from './requestMemoryPool.js';
+import { alterDynamicConfigs, describeDynamicConfigs, type ConfigResourceType, type DynamicConfigChange } from './configAdmin.js';
 import { describePartitions, liveBrokerEndpoints, type ClusterView, type TopicAdmin, type TopicDescription } from './topicAdmin.js';
 
 /** The bytes a produce request holds while in flight: its record batches. */
@@ -72,6 +73,14 @@ export class ClientApiService {
       DecommissionBroker: (call, callback) => this.serve('decommissionBroker', call, callback, (request) => this.decommissionBroker(request)),
       DescribeReplicaProgress: (call, callback) =>
         this.serve('describeReplicaProgress', call, callback, async (request) => ({ partitions: this.topics.describeReplicaProgress(request.partitions) })),
+      IncrementalAlterConfigs: (call, callback) => this.serve('incrementalAlterConfigs', call, callback, (request) => this.incrementalAlterConfigs(request)),
+      DescribeDynamicConfigs: (call, callback) =>
+        this.serve('describeDynamicConfigs', call, callback, async (request) => ({
+          resources: describeDynamicConfigs(
+            this.cluster.image(),
+            request.resources.map((resource) => ({ type: resource.type as ConfigResourceType, name: resource.name })),
+          ).map(({ type, name, ...rest }) => ({ resource: { type, name }, ...rest })),
+        })),
       Produce: (call) => this.stream('produce', call, (request) => this.produce(request), produceRequestBytes),
       Fetch: (call) => this.stream('fetch', call, (request, signal) => this.fetch(request, signal)),
     };
@@ -213,6 +222,27 @@ export class ClientApiService {
       assignments: topic.assignments.length === 0 ? null : topic.assignments.map((assignment) => assignment.brokerIds),
     }));
     return { topics: await this.topics.createPartitions(topics, request.validateOnly) };
+  }
+
+  private async incrementalAlterConfigs(request: ClientApi.IncrementalAlterConfigsRequest__Output): Promise<ClientApi.IncrementalAlterConfigsResponse> {
+    const changes: DynamicConfigChange[] = [];
+    for (const [k, change] of request.resources.entries()) {
+      const type = change.resource?.type;
+      const bad = change.ops.find((operation) => operation.op !== 0 && operation.op !== 1);
+      const problem =
+        type !== 'broker' && type !== 'cluster' ? `resources[${k}].type must be "broker" or "cluster", got ${JSON.stringify(type ?? '')}` : bad === undefined ? null : `op ${bad.op} for '${bad.key}' is not 0 (set) or 1 (delete)`;
+      if (problem !== null) {
+        const refused = { errorCode: errorCode('INVALID_REQUEST'), errorMessage: problem };
+        return { resources: request.resources.map((resource) => ({ resource: { type: resource.resource?.type ?? '', name: resource.resource?.name ?? '' }, ...refused })) };
+      }
+      changes.push({
+        type: type as ConfigResourceType,
+        name: change.resource!.name,
+        ops: change.ops.map((operation) => ({ key: operation.key, op: operation.op === 0 ? 'set' : 'delete', value: operation.op === 0 ? operation.value : null })),
+      });
+    }
+    const results = await alterDynamicConfigs(this.topics, this.logger, changes, request.validateOnly);
+    return { resources: results.map(({ type, name, ...rest }) => ({ resource: { type, name }, ...rest })) };
   }
 
   private async deleteTopics(request: ClientApi.DeleteTopicsRequest__Output): Promise<ClientApi.DeleteTopicsResponse> {

@@ -4,6 +4,7 @@
 // and consumers for the leader's disk and network. The quota does not delay anything: once the
 // measured rate is over the limit, throttled partitions are simply left out of replica fetches
 // (the leader answers them empty; the follower does not ask for them) until it falls below.
+import { FOLLOWER_REPLICATION_THROTTLED_RATE, LEADER_REPLICATION_THROTTLED_RATE } from '@runnel/common';
 
 /** A limit that never binds (Kafka's default for the throttled rates is Long.MAX_VALUE). */
 export const UNLIMITED_RATE = Number.MAX_SAFE_INTEGER;
@@ -89,8 +90,9 @@ function checkedRate(bytesPerSecond: number): number {
   return Math.min(bytesPerSecond, UNLIMITED_RATE);
 }
 
-export const LEADER_THROTTLED_RATE = 'leader.replication.throttled.rate';
-export const FOLLOWER_THROTTLED_RATE = 'follower.replication.throttled.rate';
+// The keys are @runnel/common's: the controller validates the same ones it writes.
+export const LEADER_THROTTLED_RATE = LEADER_REPLICATION_THROTTLED_RATE;
+export const FOLLOWER_THROTTLED_RATE = FOLLOWER_REPLICATION_THROTTLED_RATE;
 
 /** The configs a throttle reads: the node's static configuration and the metadata image's dynamic configs. */
 export interface ThrottleConfigSource {

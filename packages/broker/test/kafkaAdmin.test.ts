@@ -187,11 +187,11 @@ describe('the Kafka door\'s admin APIs', () => {
     }
   });
 
-  it('describes this broker\'s configs (by id or the empty name), filtered by key; another broker\'s is refused', async () => {
+  it('describes this broker\'s configs by id, filtered by key, the cluster-wide dynamic defaults by the empty name; another broker\'s is refused', async () => {
     const response = await client.send('DescribeConfigs', 4, {
       resources: [
         { resourceType: 4, resourceName: String(THIS_BROKER), configurationKeys: ['num.partitions', 'log.retention.hours', 'delete.topic.enable'] },
-        { resourceType: 4, resourceName: '', configurationKeys: ['node.id'] },
+        { resourceType: 4, resourceName: '', configurationKeys: null },
         { resourceType: 4, resourceName: '2', configurationKeys: null },
         { resourceType: 2, resourceName: 'no-such-topic', configurationKeys: null },
         { resourceType: 8, resourceName: '1', configurationKeys: null },
@@ -203,9 +203,103 @@ describe('the Kafka door\'s admin APIs', () => {
       ['delete.topic.enable', 'true', 5, true],
       ['log.retention.hours', '24', 4, true],
     ]);
-    expect(empty!.configs.map((config) => [config.name, config.value])).toEqual([['node.id', String(THIS_BROKER)]]);
+    // No dynamic default is set yet.
+    expect(empty).toMatchObject({ errorCode: 0, configs: [] });
     expect(other).toMatchObject({ errorCode: errorCode('INVALID_REQUEST'), configs: [] });
     expect(missing!.errorCode).toBe(errorCode('UNKNOWN_TOPIC_OR_PARTITION'));
     expect(loggers!.errorCode).toBe(errorCode('INVALID_REQUEST'));
+  });
+
+  it('sets and deletes the dynamic throttled rates at IncrementalAlterConfigs 0-1, per broker and as the cluster default, and DescribeConfigs shows them with their sources', async () => {
+    const LEADER = 'leader.replication.throttled.rate';
+    const FOLLOWER = 'follower.replication.throttled.rate';
+    for (let version = 0; version <= 1; version++) {
+      const response = await client.send('IncrementalAlterConfigs', version, {
+        resources: [
+          { resourceType: 4, resourceName: '', configs: [{ name: LEADER, configOperation: 0, value: '1000' }, { name: FOLLOWER, configOperation: 0, value: '2000' }] },
+          { resourceType: 4, resourceName: String(THIS_BROKER), configs: [{ name: LEADER, configOperation: 0, value: String(500 + version) }] },
+        ],
+        validateOnly: false,
+      });
+      expect(response.responses).toEqual([
+        { errorCode: 0, errorMessage: null, resourceType: 4, resourceName: '' },
+        { errorCode: 0, errorMessage: null, resourceType: 4, resourceName: String(THIS_BROKER) },
+      ]);
+    }
+    expect(Object.fromEntries(fixture.image.config('cluster', ''))).toEqual({ [LEADER]: '1000', [FOLLOWER]: '2000' });
+    expect(Object.fromEntries(fixture.image.config('broker', String(THIS_BROKER)))).toEqual({ [LEADER]: '501' });
+
+    const described = await client.send('DescribeConfigs', 4, {
+      resources: [
+        { resourceType: 4, resourceName: String(THIS_BROKER), configurationKeys: [LEADER, FOLLOWER, 'num.partitions'] },
+        { resourceType: 4, resourceName: '', configurationKeys: null },
+      ],
+      includeSynonyms: true,
+    });
+    const [own, defaults] = described.results;
+    const leader = own!.configs.find((config) => config.name === LEADER)!;
+    expect(leader).toMatchObject({ value: '501', configSource: 2, readOnly: false });
+    expect(leader.synonyms).toEqual([
+      { name: LEADER, value: '501', source: 2 },
+      { name: LEADER, value: '1000', source: 3 },
+      { name: LEADER, value: '9007199254740991', source: 5 },
+    ]);
+    expect(own!.configs.find((config) => config.name === FOLLOWER)).toMatchObject({ value: '2000', configSource: 3, readOnly: false });
+    expect(own!.configs.find((config) => config.name === 'num.partitions')).toMatchObject({ configSource: 5, readOnly: true });
+    expect(defaults!.configs.map((config) => [config.name, config.value, config.configSource, config.readOnly]).sort()).toEqual([
+      [FOLLOWER, '2000', 3, false],
+      [LEADER, '1000', 3, false],
+    ]);
+
+    // Delete: back to the level below.
+    const deleted = await client.send('IncrementalAlterConfigs', 1, {
+      resources: [{ resourceType: 4, resourceName: String(THIS_BROKER), configs: [{ name: LEADER, configOperation: 1, value: null }] }],
+      validateOnly: false,
+    });
+    expect(deleted.responses[0]!.errorCode).toBe(0);
+    expect(fixture.image.config('broker', String(THIS_BROKER)).size).toBe(0);
+  });
+
+  it('refuses at IncrementalAlterConfigs what cannot change at runtime, topic resources, list operations, null values and repeats; validateOnly writes nothing', async () => {
+    await fixture.createTopic('fixed', 1);
+    const response = await client.send('IncrementalAlterConfigs', 1, {
+      resources: [
+        { resourceType: 4, resourceName: '', configs: [{ name: 'log.retention.hours', configOperation: 0, value: '1' }] },
+        { resourceType: 4, resourceName: '7', configs: [{ name: 'leader.replication.throttled.rate', configOperation: 0, value: '1' }] },
+        { resourceType: 2, resourceName: 'fixed', configs: [{ name: 'retention.ms', configOperation: 0, value: '1' }] },
+        { resourceType: 4, resourceName: String(THIS_BROKER), configs: [{ name: 'leader.replication.throttled.rate', configOperation: 2, value: '1' }] },
+        { resourceType: 4, resourceName: String(OTHER_BROKER), configs: [{ name: 'follower.replication.throttled.rate', configOperation: 0, value: null }] },
+        { resourceType: 8, resourceName: '1', configs: [] },
+        { resourceType: 4, resourceName: '', configs: [{ name: 'follower.replication.throttled.rate', configOperation: 0, value: '-5' }] },
+      ],
+      validateOnly: false,
+    });
+    const codes = response.responses.map((result) => [result.resourceType, result.resourceName, result.errorCode]);
+    expect(codes).toEqual([
+      [4, '', errorCode('INVALID_REQUEST')], // the empty name twice
+      [4, '7', errorCode('INVALID_REQUEST')],
+      [2, 'fixed', errorCode('INVALID_REQUEST')],
+      [4, String(THIS_BROKER), errorCode('INVALID_CONFIG')],
+      [4, String(OTHER_BROKER), errorCode('INVALID_REQUEST')],
+      [8, '1', errorCode('INVALID_REQUEST')],
+      [4, '', errorCode('INVALID_REQUEST')],
+    ]);
+    expect(response.responses[1]!.errorMessage).toBe('broker 7 is not registered in the cluster');
+    expect(response.responses[2]!.errorMessage).toMatch(/changing topic configs at runtime is not implemented/);
+    expect(response.responses[3]!.errorMessage).toMatch(/append is not allowed .*not a list/);
+    expect(response.responses[4]!.errorMessage).toMatch(/null value/);
+
+    const single = async (name: string, value: string) =>
+      (await client.send('IncrementalAlterConfigs', 0, { resources: [{ resourceType: 4, resourceName: '', configs: [{ name, configOperation: 0, value }] }], validateOnly: false })).responses[0]!;
+    expect(await single('log.retention.hours', '1')).toMatchObject({ errorCode: errorCode('INVALID_CONFIG'), errorMessage: expect.stringMatching(/'log\.retention\.hours' is a static broker config.*restart/) });
+    expect(await single('no.such.key', '1')).toMatchObject({ errorCode: errorCode('INVALID_CONFIG'), errorMessage: expect.stringContaining("unknown broker config 'no.such.key'") });
+    expect(await single('leader.replication.throttled.rate', '-5')).toMatchObject({ errorCode: errorCode('INVALID_CONFIG'), errorMessage: expect.stringContaining("invalid value '-5'") });
+
+    const dryRun = await client.send('IncrementalAlterConfigs', 1, {
+      resources: [{ resourceType: 4, resourceName: '', configs: [{ name: 'leader.replication.throttled.rate', configOperation: 0, value: '10' }] }],
+      validateOnly: true,
+    });
+    expect(dryRun.responses[0]!.errorCode).toBe(0);
+    expect(fixture.image.config('cluster', '').size).toBe(0);
   });
 });

@@ -258,6 +258,13 @@ export class KafkaDoorFixture {
         if (result.records.length > 0) await fixture.apply(result.records);
         return { errorCode: 0, errorMessage: '', controllerId: THIS_BROKER, topics: result.response.topics, metadataOffset: fixture.image.highestOffset };
       },
+      async incrementalAlterConfigs(request: { resources: Array<{ type: 'broker' | 'cluster'; name: string; ops: Array<{ key: string; op: number; value: string }> }>; validateOnly: boolean }) {
+        const logic = new ControllerLogic({ sessions: new BrokerSessions(10_000), random: new SeededRandom(1) });
+        const resources = request.resources.map((resource) => ({ ...resource, ops: resource.ops.map((operation) => ({ ...operation, op: operation.op === 0 ? ('set' as const) : ('delete' as const) })) }));
+        const result = logic.incrementalAlterConfigs(fixture.image, { resources, validateOnly: request.validateOnly });
+        if (result.records.length > 0) await fixture.apply(result.records);
+        return { errorCode: 0, errorMessage: '', controllerId: THIS_BROKER, resources: result.response.resources, metadataOffset: fixture.image.highestOffset };
+      },
       async deleteTopics(request: { names: string[] }) {
         const results = [];
         const records: MetadataRecord[] = [];

@@ -49,6 +49,8 @@ interface ReassignOptions {
   cancel?: string | boolean;
   list?: boolean;
   format: 'table' | 'json';
+  throttle?: number;
+  preserveThrottles: boolean;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -86,7 +88,7 @@ export function buildProgram(): Command {
       await runNode(options);
     });
 
-  const config = program.command('config').description('inspect a node\'s configuration');
+  const config = program.command('config').description('inspect a node\'s configuration, and set the broker configs that change at runtime');
   config
     .command('show')
     .description('the effective value of every key and where it came from (default, file, environment, --set), and the Kafka keys that have no effect, with why')
@@ -96,6 +98,38 @@ export function buildProgram(): Command {
     .action(async (options: { config?: string; set: string[]; format: 'table' | 'json' }) => {
       const { configShow } = await import('./commands/config.js');
       configShow(options);
+    });
+  const brokerOption = () => new Option('--broker <id>', 'one broker (a dynamic broker config)').argParser(integer('--broker'));
+  const clusterOption = () => new Option('--cluster', 'the default of every broker (a dynamic cluster default)');
+  config
+    .command('set')
+    .description('set dynamic broker configs (leader.replication.throttled.rate, follower.replication.throttled.rate) on one broker or as the cluster default; applied at runtime, kept in the metadata log')
+    .argument('<key=value...>', 'the keys to set')
+    .addOption(brokerOption())
+    .addOption(clusterOption())
+    .action(async (assignments: string[], options: { broker?: number; cluster?: boolean }, command: Command) => {
+      const dynamic = await import('./commands/dynamicConfig.js');
+      await dynamic.configSet(bootstrapOf(command), dynamic.resourceOf(options, 'set', true)!, assignments);
+    });
+  config
+    .command('delete')
+    .description('delete dynamic broker configs: a broker falls back to the cluster default, the cluster default to each node\'s own config')
+    .argument('<key...>', 'the keys to delete')
+    .addOption(brokerOption())
+    .addOption(clusterOption())
+    .action(async (keys: string[], options: { broker?: number; cluster?: boolean }, command: Command) => {
+      const dynamic = await import('./commands/dynamicConfig.js');
+      await dynamic.configDelete(bootstrapOf(command), dynamic.resourceOf(options, 'delete', true)!, keys);
+    });
+  config
+    .command('describe')
+    .description('the dynamic broker configs in force: of one broker (its own and the cluster defaults it inherits), the cluster defaults, or (neither) every one set')
+    .addOption(brokerOption())
+    .addOption(clusterOption())
+    .addOption(formatOption())
+    .action(async (options: { broker?: number; cluster?: boolean; format: 'table' | 'json' }, command: Command) => {
+      const dynamic = await import('./commands/dynamicConfig.js');
+      await dynamic.configDescribe(bootstrapOf(command), dynamic.resourceOf(options, 'describe', false), options.format);
     });
 
   const cluster = program.command('cluster').description('run and inspect a cluster');
@@ -185,13 +219,17 @@ export function buildProgram(): Command {
     .option('--execute <file>', 'print the current assignment (to roll back), then start the reassignment')
     .option('--verify <file>', 'complete or in progress per partition; exit 1 while any is not complete')
     .option('--cancel [file]', "cancel the file's moving partitions (every move without a file)")
-    .option('--list', 'moving partitions with adding/removing replicas and progress')
+    .option('--list', 'moving partitions with adding/removing replicas and progress, and the throttle in force')
+    .option('--throttle <bytes/s>', 'with --execute: limit the copy to replicas being added (sets the cluster-level leader and follower.replication.throttled.rate; --verify removes them once complete)', integer('--throttle', 1))
+    .option('--preserve-throttles', 'with --verify: keep the throttle after the reassignment completes', false)
     .addOption(formatOption())
     .action(async (options: ReassignOptions, command: Command) => {
       const commands = await import('./commands/partitions.js');
       const bootstrap = bootstrapOf(command);
       const chosen = (['generate', 'plan', 'execute', 'verify', 'cancel', 'list'] as const).filter((name) => options[name] !== undefined && options[name] !== false);
       if (chosen.length !== 1) throw new Error('partitions reassign: give exactly one of --generate, --plan, --execute, --verify, --cancel, --list');
+      if (options.throttle !== undefined && chosen[0] !== 'execute' && chosen[0] !== 'plan') throw new Error('--throttle goes with --execute (or --plan)');
+      if (options.preserveThrottles && chosen[0] !== 'verify') throw new Error('--preserve-throttles goes with --verify');
       switch (chosen[0]) {
         case 'generate': {
           if (options.brokers === undefined || options.topics === undefined) throw new Error('--generate needs --brokers and --topics');
@@ -200,11 +238,11 @@ export function buildProgram(): Command {
           return commands.reassignGenerate(bootstrap, options.brokers, topics, options.format);
         }
         case 'plan':
-          return commands.reassignExecute(bootstrap, options.plan!, true);
+          return commands.reassignExecute(bootstrap, options.plan!, true, options.throttle);
         case 'execute':
-          return commands.reassignExecute(bootstrap, options.execute!, false);
+          return commands.reassignExecute(bootstrap, options.execute!, false, options.throttle);
         case 'verify':
-          return commands.reassignVerify(bootstrap, options.verify!, options.format);
+          return commands.reassignVerify(bootstrap, options.verify!, options.format, options.preserveThrottles);
         case 'cancel':
           return commands.reassignCancel(bootstrap, typeof options.cancel === 'string' ? options.cancel : undefined);
         case 'list':

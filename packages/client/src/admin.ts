@@ -203,6 +203,32 @@ export interface OngoingPartitionReassignment {
   progress?: ReassignmentProgress | null;
 }
 
+/** A dynamic broker config resource: one broker (name: its id) or the cluster default (name ''). */
+export interface BrokerConfigResource {
+  type: 'broker' | 'cluster';
+  name: string;
+}
+
+/** Set a key, or delete it (the broker falls back to the cluster default, then to its own config). */
+export type BrokerConfigOperation = { key: string; op: 'set'; value: string } | { key: string; op: 'delete' };
+
+export interface BrokerConfigChange {
+  resource: BrokerConfigResource;
+  ops: BrokerConfigOperation[];
+}
+
+export interface BrokerConfigOutcome {
+  resource: BrokerConfigResource;
+  /** null: applied (or, with validateOnly, valid). */
+  error: RunnelError | null;
+}
+
+export interface DynamicBrokerConfigs {
+  resource: BrokerConfigResource;
+  /** The values set on this resource itself, by key. */
+  configs: Record<string, string>;
+}
+
 export type OffsetSpec = number | 'earliest' | 'latest';
 
 export interface ListedOffset {
@@ -565,6 +591,46 @@ export class Admin {
         }
       }),
     );
+  }
+
+  /**
+   * Sets or deletes dynamic broker configs (Kafka's IncrementalAlterConfigs on BROKER resources,
+   * KIP-226): per broker, or the cluster default every broker falls back to. Only keys a broker can
+   * change at runtime are accepted (the replication throttles). Each resource is all or nothing and
+   * has its own outcome; a request-wide failure throws. Answered once the broker asked has applied it.
+   */
+  async incrementalAlterConfigs(changes: BrokerConfigChange[], options: { validateOnly?: boolean } = {}): Promise<BrokerConfigOutcome[]> {
+    const request: ClientApi.IncrementalAlterConfigsRequest = {
+      resources: changes.map((change) => ({
+        resource: change.resource,
+        ops: change.ops.map((operation) => ({ key: operation.key, op: operation.op === 'set' ? 0 : 1, value: operation.op === 'set' ? operation.value : '' })),
+      })),
+      validateOnly: options.validateOnly === true,
+    };
+    const response = await this.withRetries(async () => {
+      const answer = await this.cluster.anyBroker((connection) => connection.unary('IncrementalAlterConfigs', request));
+      // The controller moved (or was unreachable): every resource carries the same retriable code.
+      const first = answer.resources[0];
+      if (first !== undefined && answer.resources.every((result) => result.errorCode === first.errorCode) && isRetriable(first.errorCode)) {
+        throw RunnelError.fromCode(first.errorCode, `alter configs: ${first.errorMessage}`);
+      }
+      return answer;
+    });
+    return response.resources.map((result) => {
+      const resource = { type: result.resource?.type === 'cluster' ? 'cluster' : 'broker', name: result.resource?.name ?? '' } as const;
+      return { resource, error: result.errorCode === 0 ? null : RunnelError.fromCode(result.errorCode, result.errorMessage) };
+    });
+  }
+
+  /** The dynamic values set on `resources` (every resource that has one when none is given); an unknown resource throws. */
+  async describeDynamicConfigs(resources: BrokerConfigResource[] = []): Promise<DynamicBrokerConfigs[]> {
+    const response = await this.withRetries(() => this.cluster.anyBroker((connection) => connection.unary('DescribeDynamicConfigs', { resources })));
+    const failure = response.resources.find((result) => result.errorCode !== 0);
+    if (failure !== undefined) throw RunnelError.fromCode(failure.errorCode, failure.errorMessage);
+    return response.resources.map((result) => ({
+      resource: { type: result.resource?.type === 'cluster' ? 'cluster' : 'broker', name: result.resource?.name ?? '' },
+      configs: Object.fromEntries(result.configs.map((entry) => [entry.key, entry.value])),
+    }));
   }
 
   /**

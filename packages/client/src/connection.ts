@@ -224,7 +224,9 @@ type UnaryMethod =
   | 'ListPartitionReassignments'
   | 'DescribeReplicaProgress'
   | 'RebalanceReplicas'
-  | 'DecommissionBroker';
+  | 'DecommissionBroker'
+  | 'IncrementalAlterConfigs'
+  | 'DescribeDynamicConfigs';
 
 /** The gRPC client of one broker address. */
 export class BrokerConnection {
@@ -262,6 +264,8 @@ export class BrokerConnection {
   unary(method: 'DescribeReplicaProgress', request: ClientApi.DescribeReplicaProgressRequest): Promise<ClientApi.DescribeReplicaProgressResponse__Output>;
   unary(method: 'RebalanceReplicas', request: ClientApi.RebalanceReplicasRequest): Promise<ClientApi.RebalanceReplicasResponse__Output>;
   unary(method: 'DecommissionBroker', request: ClientApi.DecommissionBrokerRequest): Promise<ClientApi.DecommissionBrokerResponse__Output>;
+  unary(method: 'IncrementalAlterConfigs', request: ClientApi.IncrementalAlterConfigsRequest): Promise<ClientApi.IncrementalAlterConfigsResponse__Output>;
+  unary(method: 'DescribeDynamicConfigs', request: ClientApi.DescribeDynamicConfigsRequest): Promise<ClientApi.DescribeDynamicConfigsResponse__Output>;
   unary(method: UnaryMethod, request: object): Promise<unknown> {
     return this.call(this.api(), method, request, this.options.requestTimeoutMs);
   }

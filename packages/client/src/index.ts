@@ -2,6 +2,7 @@ export { Admin, type NewTopic, type PartitionDescription, type TopicDescription,
   type ClusterStatus, type ClusterNodeStatus, type ClusterPartitionStatus, type MovedLeader, type UnmovedLeader, type PreferredLeaderElection,
   type ReplicaRebalance, type PlannedReplicaMove, type BrokerDecommissionOutcome } from './admin.js';
 export { type GroupListing, type GroupDescription, type GroupMemberDescription, type GroupOffset, type GroupOffsetChange } from './admin.js';
+export { type BrokerConfigResource, type BrokerConfigOperation, type BrokerConfigChange, type BrokerConfigOutcome, type DynamicBrokerConfigs } from './admin.js';
 export { type PartitionReassignmentTarget, type PartitionReassignmentOutcome, type OngoingPartitionReassignment, type ReassignmentProgress, type AddingReplicaProgress } from './admin.js';
 export { type GroupCoordinator } from './group/coordinator.js';
 export { type GroupCalls } from './connection.js';

@@ -162,6 +162,9 @@ export class FakeCluster {
       DescribeReplicaProgress: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake broker' }),
       RebalanceReplicas: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake broker' }),
       DecommissionBroker: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake broker' }),
+      // Dynamic configs are exercised against real brokers (test/integration/replication-throttle.test.ts).
+      IncrementalAlterConfigs: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake broker' }),
+      DescribeDynamicConfigs: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake broker' }),
       Produce: (call) => {
         call.on('data', (request: ClientApi.ProduceRequest__Output) => void this.produce(nodeId, call, request));
         call.on('end', () => call.end());

@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './config.js';
 export * from './brokerConfig.js';
+export * from './dynamicBrokerConfig.js';
 export * from './listeners.js';
 export * from './kafkaBrokerKeys.js';
 export * from './logger.js';

@@ -18,6 +18,7 @@ import {
   type ReassignmentPlan,
   type ReplicaMovePlan,
 } from './balancer.js';
+import { alterDynamicConfigs, type IncrementalAlterConfigsRequest, type IncrementalAlterConfigsResponse } from './dynamicConfig.js';
 import { buildPartitionChange, reassignmentTo, revertedAssignment, type Election } from './election.js';
 import { CONTROLLER_ERRORS, NO_ERROR, apiError, type ApiError } from './errors.js';
 import { MetadataImage, NO_LEADER, isMoving, originalReplicas, targetReplicas, type PartitionRef, type PartitionState } from './image.js';
@@ -1136,6 +1137,17 @@ export class ControllerLogic {
     if (rebalance.response.errorCode !== 0) return decision('waiting', rebalance.response.errorMessage, rebalance.response);
     if (rebalance.response.moves.length === 0) return decision('balanced', 'the replicas are already balanced', rebalance.response);
     return decision('started', `moving ${rebalance.response.moves.length} partition(s) for broker(s) ${[...joined].join(', ')}`, rebalance.response, rebalance.records);
+  }
+
+  /**
+   * Sets or deletes dynamic broker configs, per broker or as the cluster default (Kafka's
+   * IncrementalAlterConfigs on BROKER resources): see dynamicConfig.ts for the rules.
+   */
+  incrementalAlterConfigs(image: MetadataImage, request: IncrementalAlterConfigsRequest): ControllerResult<IncrementalAlterConfigsResponse> {
+    const work = new Work(image);
+    const { records, response } = alterDynamicConfigs(image, request);
+    work.add(records);
+    return work.result(response);
   }
 }
 

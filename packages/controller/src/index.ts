@@ -12,3 +12,4 @@ export * from './balancer.js';
 export * from './sessions.js';
 export * from './topicConfig.js';
 export * from './controllerLogic.js';
+export * from './dynamicConfig.js';

@@ -15,6 +15,7 @@ import { FETCH_REQUEST, FETCH_RESPONSE } from './messages/fetch.js';
 import { FIND_COORDINATOR_REQUEST, FIND_COORDINATOR_RESPONSE } from './messages/findCoordinator.js';
 import { REQUEST_HEADER, RESPONSE_HEADER } from './messages/headers.js';
 import { HEARTBEAT_REQUEST, HEARTBEAT_RESPONSE } from './messages/heartbeat.js';
+import { INCREMENTAL_ALTER_CONFIGS_REQUEST, INCREMENTAL_ALTER_CONFIGS_RESPONSE } from './messages/incrementalAlterConfigs.js';
 import { JOIN_GROUP_REQUEST, JOIN_GROUP_RESPONSE } from './messages/joinGroup.js';
 import { LEAVE_GROUP_REQUEST, LEAVE_GROUP_RESPONSE } from './messages/leaveGroup.js';
 import { LIST_GROUPS_REQUEST, LIST_GROUPS_RESPONSE } from './messages/listGroups.js';
@@ -61,6 +62,7 @@ export const KAFKA_APIS = {
   CreatePartitions: { apiKey: 37, request: CREATE_PARTITIONS_REQUEST, response: CREATE_PARTITIONS_RESPONSE },
   DeleteGroups: { apiKey: 42, request: DELETE_GROUPS_REQUEST, response: DELETE_GROUPS_RESPONSE },
   ElectLeaders: { apiKey: 43, request: ELECT_LEADERS_REQUEST, response: ELECT_LEADERS_RESPONSE },
+  IncrementalAlterConfigs: { apiKey: 44, request: INCREMENTAL_ALTER_CONFIGS_REQUEST, response: INCREMENTAL_ALTER_CONFIGS_RESPONSE },
   AlterPartitionReassignments: { apiKey: 45, request: ALTER_PARTITION_REASSIGNMENTS_REQUEST, response: ALTER_PARTITION_REASSIGNMENTS_RESPONSE },
   ListPartitionReassignments: { apiKey: 46, request: LIST_PARTITION_REASSIGNMENTS_REQUEST, response: LIST_PARTITION_REASSIGNMENTS_RESPONSE },
   DescribeCluster: { apiKey: 60, request: DESCRIBE_CLUSTER_REQUEST, response: DESCRIBE_CLUSTER_RESPONSE },

@@ -12,6 +12,7 @@ export * from './messages/createTopics.js';
 export * from './messages/deleteGroups.js';
 export * from './messages/electLeaders.js';
 export * from './messages/partitionReassignments.js';
+export * from './messages/incrementalAlterConfigs.js';
 export * from './messages/deleteTopics.js';
 export * from './messages/describeCluster.js';
 export * from './messages/describeConfigs.js';

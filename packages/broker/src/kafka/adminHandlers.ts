@@ -1,11 +1,12 @@
-// CreateTopics, DeleteTopics, CreatePartitions and DescribeConfigs: admin requests a Kafka client
-// may send to any broker. Topic changes go through TopicAdmin to the active controller (the gRPC
-// door's path); configs are described from the broker's config and the topics' overrides in the
-// metadata image.
-import { TOPIC_CONFIG, errorCode, type ConfigDescription } from '@runnel/common';
+// CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs and IncrementalAlterConfigs: admin
+// requests a Kafka client may send to any broker. Topic and dynamic config changes go through
+// TopicAdmin and configAdmin to the active controller (the gRPC door's path); configs are described
+// from the broker's config and the topic overrides and dynamic broker configs in the metadata image.
+import { DYNAMIC_BROKER_CONFIG_KEYS, TOPIC_CONFIG, dynamicBrokerKeyError, errorCode, type ConfigDescription } from '@runnel/common';
 import type { MetadataImage } from '@runnel/controller';
+import { alterDynamicConfigs, type DynamicConfigChange } from '../configAdmin.js';
 import type { TopicToCreate } from '../topicAdmin.js';
-import type { KafkaDoorBroker, KafkaHandlers } from './kafkaRequestHandler.js';
+import type { KafkaDoorBroker, KafkaHandlers, KafkaRequestOf } from './kafkaRequestHandler.js';
 import { ZERO_UUID, topicIdToUuid, uuidToTopicId } from './topicIds.js';
 
 /** DescribeConfigs resource types. */
@@ -14,6 +15,8 @@ const RESOURCE_BROKER = 4;
 
 /** Kafka's ConfigSource: where a value comes from. */
 const SOURCE_TOPIC_CONFIG = 1;
+const SOURCE_DYNAMIC_BROKER_CONFIG = 2;
+const SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG = 3;
 const SOURCE_STATIC_BROKER_CONFIG = 4;
 const SOURCE_DEFAULT_CONFIG = 5;
 
@@ -44,19 +47,71 @@ export function describeTopicConfigs(broker: KafkaDoorBroker, overrides: Readonl
   });
 }
 
-function describeBrokerConfigs(broker: KafkaDoorBroker): DescribedConfig[] {
-  // Static: Runnel has no dynamic broker configs (no AlterConfigs), so they are read-only here.
+/**
+ * This broker's configs: each key's static value (the node's config or the default), except the
+ * dynamic keys, which a broker-level value (source 2) or the cluster default (3) in the metadata
+ * overrides, with the levels below as synonyms. Only the dynamic keys are writable (readOnly false).
+ */
+function describeBrokerConfigs(broker: KafkaDoorBroker, image: MetadataImage): DescribedConfig[] {
+  const perBroker = image.config('broker', String(broker.nodeId));
+  const clusterDefault = image.config('cluster', '');
   return broker.config.describe().map((entry) => {
-    const source = entry.isDefault ? SOURCE_DEFAULT_CONFIG : SOURCE_STATIC_BROKER_CONFIG;
-    return { name: entry.name, value: entry.value, source, readOnly: true, type: entry.type, doc: entry.doc, synonyms: [{ name: entry.name, value: entry.value, source }] };
+    const staticSource = entry.isDefault ? SOURCE_DEFAULT_CONFIG : SOURCE_STATIC_BROKER_CONFIG;
+    const dynamic = DYNAMIC_BROKER_CONFIG_KEYS.includes(entry.name);
+    const synonyms = [
+      ...(dynamic && perBroker.has(entry.name) ? [{ name: entry.name, value: perBroker.get(entry.name)!, source: SOURCE_DYNAMIC_BROKER_CONFIG }] : []),
+      ...(dynamic && clusterDefault.has(entry.name) ? [{ name: entry.name, value: clusterDefault.get(entry.name)!, source: SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG }] : []),
+      { name: entry.name, value: entry.value, source: staticSource },
+    ];
+    return { name: entry.name, value: synonyms[0]!.value, source: synonyms[0]!.source, readOnly: !dynamic, type: entry.type, doc: entry.doc, synonyms };
   });
+}
+
+/** The cluster-wide dynamic defaults (Kafka's BROKER resource with the empty name): only the keys set. */
+function describeDynamicDefaults(broker: KafkaDoorBroker, image: MetadataImage): DescribedConfig[] {
+  const described = new Map(broker.config.describe().map((entry) => [entry.name, entry]));
+  return [...image.config('cluster', '')].map(([name, value]) => {
+    const entry = described.get(name);
+    const source = SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG;
+    return { name, value, source, readOnly: false, type: entry?.type ?? 'long', doc: entry?.doc ?? '', synonyms: [{ name, value, source }] };
+  });
+}
+
+/** Kafka's AlterConfigOp.OpType ids. */
+const OP_SET = 0;
+const OP_DELETE = 1;
+const OP_APPEND = 2;
+const OP_SUBTRACT = 3;
+
+type AlterResource = KafkaRequestOf<'IncrementalAlterConfigs'>['body']['resources'][number];
+
+/**
+ * What the broker refuses before asking the controller (Kafka's ConfigAdminManager.preprocess):
+ * unsupported resource types, null values to set, unknown operations and list operations on keys
+ * that are not lists. null: forward it.
+ */
+function alterRefusal(resource: AlterResource): { name: 'INVALID_REQUEST' | 'INVALID_CONFIG'; message: string } | null {
+  if (resource.resourceType === RESOURCE_TOPIC) {
+    return { name: 'INVALID_REQUEST', message: `topic '${resource.resourceName}': changing topic configs at runtime is not implemented; give them when the topic is created (CreateTopics configs)` };
+  }
+  if (resource.resourceType !== RESOURCE_BROKER) return { name: 'INVALID_REQUEST', message: `resource type ${resource.resourceType} is not supported (4: broker)` };
+  for (const config of resource.configs) {
+    if (config.configOperation === OP_APPEND || config.configOperation === OP_SUBTRACT) {
+      const verb = config.configOperation === OP_APPEND ? 'append' : 'subtract';
+      const keyError = dynamicBrokerKeyError(config.name);
+      return { name: 'INVALID_CONFIG', message: keyError ?? `config value ${verb} is not allowed for config key '${config.name}': it is not a list` };
+    }
+    if (config.configOperation !== OP_SET && config.configOperation !== OP_DELETE) return { name: 'INVALID_REQUEST', message: `unknown operation type ${config.configOperation} for '${config.name}'` };
+    if (config.configOperation === OP_SET && config.value === null) return { name: 'INVALID_REQUEST', message: `null value not supported for: ${config.name}` };
+  }
+  return null;
 }
 
 function topicNameOf(image: MetadataImage, topic: { name: string | null; topicId: string }): string | undefined {
   return topic.name ?? image.topicById(uuidToTopicId(topic.topicId))?.name;
 }
 
-export function adminHandlers(broker: KafkaDoorBroker): Pick<KafkaHandlers, 'CreateTopics' | 'DeleteTopics' | 'CreatePartitions' | 'DescribeConfigs'> {
+export function adminHandlers(broker: KafkaDoorBroker): Pick<KafkaHandlers, 'CreateTopics' | 'DeleteTopics' | 'CreatePartitions' | 'DescribeConfigs' | 'IncrementalAlterConfigs'> {
   const topics = broker.topics;
   const image = () => topics.cluster.image();
   return {
@@ -159,11 +214,11 @@ export function adminHandlers(broker: KafkaDoorBroker): Pick<KafkaHandlers, 'Cre
             if (current.topic(resource.resourceName) === undefined) return failed('UNKNOWN_TOPIC_OR_PARTITION', `topic '${resource.resourceName}' does not exist`);
             described = describeTopicConfigs(broker, current.topicConfigs(resource.resourceName));
           } else if (resource.resourceType === RESOURCE_BROKER) {
-            // As a Kafka broker: its own configs, by its id or the empty name.
-            if (resource.resourceName !== '' && resource.resourceName !== String(broker.nodeId)) {
-              return failed('INVALID_REQUEST', `this is broker ${broker.nodeId}; ask broker ${resource.resourceName} for its configs`);
-            }
-            described = describeBrokerConfigs(broker);
+            // As a Kafka broker: its own configs by its id; the empty name is the cluster-wide
+            // dynamic defaults (kafka-configs.sh --entity-default).
+            if (resource.resourceName === '') described = describeDynamicDefaults(broker, current);
+            else if (resource.resourceName !== String(broker.nodeId)) return failed('INVALID_REQUEST', `this is broker ${broker.nodeId}; ask broker ${resource.resourceName} for its configs`);
+            else described = describeBrokerConfigs(broker, current);
           } else {
             return failed('INVALID_REQUEST', `resource type ${resource.resourceType} is not supported (2: topic, 4: broker)`);
           }
@@ -186,6 +241,33 @@ export function adminHandlers(broker: KafkaDoorBroker): Pick<KafkaHandlers, 'Cre
                 ...(apiVersion >= 3 ? { configType: CONFIG_TYPES[config.type], documentation: body.includeDocumentation ? config.doc : null } : {}),
               })),
           };
+        }),
+      };
+    },
+
+    IncrementalAlterConfigs: async ({ body }) => {
+      const counts = new Map<string, number>();
+      const key = (resource: AlterResource) => `${resource.resourceType}:${resource.resourceName}`;
+      for (const resource of body.resources) counts.set(key(resource), (counts.get(key(resource)) ?? 0) + 1);
+      const refusals = new Map<AlterResource, { errorCode: number; errorMessage: string }>();
+      const forwarded: AlterResource[] = [];
+      for (const resource of body.resources) {
+        const refusal = counts.get(key(resource))! > 1 ? { name: 'INVALID_REQUEST' as const, message: 'each resource must appear at most once' } : alterRefusal(resource);
+        if (refusal !== null) refusals.set(resource, { errorCode: errorCode(refusal.name), errorMessage: refusal.message });
+        else forwarded.push(resource);
+      }
+      // BROKER with the empty name is Kafka's cluster-wide default: our 'cluster' resource.
+      const changes: DynamicConfigChange[] = forwarded.map((resource) => ({
+        type: resource.resourceName === '' ? 'cluster' : 'broker',
+        name: resource.resourceName,
+        ops: resource.configs.map((config) => ({ key: config.name, op: config.configOperation === OP_SET ? 'set' : 'delete', value: config.value })),
+      }));
+      const results = changes.length === 0 ? [] : await alterDynamicConfigs(topics, broker.logger, changes, body.validateOnly);
+      return {
+        throttleTimeMs: 0,
+        responses: body.resources.map((resource) => {
+          const outcome = refusals.get(resource) ?? results[forwarded.indexOf(resource)] ?? { errorCode: errorCode('UNKNOWN_SERVER_ERROR'), errorMessage: 'the controller gave no result for this resource' };
+          return { errorCode: outcome.errorCode, errorMessage: outcome.errorCode === 0 ? null : outcome.errorMessage, resourceType: resource.resourceType, resourceName: resource.resourceName };
         }),
       };
     },

@@ -2,7 +2,8 @@
 // reassignment. Files use Kafka's reassignment JSON:
 //   {"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[2,3,4]}]}
 import { readFileSync } from 'node:fs';
-import { Admin, type OngoingPartitionReassignment } from '@runnel/client';
+import { Admin, type BrokerConfigResource, type OngoingPartitionReassignment } from '@runnel/client';
+import { FOLLOWER_REPLICATION_THROTTLED_RATE, LEADER_REPLICATION_THROTTLED_RATE } from '@runnel/common';
 import { MetadataImage, planReassignment, type MetadataRecord } from '@runnel/controller';
 import { printJson, printLine, renderTable, type OutputFormat } from '../output.js';
 
@@ -113,8 +114,43 @@ export async function reassignGenerate(bootstrap: string, brokers: number[], top
   });
 }
 
-/** --plan (dryRun) and --execute: prints the current assignment, then (unless dry) submits the file. */
-export async function reassignExecute(bootstrap: string, path: string, dryRun: boolean): Promise<void> {
+const THROTTLE_KEYS = [LEADER_REPLICATION_THROTTLED_RATE, FOLLOWER_REPLICATION_THROTTLED_RATE] as const;
+const CLUSTER: BrokerConfigResource = { type: 'cluster', name: '' };
+
+/** Sets the cluster-level leader and follower throttled rates (every broker's default). */
+async function setThrottle(admin: Admin, bytesPerSecond: number): Promise<void> {
+  const [outcome] = await admin.incrementalAlterConfigs([{ resource: CLUSTER, ops: THROTTLE_KEYS.map((key) => ({ key, op: 'set' as const, value: String(bytesPerSecond) })) }]);
+  if (outcome?.error !== null) throw outcome?.error ?? new Error('the broker gave no result for the throttle');
+}
+
+/** Deletes the cluster-level throttled rates; true when there were any. */
+async function clearThrottle(admin: Admin): Promise<boolean> {
+  const [current] = await admin.describeDynamicConfigs([CLUSTER]);
+  if (!THROTTLE_KEYS.some((key) => current?.configs[key] !== undefined)) return false;
+  const [outcome] = await admin.incrementalAlterConfigs([{ resource: CLUSTER, ops: THROTTLE_KEYS.map((key) => ({ key, op: 'delete' as const })) }]);
+  if (outcome?.error !== null) throw outcome?.error ?? new Error('the broker gave no result for the throttle');
+  return true;
+}
+
+/** The throttled rates set dynamically (cluster default, then per broker), for --list. */
+async function throttlesInForce(admin: Admin): Promise<Array<{ resource: string; leaderBytesPerSecond: number | null; followerBytesPerSecond: number | null }>> {
+  const described = await admin.describeDynamicConfigs();
+  const rate = (value: string | undefined): number | null => (value === undefined ? null : Number(value));
+  return described
+    .filter((entry) => THROTTLE_KEYS.some((key) => entry.configs[key] !== undefined))
+    .map((entry) => ({
+      resource: entry.resource.type === 'cluster' ? 'cluster' : `broker ${entry.resource.name}`,
+      leaderBytesPerSecond: rate(entry.configs[LEADER_REPLICATION_THROTTLED_RATE]),
+      followerBytesPerSecond: rate(entry.configs[FOLLOWER_REPLICATION_THROTTLED_RATE]),
+    }));
+}
+
+/**
+ * --plan (dryRun) and --execute: prints the current assignment, then (unless dry) submits the file.
+ * With `throttleBytesPerSecond`, the cluster-level leader and follower throttled rates are set
+ * first (as Kafka's tool sets them on the brokers involved): they bind replicas being added only.
+ */
+export async function reassignExecute(bootstrap: string, path: string, dryRun: boolean, throttleBytesPerSecond?: number): Promise<void> {
   const file = readReassignmentFile(path);
   await withAdmin(bootstrap, async (admin) => {
     const current = await currentAssignment(admin, file.partitions);
@@ -133,7 +169,14 @@ export async function reassignExecute(bootstrap: string, path: string, dryRun: b
         const from = current.partitions[index]!.replicas;
         printLine(`  ${entry.topic}-${entry.partition}: [${from.join(',')}] -> [${entry.replicas.join(',')}]`);
       }
+      if (throttleBytesPerSecond !== undefined) printLine(`Would throttle the copy to ${throttleBytesPerSecond} B/s (cluster-level ${THROTTLE_KEYS.join(' and ')}).`);
       return;
+    }
+    // Before the move starts, so that its first fetches are already held to the rate.
+    if (throttleBytesPerSecond !== undefined) {
+      await setThrottle(admin, throttleBytesPerSecond);
+      printLine('Warning: run --verify until the reassignment completes: it removes the throttle.');
+      printLine(`The inter-broker throttle limit was set to ${throttleBytesPerSecond} B/s (cluster-level ${THROTTLE_KEYS.join(' and ')}).`);
     }
     const errors = submitErrors(await admin.alterPartitionReassignments(file.partitions));
     if (errors.length > 0) throw new Error(`reassignment refused for ${errors.join('; ')}`);
@@ -141,8 +184,12 @@ export async function reassignExecute(bootstrap: string, path: string, dryRun: b
   });
 }
 
-/** --verify: each partition of the file is complete (replicas = target, not moving) or not; exit 1 while any is not. */
-export async function reassignVerify(bootstrap: string, path: string, format: OutputFormat): Promise<void> {
+/**
+ * --verify: each partition of the file is complete (replicas = target, not moving) or not; exit 1
+ * while any is not. Once all are complete, the cluster-level throttled rates are removed (as
+ * Kafka's tool clears the throttles it set), unless `preserveThrottles`.
+ */
+export async function reassignVerify(bootstrap: string, path: string, format: OutputFormat, preserveThrottles = false): Promise<void> {
   const file = readReassignmentFile(path);
   await withAdmin(bootstrap, async (admin) => {
     const moving = await admin.listPartitionReassignments(file.partitions.map(({ topic, partition }) => ({ topic, partition })));
@@ -153,9 +200,14 @@ export async function reassignVerify(bootstrap: string, path: string, format: Ou
       const state = inProgress ? 'in progress' : replicas.join(',') === entry.replicas.join(',') ? 'complete' : 'not started or cancelled';
       return { topic: entry.topic, partition: entry.partition, target: entry.replicas, replicas, state };
     });
-    if (format === 'json') printJson({ partitions: rows });
-    else printLine(renderTable(['TOPIC', 'PARTITION', 'TARGET', 'REPLICAS', 'STATE'], rows.map((row) => [row.topic, row.partition, row.target.join(','), row.replicas.join(','), row.state])));
-    if (rows.some((row) => row.state !== 'complete')) process.exitCode = 1;
+    const complete = rows.every((row) => row.state === 'complete');
+    const throttleCleared = complete && !preserveThrottles ? await clearThrottle(admin) : false;
+    if (format === 'json') printJson({ partitions: rows, throttleCleared });
+    else {
+      printLine(renderTable(['TOPIC', 'PARTITION', 'TARGET', 'REPLICAS', 'STATE'], rows.map((row) => [row.topic, row.partition, row.target.join(','), row.replicas.join(','), row.state])));
+      if (throttleCleared) printLine(`Clearing the cluster-level replication throttle (${THROTTLE_KEYS.join(', ')}).`);
+    }
+    if (!complete) process.exitCode = 1;
   });
 }
 
@@ -191,10 +243,17 @@ function progressBar(entry: OngoingPartitionReassignment): string {
 export async function reassignList(bootstrap: string, format: OutputFormat): Promise<void> {
   await withAdmin(bootstrap, async (admin) => {
     const moving = await admin.listPartitionReassignments(undefined, { progress: true });
+    const throttles = await throttlesInForce(admin);
     if (format === 'json') {
-      printJson({ reassignments: moving });
+      printJson({ reassignments: moving, throttles });
       return;
     }
+    const rate = (value: number | null): string => (value === null ? 'not set' : `${value} B/s`);
+    printLine(
+      throttles.length === 0
+        ? 'Replication throttle: none (moves copy at full speed).'
+        : `Replication throttle: ${throttles.map((entry) => `${entry.resource}: leader ${rate(entry.leaderBytesPerSecond)}, follower ${rate(entry.followerBytesPerSecond)}`).join('; ')}`,
+    );
     if (moving.length === 0) {
       printLine('No reassignment in progress.');
       return;

@@ -94,6 +94,19 @@ function object<T extends object>(value: T | null | undefined, what: string): T 
   return value;
 }
 
+function configResourceType(value: unknown, what: string): 'broker' | 'cluster' {
+  if (value !== 'broker' && value !== 'cluster') throw new InvalidRequestError(`${what} must be "broker" or "cluster", got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** Kafka's OpType numbers: 0 set, 1 delete; 2 append and 3 subtract apply to list configs, and no dynamic key is a list. */
+function configOperation(value: unknown, what: string): 'set' | 'delete' {
+  if (value === 0) return 'set';
+  if (value === 1) return 'delete';
+  if (value === 2 || value === 3) throw new InvalidRequestError(`${what}: ${value === 2 ? 'append' : 'subtract'} applies to list configs, and no dynamic broker config is a list`);
+  throw new InvalidRequestError(`${what} must be 0 (set) or 1 (delete), got ${String(value)}`);
+}
+
 export interface ControllerServiceOptions {
   /** How many recent records a FetchMetadata can be resumed from without a snapshot (default 10000). */
   readonly replayRecords?: number;
@@ -408,6 +421,22 @@ export class ControllerService {
             moves: response.moves.map((result) => ({ ...result })),
             unplaceable: response.unplaceable.map((ref) => ({ topic: ref.topic, partition: ref.partition })),
           };
+        });
+      },
+      IncrementalAlterConfigs: (call, callback) => {
+        this.unary(callback, async () => {
+          const request = object(call.request, 'request');
+          const resources = list(request.resources, 'resources').map((resource, k) => ({
+            type: configResourceType(resource.type, `resources[${k}].type`),
+            name: text(resource.name, `resources[${k}].name`),
+            ops: list(resource.ops, `resources[${k}].ops`).map((operation, j) => ({
+              key: text(operation.key, `resources[${k}].ops[${j}].key`, { nonEmpty: true }),
+              op: configOperation(operation.op, `resources[${k}].ops[${j}].op`),
+              value: text(operation.value, `resources[${k}].ops[${j}].value`),
+            })),
+          }));
+          const response = await this.controller.incrementalAlterConfigs({ resources, validateOnly: request.validateOnly === true });
+          return { ...this.ok(), metadataOffset: response.metadataOffset, resources: response.resources.map((result) => ({ ...result })) };
         });
       },
       FetchMetadata: (call) => this.fetchMetadata(call),
@@ -730,6 +759,13 @@ export class ControllerClient {
   listPartitionReassignments(request: Pb.ControllerListReassignmentsRequest): Promise<Pb.ControllerListReassignmentsResponse__Output> {
     return this.call(
       (client) => client.listPartitionReassignments.bind(client) as Unary<Pb.ControllerListReassignmentsRequest, Pb.ControllerListReassignmentsResponse__Output>,
+      request,
+    );
+  }
+
+  incrementalAlterConfigs(request: Pb.ControllerIncrementalAlterConfigsRequest): Promise<Pb.ControllerIncrementalAlterConfigsResponse__Output> {
+    return this.call(
+      (client) => client.incrementalAlterConfigs.bind(client) as Unary<Pb.ControllerIncrementalAlterConfigsRequest, Pb.ControllerIncrementalAlterConfigsResponse__Output>,
       request,
     );
   }

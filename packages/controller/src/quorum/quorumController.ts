@@ -40,6 +40,7 @@ import {
   type RegisterBrokerRequest,
   type RegisterBrokerResponse,
 } from '../controllerLogic.js';
+import type { IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse } from '../dynamicConfig.js';
 import { CONTROLLER_ERRORS } from '../errors.js';
 import type { MetadataImage } from '../image.js';
 import { SeededRandom, type Random } from '../random.js';
@@ -282,6 +283,11 @@ export class QuorumController {
 
   async createTopics(request: CreateTopicsRequest): Promise<{ readonly topics: readonly CreateTopicResult[] } & MetadataOffset> {
     return withOffset(await this.decide((logic, image) => logic.createTopics(image, request)));
+  }
+
+  /** Sets or deletes dynamic broker configs (per broker or the cluster default). */
+  async incrementalAlterConfigs(request: IncrementalAlterConfigsRequest): Promise<IncrementalAlterConfigsResponse & MetadataOffset> {
+    return withOffset(await this.decide((logic, image) => logic.incrementalAlterConfigs(image, request)));
   }
 
   async createPartitions(request: CreatePartitionsRequest): Promise<{ readonly topics: readonly CreatePartitionsResult[] } & MetadataOffset> {
