@@ -138,6 +138,15 @@ describe('partition reassignment on a real cluster', () => {
     const cancelTarget = [...before.replicas.slice(0, 2), 4];
     expect((await admin.alterPartitionReassignments([{ topic: 'cancelled', partition: 0, replicas: cancelTarget }]))[0]!.error).toBeNull();
     expect(await admin.listPartitionReassignments([{ topic: 'cancelled', partition: 0 }])).toHaveLength(1);
+    // While it moves, the CLI starts another reassignment only when told to (Kafka's --additional).
+    const otherFile = join(fixture.dir, 'other.json');
+    writeFileSync(otherFile, JSON.stringify({ version: 1, partitions: [{ topic: 'moving', partition: 0, replicas: target }] }));
+    const execute = (...extra: string[]) => runCli(['--bootstrap', bootstrap().join(','), 'partitions', 'reassign', '--execute', otherFile, ...extra]);
+    const refused = await execute();
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr.trim()).toMatch(/^runnel: cannot execute: 1 partition\(s\) are still moving \(cancelled-0\); .* --additional/);
+    const additional = await execute('--additional');
+    expect(additional.code, additional.stderr).toBe(0);
     expect((await admin.alterPartitionReassignments([{ topic: 'cancelled', partition: 0, replicas: null }]))[0]!.error).toBeNull();
     cluster.node(4).resume();
     const reverted = (await admin.describeTopics(['cancelled']))[0]!.partitions[0]!;

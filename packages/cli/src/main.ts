@@ -51,6 +51,7 @@ interface ReassignOptions {
   format: 'table' | 'json';
   throttle?: number;
   preserveThrottles: boolean;
+  additional: boolean;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -222,6 +223,7 @@ export function buildProgram(): Command {
     .option('--list', 'moving partitions with adding/removing replicas and progress, and the throttle in force')
     .option('--throttle <bytes/s>', 'with --execute: limit the copy to replicas being added (sets the cluster-level leader and follower.replication.throttled.rate; --verify removes them once complete)', integer('--throttle', 1))
     .option('--preserve-throttles', 'with --verify: keep the throttle after the reassignment completes', false)
+    .option('--additional', 'with --execute: start it although other partitions are still moving', false)
     .addOption(formatOption())
     .action(async (options: ReassignOptions, command: Command) => {
       const commands = await import('./commands/partitions.js');
@@ -230,6 +232,7 @@ export function buildProgram(): Command {
       if (chosen.length !== 1) throw new Error('partitions reassign: give exactly one of --generate, --plan, --execute, --verify, --cancel, --list');
       if (options.throttle !== undefined && chosen[0] !== 'execute' && chosen[0] !== 'plan') throw new Error('--throttle goes with --execute (or --plan)');
       if (options.preserveThrottles && chosen[0] !== 'verify') throw new Error('--preserve-throttles goes with --verify');
+      if (options.additional && chosen[0] !== 'execute') throw new Error('--additional goes with --execute');
       switch (chosen[0]) {
         case 'generate': {
           if (options.brokers === undefined || options.topics === undefined) throw new Error('--generate needs --brokers and --topics');
@@ -240,7 +243,7 @@ export function buildProgram(): Command {
         case 'plan':
           return commands.reassignExecute(bootstrap, options.plan!, true, options.throttle);
         case 'execute':
-          return commands.reassignExecute(bootstrap, options.execute!, false, options.throttle);
+          return commands.reassignExecute(bootstrap, options.execute!, false, options.throttle, options.additional);
         case 'verify':
           return commands.reassignVerify(bootstrap, options.verify!, options.format, options.preserveThrottles);
         case 'cancel':

@@ -150,7 +150,7 @@ async function throttlesInForce(admin: Admin): Promise<Array<{ resource: string;
  * With `throttleBytesPerSecond`, the cluster-level leader and follower throttled rates are set
  * first (as Kafka's tool sets them on the brokers involved): they bind replicas being added only.
  */
-export async function reassignExecute(bootstrap: string, path: string, dryRun: boolean, throttleBytesPerSecond?: number): Promise<void> {
+export async function reassignExecute(bootstrap: string, path: string, dryRun: boolean, throttleBytesPerSecond?: number, additional = false): Promise<void> {
   const file = readReassignmentFile(path);
   await withAdmin(bootstrap, async (admin) => {
     const current = await currentAssignment(admin, file.partitions);
@@ -171,6 +171,17 @@ export async function reassignExecute(bootstrap: string, path: string, dryRun: b
       }
       if (throttleBytesPerSecond !== undefined) printLine(`Would throttle the copy to ${throttleBytesPerSecond} B/s (cluster-level ${THROTTLE_KEYS.join(' and ')}).`);
       return;
+    }
+    // As Kafka's tool: a second reassignment beside one still running is asked for explicitly
+    // (its --verify and --throttle bookkeeping would otherwise mix with the first one's).
+    if (!additional) {
+      const moving = await admin.listPartitionReassignments();
+      if (moving.length > 0) {
+        const names = moving.slice(0, 5).map((entry) => `${entry.topic}-${entry.partition}`).join(', ');
+        throw new Error(
+          `cannot execute: ${moving.length} partition(s) are still moving (${names}${moving.length > 5 ? ', ...' : ''}); wait for them (--verify, --list), cancel them (--cancel), or give --additional to start this one beside them`,
+        );
+      }
     }
     // Before the move starts, so that its first fetches are already held to the rate.
     if (throttleBytesPerSecond !== undefined) {
