@@ -68,6 +68,9 @@ export interface PartitionDescription {
   readonly partitionEpoch: number;
   readonly replicas: number[];
   readonly isr: number[];
+  /** While a move runs: the replicas it adds and removes (empty otherwise). */
+  readonly addingReplicas: number[];
+  readonly removingReplicas: number[];
   readonly offlineReplicas: number[];
   /** The topic's min.insync.replicas (its override, else this broker's default). */
   readonly minInsyncReplicas: number;
@@ -152,6 +155,8 @@ export function describePartitions(image: MetadataImage, logs: LogManager, topic
       partitionEpoch: state.partitionEpoch,
       replicas: [...state.replicas],
       isr: [...state.isr],
+      addingReplicas: [...state.addingReplicas],
+      removingReplicas: [...state.removingReplicas],
       offlineReplicas: image.offlineBrokersOf(state.topicId, state.partition),
       logStartOffset: local?.isLeader === true ? local.log.logStartOffset : -1,
       // A new leader's watermark may still be below what the previous leader answered (KIP-207).

@@ -57,6 +57,9 @@ export interface ClusterPartitionStatus {
   partitionEpoch: number;
   replicas: number[];
   isr: number[];
+  /** While a reassignment moves the partition: the replicas it adds and removes (empty otherwise). */
+  addingReplicas: number[];
+  removingReplicas: number[];
   /** Replicas whose broker reported them offline (their log failed there); not leaders, not in the ISR. */
   offlineReplicas: number[];
   /** The topic's min.insync.replicas (0 from a broker too old to say). */
@@ -896,6 +899,8 @@ export function clusterStatusOf(response: ClientApi.DescribeClusterResponse__Out
             replicas: [...partition.replicas],
             minInsyncReplicas: partition.minInsyncReplicas,
             isr: [...partition.isr],
+            addingReplicas: [...partition.addingReplicas],
+            removingReplicas: [...partition.removingReplicas],
             offlineReplicas: [...partition.offlineReplicas],
           }))
           .sort((a, b) => a.partition - b.partition),

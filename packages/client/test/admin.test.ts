@@ -112,9 +112,9 @@ describe('Admin against a fake broker', () => {
     ]);
     expect(status.topics.map((topic) => topic.name)).toEqual(['alpha', 'zeta']);
     expect(status.topics[0]!.partitions).toEqual([
-      { partition: 0, leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: [1], isr: [1], offlineReplicas: [], minInsyncReplicas: 0 },
-      { partition: 1, leader: 2, leaderEpoch: 1, partitionEpoch: 2, replicas: [2], isr: [2], offlineReplicas: [], minInsyncReplicas: 0 },
-      { partition: 2, leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: [1], isr: [1], offlineReplicas: [], minInsyncReplicas: 0 },
+      { partition: 0, leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: [1], isr: [1], addingReplicas: [], removingReplicas: [], offlineReplicas: [], minInsyncReplicas: 0 },
+      { partition: 1, leader: 2, leaderEpoch: 1, partitionEpoch: 2, replicas: [2], isr: [2], addingReplicas: [], removingReplicas: [], offlineReplicas: [], minInsyncReplicas: 0 },
+      { partition: 2, leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: [1], isr: [1], addingReplicas: [], removingReplicas: [], offlineReplicas: [], minInsyncReplicas: 0 },
     ]);
   });
 

@@ -6,10 +6,17 @@ import { withAdmin } from './topic.js';
 
 /**
  * An offline partition has no leader; an under-replicated one has fewer in-sync replicas than
- * replicas; one with a replica offline has a broker whose log failed for it.
+ * replicas (while it moves, than the replicas it had: those being added do not count, as in
+ * Kafka); one with a replica offline has a broker whose log failed for it.
  */
-export function partitionHealth(partition: ClusterPartitionStatus): { underReplicated: boolean; offline: boolean; replicaOffline: boolean } {
-  return { underReplicated: partition.isr.length < partition.replicas.length, offline: partition.leader < 0, replicaOffline: partition.offlineReplicas.length > 0 };
+export function partitionHealth(partition: ClusterPartitionStatus): { underReplicated: boolean; offline: boolean; replicaOffline: boolean; moving: boolean } {
+  const adding = partition.addingReplicas ?? [];
+  return {
+    underReplicated: partition.isr.length < partition.replicas.length - adding.length,
+    offline: partition.leader < 0,
+    replicaOffline: partition.offlineReplicas.length > 0,
+    moving: adding.length > 0 || (partition.removingReplicas ?? []).length > 0,
+  };
 }
 
 /** Partitions led per node: every node (0 when it leads none), then any other leader id seen. */
@@ -51,6 +58,8 @@ export function clusterStatusJson(status: ClusterStatus): object {
         partitionEpoch: partition.partitionEpoch,
         replicas: partition.replicas,
         isr: partition.isr,
+        addingReplicas: partition.addingReplicas,
+        removingReplicas: partition.removingReplicas,
         offlineReplicas: partition.offlineReplicas,
         ...partitionHealth(partition),
       })),
@@ -129,6 +138,7 @@ export function renderClusterStatus(status: ClusterStatus): string {
         health.offline ? 'OFFLINE' : '',
         health.underReplicated ? 'UNDER-REPLICATED' : '',
         health.replicaOffline ? `REPLICA-OFFLINE ${partition.offlineReplicas.join(',')}` : '',
+        health.moving ? `MOVING +${partition.addingReplicas.join(',') || '-'} -${partition.removingReplicas.join(',') || '-'}` : '',
       ]
         .filter((flag) => flag !== '')
         .join(' ');
