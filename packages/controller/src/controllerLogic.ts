@@ -436,6 +436,9 @@ export class ControllerLogic {
         isAcceptableLeader: (id) => id !== brokerId && this.canServe(image, id, state),
       });
       if (change !== null) work.add([change]);
+      // The change may have completed a move that removed this replica: the broker deletes it, so
+      // there is nothing offline to record.
+      if (!work.image.topicById(report.topicId)!.partition(report.partition)!.replicas.includes(brokerId)) continue;
       work.add([{ type: 'ReplicaOffline', brokerId, brokerEpoch: image.broker(brokerId)!.epoch, topicId: report.topicId, partition: report.partition }]);
     }
   }

@@ -190,3 +190,34 @@ describe('the controller and offline replicas', () => {
     expect(restored.partition('t', 0)!.leader).not.toBe(leader);
   });
 });
+
+describe('an offline report that completes a move', () => {
+  // Simulator seed 3925 (5000-seed sweep): a partition moving from [3,5] to [3] had its whole
+  // target in the ISR, but the move waited for 3 to be able to lead. When 5 reported its replica
+  // offline, the ISR change also completed the move, so 5 was no longer a replica: writing
+  // ReplicaOffline for it broke "an offline replica is a replica of its partition" inside the
+  // controller, and every later heartbeat of broker 5 failed the same way.
+  it('writes no ReplicaOffline for a replica the completed move removed', () => {
+    const topicId = 'AAAAAAAAAAAAAAAAAAAAAw';
+    const records: MetadataRecord[] = [
+      { type: 'RegisterBroker', brokerId: 3, incarnationId: 'i3', listeners: [], rack: null },
+      { type: 'RegisterBroker', brokerId: 5, incarnationId: 'i5', listeners: [], rack: null },
+      { type: 'UnfenceBroker', brokerId: 3, brokerEpoch: 0 },
+      { type: 'UnfenceBroker', brokerId: 5, brokerEpoch: 1 },
+      { type: 'Topic', name: 'm', topicId },
+      { type: 'Partition', topicId, partition: 0, replicas: [5, 3], isr: [5, 3], leader: 5, leaderEpoch: 0, partitionEpoch: 0 },
+      // The move to [3] starts (its completion did not happen in the same batch).
+      { type: 'PartitionChange', topicId, partition: 0, leader: 5, isr: [5, 3], leaderEpoch: 0, partitionEpoch: 1, replicas: [3, 5], removingReplicas: [5] },
+    ];
+    const cluster = new Cluster();
+    cluster.image = MetadataImage.empty().applyAll(records, 0);
+    cluster.sessions.register(3, cluster.nowMs);
+    cluster.sessions.register(5, cluster.nowMs);
+
+    const result = heartbeatReporting(cluster, 5, [{ topicId, partition: 0 }]);
+    expect(types(result.records)).toEqual(['PartitionChange']);
+    cluster.commit(result);
+    expect(cluster.image.partition('m', 0)).toMatchObject({ replicas: [3], isr: [3], leader: 3, addingReplicas: [], removingReplicas: [] });
+    expect(cluster.image.isReplicaOffline(5, topicId, 0)).toBe(false);
+  });
+});
