@@ -289,9 +289,20 @@ export class Simulation {
       const logBacklog = Math.max(...this.nodes.map((node) => node.raw?.lastIndex ?? 0));
       const livenessTicksMax = this.options.livenessTicksMax + 2 * logBacklog;
       const deadline = this.tick + livenessTicksMax;
-      for (; !this.converged(); this.tick++) {
-        if (this.tick >= deadline) this.fail('liveness', `no convergence within ${livenessTicksMax} ticks: ${this.describe()}`);
-        this.step();
+      // Election timers run on from the faulty phase: a follower whose heartbeats were dropped just
+      // before the heal may time out in the first ticks after it, and without PreVote its election
+      // is legitimate (controller seed 8854: converged at the heal, node 1 campaigned that tick).
+      // Stability is asked of a cluster whose members have heard the leader since the heal: it
+      // converges, a heartbeat round passes, and it is still converged under the same leader.
+      for (;;) {
+        for (; !this.converged(); this.tick++) {
+          if (this.tick >= deadline) this.fail('liveness', `no convergence within ${livenessTicksMax} ticks: ${this.describe()}`);
+          this.step();
+        }
+        const leader = this.leader()!;
+        const term = leader.raw!.term;
+        for (let k = 0; k < this.options.heartbeatTicks + 2; k++, this.tick++) this.step();
+        if (this.converged() && this.leader() === leader && leader.raw!.term === term) break;
       }
       this.checkConvergedState();
       this.settle();
