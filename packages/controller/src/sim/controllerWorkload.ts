@@ -188,6 +188,7 @@ export class ControllerWorkload implements SimWorkload {
     if (entry.data.length > 0) {
       const encoded = decodeBatch(entry.data);
       const records = encoded.map(decodeRecord);
+      this.checkNoReplicasOnDecommissioned(nodeId, entry.index, node.image, records);
       // MetadataImage asserts its invariants here: a record computed from another image fails.
       node.image = node.image.applyAll(records, node.image.highestOffset + 1);
       node.records.push(...encoded);
@@ -204,6 +205,24 @@ export class ControllerWorkload implements SimWorkload {
   }
 
   // ---- checks -----------------------------------------------------------------------------------
+
+  /**
+   * A batch (one controller decision) creates no partition on a broker that is decommissioned in
+   * the image it was decided on. Checked per batch, not per tick: within one tick a node may apply a
+   * recommission, a creation and a new decommission, and only their order tells them apart.
+   */
+  private checkNoReplicasOnDecommissioned(nodeId: number, index: number, before: MetadataImage, records: readonly MetadataRecord[]): void {
+    for (const record of records) {
+      if (record.type !== 'Partition') continue;
+      const decommissioned = record.replicas.filter((id) => before.broker(id)?.decommissioned === true);
+      if (decommissioned.length > 0) {
+        throw new ControllerSimViolation(
+          'a decommissioned broker gets no new replicas',
+          `node ${nodeId} at index ${index}: ${record.topicId}-${record.partition} created on [${record.replicas}], broker(s) ${decommissioned} decommissioned`,
+        );
+      }
+    }
+  }
 
   private canonical(image: MetadataImage): string {
     let text = this.canonicalCache.get(image);
@@ -246,10 +265,6 @@ export class ControllerWorkload implements SimWorkload {
         }
         const before = node.checked.topicById(state.topicId)?.partition(state.partition);
         this.checkReassignment(where, before, state);
-        // Decommissioned in the image checked last and still now (a recommission in between may have let it in).
-        if (before === undefined && state.replicas.some((id) => node.checked.broker(id)?.decommissioned === true && image.broker(id)?.decommissioned === true)) {
-          throw new ControllerSimViolation('a decommissioned broker gets no new replicas', `${where} created on [${state.replicas}]`);
-        }
         if (before !== undefined && (state.leaderEpoch < before.leaderEpoch || state.partitionEpoch < before.partitionEpoch)) {
           throw new ControllerSimViolation(
             'epochs never go backwards',
