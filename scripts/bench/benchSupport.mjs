@@ -55,3 +55,8 @@ export function killOnInterrupt(script, dir, current) {
     process.exit(130);
   });
 }
+
+/** The value at `fraction` (0..1) of an ascending `sorted` list; null when it is empty. */
+export function percentile(sorted, fraction) {
+  return sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))];
+}

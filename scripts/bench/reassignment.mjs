@@ -15,8 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseCommandLine } from '../commandLine.mjs';
-import { finishCluster, importBuilt, integerOptions, killOnInterrupt } from './benchSupport.mjs';
-import { SendWindow } from './sendWindow.mjs';
+import { finishCluster, importBuilt, integerOptions, killOnInterrupt, percentile } from './benchSupport.mjs';
+import { SendWindow, sendAtRate } from './sendWindow.mjs';
 
 const HELP = `npm run bench:reassign -- [options]
 
@@ -99,32 +99,18 @@ let failed = 0;
 async function produceLoad(bootstrap, stopped) {
   const producer = new Producer({ bootstrap, clientId: 'bench-reassign', acks: 'all', lingerMs: 1 });
   const value = randomBytes(recordSize);
-  const window = new SendWindow(10_000);
-  const startMs = Date.now();
-  for (let i = 0; !stopped(); i++) {
-    const aheadMs = startMs + (1000 / rate) * i - Date.now();
-    if (aheadMs >= 1) await sleep(aheadMs);
-    await window.acquire();
-    const atMs = Date.now();
-    const sentAt = performance.now();
-    producer.send({ topic: LOAD_TOPIC, value }).then(
-      () => {
-        acks.push({ atMs, latencyMs: performance.now() - sentAt });
-        window.release();
-      },
-      () => {
-        failed++;
-        window.release();
-      },
-    );
-  }
-  await producer.flush();
-  await window.drain(DRAIN_TIMEOUT_MS);
+  await sendAtRate(producer, {
+    topic: LOAD_TOPIC,
+    value,
+    rate,
+    startMs: Date.now(),
+    inFlightMax: 10_000,
+    drainTimeoutMs: DRAIN_TIMEOUT_MS,
+    more: () => !stopped(),
+    acked: (atMs, latencyMs) => acks.push({ atMs, latencyMs }),
+    failed: () => failed++,
+  });
   await producer.close();
-}
-
-function percentile(sorted, fraction) {
-  return sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))];
 }
 
 function latencies(fromMs, toMs) {

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseCommandLine } from '../commandLine.mjs';
-import { SendWindow } from './sendWindow.mjs';
+import { percentile } from './benchSupport.mjs';
+import { sendAtRate } from './sendWindow.mjs';
 import { pathToFileURL } from 'node:url';
 
 const HELP = `npm run bench:retention -- [options]
@@ -115,11 +116,6 @@ const passes = new Map();
 /** Per node: the longest synchronous retention step the storage logged ('deleted segments by retention', stepMs). */
 const stepMsMax = new Map();
 
-function percentile(sorted, fraction) {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))];
-}
-
 function latencySummary(fromS, toS) {
   const all = [];
   for (let second = Math.max(0, fromS); second < toS && second < latenciesBySecond.length; second++) {
@@ -164,29 +160,21 @@ function collectPassLines(cluster) {
 async function produceLoad(bootstrap, loadStartMs, stopAtMs) {
   const producer = new Producer({ bootstrap, clientId: 'bench-retention', acks: 'all', lingerMs: 1 });
   const value = randomBytes(recordSize);
-  const intervalMs = 1000 / rate;
   const total = Math.floor(rate * durationS);
-  const window = new SendWindow(IN_FLIGHT_MAX);
-  for (let i = 0; i < total && Date.now() < stopAtMs; i++) {
-    const aheadMs = loadStartMs + intervalMs * i - Date.now();
-    if (aheadMs >= 1) await sleep(aheadMs);
-    await window.acquire();
-    const sentAt = performance.now();
-    const second = Math.floor((Date.now() - loadStartMs) / 1000);
-    producer.send({ topic: TOPIC, value }).then(
-      () => {
-        (latenciesBySecond[second] ??= []).push(performance.now() - sentAt);
-        acknowledged++;
-        window.release();
-      },
-      () => {
-        errors++;
-        window.release();
-      },
-    );
-  }
-  await producer.flush();
-  await window.drain(DRAIN_TIMEOUT_MS);
+  await sendAtRate(producer, {
+    topic: TOPIC,
+    value,
+    rate,
+    startMs: loadStartMs,
+    inFlightMax: IN_FLIGHT_MAX,
+    drainTimeoutMs: DRAIN_TIMEOUT_MS,
+    more: (i) => i < total && Date.now() < stopAtMs,
+    acked: (sentAtMs, latencyMs) => {
+      (latenciesBySecond[Math.floor((sentAtMs - loadStartMs) / 1000)] ??= []).push(latencyMs);
+      acknowledged++;
+    },
+    failed: () => errors++,
+  });
   await producer.close();
 }
 

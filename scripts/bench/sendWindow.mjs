@@ -32,3 +32,33 @@ export class SendWindow {
     return this.inFlight;
   }
 }
+
+/**
+ * A load of `value` records to `topic` at `rate` records/s from `startMs`, through `producer`, with
+ * at most `inFlightMax` unanswered: send i goes at startMs + i / rate (or as soon as the window lets
+ * it, when behind) while `more(i)` holds. Each answer calls `acked(sentAtMs, latencyMs)` or
+ * `failed(error)`. Returns once every send is answered (or `drainTimeoutMs` passed); the producer
+ * stays open.
+ */
+export async function sendAtRate(producer, { topic, value, rate, startMs, inFlightMax, drainTimeoutMs, more, acked, failed }) {
+  const window = new SendWindow(inFlightMax);
+  for (let i = 0; more(i); i++) {
+    const aheadMs = startMs + (1000 / rate) * i - Date.now();
+    if (aheadMs >= 1) await new Promise((done) => setTimeout(done, aheadMs));
+    await window.acquire();
+    const sentAtMs = Date.now();
+    const sentAt = performance.now();
+    producer.send({ topic, value }).then(
+      () => {
+        acked(sentAtMs, performance.now() - sentAt);
+        window.release();
+      },
+      (error) => {
+        failed(error);
+        window.release();
+      },
+    );
+  }
+  await producer.flush();
+  await window.drain(drainTimeoutMs);
+}
