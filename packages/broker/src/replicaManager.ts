@@ -418,7 +418,7 @@ export class ReplicaManager {
     const sum = (sizes: readonly number[]) => sizes.reduce((total, bytes) => total + bytes, 0);
     const available = first.map((result) => result.records.length);
     if (first.some((result) => result.errorCode !== 0 || result.divergingEpoch.epoch !== -1) || sum(available) >= minBytes || waitMs === 0 || signal?.aborted === true) {
-      return this.sentToFollower(request, first);
+      return this.sentToFollower(request.replicaId, readable, first);
     }
     const indexes = partitionIndexes(readable, (entry) => (entry instanceof Partition ? entry : undefined));
     await waitForData([...indexes.keys()], waitMs, signal, (changed) => {
@@ -431,19 +431,18 @@ export class ReplicaManager {
       }
       return sum(available) >= minBytes;
     });
-    return this.sentToFollower(request, this.readForFollower(request, readable));
+    return this.sentToFollower(request.replicaId, readable, this.readForFollower(request, readable));
   }
 
-  private sentToFollower(request: ReplicaFetchInput, results: ReplicaFetchResult[]): ReplicaFetchResult[] {
+  /** Counts what goes to the follower; bytes for a replica being added count against the leader's throttle. */
+  private sentToFollower(replicaId: number, readable: ReadonlyArray<Partition | ReplicaFetchResult>, results: ReplicaFetchResult[]): ReplicaFetchResult[] {
     const throttle = this.options.leaderThrottle;
     for (const [k, result] of results.entries()) {
       this.metrics.replicationBytesOut.inc(result.records.length);
-      if (throttle !== undefined && result.records.length > 0) {
-        const partition = this.logs.partition(request.partitions[k]!.topic, request.partitions[k]!.partition);
-        if (partition !== undefined && isThrottledReplica(partition.role, request.replicaId)) {
-          throttle.record(result.records.length);
-          this.metrics.replicationThrottledBytes.inc({ side: 'leader' }, result.records.length);
-        }
+      const partition = readable[k];
+      if (throttle !== undefined && result.records.length > 0 && partition instanceof Partition && isThrottledReplica(partition.role, replicaId)) {
+        throttle.record(result.records.length);
+        this.metrics.replicationThrottledBytes.inc({ side: 'leader' }, result.records.length);
       }
     }
     return results;
